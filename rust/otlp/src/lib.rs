@@ -1,0 +1,24 @@
+//! `otlp`: the core of a fast, dependable OpenTelemetry (OTLP) exporter.
+//!
+//! Pure Rust, no Python: [`model`] holds telemetry, [`encode`] writes OTLP protobuf,
+//! [`transport`] delivers it over gRPC, [`resilience`] decides about retries,
+//! [`pipeline`] batches items off the application's threads, [`receiver`] is a small
+//! embedded collector for demos and tests.
+
+pub mod decode;
+pub mod encode;
+mod error;
+pub mod ids;
+pub mod model;
+pub mod pipeline;
+pub mod receiver;
+pub mod resilience;
+pub mod runtime;
+pub mod stats;
+pub mod trace;
+pub mod transport;
+
+pub use error::{Error, Result};
+
+/// Version of this crate, sent in the `user-agent`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

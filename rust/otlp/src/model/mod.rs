@@ -1,0 +1,11 @@
+//! The telemetry model: what a span, a resource or an attribute is, independent of
+//! any wire format. Producers (the Python binding, the SDK adapters) build these;
+//! encoders read them.
+
+mod resource;
+mod span;
+mod value;
+
+pub use resource::{Resource, Scope};
+pub use span::{Event, Link, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId};
+pub use value::{AnyValue, KeyValue};

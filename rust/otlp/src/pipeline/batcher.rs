@@ -1,0 +1,489 @@
+//! The batching pipeline of one signal.
+//!
+//! Producers (application threads) push items into a bounded queue under a short lock.
+//! A dedicated batcher thread takes batches when `max_export_batch_size` items are
+//! waiting, when `schedule_delay` has passed, or on flush/shutdown; it encodes each
+//! batch into one buffer and hands it to the I/O runtime, which sends it with retries.
+//! Every item handed to [`Pipeline::push`] is accounted exactly once in [`Stats`]:
+//! exported, rejected by the collector, dropped or failed (each with its reason).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::runtime::Handle;
+use tokio::sync::{watch, Semaphore};
+
+use crate::decode;
+use crate::error::{Error, Result};
+use crate::resilience::retry::{is_retryable, Backoff, RetryPolicy};
+use crate::stats::{DropReason, Stats};
+use crate::transport::compression::Compression;
+use crate::transport::grpc::{frame, frame_with, GrpcClient};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchConfig {
+    pub max_queue_size: usize,
+    pub max_export_batch_size: usize,
+    pub schedule_delay: Duration,
+    /// Export requests allowed in flight at once.
+    pub max_concurrent_exports: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+            schedule_delay: Duration::from_millis(5000),
+            max_concurrent_exports: 2,
+        }
+    }
+}
+
+impl BatchConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.max_queue_size == 0 {
+            return Err(Error::Config("`max_queue_size` must be at least 1".into()));
+        }
+        if self.max_export_batch_size == 0 || self.max_export_batch_size > self.max_queue_size {
+            return Err(Error::Config(format!(
+                "`max_export_batch_size` must be between 1 and `max_queue_size` ({}); got {}",
+                self.max_queue_size, self.max_export_batch_size
+            )));
+        }
+        if self.max_concurrent_exports == 0 {
+            return Err(Error::Config(
+                "`max_concurrent_exports` must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How one signal's batches are encoded and delivered.
+pub struct ExportSettings<T> {
+    /// gRPC method path, e.g. `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
+    pub path: &'static str,
+    pub encode: fn(&[T], &mut Vec<u8>),
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// One batch in flight; settled exactly once, by its export task or by shutdown.
+struct Ticket {
+    id: u64,
+    items: u64,
+    settled: AtomicBool,
+}
+
+struct State<T> {
+    queue: Vec<T>,
+    shutdown: bool,
+    batcher_done: bool,
+    flush_requested: u64,
+    flush_done: u64,
+    /// Tickets up to this id were created by the last completed flush drain.
+    flush_barrier: u64,
+    next_ticket: u64,
+    live: Vec<Arc<Ticket>>,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Wakes the batcher.
+    wake: Condvar,
+    /// Wakes `force_flush` / `shutdown` waiters when tickets settle.
+    progress: Condvar,
+    stats: Arc<Stats>,
+    config: BatchConfig,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding the lock cannot leave the queue inconsistent (every
+        // mutation is a single push/drain), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settle(&self, ticket: &Ticket, outcome: Outcome) {
+        if ticket.settled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match outcome {
+            Outcome::Exported { rejected } => {
+                let rejected = rejected.min(ticket.items);
+                Stats::add(&self.stats.exported, ticket.items - rejected);
+                Stats::add(&self.stats.rejected, rejected);
+            }
+            Outcome::Dropped(reason) => self.stats.dropped(reason, ticket.items),
+        }
+        let mut st = self.lock();
+        st.live.retain(|t| t.id != ticket.id);
+        drop(st);
+        self.progress.notify_all();
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    Exported { rejected: u64 },
+    Dropped(DropReason),
+}
+
+/// A signal's queue, batcher thread and delivery.
+pub struct Pipeline<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    cancel: watch::Sender<bool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<T: Send + 'static> Pipeline<T> {
+    pub fn start(
+        config: BatchConfig,
+        settings: ExportSettings<T>,
+        client: Arc<GrpcClient>,
+        runtime: Handle,
+        stats: Arc<Stats>,
+    ) -> Result<Self> {
+        config.validate()?;
+        settings.retry.validate()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: Vec::with_capacity(config.max_export_batch_size),
+                shutdown: false,
+                batcher_done: false,
+                flush_requested: 0,
+                flush_done: 0,
+                flush_barrier: 0,
+                next_ticket: 1,
+                live: Vec::new(),
+            }),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+            stats,
+            config,
+        });
+        let (cancel, cancelled) = watch::channel(false);
+        let batcher = Batcher {
+            shared: shared.clone(),
+            settings: Arc::new(settings),
+            client,
+            runtime,
+            permits: Arc::new(Semaphore::new(config.max_concurrent_exports)),
+            cancelled,
+        };
+        let thread = std::thread::Builder::new()
+            .name("otlp-batcher".into())
+            .spawn(move || batcher.run())
+            .map_err(|e| Error::Transport(format!("cannot start the batcher thread: {e}")))?;
+        Ok(Self {
+            shared,
+            cancel,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.shared.stats
+    }
+
+    /// Hand an ended item to the pipeline. Never blocks beyond a short lock; when the
+    /// queue is full or the pipeline is shut down the item is dropped and counted.
+    pub fn push(&self, item: T) {
+        let stats = &self.shared.stats;
+        Stats::add(&stats.accepted, 1);
+        let mut st = self.shared.lock();
+        if st.shutdown {
+            drop(st);
+            stats.dropped(DropReason::Shutdown, 1);
+            return;
+        }
+        if st.queue.len() >= self.shared.config.max_queue_size {
+            drop(st);
+            stats.dropped(DropReason::QueueFull, 1);
+            return;
+        }
+        st.queue.push(item);
+        let full = st.queue.len() == self.shared.config.max_export_batch_size;
+        drop(st);
+        if full {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// Export everything queued now and wait until it is settled, or until `timeout`.
+    /// Returns whether everything was settled in time.
+    pub fn force_flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        if st.batcher_done {
+            return st.queue.is_empty() && st.live.is_empty();
+        }
+        st.flush_requested += 1;
+        let generation = st.flush_requested;
+        self.shared.wake.notify_one();
+        loop {
+            if st.flush_done >= generation && st.live.iter().all(|t| t.id > st.flush_barrier) {
+                return true;
+            }
+            if st.batcher_done && st.live.is_empty() && st.queue.is_empty() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Stop accepting items, export what is queued, and wait for it until `timeout`;
+    /// whatever is still unsent then is dropped with reason `shutdown`. Idempotent.
+    /// Returns whether everything was delivered or settled in time.
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.shared.lock();
+        st.shutdown = true;
+        self.shared.wake.notify_one();
+        let clean = loop {
+            if st.batcher_done && st.live.is_empty() && st.queue.is_empty() {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break false;
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        // Out of time: what is left is dropped, and in-flight work is cancelled.
+        let left = std::mem::take(&mut st.queue);
+        let live = std::mem::take(&mut st.live);
+        drop(st);
+        if !left.is_empty() {
+            self.shared.stats.dropped(DropReason::Shutdown, left.len() as u64);
+        }
+        for t in &live {
+            self.shared.settle(t, Outcome::Dropped(DropReason::Shutdown));
+        }
+        let _ = self.cancel.send(true);
+        self.shared.wake.notify_all();
+        self.shared.progress.notify_all();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            if clean || thread.is_finished() {
+                let _ = thread.join();
+            }
+            // Otherwise the thread is stuck in user-invisible work (a huge encode); it
+            // holds only its own data and exits on its own. Never wait past the deadline.
+        }
+        clean
+    }
+}
+
+impl<T: Send + 'static> Drop for Pipeline<T> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.shutdown = true;
+        drop(st);
+        let _ = self.cancel.send(true);
+        self.shared.wake.notify_all();
+    }
+}
+
+struct Batcher<T> {
+    shared: Arc<Shared<T>>,
+    settings: Arc<ExportSettings<T>>,
+    client: Arc<GrpcClient>,
+    runtime: Handle,
+    permits: Arc<Semaphore>,
+    cancelled: watch::Receiver<bool>,
+}
+
+impl<T: Send + 'static> Batcher<T> {
+    fn run(self) {
+        let cfg = self.shared.config;
+        let mut next_export = Instant::now() + cfg.schedule_delay;
+        loop {
+            let mut st = self.shared.lock();
+            loop {
+                if st.shutdown
+                    || st.flush_requested > st.flush_done
+                    || st.queue.len() >= cfg.max_export_batch_size
+                {
+                    break;
+                }
+                let now = Instant::now();
+                if now >= next_export {
+                    break;
+                }
+                st = self
+                    .shared
+                    .wake
+                    .wait_timeout(st, next_export - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            let shutdown = st.shutdown;
+            let flush = st.flush_requested;
+            let draining = shutdown || flush > st.flush_done;
+            let timer = Instant::now() >= next_export;
+            // Full batches always; a partial one on timer, flush and shutdown.
+            let mut batches = Vec::new();
+            while st.queue.len() >= cfg.max_export_batch_size
+                || ((draining || timer) && !st.queue.is_empty())
+            {
+                let batch = if st.queue.len() <= cfg.max_export_batch_size {
+                    std::mem::replace(&mut st.queue, Vec::with_capacity(cfg.max_export_batch_size))
+                } else {
+                    st.queue.drain(..cfg.max_export_batch_size).collect()
+                };
+                let ticket = Arc::new(Ticket {
+                    id: st.next_ticket,
+                    items: batch.len() as u64,
+                    settled: AtomicBool::new(false),
+                });
+                st.next_ticket += 1;
+                st.live.push(ticket.clone());
+                batches.push((batch, ticket));
+                if !draining {
+                    break;
+                }
+            }
+            let barrier = st.next_ticket - 1;
+            drop(st);
+            if timer || batches.is_empty() {
+                next_export = Instant::now() + cfg.schedule_delay;
+            }
+            for (batch, ticket) in batches {
+                self.export(batch, ticket);
+            }
+            let mut st = self.shared.lock();
+            if draining {
+                st.flush_done = st.flush_done.max(flush);
+                st.flush_barrier = st.flush_barrier.max(barrier);
+            }
+            let exit = st.shutdown && st.queue.is_empty();
+            if exit {
+                st.batcher_done = true;
+            }
+            drop(st);
+            self.shared.progress.notify_all();
+            if exit || *self.cancelled.borrow() {
+                let mut st = self.shared.lock();
+                st.batcher_done = true;
+                drop(st);
+                self.shared.progress.notify_all();
+                return;
+            }
+        }
+    }
+
+    fn export(&self, batch: Vec<T>, ticket: Arc<Ticket>) {
+        let settings = self.settings.clone();
+        let body = match self.client.compression() {
+            Compression::None => frame_with(|buf| (settings.encode)(&batch, buf), 0),
+            c => {
+                let mut msg = Vec::new();
+                (settings.encode)(&batch, &mut msg);
+                frame(&msg, c)
+            }
+        };
+        drop(batch);
+        // Wait for an in-flight slot; give up if the pipeline is cancelled meanwhile.
+        let mut cancelled = self.cancelled.clone();
+        let permits = self.permits.clone();
+        let permit = self.runtime.block_on(async move {
+            tokio::select! {
+                p = permits.acquire_owned() => p.ok(),
+                _ = cancelled.wait_for(|c| *c) => None,
+            }
+        });
+        let Some(permit) = permit else {
+            self.shared
+                .settle(&ticket, Outcome::Dropped(DropReason::Shutdown));
+            return;
+        };
+        let task = ExportTask {
+            shared: self.shared.clone(),
+            settings,
+            client: self.client.clone(),
+            cancelled: self.cancelled.clone(),
+        };
+        self.runtime.spawn(async move {
+            let outcome = task.deliver(body).await;
+            task.shared.settle(&ticket, outcome);
+            drop(permit);
+        });
+    }
+}
+
+struct ExportTask<T> {
+    shared: Arc<Shared<T>>,
+    settings: Arc<ExportSettings<T>>,
+    client: Arc<GrpcClient>,
+    cancelled: watch::Receiver<bool>,
+}
+
+impl<T> ExportTask<T> {
+    /// Send `body` until it is accepted, fails for good, or the retry budget is spent.
+    async fn deliver(&self, body: Bytes) -> Outcome {
+        let stats = &self.shared.stats;
+        let start = tokio::time::Instant::now();
+        let mut backoff = Backoff::new(self.settings.retry);
+        let mut cancelled = self.cancelled.clone();
+        loop {
+            let attempt = self
+                .client
+                .unary(self.settings.path, body.clone(), self.settings.timeout);
+            let result = tokio::select! {
+                r = attempt => r,
+                _ = cancelled.wait_for(|c| *c) => return Outcome::Dropped(DropReason::Shutdown),
+            };
+            Stats::add(&stats.bytes_sent, body.len() as u64);
+            let status = match result {
+                Ok(response) => {
+                    Stats::add(&stats.requests_ok, 1);
+                    let rejected = match decode::partial_success(&response) {
+                        Ok(Some((n, msg))) => {
+                            if n > 0 || !msg.is_empty() {
+                                stats.set_last_error(format!(
+                                    "partial success: {n} rejected: {msg}"
+                                ));
+                            }
+                            n
+                        }
+                        _ => 0,
+                    };
+                    return Outcome::Exported { rejected };
+                }
+                Err(status) => status,
+            };
+            Stats::add(&stats.requests_failed, 1);
+            stats.set_last_error(status.to_string());
+            if !is_retryable(&status) {
+                return Outcome::Dropped(DropReason::NonRetryable);
+            }
+            let Some(delay) = backoff.next_delay(start.elapsed(), status.retry_delay) else {
+                return Outcome::Dropped(DropReason::RetriesExhausted);
+            };
+            Stats::add(&stats.requests_retried, 1);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = cancelled.wait_for(|c| *c) => return Outcome::Dropped(DropReason::Shutdown),
+            }
+        }
+    }
+}

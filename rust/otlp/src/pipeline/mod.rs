@@ -1,0 +1,5 @@
+//! From ended items to export requests: the bounded queue and the batcher thread.
+
+mod batcher;
+
+pub use batcher::{BatchConfig, ExportSettings, Pipeline};

@@ -1,0 +1,169 @@
+//! Retry with exponential backoff and jitter, per the OTLP specification
+//! (opentelemetry-proto `docs/specification.md`, "Failures").
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::ids::random_u64;
+use crate::transport::grpc::{Code, Status};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Delay before the first retry.
+    pub initial_backoff: Duration,
+    /// Upper bound of one delay.
+    pub max_backoff: Duration,
+    /// Growth of the delay per attempt.
+    pub multiplier: f64,
+    /// Give up once this much time has passed since the first attempt
+    /// (`Duration::ZERO` disables retries).
+    pub max_elapsed: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            multiplier: 1.5,
+            max_elapsed: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn validate(&self) -> Result<()> {
+        if self.initial_backoff.is_zero() {
+            return Err(Error::Config("`initial_backoff` must be > 0".into()));
+        }
+        if self.max_backoff < self.initial_backoff {
+            return Err(Error::Config(
+                "`max_backoff` must be >= `initial_backoff`".into(),
+            ));
+        }
+        if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
+            return Err(Error::Config("`multiplier` must be a finite number >= 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Whether the OTLP spec allows retrying a call that ended with `status`.
+pub fn is_retryable(status: &Status) -> bool {
+    match status.code {
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => true,
+        // Only when the server says when to come back.
+        Code::ResourceExhausted => status.retry_delay.is_some(),
+        _ => false,
+    }
+}
+
+/// The delays of one export's retries.
+#[derive(Debug)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    next: Duration,
+    elapsed: Duration,
+}
+
+impl Backoff {
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            next: policy.initial_backoff,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The delay before the next attempt, or `None` when the retry budget is spent.
+    /// `server_delay` (RetryInfo / Retry-After) replaces the computed delay. `spent`
+    /// is the time already used by attempts, which counts against `max_elapsed`.
+    pub fn next_delay(&mut self, spent: Duration, server_delay: Option<Duration>) -> Option<Duration> {
+        let delay = match server_delay {
+            Some(d) => d,
+            // Full jitter in [next/2, next]: spreads reconnecting exporters apart.
+            None => {
+                let base = self.next.as_secs_f64();
+                let frac = (random_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                Duration::from_secs_f64(base * (0.5 + 0.5 * frac))
+            }
+        };
+        self.next = self
+            .policy
+            .max_backoff
+            .min(self.next.mul_f64(self.policy.multiplier));
+        if spent + delay > self.policy.max_elapsed {
+            return None;
+        }
+        self.elapsed = spent + delay;
+        Some(delay)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: Code, delay: Option<Duration>) -> Status {
+        Status {
+            code,
+            message: String::new(),
+            retry_delay: delay,
+        }
+    }
+
+    #[test]
+    fn retryable_codes_follow_the_spec() {
+        for c in 0..=16 {
+            let code = Code::from_u32(c);
+            let want = matches!(c, 1 | 4 | 10 | 11 | 14 | 15);
+            assert_eq!(is_retryable(&status(code, None)), want, "{code:?}");
+        }
+        assert!(is_retryable(&status(
+            Code::ResourceExhausted,
+            Some(Duration::from_secs(1))
+        )));
+    }
+
+    #[test]
+    fn delays_grow_with_jitter_and_stop_at_max_elapsed() {
+        let policy = RetryPolicy {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(4),
+            multiplier: 2.0,
+            max_elapsed: Duration::from_secs(20),
+        };
+        let mut b = Backoff::new(policy);
+        let mut spent = Duration::ZERO;
+        let mut delays = Vec::new();
+        while let Some(d) = b.next_delay(spent, None) {
+            delays.push(d);
+            spent += d;
+        }
+        assert!(spent <= policy.max_elapsed);
+        let bounds = [1.0, 2.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0, 4.0];
+        for (d, hi) in delays.iter().zip(bounds) {
+            let d = d.as_secs_f64();
+            assert!(d >= hi / 2.0 && d <= hi, "{d} not in [{}, {hi}]", hi / 2.0);
+        }
+        assert!(delays.len() >= 5, "{delays:?}");
+    }
+
+    #[test]
+    fn server_delay_wins_but_respects_the_budget() {
+        let mut b = Backoff::new(RetryPolicy {
+            max_elapsed: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        });
+        assert_eq!(
+            b.next_delay(Duration::ZERO, Some(Duration::from_secs(7))),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(b.next_delay(Duration::from_secs(7), Some(Duration::from_secs(7))), None);
+    }
+}

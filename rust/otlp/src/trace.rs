@@ -1,0 +1,111 @@
+//! The trace exporter: configuration, transport and pipeline put together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::encode::encode_trace_request;
+use crate::error::{Error, Result};
+use crate::model::SpanData;
+use crate::pipeline::{BatchConfig, ExportSettings, Pipeline};
+use crate::resilience::RetryPolicy;
+use crate::stats::{Stats, StatsSnapshot};
+use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
+use crate::transport::{Compression, Endpoint};
+
+pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// Everything needed to build an exporter.
+#[derive(Clone, Debug)]
+pub struct ExporterConfig {
+    pub endpoint: String,
+    pub headers: Vec<(String, String)>,
+    pub compression: Compression,
+    /// Per export attempt.
+    pub timeout: Duration,
+    pub batch: BatchConfig,
+    pub retry: RetryPolicy,
+}
+
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://localhost:4317".into(),
+            headers: Vec::new(),
+            compression: Compression::None,
+            timeout: Duration::from_secs(10),
+            batch: BatchConfig::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+pub struct TraceExporter {
+    endpoint: Endpoint,
+    pipeline: Pipeline<SpanData>,
+}
+
+impl TraceExporter {
+    pub fn new(config: ExporterConfig) -> Result<Self> {
+        let endpoint = Endpoint::parse(&config.endpoint)?;
+        if config.timeout.is_zero() {
+            return Err(Error::Config("`timeout` must be > 0 seconds".into()));
+        }
+        let headers = validate_headers(
+            config
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        let client = GrpcClient::new(GrpcConfig {
+            endpoint: endpoint.clone(),
+            headers,
+            compression: config.compression,
+            user_agent: user_agent(),
+        })?;
+        let runtime = crate::runtime::handle()
+            .map_err(|e| Error::Transport(format!("cannot start the I/O runtime: {e}")))?;
+        let pipeline = Pipeline::start(
+            config.batch,
+            ExportSettings {
+                path: TRACES_GRPC_PATH,
+                encode: encode_trace_request,
+                timeout: config.timeout,
+                retry: config.retry,
+            },
+            Arc::new(client),
+            runtime,
+            Arc::new(Stats::default()),
+        )?;
+        Ok(Self { endpoint, pipeline })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Queue an ended span for export.
+    #[inline]
+    pub fn export(&self, span: SpanData) {
+        self.pipeline.push(span);
+    }
+
+    pub fn force_flush(&self, timeout: Duration) -> bool {
+        self.pipeline.force_flush(timeout)
+    }
+
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        self.pipeline.shutdown(timeout)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.pipeline.stats().snapshot()
+    }
+}
+
+/// `user-agent` per the OTLP exporter spec, with this distribution's name first.
+pub fn user_agent() -> String {
+    format!(
+        "otlp/{v} OTel-OTLP-Exporter-Python/{v}",
+        v = crate::VERSION
+    )
+}
