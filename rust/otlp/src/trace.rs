@@ -89,6 +89,11 @@ impl TraceExporter {
         self.pipeline.push(span);
     }
 
+    /// The pipeline, for callers that wait in slices (to stay interruptible).
+    pub fn pipeline(&self) -> &Pipeline<SpanData> {
+        &self.pipeline
+    }
+
     pub fn force_flush(&self, timeout: Duration) -> bool {
         self.pipeline.force_flush(timeout)
     }

@@ -217,14 +217,23 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Export everything queued now and wait until it is settled, or until `timeout`.
     /// Returns whether everything was settled in time.
     pub fn force_flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let generation = self.request_flush();
+        self.wait_flush(generation, Instant::now() + timeout)
+    }
+
+    /// Ask the batcher to export everything queued now; returns a generation to wait on.
+    pub fn request_flush(&self) -> u64 {
         let mut st = self.shared.lock();
-        if st.batcher_done {
-            return st.queue.is_empty() && st.live.is_empty();
-        }
         st.flush_requested += 1;
         let generation = st.flush_requested;
+        drop(st);
         self.shared.wake.notify_one();
+        generation
+    }
+
+    /// Wait until flush `generation` is settled or `until` passes; true when settled.
+    pub fn wait_flush(&self, generation: u64, until: Instant) -> bool {
+        let mut st = self.shared.lock();
         loop {
             if st.flush_done >= generation && st.live.iter().all(|t| t.id > st.flush_barrier) {
                 return true;
@@ -233,13 +242,13 @@ impl<T: Send + 'static> Pipeline<T> {
                 return true;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if now >= until {
                 return false;
             }
             st = self
                 .shared
                 .progress
-                .wait_timeout(st, deadline - now)
+                .wait_timeout(st, until - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -249,28 +258,49 @@ impl<T: Send + 'static> Pipeline<T> {
     /// whatever is still unsent then is dropped with reason `shutdown`. Idempotent.
     /// Returns whether everything was delivered or settled in time.
     pub fn shutdown(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        self.begin_shutdown();
+        let clean = self.wait_idle(Instant::now() + timeout);
+        self.finish_shutdown();
+        clean
+    }
+
+    /// Stop accepting items; the batcher exports what is queued, then exits.
+    pub fn begin_shutdown(&self) {
         let mut st = self.shared.lock();
         st.shutdown = true;
+        drop(st);
         self.shared.wake.notify_one();
-        let clean = loop {
+    }
+
+    /// Wait until the queue is empty, nothing is in flight and the batcher has exited,
+    /// or until `until`; true when idle.
+    pub fn wait_idle(&self, until: Instant) -> bool {
+        let mut st = self.shared.lock();
+        loop {
             if st.batcher_done && st.live.is_empty() && st.queue.is_empty() {
-                break true;
+                return true;
             }
             let now = Instant::now();
-            if now >= deadline {
-                break false;
+            if now >= until {
+                return false;
             }
             st = self
                 .shared
                 .progress
-                .wait_timeout(st, deadline - now)
+                .wait_timeout(st, until - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-        };
-        // Out of time: what is left is dropped, and in-flight work is cancelled.
+        }
+    }
+
+    /// End of shutdown: drop (and count) whatever is still queued or in flight, cancel
+    /// retries, and release the batcher thread. Never blocks on the network.
+    pub fn finish_shutdown(&self) {
+        let mut st = self.shared.lock();
+        st.shutdown = true;
         let left = std::mem::take(&mut st.queue);
         let live = std::mem::take(&mut st.live);
+        let idle = st.batcher_done;
         drop(st);
         if !left.is_empty() {
             self.shared.stats.dropped(DropReason::Shutdown, left.len() as u64);
@@ -283,23 +313,26 @@ impl<T: Send + 'static> Pipeline<T> {
         self.shared.progress.notify_all();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(thread) = thread {
-            if clean || thread.is_finished() {
+            if idle || thread.is_finished() {
                 let _ = thread.join();
             }
-            // Otherwise the thread is stuck in user-invisible work (a huge encode); it
-            // holds only its own data and exits on its own. Never wait past the deadline.
+            // Otherwise the thread is finishing an encode; it holds only its own data
+            // and exits on its own. Shutdown never waits past its deadline.
         }
-        clean
+    }
+
+    /// Items accepted but not yet settled.
+    pub fn pending(&self) -> u64 {
+        let st = self.shared.lock();
+        st.queue.len() as u64 + st.live.iter().filter(|t| !t.settled.load(Ordering::Acquire)).map(|t| t.items).sum::<u64>()
     }
 }
 
 impl<T: Send + 'static> Drop for Pipeline<T> {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        st.shutdown = true;
-        drop(st);
-        let _ = self.cancel.send(true);
-        self.shared.wake.notify_all();
+        // Dropped without shutdown: the batcher still exports what is queued, then
+        // exits; in-flight exports finish under their retry policy.
+        self.begin_shutdown();
     }
 }
 

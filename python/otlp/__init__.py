@@ -1,0 +1,31 @@
+"""otlp: a fast, dependable OpenTelemetry (OTLP) exporter with a Rust core.
+
+>>> import otlp
+>>> with otlp.Exporter("http://localhost:4317") as exp:          # doctest: +SKIP
+...     tracer = exp.tracer("checkout", version="1.2.0")
+...     with tracer.span("charge", kind=otlp.SpanKind.CLIENT) as span:
+...         span.set_attribute("amount", 12.5)
+"""
+
+from __future__ import annotations
+
+from otlp import errors
+from otlp._config import BatchConfig, RetryPolicy
+from otlp._exporter import Exporter
+from otlp._native import Span, SpanContext, Tracer, current_span
+from otlp._native import __version__
+from otlp._types import SpanKind, StatusCode
+
+__all__ = [
+    "BatchConfig",
+    "Exporter",
+    "RetryPolicy",
+    "Span",
+    "SpanContext",
+    "SpanKind",
+    "StatusCode",
+    "Tracer",
+    "__version__",
+    "current_span",
+    "errors",
+]

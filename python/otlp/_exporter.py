@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from otlp import _lifecycle, _native
+
+__all__ = ["Exporter"]
+
+
+class Exporter(_native.Exporter):
+    """Exports telemetry to an OpenTelemetry collector over OTLP.
+
+    Spans are batched and sent by a background thread written in Rust; code that
+    creates spans never waits on the network and never sees export errors (they are
+    counted in :meth:`stats`). Use it as a context manager, or call :meth:`shutdown`;
+    exporters still alive at interpreter exit are flushed (5 s each at most).
+
+    Args:
+        endpoint: collector URL, ``http://host:port`` (default ``http://localhost:4317``).
+        protocol: ``"grpc"``.
+        headers: extra request metadata (e.g. ``{"authorization": "..."}``); never logged.
+        compression: ``"none"`` or ``"gzip"``.
+        timeout: seconds allowed for one export attempt.
+        resource: attributes describing this service, e.g. ``{"service.name": "checkout"}``.
+            ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are applied beneath them.
+        batch: an :class:`otlp.BatchConfig`.
+        retry: an :class:`otlp.RetryPolicy`.
+
+    Raises:
+        otlp.errors.ConfigError: an argument is invalid (the message names it).
+        TypeError: an argument has the wrong type.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Arguments were consumed by the native constructor.
+        _lifecycle.track(self)

@@ -1,0 +1,352 @@
+//! `otlp.Exporter`: configuration, tracers, flush, shutdown and stats.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use otlp::model::{AnyValue, KeyValue, Resource, Scope};
+use otlp::pipeline::BatchConfig;
+use otlp::resilience::RetryPolicy;
+use otlp::trace::{ExporterConfig, TraceExporter};
+use otlp::transport::Compression;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use crate::convert::{self, Mode};
+use crate::errors::{config, to_py};
+use crate::tracer::{scope, PyTracer, TracerCore};
+
+/// Waits are cut into slices so that Ctrl-C interrupts them.
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+pub fn seconds(value: f64, name: &str) -> PyResult<Duration> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(config(format!("`{name}` must be a finite number of seconds >= 0; got {value}")));
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| config(format!("`{name}` is too large: {value}")))
+}
+
+fn positive_seconds(value: f64, name: &str) -> PyResult<Duration> {
+    let d = seconds(value, name)?;
+    if d.is_zero() {
+        return Err(config(format!("`{name}` must be > 0 seconds; got {value}")));
+    }
+    Ok(d)
+}
+
+fn field<'py, T: for<'a> FromPyObject<'a, 'py>>(obj: &Bound<'py, PyAny>, arg: &str, name: &str) -> PyResult<T> {
+    let v = obj.getattr(name).map_err(|_| {
+        PyTypeError::new_err(format!("`{arg}` must be an otlp.{} instance; it has no `{name}`", type_of(arg)))
+    })?;
+    v.extract::<T>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "`{arg}.{name}` has the wrong type ({})",
+            v.get_type().qualname().map(|n| n.to_string()).unwrap_or_default()
+        ))
+        .into()
+    })
+}
+
+fn type_of(arg: &str) -> &'static str {
+    match arg {
+        "batch" => "BatchConfig",
+        _ => "RetryPolicy",
+    }
+}
+
+fn batch_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<BatchConfig> {
+    let mut cfg = BatchConfig {
+        schedule_delay: Duration::from_millis(500),
+        ..BatchConfig::default()
+    };
+    if let Some(b) = obj.filter(|b| !b.is_none()) {
+        cfg.max_queue_size = field(b, "batch", "max_queue_size")?;
+        cfg.max_export_batch_size = field(b, "batch", "max_export_batch_size")?;
+        cfg.schedule_delay = positive_seconds(field(b, "batch", "schedule_delay")?, "batch.schedule_delay")?;
+        cfg.max_concurrent_exports = field(b, "batch", "max_concurrent_exports")?;
+    }
+    cfg.validate().map_err(to_py)?;
+    Ok(cfg)
+}
+
+fn retry_policy(obj: Option<&Bound<'_, PyAny>>) -> PyResult<RetryPolicy> {
+    let mut policy = RetryPolicy::default();
+    if let Some(r) = obj.filter(|r| !r.is_none()) {
+        policy.initial_backoff = positive_seconds(field(r, "retry", "initial_backoff")?, "retry.initial_backoff")?;
+        policy.max_backoff = positive_seconds(field(r, "retry", "max_backoff")?, "retry.max_backoff")?;
+        policy.max_elapsed = seconds(field(r, "retry", "max_elapsed")?, "retry.max_elapsed")?;
+        policy.multiplier = field(r, "retry", "multiplier")?;
+    }
+    policy.validate().map_err(to_py)?;
+    Ok(policy)
+}
+
+fn headers(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
+    let Some(obj) = obj.filter(|h| !h.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let dict = obj
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err("`headers` must be a dict of str to str"))?;
+    let mut out = Vec::with_capacity(dict.len());
+    for (k, v) in dict.iter() {
+        let k: String = k.extract().map_err(|_| PyTypeError::new_err("`headers` keys must be str"))?;
+        let v: String = v
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("`headers`: the value of {k:?} must be str")))?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// `OTEL_RESOURCE_ATTRIBUTES` (`k=v,k2=v2`, values percent-decoded).
+fn env_resource_attributes() -> Vec<(String, String)> {
+    let Ok(raw) = std::env::var("OTEL_RESOURCE_ATTRIBUTES") else {
+        return Vec::new();
+    };
+    raw.split(',')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let k = k.trim();
+            (!k.is_empty()).then(|| (k.to_owned(), otlp::transport::grpc::decode_grpc_message(v.trim().as_bytes())))
+        })
+        .collect()
+}
+
+/// The resource: SDK identity, then `OTEL_RESOURCE_ATTRIBUTES`, then
+/// `OTEL_SERVICE_NAME`, then the user's attributes, later ones winning.
+fn resource(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Resource> {
+    let mut attrs: Vec<KeyValue> = vec![
+        KeyValue::new("telemetry.sdk.language", AnyValue::from("python")),
+        KeyValue::new("telemetry.sdk.name", AnyValue::from("otlp")),
+        KeyValue::new("telemetry.sdk.version", AnyValue::from(otlp::VERSION)),
+        KeyValue::new("service.name", AnyValue::from("unknown_service")),
+    ];
+    let mut put = |kv: KeyValue| match attrs.iter_mut().find(|a| a.key == kv.key) {
+        Some(a) => a.value = kv.value,
+        None => attrs.push(kv),
+    };
+    for (k, v) in env_resource_attributes() {
+        put(KeyValue::new(k, AnyValue::String(v)));
+    }
+    if let Ok(name) = std::env::var("OTEL_SERVICE_NAME") {
+        if !name.is_empty() {
+            put(KeyValue::new("service.name", AnyValue::String(name)));
+        }
+    }
+    if let Some(obj) = obj.filter(|r| !r.is_none()) {
+        let (user, _) = convert::attributes(obj, Mode::Strict, usize::MAX).map_err(|e| {
+            if e.is_instance_of::<PyTypeError>(obj.py()) {
+                PyTypeError::new_err(format!("`resource`: {}", e.value(obj.py())))
+            } else {
+                e
+            }
+        })?;
+        for kv in user {
+            put(kv);
+        }
+    }
+    Ok(Resource {
+        attributes: attrs,
+        schema_url: String::new(),
+    })
+}
+
+type ScopeKey = (String, Option<String>, Option<String>);
+
+/// Exports spans to an OTLP collector. Spans are batched and sent in the background;
+/// nothing here waits on the network except `force_flush` and `shutdown`.
+#[pyclass(frozen, weakref, subclass, name = "Exporter", module = "otlp")]
+pub struct PyExporter {
+    traces: Arc<TraceExporter>,
+    resource: Arc<Resource>,
+    scopes: Mutex<HashMap<ScopeKey, Arc<Scope>>>,
+    endpoint: String,
+    protocol: &'static str,
+    compression: Compression,
+    shut_down: AtomicBool,
+}
+
+#[pymethods]
+impl PyExporter {
+    #[new]
+    #[pyo3(signature = (
+        endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
+        compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        endpoint: &str,
+        protocol: &str,
+        headers: Option<&Bound<'_, PyAny>>,
+        compression: &str,
+        timeout: f64,
+        resource: Option<&Bound<'_, PyAny>>,
+        batch: Option<&Bound<'_, PyAny>>,
+        retry: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let protocol = match protocol {
+            "grpc" => "grpc",
+            "http/protobuf" | "http/json" => {
+                return Err(config(format!(
+                    "`protocol` {protocol:?} is not supported by this version; use 'grpc'"
+                )))
+            }
+            other => {
+                return Err(config(format!(
+                    "`protocol` must be one of 'grpc', 'http/protobuf', 'http/json'; got {other:?}"
+                )))
+            }
+        };
+        let compression = Compression::parse(compression).map_err(to_py)?;
+        let cfg = ExporterConfig {
+            endpoint: endpoint.to_owned(),
+            headers: self::headers(headers)?,
+            compression,
+            timeout: positive_seconds(timeout, "timeout")?,
+            batch: batch_config(batch)?,
+            retry: retry_policy(retry)?,
+        };
+        let resource = Arc::new(self::resource(resource)?);
+        let traces = TraceExporter::new(cfg).map_err(to_py)?;
+        Ok(Self {
+            endpoint: traces.endpoint().to_string(),
+            traces: Arc::new(traces),
+            resource,
+            scopes: Mutex::new(HashMap::new()),
+            protocol,
+            compression,
+            shut_down: AtomicBool::new(false),
+        })
+    }
+
+    /// A tracer for one instrumentation scope (library). Tracers with the same name,
+    /// version and schema URL share one scope on the wire.
+    #[pyo3(signature = (name, version = None, *, schema_url = None, attributes = None))]
+    fn tracer(
+        &self,
+        name: &Bound<'_, PyString>,
+        version: Option<String>,
+        schema_url: Option<String>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTracer> {
+        let name = name.to_cow()?.into_owned();
+        let scope = match attributes.filter(|a| !a.is_none()) {
+            Some(a) => {
+                let (attrs, _) = convert::attributes(a, Mode::Strict, usize::MAX)?;
+                Arc::new(scope(name, version, schema_url, attrs))
+            }
+            None => {
+                let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+                scopes
+                    .entry((name.clone(), version.clone(), schema_url.clone()))
+                    .or_insert_with(|| Arc::new(scope(name, version, schema_url, Vec::new())))
+                    .clone()
+            }
+        };
+        Ok(PyTracer {
+            core: Arc::new(TracerCore {
+                exporter: self.traces.clone(),
+                resource: self.resource.clone(),
+                scope,
+            }),
+        })
+    }
+
+    /// Export everything recorded so far; wait up to `timeout` seconds. Returns True
+    /// when all of it was settled (delivered, or counted as dropped/failed) in time.
+    #[pyo3(signature = (timeout = 10.0))]
+    fn force_flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let deadline = Instant::now() + seconds(timeout, "timeout")?;
+        let pipeline = self.traces.pipeline();
+        let generation = pipeline.request_flush();
+        wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))
+    }
+
+    /// Flush, then stop. Returns by `timeout` seconds whatever the collector does;
+    /// spans still unsent then are dropped and counted (`spans_dropped_shutdown`).
+    /// Calling it again does nothing and returns True.
+    #[pyo3(signature = (timeout = 10.0))]
+    fn shutdown(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
+        let deadline = Instant::now() + seconds(timeout, "timeout")?;
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return Ok(true);
+        }
+        let pipeline = self.traces.pipeline();
+        pipeline.begin_shutdown();
+        let clean = wait_in_slices(py, deadline, |until| pipeline.wait_idle(until));
+        py.detach(|| pipeline.finish_shutdown());
+        clean
+    }
+
+    /// Counters since construction, as a dict of ints (and `last_error`, a str or None).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.traces.stats();
+        let d = PyDict::new(py);
+        d.set_item("spans_accepted", s.accepted)?;
+        d.set_item("spans_exported", s.exported)?;
+        d.set_item("spans_rejected", s.rejected)?;
+        d.set_item("spans_dropped", s.dropped())?;
+        d.set_item("spans_dropped_queue_full", s.dropped_queue_full)?;
+        d.set_item("spans_dropped_shutdown", s.dropped_shutdown)?;
+        d.set_item("spans_failed", s.failed())?;
+        d.set_item("spans_failed_non_retryable", s.failed_non_retryable)?;
+        d.set_item("spans_failed_retries_exhausted", s.failed_retries_exhausted)?;
+        d.set_item("spans_pending", self.traces.pipeline().pending())?;
+        d.set_item("requests_sent", s.requests_ok + s.requests_failed)?;
+        d.set_item("requests_ok", s.requests_ok)?;
+        d.set_item("requests_failed", s.requests_failed)?;
+        d.set_item("requests_retried", s.requests_retried)?;
+        d.set_item("bytes_sent", s.bytes_sent)?;
+        d.set_item("last_error", s.last_error)?;
+        Ok(d)
+    }
+
+    #[getter]
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    #[getter]
+    fn protocol(&self) -> &str {
+        self.protocol
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.shutdown(py, 10.0)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        // Headers are never shown: they often carry credentials.
+        format!(
+            "Exporter({:?}, protocol={:?}, compression={:?})",
+            self.endpoint,
+            self.protocol,
+            self.compression.token().replace("identity", "none")
+        )
+    }
+}
+
+/// Wait until `done(until)` is true or `deadline` passes, with the GIL released, in
+/// slices that let signal handlers (Ctrl-C) run.
+fn wait_in_slices(py: Python<'_>, deadline: Instant, done: impl Fn(Instant) -> bool + Sync) -> PyResult<bool> {
+    loop {
+        let now = Instant::now();
+        let until = deadline.min(now + WAIT_SLICE);
+        if py.detach(|| done(until)) {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        py.check_signals()?;
+    }
+}

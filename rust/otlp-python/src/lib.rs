@@ -1,0 +1,43 @@
+//! `otlp._native`: the Python face of the `otlp` core. Converts arguments, releases
+//! the GIL around waits, calls the core and maps its errors; nothing more.
+
+mod convert;
+mod errors;
+mod exporter;
+mod receiver;
+mod sdk;
+mod tracer;
+
+use pyo3::prelude::*;
+
+/// Called in the child after `fork()`: background threads did not survive it.
+#[pyfunction]
+fn _after_fork_in_child() {
+    otlp::ids::reseed_after_fork();
+    otlp::runtime::forget_after_fork();
+}
+
+#[pyfunction]
+fn _current_span_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    tracer::current_span_var(py)
+}
+
+#[pymodule(gil_used = false)]
+mod _native {
+    #[pymodule_export]
+    use super::exporter::PyExporter;
+    #[pymodule_export]
+    use super::receiver::PyReceiver;
+    #[pymodule_export]
+    use super::sdk::encode_spans;
+    #[pymodule_export]
+    use super::tracer::{current_span, PySpan, PySpanContext, PyTracer};
+    #[pymodule_export]
+    use super::{_after_fork_in_child, _current_span_var};
+
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use pyo3::types::PyModuleMethods;
+        m.add("__version__", otlp::VERSION)
+    }
+}

@@ -1,0 +1,51 @@
+//! `otlp._native.Receiver`: the embedded OTLP/gRPC receiver, for the demo and tests.
+
+use otlp::receiver::Receiver;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::sync::atomic::Ordering;
+
+use crate::errors::to_py;
+
+/// A local OTLP/gRPC receiver that counts what arrives.
+#[pyclass(frozen, name = "Receiver", module = "otlp._native")]
+pub struct PyReceiver {
+    inner: Receiver,
+}
+
+#[pymethods]
+impl PyReceiver {
+    #[new]
+    #[pyo3(signature = (address = "127.0.0.1:0"))]
+    fn new(py: Python<'_>, address: &str) -> PyResult<Self> {
+        let runtime = otlp::runtime::handle().map_err(|e| to_py(otlp::Error::Transport(e.to_string())))?;
+        let inner = py.detach(|| Receiver::start(&runtime, address)).map_err(to_py)?;
+        Ok(Self { inner })
+    }
+
+    /// `http://host:port` to give to an exporter.
+    #[getter]
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.inner.local_addr())
+    }
+
+    #[getter]
+    fn port(&self) -> u16 {
+        self.inner.local_addr().port()
+    }
+
+    /// Counters: requests, spans, bytes, errors.
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.inner.counts();
+        let d = PyDict::new(py);
+        d.set_item("requests", c.requests.load(Ordering::Relaxed))?;
+        d.set_item("spans", c.spans.load(Ordering::Relaxed))?;
+        d.set_item("bytes", c.bytes.load(Ordering::Relaxed))?;
+        d.set_item("errors", c.errors.load(Ordering::Relaxed))?;
+        Ok(d)
+    }
+
+    fn stop(&self) {
+        self.inner.stop();
+    }
+}
