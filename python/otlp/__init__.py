@@ -12,8 +12,7 @@ from __future__ import annotations
 from otlp import errors
 from otlp._config import BatchConfig, RetryPolicy
 from otlp._exporter import Exporter
-from otlp._native import Span, SpanContext, Tracer, current_span
-from otlp._native import __version__
+from otlp._native import Span, SpanContext, Tracer, __version__, current_span
 from otlp._types import SpanKind, StatusCode
 
 __all__ = [

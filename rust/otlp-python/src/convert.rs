@@ -52,7 +52,11 @@ impl Bad {
 fn abc<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
     static SEQUENCE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     static MAPPING: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-    let cell = if name == "Sequence" { &SEQUENCE } else { &MAPPING };
+    let cell = if name == "Sequence" {
+        &SEQUENCE
+    } else {
+        &MAPPING
+    };
     cell.import(py, "collections.abc", name).cloned()
 }
 
@@ -64,7 +68,9 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 pub fn string(obj: &Bound<'_, PyAny>) -> Result<String, Bad> {
-    let s = obj.cast::<PyString>().map_err(|_| Bad::Type(type_name(obj)))?;
+    let s = obj
+        .cast::<PyString>()
+        .map_err(|_| Bad::Type(type_name(obj)))?;
     Ok(s.to_cow()?.into_owned())
 }
 
@@ -81,7 +87,10 @@ pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
         return Ok(AnyValue::String(string(obj)?));
     }
     if obj.is_instance_of::<PyInt>() {
-        return obj.extract::<i64>().map(AnyValue::Int).map_err(|_| Bad::Overflow);
+        return obj
+            .extract::<i64>()
+            .map(AnyValue::Int)
+            .map_err(|_| Bad::Overflow);
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(AnyValue::Double(f.value()));
@@ -96,10 +105,18 @@ pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
         };
     }
     if let Ok(list) = obj.cast::<PyList>() {
-        return list.iter().map(|v| element(&v, mode)).collect::<Result<_, _>>().map(AnyValue::Array);
+        return list
+            .iter()
+            .map(|v| element(&v, mode))
+            .collect::<Result<_, _>>()
+            .map(AnyValue::Array);
     }
     if let Ok(tuple) = obj.cast::<PyTuple>() {
-        return tuple.iter().map(|v| element(&v, mode)).collect::<Result<_, _>>().map(AnyValue::Array);
+        return tuple
+            .iter()
+            .map(|v| element(&v, mode))
+            .collect::<Result<_, _>>()
+            .map(AnyValue::Array);
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
         return kvlist(dict.iter(), mode);
@@ -207,7 +224,6 @@ pub fn attributes(
             add(k, v)?;
         }
     }
-    drop(add);
     Ok((out, dropped))
 }
 

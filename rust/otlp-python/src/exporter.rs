@@ -23,9 +23,12 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 
 pub fn seconds(value: f64, name: &str) -> PyResult<Duration> {
     if !value.is_finite() || value < 0.0 {
-        return Err(config(format!("`{name}` must be a finite number of seconds >= 0; got {value}")));
+        return Err(config(format!(
+            "`{name}` must be a finite number of seconds >= 0; got {value}"
+        )));
     }
-    Duration::try_from_secs_f64(value).map_err(|_| config(format!("`{name}` is too large: {value}")))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| config(format!("`{name}` is too large: {value}")))
 }
 
 fn positive_seconds(value: f64, name: &str) -> PyResult<Duration> {
@@ -36,16 +39,25 @@ fn positive_seconds(value: f64, name: &str) -> PyResult<Duration> {
     Ok(d)
 }
 
-fn field<'py, T: for<'a> FromPyObject<'a, 'py>>(obj: &Bound<'py, PyAny>, arg: &str, name: &str) -> PyResult<T> {
+fn field<'py, T: for<'a> FromPyObject<'a, 'py>>(
+    obj: &Bound<'py, PyAny>,
+    arg: &str,
+    name: &str,
+) -> PyResult<T> {
     let v = obj.getattr(name).map_err(|_| {
-        PyTypeError::new_err(format!("`{arg}` must be an otlp.{} instance; it has no `{name}`", type_of(arg)))
+        PyTypeError::new_err(format!(
+            "`{arg}` must be an otlp.{} instance; it has no `{name}`",
+            type_of(arg)
+        ))
     })?;
     v.extract::<T>().map_err(|_| {
         PyTypeError::new_err(format!(
             "`{arg}.{name}` has the wrong type ({})",
-            v.get_type().qualname().map(|n| n.to_string()).unwrap_or_default()
+            v.get_type()
+                .qualname()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
         ))
-        .into()
     })
 }
 
@@ -64,7 +76,8 @@ fn batch_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<BatchConfig> {
     if let Some(b) = obj.filter(|b| !b.is_none()) {
         cfg.max_queue_size = field(b, "batch", "max_queue_size")?;
         cfg.max_export_batch_size = field(b, "batch", "max_export_batch_size")?;
-        cfg.schedule_delay = positive_seconds(field(b, "batch", "schedule_delay")?, "batch.schedule_delay")?;
+        cfg.schedule_delay =
+            positive_seconds(field(b, "batch", "schedule_delay")?, "batch.schedule_delay")?;
         cfg.max_concurrent_exports = field(b, "batch", "max_concurrent_exports")?;
     }
     cfg.validate().map_err(to_py)?;
@@ -74,8 +87,12 @@ fn batch_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<BatchConfig> {
 fn retry_policy(obj: Option<&Bound<'_, PyAny>>) -> PyResult<RetryPolicy> {
     let mut policy = RetryPolicy::default();
     if let Some(r) = obj.filter(|r| !r.is_none()) {
-        policy.initial_backoff = positive_seconds(field(r, "retry", "initial_backoff")?, "retry.initial_backoff")?;
-        policy.max_backoff = positive_seconds(field(r, "retry", "max_backoff")?, "retry.max_backoff")?;
+        policy.initial_backoff = positive_seconds(
+            field(r, "retry", "initial_backoff")?,
+            "retry.initial_backoff",
+        )?;
+        policy.max_backoff =
+            positive_seconds(field(r, "retry", "max_backoff")?, "retry.max_backoff")?;
         policy.max_elapsed = seconds(field(r, "retry", "max_elapsed")?, "retry.max_elapsed")?;
         policy.multiplier = field(r, "retry", "multiplier")?;
     }
@@ -92,10 +109,12 @@ fn headers(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
         .map_err(|_| PyTypeError::new_err("`headers` must be a dict of str to str"))?;
     let mut out = Vec::with_capacity(dict.len());
     for (k, v) in dict.iter() {
-        let k: String = k.extract().map_err(|_| PyTypeError::new_err("`headers` keys must be str"))?;
-        let v: String = v
+        let k: String = k
             .extract()
-            .map_err(|_| PyTypeError::new_err(format!("`headers`: the value of {k:?} must be str")))?;
+            .map_err(|_| PyTypeError::new_err("`headers` keys must be str"))?;
+        let v: String = v.extract().map_err(|_| {
+            PyTypeError::new_err(format!("`headers`: the value of {k:?} must be str"))
+        })?;
         out.push((k, v));
     }
     Ok(out)
@@ -110,7 +129,12 @@ fn env_resource_attributes() -> Vec<(String, String)> {
         .filter_map(|pair| {
             let (k, v) = pair.split_once('=')?;
             let k = k.trim();
-            (!k.is_empty()).then(|| (k.to_owned(), otlp::transport::grpc::decode_grpc_message(v.trim().as_bytes())))
+            (!k.is_empty()).then(|| {
+                (
+                    k.to_owned(),
+                    otlp::transport::grpc::decode_grpc_message(v.trim().as_bytes()),
+                )
+            })
         })
         .collect()
 }
@@ -337,7 +361,11 @@ impl PyExporter {
 
 /// Wait until `done(until)` is true or `deadline` passes, with the GIL released, in
 /// slices that let signal handlers (Ctrl-C) run.
-fn wait_in_slices(py: Python<'_>, deadline: Instant, done: impl Fn(Instant) -> bool + Sync) -> PyResult<bool> {
+fn wait_in_slices(
+    py: Python<'_>,
+    deadline: Instant,
+    done: impl Fn(Instant) -> bool + Sync,
+) -> PyResult<bool> {
     loop {
         let now = Instant::now();
         let until = deadline.min(now + WAIT_SLICE);

@@ -18,8 +18,11 @@ impl PyReceiver {
     #[new]
     #[pyo3(signature = (address = "127.0.0.1:0"))]
     fn new(py: Python<'_>, address: &str) -> PyResult<Self> {
-        let runtime = otlp::runtime::handle().map_err(|e| to_py(otlp::Error::Transport(e.to_string())))?;
-        let inner = py.detach(|| Receiver::start(&runtime, address)).map_err(to_py)?;
+        let runtime =
+            otlp::runtime::handle().map_err(|e| to_py(otlp::Error::Transport(e.to_string())))?;
+        let inner = py
+            .detach(|| Receiver::start(&runtime, address))
+            .map_err(to_py)?;
         Ok(Self { inner })
     }
 

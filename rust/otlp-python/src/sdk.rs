@@ -6,9 +6,9 @@ use std::sync::Arc;
 use otlp::encode::TraceRequest;
 use otlp::model::{Event, Link, Resource, Scope, SpanData, SpanKind, Status, StatusCode};
 use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
-use pyo3::intern;
 
 use crate::convert::{self, Mode};
 
@@ -115,22 +115,48 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
     let resource = groups.resource(&span.getattr(intern!(py, "resource"))?)?;
     let scope_obj = span.getattr(intern!(py, "instrumentation_scope"))?;
     // `instrumentation_scope or None`
-    let scope_obj = if scope_obj.is_truthy()? { scope_obj } else { py.None().into_bound(py) };
+    let scope_obj = if scope_obj.is_truthy()? {
+        scope_obj
+    } else {
+        py.None().into_bound(py)
+    };
     let scope = groups.scope(&scope_obj)?;
     let ctx = span.call_method0(intern!(py, "get_span_context"))?;
-    let mut d = SpanData::new(resource, scope, opt_string(&span.getattr(intern!(py, "name"))?)?);
-    d.trace_id = ctx.getattr(intern!(py, "trace_id"))?.extract::<u128>()?.to_be_bytes();
-    d.span_id = ctx.getattr(intern!(py, "span_id"))?.extract::<u64>()?.to_be_bytes();
+    let mut d = SpanData::new(
+        resource,
+        scope,
+        opt_string(&span.getattr(intern!(py, "name"))?)?,
+    );
+    d.trace_id = ctx
+        .getattr(intern!(py, "trace_id"))?
+        .extract::<u128>()?
+        .to_be_bytes();
+    d.span_id = ctx
+        .getattr(intern!(py, "span_id"))?
+        .extract::<u64>()?
+        .to_be_bytes();
     d.trace_state = trace_state(&ctx)?;
     let parent = span.getattr(intern!(py, "parent"))?;
     if !parent.is_none() {
-        d.parent_span_id = Some(parent.getattr(intern!(py, "span_id"))?.extract::<u64>()?.to_be_bytes());
+        d.parent_span_id = Some(
+            parent
+                .getattr(intern!(py, "span_id"))?
+                .extract::<u64>()?
+                .to_be_bytes(),
+        );
     }
     d.flags = flags_for(&parent)?;
-    let kind: i32 = span.getattr(intern!(py, "kind"))?.getattr(intern!(py, "value"))?.extract()?;
+    let kind: i32 = span
+        .getattr(intern!(py, "kind"))?
+        .getattr(intern!(py, "value"))?
+        .extract()?;
     d.kind = SpanKind::from_wire(kind + 1)
         .filter(|k| *k != SpanKind::Unspecified)
-        .ok_or_else(|| PyTypeError::new_err(format!("span kind {kind} is not an opentelemetry.trace.SpanKind")))?;
+        .ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "span kind {kind} is not an opentelemetry.trace.SpanKind"
+            ))
+        })?;
     d.start_time_unix_nano = opt_u64(&span.getattr(intern!(py, "start_time"))?)?;
     d.end_time_unix_nano = opt_u64(&span.getattr(intern!(py, "end_time"))?)?;
     d.attributes = attrs(&span.getattr(intern!(py, "attributes"))?)?;
@@ -141,7 +167,9 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
             time_unix_nano: opt_u64(&event.getattr(intern!(py, "timestamp"))?)?,
             name: opt_string(&event.getattr(intern!(py, "name"))?)?,
             attributes: attrs(&event.getattr(intern!(py, "attributes"))?)?,
-            dropped_attributes_count: event.getattr(intern!(py, "dropped_attributes"))?.extract()?,
+            dropped_attributes_count: event
+                .getattr(intern!(py, "dropped_attributes"))?
+                .extract()?,
         });
     }
     d.dropped_events_count = span.getattr(intern!(py, "dropped_events"))?.extract()?;
@@ -149,8 +177,14 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
         let link = link?;
         let lctx = link.getattr(intern!(py, "context"))?;
         d.links.push(Link {
-            trace_id: lctx.getattr(intern!(py, "trace_id"))?.extract::<u128>()?.to_be_bytes(),
-            span_id: lctx.getattr(intern!(py, "span_id"))?.extract::<u64>()?.to_be_bytes(),
+            trace_id: lctx
+                .getattr(intern!(py, "trace_id"))?
+                .extract::<u128>()?
+                .to_be_bytes(),
+            span_id: lctx
+                .getattr(intern!(py, "span_id"))?
+                .extract::<u64>()?
+                .to_be_bytes(),
             // Upstream does not encode a link's trace_state.
             trace_state: String::new(),
             attributes: attrs(&link.getattr(intern!(py, "attributes"))?)?,
@@ -163,7 +197,10 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
     d.status = if status.is_none() {
         None
     } else {
-        let code: i32 = status.getattr(intern!(py, "status_code"))?.getattr(intern!(py, "value"))?.extract()?;
+        let code: i32 = status
+            .getattr(intern!(py, "status_code"))?
+            .getattr(intern!(py, "value"))?
+            .extract()?;
         Some(Status {
             code: StatusCode::from_wire(code).unwrap_or_default(),
             message: opt_string(&status.getattr(intern!(py, "description"))?)?,
@@ -175,7 +212,10 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
 /// Encode SDK `ReadableSpan`s as an `ExportTraceServiceRequest`, byte-identical to
 /// `trace_encoder.encode_spans(spans).SerializeToString()`.
 #[pyfunction]
-pub fn encode_spans<'py>(py: Python<'py>, spans: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+pub fn encode_spans<'py>(
+    py: Python<'py>,
+    spans: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let mut groups = Groups {
         resources: PyDict::new(py),
         resource_arcs: Vec::new(),

@@ -3,13 +3,15 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use otlp::ids::{new_span_id, new_trace_id, now_unix_nano};
-use otlp::model::{AnyValue, Event, KeyValue, Link, Resource, Scope, SpanData, SpanKind, Status, StatusCode};
+use otlp::model::{
+    AnyValue, Event, KeyValue, Link, Resource, Scope, SpanData, SpanKind, Status, StatusCode,
+};
 use otlp::trace::TraceExporter;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
-use pyo3::intern;
 
 use crate::convert::{self, Mode, ATTRIBUTE_LIMIT};
 
@@ -50,7 +52,7 @@ fn current(py: Python<'_>) -> PyResult<&'static CurrentSpan> {
 /// The span current in this thread / asyncio task, or `None`.
 #[pyfunction]
 pub fn current_span(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    Ok(current(py)?.get.call0(py)?)
+    current(py)?.get.call0(py)
 }
 
 /// The `ContextVar` behind `current_span()` (for integrations that copy contexts).
@@ -72,14 +74,20 @@ pub struct PySpanContext {
 #[pymethods]
 impl PySpanContext {
     #[new]
-    #[pyo3(signature = (trace_id, span_id, *, trace_flags = 1, is_remote = false, trace_state = String::new()))]
-    fn new(trace_id: u128, span_id: u64, trace_flags: u8, is_remote: bool, trace_state: String) -> Self {
+    #[pyo3(signature = (trace_id, span_id, *, trace_flags = 1, is_remote = false, trace_state = ""))]
+    fn new(
+        trace_id: u128,
+        span_id: u64,
+        trace_flags: u8,
+        is_remote: bool,
+        trace_state: &str,
+    ) -> Self {
         Self {
             trace_id: trace_id.to_be_bytes(),
             span_id: span_id.to_be_bytes(),
             trace_flags,
             is_remote,
-            trace_state,
+            trace_state: trace_state.to_owned(),
         }
     }
 
@@ -158,7 +166,9 @@ fn kind_from(kind: Option<&Bound<'_, PyAny>>) -> PyResult<SpanKind> {
         return Ok(SpanKind::Internal);
     };
     let v: i64 = kind.extract().map_err(|_| {
-        PyTypeError::new_err("`kind` must be an otlp.SpanKind (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)")
+        PyTypeError::new_err(
+            "`kind` must be an otlp.SpanKind (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)",
+        )
     })?;
     // otlp.SpanKind follows OpenTelemetry Python (INTERNAL=0); the wire adds one.
     i32::try_from(v + 1)
@@ -178,7 +188,10 @@ fn context_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<PySpanContext> {
     }
     Err(PyTypeError::new_err(format!(
         "`{what}` must be an otlp.Span or otlp.SpanContext; got {}",
-        obj.get_type().qualname().map(|n| n.to_string()).unwrap_or_default()
+        obj.get_type()
+            .qualname()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     )))
 }
 
@@ -317,7 +330,9 @@ impl PyTracer {
         if let Some(a) = attributes {
             convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?;
         }
-        let make = py.import(intern!(py, "otlp._decorator"))?.getattr("make_decorator")?;
+        let make = py
+            .import(intern!(py, "otlp._decorator"))?
+            .getattr("make_decorator")?;
         Ok(make.call1((slf, name, kind, attributes))?.unbind())
     }
 
@@ -332,7 +347,10 @@ impl PyTracer {
     }
 
     fn __repr__(&self) -> String {
-        format!("Tracer(name={:?}, version={:?})", self.core.scope.name, self.core.scope.version)
+        format!(
+            "Tracer(name={:?}, version={:?})",
+            self.core.scope.name, self.core.scope.version
+        )
     }
 }
 
@@ -377,7 +395,10 @@ impl PySpan {
 
 fn exception_event(py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<Vec<KeyValue>> {
     let ty = exc.get_type();
-    let module: String = ty.getattr(intern!(py, "__module__"))?.extract().unwrap_or_default();
+    let module: String = ty
+        .getattr(intern!(py, "__module__"))?
+        .extract()
+        .unwrap_or_default();
     let qualname = ty.qualname()?.to_string();
     let type_name = if module.is_empty() || module == "builtins" {
         qualname
@@ -390,7 +411,9 @@ fn exception_event(py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<Vec<KeyVa
         .import(intern!(py, "traceback"))?
         .getattr(intern!(py, "format_exception"))?
         .call1((ty, exc, tb))?;
-    let stacktrace: String = PyString::new(py, "").call_method1(intern!(py, "join"), (lines,))?.extract()?;
+    let stacktrace: String = PyString::new(py, "")
+        .call_method1(intern!(py, "join"), (lines,))?
+        .extract()?;
     Ok(vec![
         KeyValue::new("exception.type", AnyValue::String(type_name)),
         KeyValue::new("exception.message", AnyValue::String(message)),
@@ -417,7 +440,14 @@ impl PySpan {
         let key = key.to_cow()?;
         let value = convert::any_value(value, Mode::Strict).map_err(|b| b.into_err(&key))?;
         let key = key.into_owned();
-        self.with_data(|d| convert::set_attribute(&mut d.attributes, &mut d.dropped_attributes_count, key, value));
+        self.with_data(|d| {
+            convert::set_attribute(
+                &mut d.attributes,
+                &mut d.dropped_attributes_count,
+                key,
+                value,
+            )
+        });
         Ok(())
     }
 
@@ -426,7 +456,12 @@ impl PySpan {
         let (attrs, _) = convert::attributes(attributes, Mode::Strict, usize::MAX)?;
         self.with_data(|d| {
             for kv in attrs {
-                convert::set_attribute(&mut d.attributes, &mut d.dropped_attributes_count, kv.key, kv.value);
+                convert::set_attribute(
+                    &mut d.attributes,
+                    &mut d.dropped_attributes_count,
+                    kv.key,
+                    kv.value,
+                );
             }
         });
         Ok(())
@@ -434,7 +469,12 @@ impl PySpan {
 
     /// Record an event; `timestamp` in nanoseconds since the epoch (default: now).
     #[pyo3(signature = (name, attributes = None, *, timestamp = None))]
-    fn add_event(&self, name: &Bound<'_, PyString>, attributes: Option<&Bound<'_, PyAny>>, timestamp: Option<u64>) -> PyResult<()> {
+    fn add_event(
+        &self,
+        name: &Bound<'_, PyString>,
+        attributes: Option<&Bound<'_, PyAny>>,
+        timestamp: Option<u64>,
+    ) -> PyResult<()> {
         let (attributes, dropped) = match attributes {
             Some(a) => convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?,
             None => (Vec::new(), 0),
@@ -457,7 +497,11 @@ impl PySpan {
 
     /// Link this span to another span (or span context).
     #[pyo3(signature = (context, attributes = None))]
-    fn add_link(&self, context: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn add_link(
+        &self,
+        context: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let link = link_from(context, attributes)?;
         self.with_data(|d| {
             if d.links.len() < LINK_LIMIT {
@@ -472,18 +516,24 @@ impl PySpan {
     /// Set the status. A description is kept only with ERROR; once OK, the status is final.
     #[pyo3(signature = (code, description = None))]
     fn set_status(&self, code: &Bound<'_, PyAny>, description: Option<String>) -> PyResult<()> {
-        let v: i64 = code
-            .extract()
-            .map_err(|_| PyTypeError::new_err("`code` must be an otlp.StatusCode (UNSET, OK, ERROR)"))?;
+        let v: i64 = code.extract().map_err(|_| {
+            PyTypeError::new_err("`code` must be an otlp.StatusCode (UNSET, OK, ERROR)")
+        })?;
         let code = i32::try_from(v)
             .ok()
             .and_then(StatusCode::from_wire)
-            .ok_or_else(|| PyValueError::new_err(format!("`code` must be an otlp.StatusCode; got {v}")))?;
+            .ok_or_else(|| {
+                PyValueError::new_err(format!("`code` must be an otlp.StatusCode; got {v}"))
+            })?;
         self.with_data(|d| {
             if d.status.as_ref().is_some_and(|s| s.code == StatusCode::Ok) {
                 return;
             }
-            let message = if code == StatusCode::Error { description.unwrap_or_default() } else { String::new() };
+            let message = if code == StatusCode::Error {
+                description.unwrap_or_default()
+            } else {
+                String::new()
+            };
             d.status = Some(Status { code, message });
         });
         Ok(())
@@ -593,14 +643,27 @@ impl PySpan {
     fn __repr__(&self) -> String {
         let name = self.lock().data.as_ref().map(|d| d.name.clone());
         match name {
-            Some(n) => format!("Span({n:?}, trace_id={}, span_id={})", self.context.trace_id_hex(), self.context.span_id_hex()),
-            None => format!("Span(<ended>, trace_id={}, span_id={})", self.context.trace_id_hex(), self.context.span_id_hex()),
+            Some(n) => format!(
+                "Span({n:?}, trace_id={}, span_id={})",
+                self.context.trace_id_hex(),
+                self.context.span_id_hex()
+            ),
+            None => format!(
+                "Span(<ended>, trace_id={}, span_id={})",
+                self.context.trace_id_hex(),
+                self.context.span_id_hex()
+            ),
         }
     }
 }
 
 /// Build a tracer's scope.
-pub fn scope(name: String, version: Option<String>, schema_url: Option<String>, attributes: Vec<KeyValue>) -> Scope {
+pub fn scope(
+    name: String,
+    version: Option<String>,
+    schema_url: Option<String>,
+    attributes: Vec<KeyValue>,
+) -> Scope {
     Scope {
         name,
         version: version.unwrap_or_default(),
@@ -608,4 +671,3 @@ pub fn scope(name: String, version: Option<String>, schema_url: Option<String>, 
         schema_url: schema_url.unwrap_or_default(),
     }
 }
-

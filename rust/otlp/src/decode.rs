@@ -59,12 +59,16 @@ impl<'a> Iterator for Reader<'a> {
             let field = u32::try_from(key >> 3).map_err(|_| Malformed)?;
             let value = match key & 7 {
                 0 => Field::Varint(self.varint()?),
-                1 => Field::Fixed64(u64::from_le_bytes(self.take(8)?.try_into().map_err(|_| Malformed)?)),
+                1 => Field::Fixed64(u64::from_le_bytes(
+                    self.take(8)?.try_into().map_err(|_| Malformed)?,
+                )),
                 2 => {
                     let n = usize::try_from(self.varint()?).map_err(|_| Malformed)?;
                     Field::Len(self.take(n)?)
                 }
-                5 => Field::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| Malformed)?)),
+                5 => Field::Fixed32(u32::from_le_bytes(
+                    self.take(4)?.try_into().map_err(|_| Malformed)?,
+                )),
                 _ => return Err(Malformed),
             };
             Ok((field, value))
@@ -127,7 +131,13 @@ mod tests {
         let r = Arc::new(Resource::default());
         let (a, b) = (Arc::new(Scope::default()), Arc::new(Scope::default()));
         let spans: Vec<SpanData> = (0..7)
-            .map(|i| SpanData::new(r.clone(), if i % 2 == 0 { a.clone() } else { b.clone() }, "x"))
+            .map(|i| {
+                SpanData::new(
+                    r.clone(),
+                    if i % 2 == 0 { a.clone() } else { b.clone() },
+                    "x",
+                )
+            })
             .collect();
         let mut buf = Vec::new();
         encode_trace_request(&spans, &mut buf);

@@ -50,12 +50,8 @@ impl TraceExporter {
         if config.timeout.is_zero() {
             return Err(Error::Config("`timeout` must be > 0 seconds".into()));
         }
-        let headers = validate_headers(
-            config
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )?;
+        let headers =
+            validate_headers(config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let client = GrpcClient::new(GrpcConfig {
             endpoint: endpoint.clone(),
             headers,
@@ -109,8 +105,5 @@ impl TraceExporter {
 
 /// `user-agent` per the OTLP exporter spec, with this distribution's name first.
 pub fn user_agent() -> String {
-    format!(
-        "otlp/{v} OTel-OTLP-Exporter-Python/{v}",
-        v = crate::VERSION
-    )
+    format!("otlp/{v} OTel-OTLP-Exporter-Python/{v}", v = crate::VERSION)
 }

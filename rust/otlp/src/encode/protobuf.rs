@@ -277,7 +277,10 @@ mod tests {
     #[test]
     fn nested_sizes_match_written_bytes() {
         let v = AnyValue::KvList(vec![
-            KeyValue::new("a", AnyValue::Array(vec![AnyValue::Int(1), AnyValue::Empty])),
+            KeyValue::new(
+                "a",
+                AnyValue::Array(vec![AnyValue::Int(1), AnyValue::Empty]),
+            ),
             KeyValue::new("", AnyValue::Bytes(vec![0; 200])),
         ]);
         let mut buf = Vec::new();

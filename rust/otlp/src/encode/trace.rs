@@ -156,7 +156,9 @@ fn span_len(s: &SpanData) -> usize {
             .map(|l| len_field_len(13, link_len(l)))
             .sum::<usize>()
         + opt_varint_field_len(14, s.dropped_links_count as u64)
-        + s.status.as_ref().map_or(0, |st| len_field_len(15, status_len(st)))
+        + s.status
+            .as_ref()
+            .map_or(0, |st| len_field_len(15, status_len(st)))
         + opt_fixed32_field_len(16, s.flags)
 }
 
@@ -307,7 +309,10 @@ mod tests {
                     .collect()
             })
             .collect();
-        assert_eq!(names, vec![vec![vec!["1", "4"], vec!["3"]], vec![vec!["2"]]]);
+        assert_eq!(
+            names,
+            vec![vec![vec!["1", "4"], vec!["3"]], vec![vec!["2"]]]
+        );
         let mut buf = Vec::new();
         req.write(&mut buf);
         assert_eq!(buf.len(), req.len());

@@ -303,10 +303,13 @@ impl<T: Send + 'static> Pipeline<T> {
         let idle = st.batcher_done;
         drop(st);
         if !left.is_empty() {
-            self.shared.stats.dropped(DropReason::Shutdown, left.len() as u64);
+            self.shared
+                .stats
+                .dropped(DropReason::Shutdown, left.len() as u64);
         }
         for t in &live {
-            self.shared.settle(t, Outcome::Dropped(DropReason::Shutdown));
+            self.shared
+                .settle(t, Outcome::Dropped(DropReason::Shutdown));
         }
         let _ = self.cancel.send(true);
         self.shared.wake.notify_all();
@@ -324,7 +327,12 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Items accepted but not yet settled.
     pub fn pending(&self) -> u64 {
         let st = self.shared.lock();
-        st.queue.len() as u64 + st.live.iter().filter(|t| !t.settled.load(Ordering::Acquire)).map(|t| t.items).sum::<u64>()
+        st.queue.len() as u64
+            + st.live
+                .iter()
+                .filter(|t| !t.settled.load(Ordering::Acquire))
+                .map(|t| t.items)
+                .sum::<u64>()
     }
 }
 
@@ -478,9 +486,9 @@ impl<T> ExportTask<T> {
         let mut backoff = Backoff::new(self.settings.retry);
         let mut cancelled = self.cancelled.clone();
         loop {
-            let attempt = self
-                .client
-                .unary(self.settings.path, body.clone(), self.settings.timeout);
+            let attempt =
+                self.client
+                    .unary(self.settings.path, body.clone(), self.settings.timeout);
             let result = tokio::select! {
                 r = attempt => r,
                 _ = cancelled.wait_for(|c| *c) => return Outcome::Dropped(DropReason::Shutdown),

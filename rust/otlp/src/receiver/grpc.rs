@@ -160,7 +160,9 @@ async fn handle(
             }
         },
         METRICS => {
-            counts.metric_points_requests.fetch_add(1, Ordering::Relaxed);
+            counts
+                .metric_points_requests
+                .fetch_add(1, Ordering::Relaxed);
         }
         _ => {
             counts.log_requests.fetch_add(1, Ordering::Relaxed);
@@ -200,7 +202,9 @@ fn finish(mut respond: SendResponse<Bytes>, code: u8, message: &str) {
         .status(200)
         .header("content-type", "application/grpc")
         .header("grpc-status", code.to_string());
-    if let Ok(v) = HeaderValue::from_str(&message.replace(|c: char| !c.is_ascii_graphic() && c != ' ', "?")) {
+    if let Ok(v) =
+        HeaderValue::from_str(&message.replace(|c: char| !c.is_ascii_graphic() && c != ' ', "?"))
+    {
         head = head.header("grpc-message", v);
     }
     if let Ok(head) = head.body(()) {

@@ -42,7 +42,9 @@ impl RetryPolicy {
             ));
         }
         if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
-            return Err(Error::Config("`multiplier` must be a finite number >= 1".into()));
+            return Err(Error::Config(
+                "`multiplier` must be a finite number >= 1".into(),
+            ));
         }
         Ok(())
     }
@@ -83,7 +85,11 @@ impl Backoff {
     /// The delay before the next attempt, or `None` when the retry budget is spent.
     /// `server_delay` (RetryInfo / Retry-After) replaces the computed delay. `spent`
     /// is the time already used by attempts, which counts against `max_elapsed`.
-    pub fn next_delay(&mut self, spent: Duration, server_delay: Option<Duration>) -> Option<Duration> {
+    pub fn next_delay(
+        &mut self,
+        spent: Duration,
+        server_delay: Option<Duration>,
+    ) -> Option<Duration> {
         let delay = match server_delay {
             Some(d) => d,
             // Full jitter in [next/2, next]: spreads reconnecting exporters apart.
@@ -164,6 +170,9 @@ mod tests {
             b.next_delay(Duration::ZERO, Some(Duration::from_secs(7))),
             Some(Duration::from_secs(7))
         );
-        assert_eq!(b.next_delay(Duration::from_secs(7), Some(Duration::from_secs(7))), None);
+        assert_eq!(
+            b.next_delay(Duration::from_secs(7), Some(Duration::from_secs(7))),
+            None
+        );
     }
 }

@@ -61,7 +61,9 @@ mod tests {
 
     #[test]
     fn gzip_round_trips() {
-        let data: Vec<u8> = (0..10_000u32).flat_map(|i| (i % 97).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 97).to_le_bytes())
+            .collect();
         let mut z = Vec::new();
         gzip(&data, &mut z);
         assert!(z.len() < data.len() / 4);
@@ -73,6 +75,9 @@ mod tests {
     #[test]
     fn parse_lists_the_allowed_values() {
         let err = Compression::parse("br").unwrap_err().to_string();
-        assert_eq!(err, "`compression` must be one of 'none', 'gzip'; got \"br\"");
+        assert_eq!(
+            err,
+            "`compression` must be one of 'none', 'gzip'; got \"br\""
+        );
     }
 }

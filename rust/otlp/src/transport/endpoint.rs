@@ -41,7 +41,9 @@ impl Endpoint {
             None => (rest, ""),
         };
         if authority.contains('@') {
-            return Err(bad("credentials in the URL are not supported; use `headers`"));
+            return Err(bad(
+                "credentials in the URL are not supported; use `headers`",
+            ));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
@@ -114,11 +116,20 @@ mod tests {
     #[test]
     fn parses_common_shapes() {
         let e = Endpoint::parse("http://localhost:4317").unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("localhost", 4317, ""));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("localhost", 4317, "")
+        );
         let e = Endpoint::parse("https://collector.example/otlp/").unwrap();
-        assert_eq!((e.scheme, e.port, e.path.as_str()), (Scheme::Https, 443, "/otlp"));
+        assert_eq!(
+            (e.scheme, e.port, e.path.as_str()),
+            (Scheme::Https, 443, "/otlp")
+        );
         let e = Endpoint::parse("http://[::1]:4317").unwrap();
-        assert_eq!((e.host.as_str(), e.authority()), ("::1", "[::1]:4317".to_owned()));
+        assert_eq!(
+            (e.host.as_str(), e.authority()),
+            ("::1", "[::1]:4317".to_owned())
+        );
     }
 
     #[test]
@@ -138,7 +149,10 @@ mod tests {
             "http://host:1/?q",
         ] {
             let err = Endpoint::parse(bad).unwrap_err().to_string();
-            assert!(err.starts_with("`endpoint` must be a URL"), "{bad:?}: {err}");
+            assert!(
+                err.starts_with("`endpoint` must be a URL"),
+                "{bad:?}: {err}"
+            );
         }
     }
 }

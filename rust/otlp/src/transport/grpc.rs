@@ -291,7 +291,12 @@ impl GrpcClient {
             .enable_push(false)
             .handshake::<_, Bytes>(tcp)
             .await
-            .map_err(|e| Status::new(Code::Unavailable, format!("HTTP/2 handshake with {ep}: {e}")))?;
+            .map_err(|e| {
+                Status::new(
+                    Code::Unavailable,
+                    format!("HTTP/2 handshake with {ep}: {e}"),
+                )
+            })?;
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
         tokio::spawn(async move {
@@ -317,7 +322,10 @@ impl GrpcClient {
 
     async fn forget(&self, closed: &Arc<AtomicBool>) {
         let mut slot = self.conn.lock().await;
-        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(&c.closed, closed)) {
+        if slot
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.closed, closed))
+        {
             *slot = None;
         }
     }
@@ -327,7 +335,8 @@ impl GrpcClient {
     pub async fn unary(&self, path: &str, body: Bytes, timeout: Duration) -> Result<Bytes, Status> {
         let deadline = Instant::now() + timeout;
         let mut broken = None;
-        let result = tokio::time::timeout_at(deadline, self.call(path, body, timeout, &mut broken)).await;
+        let result =
+            tokio::time::timeout_at(deadline, self.call(path, body, timeout, &mut broken)).await;
         let result = result.unwrap_or_else(|_| {
             Err(Status::new(
                 Code::DeadlineExceeded,
@@ -467,7 +476,9 @@ fn unframe(data: &[u8], encoding: &str) -> Result<Bytes, Status> {
         return Err(bad("truncated message header"));
     }
     let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
-    let msg = data.get(5..5 + len).ok_or_else(|| bad("truncated message"))?;
+    let msg = data
+        .get(5..5 + len)
+        .ok_or_else(|| bad("truncated message"))?;
     match data[0] {
         0 => Ok(Bytes::copy_from_slice(msg)),
         1 if encoding.eq_ignore_ascii_case("gzip") => gunzip(msg, MAX_RESPONSE)
@@ -489,8 +500,14 @@ pub fn validate_headers<'a>(
             || lower.starts_with(':')
             || matches!(
                 lower.as_str(),
-                "te" | "content-type" | "content-length" | "connection" | "transfer-encoding"
-                    | "host" | "upgrade" | "keep-alive" | "proxy-connection"
+                "te" | "content-type"
+                    | "content-length"
+                    | "connection"
+                    | "transfer-encoding"
+                    | "host"
+                    | "upgrade"
+                    | "keep-alive"
+                    | "proxy-connection"
             );
         if reserved {
             return Err(Error::Config(format!(
@@ -565,7 +582,9 @@ mod tests {
     #[test]
     fn header_validation_never_echoes_values() {
         assert!(validate_headers([("Authorization", "Bearer x")]).is_ok());
-        let err = validate_headers([("x-key", "se\ncret")]).unwrap_err().to_string();
+        let err = validate_headers([("x-key", "se\ncret")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x-key") && !err.contains("cret"), "{err}");
         assert!(validate_headers([("grpc-timeout", "1")]).is_err());
         assert!(validate_headers([("bad name", "1")]).is_err());

@@ -1,0 +1,52 @@
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python
+
+.PHONY: help
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install-dev
+install-dev: ## Install the package (editable, release build) with test and lint dependencies
+	$(PYTHON) -m pip install -e '.[test,lint]'
+
+.PHONY: build-dev
+build-dev: ## Rebuild the extension in place after Rust changes (release profile)
+	maturin develop --release
+
+.PHONY: fmt
+fmt: ## Format Rust and Python code
+	cargo fmt --all
+	ruff format python tests benches
+	ruff check --fix python tests benches
+
+.PHONY: lint
+lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	ruff check python tests benches
+	mypy
+	$(PYTHON) -m mypy.stubtest otlp._native --allowlist .stubtest-allowlist
+
+.PHONY: test-rust
+test-rust: ## Rust unit and integration tests
+	cargo test --workspace --locked
+
+.PHONY: test-python
+test-python: ## pytest (hypothesis profile from HYPOTHESIS_PROFILE, default "dev"); no tests collected is a failure
+	@$(PYTHON) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
+
+.PHONY: test
+test: test-rust test-python ## All tests
+
+.PHONY: check
+check: lint test ## Everything CI runs
+
+.PHONY: bench
+bench: ## Side-by-side benchmarks against the official exporter
+	$(PYTHON) benches/e2e_traces.py
+
+.PHONY: demo
+demo: ## python -m otlp demo
+	$(PYTHON) -m otlp demo

@@ -1,0 +1,3 @@
+from otlp.cli import main
+
+raise SystemExit(main())

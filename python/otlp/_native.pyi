@@ -1,0 +1,171 @@
+"""Type stubs of the Rust extension ``otlp._native``."""
+
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Callable, TypeVar, final
+
+from typing_extensions import Self, disjoint_base
+
+from otlp._types import SpanKind, StatusCode
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_AttributeValue = str | bool | int | float | bytes | Sequence[Any] | Mapping[str, Any]
+_Attributes = Mapping[str, _AttributeValue]
+
+__all__ = [
+    "Exporter",
+    "Receiver",
+    "Span",
+    "SpanContext",
+    "Tracer",
+    "__version__",
+    "_after_fork_in_child",
+    "_current_span_var",
+    "current_span",
+    "encode_spans",
+]
+__version__: str
+
+@disjoint_base
+class Exporter:
+    def __new__(
+        cls,
+        endpoint: str = "http://localhost:4317",
+        *,
+        protocol: str = "grpc",
+        headers: Mapping[str, str] | None = None,
+        compression: str = "none",
+        timeout: float = 10.0,
+        resource: _Attributes | None = None,
+        batch: Any | None = None,
+        retry: Any | None = None,
+    ) -> Self: ...
+    def tracer(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        schema_url: str | None = None,
+        attributes: _Attributes | None = None,
+    ) -> Tracer: ...
+    def force_flush(self, timeout: float = 10.0) -> bool: ...
+    def shutdown(self, timeout: float = 10.0) -> bool: ...
+    def stats(self) -> dict[str, Any]: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def protocol(self) -> str: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_args: object) -> bool: ...
+
+@final
+class Tracer:
+    def start_span(
+        self,
+        name: str,
+        *,
+        kind: SpanKind | None = None,
+        attributes: _Attributes | None = None,
+        links: Iterable[_LinkTarget] | None = None,
+        start_time: int | None = None,
+        parent: Span | SpanContext | None = None,
+    ) -> Span: ...
+    def span(
+        self,
+        name: str,
+        *,
+        kind: SpanKind | None = None,
+        attributes: _Attributes | None = None,
+        links: Iterable[_LinkTarget] | None = None,
+        start_time: int | None = None,
+        parent: Span | SpanContext | None = None,
+    ) -> Span: ...
+    def trace(
+        self,
+        name: str | None = None,
+        *,
+        kind: SpanKind | None = None,
+        attributes: _Attributes | None = None,
+    ) -> Callable[[_F], _F]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str | None: ...
+
+@final
+class Span:
+    @property
+    def context(self) -> SpanContext: ...
+    @property
+    def is_recording(self) -> bool: ...
+    def set_attribute(self, key: str, value: _AttributeValue) -> None: ...
+    def set_attributes(self, attributes: _Attributes) -> None: ...
+    def add_event(
+        self, name: str, attributes: _Attributes | None = None, *, timestamp: int | None = None
+    ) -> None: ...
+    def add_link(self, context: Span | SpanContext, attributes: _Attributes | None = None) -> None: ...
+    def set_status(self, code: StatusCode | int, description: str | None = None) -> None: ...
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: _Attributes | None = None,
+        *,
+        timestamp: int | None = None,
+    ) -> None: ...
+    def update_name(self, name: str) -> None: ...
+    def end(self, end_time: int | None = None) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        _exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        _traceback: TracebackType | None = None,
+    ) -> bool: ...
+
+@final
+class SpanContext:
+    def __new__(
+        cls,
+        trace_id: int,
+        span_id: int,
+        *,
+        trace_flags: int = 1,
+        is_remote: bool = False,
+        trace_state: str = "",
+    ) -> Self: ...
+    @property
+    def trace_id(self) -> int: ...
+    @property
+    def span_id(self) -> int: ...
+    @property
+    def trace_flags(self) -> int: ...
+    @property
+    def is_remote(self) -> bool: ...
+    @property
+    def trace_state(self) -> str: ...
+    @property
+    def trace_id_hex(self) -> str: ...
+    @property
+    def span_id_hex(self) -> str: ...
+    @property
+    def is_valid(self) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Receiver:
+    def __new__(cls, address: str = "127.0.0.1:0") -> Self: ...
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    def counts(self) -> dict[str, int]: ...
+    def stop(self) -> None: ...
+
+def current_span() -> Span | None: ...
+def encode_spans(spans: Iterable[Any]) -> bytes: ...
+def _after_fork_in_child() -> None: ...
+def _current_span_var() -> Any: ...
+
+_LinkTarget = Span | SpanContext | tuple[Span | SpanContext, _Attributes]

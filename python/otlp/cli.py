@@ -1,0 +1,148 @@
+"""Command line: ``python -m otlp demo | serve``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TextIO
+
+import otlp
+from otlp import _native
+
+_ATTRS: dict[str, str | int | bool] = {
+    "http.request.method": "GET",
+    "http.route": "/api/items/{id}",
+    "http.response.status_code": 200,
+    "server.port": 443,
+    "cache.hit": True,
+}
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+class _Progress:
+    """A live line on a terminal; one line per second elsewhere."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.tty = out.isatty()
+        self.last = 0.0
+
+    def show(self, text: str, now: float) -> None:
+        if self.tty:
+            self.out.write("\r\x1b[2K" + text)
+            self.out.flush()
+        elif now - self.last >= 1.0:
+            self.out.write(text + "\n")
+            self.out.flush()
+            self.last = now
+
+    def done(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+
+
+def demo(args: argparse.Namespace, out: TextIO) -> int:
+    receiver = None if args.endpoint else _native.Receiver("127.0.0.1:0")
+    endpoint = args.endpoint or (receiver.endpoint if receiver else "")
+    where = "embedded receiver" if receiver else "collector"
+    out.write(
+        f"otlp {otlp.__version__} demo: sending traces to the {where} at {endpoint} for {args.seconds:g}s\n"
+    )
+    batch = otlp.BatchConfig(max_queue_size=65536, max_export_batch_size=512, schedule_delay=0.2)
+    exporter = otlp.Exporter(
+        endpoint,
+        compression=args.compression,
+        resource={"service.name": "otlp-demo"},
+        batch=batch,
+    )
+    tracer = exporter.tracer("otlp.demo", version=otlp.__version__)
+    progress = _Progress(out)
+    sent = 0
+    start = time.perf_counter()
+    deadline = start + args.seconds
+    now = start
+    while now < deadline:
+        # One request: a server span with two children, like a small web handler.
+        for _ in range(200):
+            with tracer.span("GET /api/items/{id}", kind=otlp.SpanKind.SERVER, attributes=_ATTRS):
+                with tracer.span(
+                    "SELECT items", kind=otlp.SpanKind.CLIENT, attributes={"db.system": "postgresql"}
+                ):
+                    pass
+                with tracer.span("render") as span:
+                    span.add_event("cache.miss", {"key": "items"})
+            sent += 3
+        now = time.perf_counter()
+        received = receiver.counts()["spans"] if receiver else exporter.stats()["spans_exported"]
+        progress.show(
+            f"  sent {sent:>10,}  received {received:>10,}  {sent / max(now - start, 1e-9):>12,.0f} spans/s",
+            now,
+        )
+    progress.done()
+    created = time.perf_counter() - start
+    flushed = exporter.force_flush(timeout=30.0)
+    elapsed = time.perf_counter() - start
+    stats = exporter.stats()
+    exporter.shutdown(timeout=5.0)
+    received = receiver.counts()["spans"] if receiver else stats["spans_exported"]
+    out.write(
+        f"sent      {sent:,} spans in {created:.2f}s ({sent / created:,.0f} spans/s created)\n"
+        f"received  {received:,} spans ({received / elapsed:,.0f} spans/s end to end)\n"
+        f"requests  {stats['requests_ok']:,} ok, {stats['requests_failed']:,} failed\n"
+        f"on wire   {_human_bytes(stats['bytes_sent'])} "
+        f"({stats['bytes_sent'] / max(received, 1):.0f} B/span)\n"
+        f"dropped   {stats['spans_dropped']:,}   failed {stats['spans_failed']:,}\n"
+    )
+    if receiver:
+        receiver.stop()
+    if not flushed or received != sent:
+        out.write("not everything was delivered: see the counts above\n")
+        return 1
+    return 0
+
+
+def serve(args: argparse.Namespace, out: TextIO) -> int:
+    receiver = _native.Receiver(args.address)
+    out.write(f"listening for OTLP/gRPC on {receiver.endpoint} (Ctrl-C to stop)\n")
+    out.flush()
+    last = None
+    try:
+        while True:
+            counts = receiver.counts()
+            if counts != last:
+                out.write(
+                    f"requests {counts['requests']:,}  spans {counts['spans']:,}  "
+                    f"bytes {counts['bytes']:,}  errors {counts['errors']:,}\n"
+                )
+                out.flush()
+                last = counts
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(prog="python -m otlp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("demo", help="send traces to an embedded receiver (or --endpoint) and report")
+    p.add_argument("--endpoint", help="send to this collector instead, e.g. http://localhost:4317")
+    p.add_argument("--seconds", type=float, default=3.0, help="how long to send (default 3)")
+    p.add_argument("--compression", default="none", choices=["none", "gzip"])
+    s = sub.add_parser("serve", help="run a local OTLP/gRPC receiver that counts what arrives")
+    s.add_argument("--address", default="127.0.0.1:4317", help="listen address (default 127.0.0.1:4317)")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo(args, out)
+    return serve(args, out)
