@@ -1,0 +1,180 @@
+//! The trace exporter end to end against the embedded receiver and broken peers.
+
+use std::net::TcpListener;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use otlp::model::{AnyValue, KeyValue, Resource, Scope, SpanData};
+use otlp::pipeline::BatchConfig;
+use otlp::receiver::Receiver;
+use otlp::resilience::RetryPolicy;
+use otlp::trace::{ExporterConfig, TraceExporter};
+use otlp::transport::Compression;
+
+fn spans(n: usize) -> Vec<SpanData> {
+    let resource = Arc::new(Resource {
+        attributes: vec![KeyValue::new("service.name", AnyValue::from("test"))],
+        schema_url: String::new(),
+    });
+    let scope = Arc::new(Scope {
+        name: "t".into(),
+        ..Scope::default()
+    });
+    (0..n)
+        .map(|i| {
+            let mut s = SpanData::new(resource.clone(), scope.clone(), format!("span-{i}"));
+            s.trace_id = otlp::ids::new_trace_id();
+            s.span_id = otlp::ids::new_span_id();
+            s.start_time_unix_nano = 1;
+            s.end_time_unix_nano = 2;
+            s.attributes = vec![KeyValue::new("i", AnyValue::Int(i as i64))];
+            s
+        })
+        .collect()
+}
+
+fn config(endpoint: String) -> ExporterConfig {
+    ExporterConfig {
+        endpoint,
+        batch: BatchConfig {
+            max_queue_size: 100_000,
+            max_export_batch_size: 512,
+            schedule_delay: Duration::from_millis(50),
+            max_concurrent_exports: 2,
+        },
+        retry: RetryPolicy {
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_elapsed: Duration::from_millis(500),
+        },
+        timeout: Duration::from_secs(5),
+        ..ExporterConfig::default()
+    }
+}
+
+#[test]
+fn every_span_arrives_plain_and_gzip() {
+    let rt = otlp::runtime::handle().unwrap();
+    for compression in [Compression::None, Compression::Gzip] {
+        let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
+        let exporter = TraceExporter::new(ExporterConfig {
+            compression,
+            ..config(format!("http://{}", receiver.local_addr()))
+        })
+        .unwrap();
+        for s in spans(10_000) {
+            exporter.export(s);
+        }
+        assert!(exporter.force_flush(Duration::from_secs(20)));
+        let stats = exporter.stats();
+        assert_eq!(stats.exported, 10_000, "{compression:?}: {stats:?}");
+        assert_eq!(receiver.counts().spans.load(Ordering::Relaxed), 10_000);
+        assert_eq!(receiver.counts().errors.load(Ordering::Relaxed), 0);
+        assert!(exporter.shutdown(Duration::from_secs(5)));
+    }
+}
+
+#[test]
+fn refused_connections_exhaust_retries_and_are_counted() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let exporter = TraceExporter::new(config(format!("http://127.0.0.1:{port}"))).unwrap();
+    for s in spans(1000) {
+        exporter.export(s);
+    }
+    assert!(exporter.force_flush(Duration::from_secs(10)));
+    let stats = exporter.stats();
+    assert_eq!(stats.failed_retries_exhausted, 1000, "{stats:?}");
+    assert!(stats.requests_retried > 0);
+    assert!(stats.last_error.unwrap().starts_with("UNAVAILABLE"));
+}
+
+#[test]
+fn shutdown_returns_by_its_deadline_when_the_server_never_answers() {
+    // Accepts connections and never reads or answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < until {
+            match listener.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    });
+    let exporter = TraceExporter::new(ExporterConfig {
+        timeout: Duration::from_secs(30),
+        ..config(format!("http://127.0.0.1:{port}"))
+    })
+    .unwrap();
+    for s in spans(2000) {
+        exporter.export(s);
+    }
+    let start = Instant::now();
+    assert!(!exporter.force_flush(Duration::from_secs(1)));
+    assert!(
+        start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
+    let start = Instant::now();
+    assert!(!exporter.shutdown(Duration::from_secs(1)));
+    assert!(
+        start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
+    let stats = exporter.stats();
+    assert_eq!(stats.dropped_shutdown, 2000, "{stats:?}");
+    assert_eq!(stats.exported, 0);
+    // Twice is harmless.
+    assert!(exporter.shutdown(Duration::from_secs(1)));
+    drop(hold);
+}
+
+#[test]
+fn spans_after_shutdown_are_counted_as_dropped() {
+    let rt = otlp::runtime::handle().unwrap();
+    let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
+    let exporter = TraceExporter::new(config(format!("http://{}", receiver.local_addr()))).unwrap();
+    assert!(exporter.shutdown(Duration::from_secs(5)));
+    for s in spans(3) {
+        exporter.export(s);
+    }
+    let stats = exporter.stats();
+    assert_eq!((stats.accepted, stats.dropped_shutdown), (3, 3));
+}
+
+#[test]
+fn a_full_queue_drops_the_newest_and_counts_them() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cfg = config(format!("http://127.0.0.1:{port}"));
+    cfg.batch.max_queue_size = 100;
+    cfg.batch.max_export_batch_size = 100;
+    cfg.batch.schedule_delay = Duration::from_secs(60);
+    let exporter = TraceExporter::new(cfg).unwrap();
+    // The batcher may take the first 100 at any moment; at least 150 are dropped.
+    for s in spans(350) {
+        exporter.export(s);
+    }
+    let stats = exporter.stats();
+    assert_eq!(stats.accepted, 350);
+    assert!(stats.dropped_queue_full >= 150, "{stats:?}");
+    exporter.shutdown(Duration::from_millis(100));
+    let s = exporter.stats();
+    assert_eq!(
+        s.accepted,
+        s.exported + s.rejected + s.dropped() + s.failed(),
+        "every span is accounted for once: {s:?}"
+    );
+}
