@@ -6,7 +6,7 @@
 //! encoded is skipped.
 
 use otlp::model::{AnyValue, KeyValue};
-use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
@@ -21,10 +21,17 @@ pub enum Mode {
 /// counted as dropped.
 pub const ATTRIBUTE_LIMIT: usize = 128;
 
+/// Deepest protobuf message level a value may reach, counting the `AnyValue` as 1, a
+/// list level as 2 (`ArrayValue`, `AnyValue`) and a mapping level as 3
+/// (`KeyValueList`, `KeyValue`, `AnyValue`). It is the upb parser's limit, so upstream
+/// drops deeper attributes; it also bounds recursion here.
+const MAX_DEPTH: u32 = 101;
+
 /// Why a value could not be converted.
 pub enum Bad {
     Type(String),
     Overflow,
+    TooDeep,
     Py(PyErr),
 }
 
@@ -43,6 +50,9 @@ impl Bad {
             )),
             Bad::Overflow => PyOverflowError::new_err(format!(
                 "attribute {key:?}: int does not fit in 64 bits (OTLP int values are int64)"
+            )),
+            Bad::TooDeep => PyValueError::new_err(format!(
+                "attribute {key:?} is nested too deeply (lists and dicts nest at most ~33-50 levels)"
             )),
             Bad::Py(e) => e,
         }
@@ -76,6 +86,11 @@ pub fn string(obj: &Bound<'_, PyAny>) -> Result<String, Bad> {
 
 /// Convert one value.
 pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
+    value_at(obj, mode, 1)
+}
+
+/// Convert a value whose `AnyValue` sits at message depth `depth`.
+fn value_at(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, Bad> {
     // Exact types first (the common case), in the official encoder's order.
     if let Ok(s) = obj.cast_exact::<PyString>() {
         return Ok(AnyValue::String(s.to_cow()?.into_owned()));
@@ -104,28 +119,40 @@ pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
             Mode::Strict => Err(Bad::Type("NoneType".into())),
         };
     }
+    // Containers: the ArrayValue / KeyValueList is one level below.
+    let container = |len: usize| -> Result<(), Bad> {
+        if depth + 1 > MAX_DEPTH || (len > 0 && depth + 2 > MAX_DEPTH) {
+            Err(Bad::TooDeep)
+        } else {
+            Ok(())
+        }
+    };
     if let Ok(list) = obj.cast::<PyList>() {
+        container(0)?;
         return list
             .iter()
-            .map(|v| element(&v, mode))
+            .map(|v| element(&v, mode, depth + 2))
             .collect::<Result<_, _>>()
             .map(AnyValue::Array);
     }
     if let Ok(tuple) = obj.cast::<PyTuple>() {
+        container(0)?;
         return tuple
             .iter()
-            .map(|v| element(&v, mode))
+            .map(|v| element(&v, mode, depth + 2))
             .collect::<Result<_, _>>()
             .map(AnyValue::Array);
     }
     if let Ok(dict) = obj.cast::<PyDict>() {
-        return kvlist(dict.iter(), mode);
+        container(dict.len())?;
+        return kvlist(dict.iter(), mode, depth + 3);
     }
     let py = obj.py();
     if obj.is_instance(abc(py, "Sequence")?.as_any())? {
+        container(0)?;
         let mut out = Vec::new();
         for v in obj.try_iter()? {
-            out.push(element(&v?, mode)?);
+            out.push(element(&v?, mode, depth + 2)?);
         }
         return Ok(AnyValue::Array(out));
     }
@@ -136,23 +163,27 @@ pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
             let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv?.extract()?;
             pairs.push((k, v));
         }
-        return kvlist(pairs.into_iter(), mode);
+        container(pairs.len())?;
+        return kvlist(pairs.into_iter(), mode, depth + 3);
     }
     Err(Bad::Type(type_name(obj)))
 }
 
 /// An element of an array or kvlist: `None` is an empty value there in both modes.
-fn element(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
-    if obj.is_none() {
+fn element(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, Bad> {
+    if depth > MAX_DEPTH {
+        Err(Bad::TooDeep)
+    } else if obj.is_none() {
         Ok(AnyValue::Empty)
     } else {
-        any_value(obj, mode)
+        value_at(obj, mode, depth)
     }
 }
 
 fn kvlist<'py>(
     items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
     mode: Mode,
+    depth: u32,
 ) -> Result<AnyValue, Bad> {
     let mut out = Vec::new();
     for (k, v) in items {
@@ -161,7 +192,7 @@ fn kvlist<'py>(
             Ok(s) => s.to_cow()?.into_owned(),
             Err(_) => k.str()?.to_cow()?.into_owned(),
         };
-        out.push(KeyValue::new(key, element(&v, mode)?));
+        out.push(KeyValue::new(key, element(&v, mode, depth)?));
     }
     Ok(AnyValue::KvList(out))
 }
@@ -182,7 +213,20 @@ pub fn attributes(
     let mut add = |k: Bound<'_, PyAny>, v: Bound<'_, PyAny>| -> PyResult<()> {
         let key = match k.cast::<PyString>().map(|s| s.to_cow()) {
             Ok(Ok(s)) => s.into_owned(),
-            // Upstream fails on such a key and skips it.
+            // Upstream passes the key to a protobuf constructor, where None means unset.
+            Err(_) if mode == Mode::Sdk && k.is_none() => String::new(),
+            // ... and where UTF-8 `bytes` are accepted for a string field.
+            Err(_) if mode == Mode::Sdk && k.is_instance_of::<PyBytes>() => {
+                match std::str::from_utf8(
+                    k.cast::<PyBytes>()
+                        .map(|b| b.as_bytes())
+                        .unwrap_or_default(),
+                ) {
+                    Ok(s) => s.to_owned(),
+                    Err(_) => return Ok(()),
+                }
+            }
+            // Upstream fails on any other such key and skips it.
             _ if mode == Mode::Sdk => return Ok(()),
             Ok(Err(e)) => return Err(e),
             Err(_) => {

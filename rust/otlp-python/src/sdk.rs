@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use otlp::encode::TraceRequest;
 use otlp::model::{Event, Link, Resource, Scope, SpanData, SpanKind, Status, StatusCode};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -15,9 +15,14 @@ use crate::convert::{self, Mode};
 const FLAG_HAS_IS_REMOTE: u32 = 0x100;
 const FLAG_IS_REMOTE: u32 = 0x200;
 
+/// A protobuf string field as upstream sets it: None is unset, UTF-8 bytes are accepted.
 fn opt_string(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     if obj.is_none() {
         Ok(String::new())
+    } else if let Ok(b) = obj.cast::<PyBytes>() {
+        std::str::from_utf8(b.as_bytes())
+            .map(str::to_owned)
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     } else {
         Ok(obj.extract::<String>()?)
     }
@@ -65,31 +70,38 @@ fn trace_state(ctx: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// Resources and scopes are grouped with Python's own `==`/`hash`, through dicts, as
-/// upstream does with `defaultdict`.
+/// upstream does with nested `defaultdict`s: scopes are keyed per resource, and the
+/// first object seen for a key is the one encoded.
 struct Groups<'py> {
     resources: Bound<'py, PyDict>,
     resource_arcs: Vec<Arc<Resource>>,
-    scopes: Bound<'py, PyDict>,
+    /// Per resource: scope object -> index into `scope_arcs`.
+    scopes: Vec<Bound<'py, PyDict>>,
     scope_arcs: Vec<Arc<Scope>>,
 }
 
 impl<'py> Groups<'py> {
-    fn resource(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<Arc<Resource>> {
+    /// The resource's shared value and its index.
+    fn resource(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<(Arc<Resource>, usize)> {
         if let Some(i) = self.resources.get_item(obj)? {
-            return Ok(self.resource_arcs[i.extract::<usize>()?].clone());
+            let i = i.extract::<usize>()?;
+            return Ok((self.resource_arcs[i].clone(), i));
         }
         let py = obj.py();
         let r = Arc::new(Resource {
             attributes: attrs(&obj.getattr(intern!(py, "attributes"))?)?,
             schema_url: opt_string(&obj.getattr(intern!(py, "schema_url"))?)?,
         });
-        self.resources.set_item(obj, self.resource_arcs.len())?;
+        let i = self.resource_arcs.len();
+        self.resources.set_item(obj, i)?;
         self.resource_arcs.push(r.clone());
-        Ok(r)
+        self.scopes.push(PyDict::new(obj.py()));
+        Ok((r, i))
     }
 
-    fn scope(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<Arc<Scope>> {
-        if let Some(i) = self.scopes.get_item(obj)? {
+    fn scope(&mut self, resource: usize, obj: &Bound<'py, PyAny>) -> PyResult<Arc<Scope>> {
+        let scopes = &self.scopes[resource];
+        if let Some(i) = scopes.get_item(obj)? {
             return Ok(self.scope_arcs[i.extract::<usize>()?].clone());
         }
         let py = obj.py();
@@ -104,7 +116,7 @@ impl<'py> Groups<'py> {
             }
         };
         let s = Arc::new(s);
-        self.scopes.set_item(obj, self.scope_arcs.len())?;
+        scopes.set_item(obj, self.scope_arcs.len())?;
         self.scope_arcs.push(s.clone());
         Ok(s)
     }
@@ -112,7 +124,7 @@ impl<'py> Groups<'py> {
 
 fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResult<SpanData> {
     let py = span.py();
-    let resource = groups.resource(&span.getattr(intern!(py, "resource"))?)?;
+    let (resource, resource_index) = groups.resource(&span.getattr(intern!(py, "resource"))?)?;
     let scope_obj = span.getattr(intern!(py, "instrumentation_scope"))?;
     // `instrumentation_scope or None`
     let scope_obj = if scope_obj.is_truthy()? {
@@ -120,7 +132,7 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
     } else {
         py.None().into_bound(py)
     };
-    let scope = groups.scope(&scope_obj)?;
+    let scope = groups.scope(resource_index, &scope_obj)?;
     let ctx = span.call_method0(intern!(py, "get_span_context"))?;
     let mut d = SpanData::new(
         resource,
@@ -219,7 +231,7 @@ pub fn encode_spans<'py>(
     let mut groups = Groups {
         resources: PyDict::new(py),
         resource_arcs: Vec::new(),
-        scopes: PyDict::new(py),
+        scopes: Vec::new(),
         scope_arcs: Vec::new(),
     };
     let mut data = Vec::new();

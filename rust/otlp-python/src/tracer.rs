@@ -381,6 +381,16 @@ impl PySpan {
         }
     }
 
+    fn push_event(&self, event: Event) {
+        self.with_data(|d| {
+            if d.events.len() < EVENT_LIMIT {
+                d.events.push(event);
+            } else {
+                d.dropped_events_count += 1;
+            }
+        });
+    }
+
     fn set_error_status(&self, description: String) {
         self.with_data(|d| {
             if d.status.as_ref().is_none_or(|s| s.code != StatusCode::Ok) {
@@ -485,13 +495,7 @@ impl PySpan {
             attributes,
             dropped_attributes_count: dropped,
         };
-        self.with_data(|d| {
-            if d.events.len() < EVENT_LIMIT {
-                d.events.push(event);
-            } else {
-                d.dropped_events_count += 1;
-            }
-        });
+        self.push_event(event);
         Ok(())
     }
 
@@ -562,13 +566,7 @@ impl PySpan {
             attributes: attrs,
             dropped_attributes_count: dropped,
         };
-        self.with_data(|d| {
-            if d.events.len() < EVENT_LIMIT {
-                d.events.push(event);
-            } else {
-                d.dropped_events_count += 1;
-            }
-        });
+        self.push_event(event);
         Ok(())
     }
 
@@ -605,25 +603,12 @@ impl PySpan {
         _traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         if let Some(exc) = exc_value.filter(|e| !e.is_none()) {
-            let attrs = exception_event(py, exc)?;
+            self.record_exception(py, exc, None, None)?;
             let description = format!(
                 "{}: {}",
                 exc.get_type().qualname()?,
                 exc.str().map(|s| s.to_string()).unwrap_or_default()
             );
-            let event = Event {
-                time_unix_nano: now_unix_nano(),
-                name: "exception".into(),
-                attributes: attrs,
-                dropped_attributes_count: 0,
-            };
-            self.with_data(|d| {
-                if d.events.len() < EVENT_LIMIT {
-                    d.events.push(event);
-                } else {
-                    d.dropped_events_count += 1;
-                }
-            });
             self.set_error_status(description);
         }
         let token = self.lock().token.take();
