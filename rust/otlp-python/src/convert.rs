@@ -21,17 +21,28 @@ pub enum Mode {
 /// counted as dropped.
 pub const ATTRIBUTE_LIMIT: usize = 128;
 
-/// Deepest protobuf message level a value may reach, counting the `AnyValue` as 1, a
+/// Deepest protobuf message level a value may reach, counting its `AnyValue` as 1, a
 /// list level as 2 (`ArrayValue`, `AnyValue`) and a mapping level as 3
-/// (`KeyValueList`, `KeyValue`, `AnyValue`). It is the upb parser's limit, so upstream
-/// drops deeper attributes; it also bounds recursion here.
-const MAX_DEPTH: u32 = 101;
+/// (`KeyValueList`, `KeyValue`, `AnyValue`). It also bounds recursion here.
+///
+/// SDK mode: the upb parser's limit (101), beyond which upstream drops the attribute.
+/// Strict mode: collectors parse at most 100 levels in a whole request, and an event
+/// or link attribute's `AnyValue` already sits at level 7, so 94 keeps every accepted
+/// value decodable wherever it is used.
+const fn max_depth(mode: Mode) -> u32 {
+    match mode {
+        Mode::Sdk => 101,
+        Mode::Strict => 94,
+    }
+}
 
 /// Why a value could not be converted.
 pub enum Bad {
     Type(String),
     Overflow,
     TooDeep,
+    /// A `str` that cannot be UTF-8 (lone surrogates).
+    Unicode,
     Py(PyErr),
 }
 
@@ -52,7 +63,11 @@ impl Bad {
                 "attribute {key:?}: int does not fit in 64 bits (OTLP int values are int64)"
             )),
             Bad::TooDeep => PyValueError::new_err(format!(
-                "attribute {key:?} is nested too deeply (lists and dicts nest at most ~33-50 levels)"
+                "attribute {key:?} is nested too deeply for OTLP collectors \
+                 (at most 46 levels of lists or 31 of dicts)"
+            )),
+            Bad::Unicode => PyValueError::new_err(format!(
+                "attribute {key:?} contains a str that is not valid Unicode (a lone surrogate)"
             )),
             Bad::Py(e) => e,
         }
@@ -81,7 +96,7 @@ pub fn string(obj: &Bound<'_, PyAny>) -> Result<String, Bad> {
     let s = obj
         .cast::<PyString>()
         .map_err(|_| Bad::Type(type_name(obj)))?;
-    Ok(s.to_cow()?.into_owned())
+    Ok(s.to_cow().map_err(|_| Bad::Unicode)?.into_owned())
 }
 
 /// Convert one value.
@@ -93,7 +108,9 @@ pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
 fn value_at(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, Bad> {
     // Exact types first (the common case), in the official encoder's order.
     if let Ok(s) = obj.cast_exact::<PyString>() {
-        return Ok(AnyValue::String(s.to_cow()?.into_owned()));
+        return Ok(AnyValue::String(
+            s.to_cow().map_err(|_| Bad::Unicode)?.into_owned(),
+        ));
     }
     if let Ok(b) = obj.cast::<PyBool>() {
         return Ok(AnyValue::Bool(b.is_true()));
@@ -121,7 +138,7 @@ fn value_at(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, 
     }
     // Containers: the ArrayValue / KeyValueList is one level below.
     let container = |len: usize| -> Result<(), Bad> {
-        if depth + 1 > MAX_DEPTH || (len > 0 && depth + 2 > MAX_DEPTH) {
+        if depth + 1 > max_depth(mode) || (len > 0 && depth + 2 > max_depth(mode)) {
             Err(Bad::TooDeep)
         } else {
             Ok(())
@@ -171,7 +188,7 @@ fn value_at(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, 
 
 /// An element of an array or kvlist: `None` is an empty value there in both modes.
 fn element(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, Bad> {
-    if depth > MAX_DEPTH {
+    if depth > max_depth(mode) {
         Err(Bad::TooDeep)
     } else if obj.is_none() {
         Ok(AnyValue::Empty)
@@ -189,12 +206,34 @@ fn kvlist<'py>(
     for (k, v) in items {
         // The official encoder str()s nested keys.
         let key = match k.cast_exact::<PyString>() {
-            Ok(s) => s.to_cow()?.into_owned(),
-            Err(_) => k.str()?.to_cow()?.into_owned(),
+            Ok(s) => s.to_cow().map_err(|_| Bad::Unicode)?.into_owned(),
+            Err(_) => k.str()?.to_cow().map_err(|_| Bad::Unicode)?.into_owned(),
         };
         out.push(KeyValue::new(key, element(&v, mode, depth)?));
     }
     Ok(AnyValue::KvList(out))
+}
+
+fn bad_key(k: &Bound<'_, PyAny>) -> PyErr {
+    let repr = k.repr().map(|r| r.to_string()).unwrap_or_default();
+    if k.is_instance_of::<PyString>() {
+        PyValueError::new_err(format!(
+            "attribute key {repr} is not valid Unicode (a lone surrogate)"
+        ))
+    } else {
+        PyTypeError::new_err(format!(
+            "attribute keys must be str; got {repr} ({})",
+            type_name(k)
+        ))
+    }
+}
+
+/// An attribute key given on its own (`set_attribute`).
+pub fn key(k: &Bound<'_, PyAny>) -> PyResult<String> {
+    match k.cast::<PyString>().map(|s| s.to_cow()) {
+        Ok(Ok(s)) => Ok(s.into_owned()),
+        _ => Err(bad_key(k)),
+    }
 }
 
 /// Convert a mapping of attributes. Keys must be `str`. Beyond `limit` entries,
@@ -228,14 +267,8 @@ pub fn attributes(
             }
             // Upstream fails on any other such key and skips it.
             _ if mode == Mode::Sdk => return Ok(()),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(PyTypeError::new_err(format!(
-                    "attribute keys must be str; got {} ({})",
-                    k.repr().map(|r| r.to_string()).unwrap_or_default(),
-                    type_name(&k)
-                )))
-            }
+            Ok(Err(_)) => return Err(bad_key(&k)),
+            Err(_) => return Err(bad_key(&k)),
         };
         match any_value(&v, mode) {
             Ok(value) => {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope};
 use otlp::pipeline::BatchConfig;
 use otlp::resilience::RetryPolicy;
+use otlp::stats::StatsSnapshot;
 use otlp::trace::{ExporterConfig, TraceExporter};
 use otlp::transport::Compression;
 use pyo3::exceptions::PyTypeError;
@@ -280,13 +281,17 @@ impl PyExporter {
     }
 
     /// Export everything recorded so far; wait up to `timeout` seconds. Returns True
-    /// when all of it was settled (delivered, or counted as dropped/failed) in time.
+    /// when all of it was delivered in time; False when the deadline passed or some
+    /// spans were dropped, rejected or failed meanwhile (`stats()` says which).
     #[pyo3(signature = (timeout = 10.0))]
     fn force_flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
         let deadline = Instant::now() + seconds(timeout, "timeout")?;
+        let lost = |s: &StatsSnapshot| s.dropped() + s.failed() + s.rejected;
+        let before = lost(&self.traces.stats());
         let pipeline = self.traces.pipeline();
         let generation = pipeline.request_flush();
-        wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))
+        let settled = wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))?;
+        Ok(settled && lost(&self.traces.stats()) == before)
     }
 
     /// Flush, then stop. Returns by `timeout` seconds whatever the collector does;

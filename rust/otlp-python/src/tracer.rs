@@ -446,10 +446,9 @@ impl PySpan {
     }
 
     /// Set (or replace) one attribute.
-    fn set_attribute(&self, key: &Bound<'_, PyString>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = key.to_cow()?;
+    fn set_attribute(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key = convert::key(key)?;
         let value = convert::any_value(value, Mode::Strict).map_err(|b| b.into_err(&key))?;
-        let key = key.into_owned();
         self.with_data(|d| {
             convert::set_attribute(
                 &mut d.attributes,

@@ -91,6 +91,7 @@ fn refused_connections_exhaust_retries_and_are_counted() {
     assert_eq!(stats.failed_retries_exhausted, 1000, "{stats:?}");
     assert!(stats.requests_retried > 0);
     assert!(stats.last_error.unwrap().starts_with("UNAVAILABLE"));
+    assert_eq!(stats.bytes_sent, 0, "nothing reached a socket");
 }
 
 #[test]

@@ -489,11 +489,13 @@ impl<T> ExportTask<T> {
             let attempt =
                 self.client
                     .unary(self.settings.path, body.clone(), self.settings.timeout);
-            let result = tokio::select! {
+            let (result, sent) = tokio::select! {
                 r = attempt => r,
                 _ = cancelled.wait_for(|c| *c) => return Outcome::Dropped(DropReason::Shutdown),
             };
-            Stats::add(&stats.bytes_sent, body.len() as u64);
+            if sent {
+                Stats::add(&stats.bytes_sent, body.len() as u64);
+            }
             let status = match result {
                 Ok(response) => {
                     Stats::add(&stats.requests_ok, 1);

@@ -331,22 +331,30 @@ impl GrpcClient {
     }
 
     /// One unary call of `path` with a framed `body`, bounded by `timeout`.
-    /// Returns the response message (decompressed) or the failure status.
-    pub async fn unary(&self, path: &str, body: Bytes, timeout: Duration) -> Result<Bytes, Status> {
+    /// Returns the response message (decompressed) or the failure status, and whether
+    /// the body was handed to the connection (for byte accounting).
+    pub async fn unary(
+        &self,
+        path: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> (Result<Bytes, Status>, bool) {
         let deadline = Instant::now() + timeout;
         let mut broken = None;
-        let result =
-            tokio::time::timeout_at(deadline, self.call(path, body, timeout, &mut broken)).await;
-        let result = result.unwrap_or_else(|_| {
-            Err(Status::new(
-                Code::DeadlineExceeded,
-                format!("no response within {timeout:?}"),
-            ))
-        });
+        let mut sent = false;
+        let call = self.call(path, body, timeout, &mut broken, &mut sent);
+        let result = tokio::time::timeout_at(deadline, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::new(
+                    Code::DeadlineExceeded,
+                    format!("no response within {timeout:?}"),
+                ))
+            });
         if let Some(closed) = broken {
             self.forget(&closed).await;
         }
-        result
+        (result, sent)
     }
 
     async fn call(
@@ -355,6 +363,7 @@ impl GrpcClient {
         body: Bytes,
         timeout: Duration,
         broken: &mut Option<Arc<AtomicBool>>,
+        sent: &mut bool,
     ) -> Result<Bytes, Status> {
         let (send, closed) = self.sender().await?;
         let on_err = |e: h2::Error, broken: &mut Option<Arc<AtomicBool>>| {
@@ -385,6 +394,7 @@ impl GrpcClient {
         if let Err(e) = stream.send_data(body, true) {
             return Err(on_err(e, broken));
         }
+        *sent = true;
         let response = match response.await {
             Ok(r) => r,
             Err(e) => return Err(on_err(e, broken)),
