@@ -17,14 +17,14 @@ build-dev: ## Rebuild the extension in place after Rust changes (release profile
 .PHONY: fmt
 fmt: ## Format Rust and Python code
 	cargo fmt --all
-	ruff format python tests benches
-	ruff check --fix python tests benches
+	ruff format .
+	ruff check --fix .
 
 .PHONY: lint
 lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	ruff check python tests benches
+	ruff check .
 	mypy
 	$(PYTHON) -m mypy.stubtest otlp._native --allowlist .stubtest-allowlist
 
