@@ -28,5 +28,16 @@ def _shutdown_all() -> None:
             pass
 
 
+def _after_fork_in_child() -> None:
+    # Threads do not survive fork(): reseed ids, drop the I/O runtime, and give every
+    # live exporter a fresh pipeline. The parent keeps exporting what it had queued.
+    _native._after_fork_in_child()
+    for exporter in list(_live):
+        try:
+            exporter._after_fork_in_child()
+        except Exception:  # noqa: BLE001 - never break the child over telemetry
+            pass
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_native._after_fork_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -310,6 +310,14 @@ impl PyExporter {
         clean
     }
 
+    /// Called in the child after `fork()` (by `otlp._lifecycle`).
+    fn _after_fork_in_child(&self) -> PyResult<()> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.traces.after_fork_in_child().map_err(to_py)
+    }
+
     /// Counters since construction, as a dict of ints (and `last_error`, a str or None).
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.traces.stats();

@@ -1,6 +1,6 @@
 //! The trace exporter: configuration, transport and pipeline put together.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::encode::encode_trace_request;
@@ -40,8 +40,10 @@ impl Default for ExporterConfig {
 }
 
 pub struct TraceExporter {
+    config: ExporterConfig,
     endpoint: Endpoint,
-    pipeline: Pipeline<SpanData>,
+    /// Replaced (never freed) in a child process after `fork()`; see `after_fork_in_child`.
+    pipeline: RwLock<Arc<Pipeline<SpanData>>>,
 }
 
 impl TraceExporter {
@@ -50,6 +52,15 @@ impl TraceExporter {
         if config.timeout.is_zero() {
             return Err(Error::Config("`timeout` must be > 0 seconds".into()));
         }
+        let pipeline = Self::start(&config, &endpoint)?;
+        Ok(Self {
+            config,
+            endpoint,
+            pipeline: RwLock::new(Arc::new(pipeline)),
+        })
+    }
+
+    fn start(config: &ExporterConfig, endpoint: &Endpoint) -> Result<Pipeline<SpanData>> {
         let headers =
             validate_headers(config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let client = GrpcClient::new(GrpcConfig {
@@ -60,7 +71,7 @@ impl TraceExporter {
         })?;
         let runtime = crate::runtime::handle()
             .map_err(|e| Error::Transport(format!("cannot start the I/O runtime: {e}")))?;
-        let pipeline = Pipeline::start(
+        Pipeline::start(
             config.batch,
             ExportSettings {
                 path: TRACES_GRPC_PATH,
@@ -71,35 +82,53 @@ impl TraceExporter {
             Arc::new(client),
             runtime,
             Arc::new(Stats::default()),
-        )?;
-        Ok(Self { endpoint, pipeline })
+        )
     }
 
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
+    /// The current pipeline.
+    pub fn pipeline(&self) -> Arc<Pipeline<SpanData>> {
+        self.pipeline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Queue an ended span for export.
     #[inline]
     pub fn export(&self, span: SpanData) {
-        self.pipeline.push(span);
-    }
-
-    /// The pipeline, for callers that wait in slices (to stay interruptible).
-    pub fn pipeline(&self) -> &Pipeline<SpanData> {
-        &self.pipeline
+        self.pipeline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(span);
     }
 
     pub fn force_flush(&self, timeout: Duration) -> bool {
-        self.pipeline.force_flush(timeout)
+        self.pipeline().force_flush(timeout)
     }
 
     pub fn shutdown(&self, timeout: Duration) -> bool {
-        self.pipeline.shutdown(timeout)
+        self.pipeline().shutdown(timeout)
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.pipeline.stats().snapshot()
+        self.pipeline().stats().snapshot()
+    }
+
+    /// In the child after `fork()`: the batcher and I/O threads did not survive, and
+    /// their locks may be held forever. Start a fresh pipeline (empty queue: what was
+    /// queued belongs to the parent, which still exports it; fresh stats) and leak the
+    /// old one, whose destructor could block on those locks. Call with the runtime
+    /// already forgotten (`runtime::forget_after_fork`).
+    pub fn after_fork_in_child(&self) -> Result<()> {
+        let fresh = Arc::new(Self::start(&self.config, &self.endpoint)?);
+        let mut slot = self.pipeline.write().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::replace(&mut *slot, fresh);
+        std::mem::forget(old);
+        Ok(())
     }
 }
 
