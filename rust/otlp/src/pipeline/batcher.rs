@@ -7,6 +7,7 @@
 //! Every item handed to [`Pipeline::push`] is accounted exactly once in [`Stats`]:
 //! exported, rejected by the collector, dropped or failed (each with its reason).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -80,7 +81,8 @@ struct Ticket {
 }
 
 struct State<T> {
-    queue: Vec<T>,
+    /// A deque: taking a batch from the front must not move the backlog behind it.
+    queue: VecDeque<T>,
     shutdown: bool,
     batcher_done: bool,
     flush_requested: u64,
@@ -152,7 +154,7 @@ impl<T: Send + 'static> Pipeline<T> {
         settings.retry.validate()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                queue: Vec::with_capacity(config.max_export_batch_size),
+                queue: VecDeque::with_capacity(config.max_export_batch_size),
                 shutdown: false,
                 batcher_done: false,
                 flush_requested: 0,
@@ -206,7 +208,7 @@ impl<T: Send + 'static> Pipeline<T> {
             stats.dropped(DropReason::QueueFull, 1);
             return;
         }
-        st.queue.push(item);
+        st.queue.push_back(item);
         let full = st.queue.len() == self.shared.config.max_export_batch_size;
         drop(st);
         if full {
@@ -386,11 +388,8 @@ impl<T: Send + 'static> Batcher<T> {
             while st.queue.len() >= cfg.max_export_batch_size
                 || ((draining || timer) && !st.queue.is_empty())
             {
-                let batch = if st.queue.len() <= cfg.max_export_batch_size {
-                    std::mem::replace(&mut st.queue, Vec::with_capacity(cfg.max_export_batch_size))
-                } else {
-                    st.queue.drain(..cfg.max_export_batch_size).collect()
-                };
+                let n = st.queue.len().min(cfg.max_export_batch_size);
+                let batch: Vec<T> = st.queue.drain(..n).collect();
                 let ticket = Arc::new(Ticket {
                     id: st.next_ticket,
                     items: batch.len() as u64,
