@@ -582,7 +582,7 @@ impl PySpan {
         let data = self.lock().data.take();
         if let Some(mut data) = data {
             data.end_time_unix_nano = time_arg(end_time).max(data.start_time_unix_nano);
-            self.tracer.exporter.export(*data);
+            self.tracer.exporter.export(data);
         }
     }
 

@@ -43,7 +43,7 @@ pub struct TraceExporter {
     config: ExporterConfig,
     endpoint: Endpoint,
     /// Replaced (never freed) in a child process after `fork()`; see `after_fork_in_child`.
-    pipeline: RwLock<Arc<Pipeline<SpanData>>>,
+    pipeline: RwLock<Arc<Pipeline<Box<SpanData>>>>,
 }
 
 impl TraceExporter {
@@ -60,7 +60,7 @@ impl TraceExporter {
         })
     }
 
-    fn start(config: &ExporterConfig, endpoint: &Endpoint) -> Result<Pipeline<SpanData>> {
+    fn start(config: &ExporterConfig, endpoint: &Endpoint) -> Result<Pipeline<Box<SpanData>>> {
         let headers =
             validate_headers(config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let client = GrpcClient::new(GrpcConfig {
@@ -90,16 +90,16 @@ impl TraceExporter {
     }
 
     /// The current pipeline.
-    pub fn pipeline(&self) -> Arc<Pipeline<SpanData>> {
+    pub fn pipeline(&self) -> Arc<Pipeline<Box<SpanData>>> {
         self.pipeline
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// Queue an ended span for export.
+    /// Queue an ended span for export (boxed: the queue then moves pointers).
     #[inline]
-    pub fn export(&self, span: SpanData) {
+    pub fn export(&self, span: Box<SpanData>) {
         self.pipeline
             .read()
             .unwrap_or_else(|e| e.into_inner())

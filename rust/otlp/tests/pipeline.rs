@@ -65,7 +65,7 @@ fn every_span_arrives_plain_and_gzip() {
         })
         .unwrap();
         for s in spans(10_000) {
-            exporter.export(s);
+            exporter.export(Box::new(s));
         }
         assert!(exporter.force_flush(Duration::from_secs(20)));
         let stats = exporter.stats();
@@ -84,7 +84,7 @@ fn refused_connections_exhaust_retries_and_are_counted() {
     };
     let exporter = TraceExporter::new(config(format!("http://127.0.0.1:{port}"))).unwrap();
     for s in spans(1000) {
-        exporter.export(s);
+        exporter.export(Box::new(s));
     }
     assert!(exporter.force_flush(Duration::from_secs(10)));
     let stats = exporter.stats();
@@ -116,7 +116,7 @@ fn shutdown_returns_by_its_deadline_when_the_server_never_answers() {
     })
     .unwrap();
     for s in spans(2000) {
-        exporter.export(s);
+        exporter.export(Box::new(s));
     }
     let start = Instant::now();
     assert!(!exporter.force_flush(Duration::from_secs(1)));
@@ -147,7 +147,7 @@ fn spans_after_shutdown_are_counted_as_dropped() {
     let exporter = TraceExporter::new(config(format!("http://{}", receiver.local_addr()))).unwrap();
     assert!(exporter.shutdown(Duration::from_secs(5)));
     for s in spans(3) {
-        exporter.export(s);
+        exporter.export(Box::new(s));
     }
     let stats = exporter.stats();
     assert_eq!((stats.accepted, stats.dropped_shutdown), (3, 3));
@@ -166,7 +166,7 @@ fn a_full_queue_drops_the_newest_and_counts_them() {
     let exporter = TraceExporter::new(cfg).unwrap();
     // The batcher may take the first 100 at any moment; at least 150 are dropped.
     for s in spans(350) {
-        exporter.export(s);
+        exporter.export(Box::new(s));
     }
     let stats = exporter.stats();
     assert_eq!(stats.accepted, 350);

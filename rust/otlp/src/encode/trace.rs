@@ -5,6 +5,7 @@
 //! Groups are keyed by `Arc` identity: producers share one `Arc` per distinct resource
 //! and scope.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use super::protobuf::*;
@@ -30,9 +31,11 @@ pub struct TraceRequest<'a> {
 }
 
 impl<'a> TraceRequest<'a> {
-    pub fn new(spans: &'a [SpanData]) -> Self {
+    /// Group and size `spans` (owned or boxed: the pipeline queues boxes).
+    pub fn new<S: Borrow<SpanData>>(spans: &'a [S]) -> Self {
         let mut groups: Vec<ResourceGroup<'a>> = Vec::new();
         for span in spans {
+            let span: &'a SpanData = span.borrow();
             let rg = match groups
                 .iter_mut()
                 .position(|g| Arc::ptr_eq(g.resource, &span.resource))
@@ -126,12 +129,12 @@ impl<'a> TraceRequest<'a> {
 }
 
 /// Encoded size of the `ExportTraceServiceRequest` for `spans`.
-pub fn trace_request_len(spans: &[SpanData]) -> usize {
+pub fn trace_request_len<S: Borrow<SpanData>>(spans: &[S]) -> usize {
     TraceRequest::new(spans).len()
 }
 
 /// Encode `spans` as an `ExportTraceServiceRequest`, appended to `buf`.
-pub fn encode_trace_request(spans: &[SpanData], buf: &mut Vec<u8>) {
+pub fn encode_trace_request<S: Borrow<SpanData>>(spans: &[S], buf: &mut Vec<u8>) {
     TraceRequest::new(spans).write(buf);
 }
 
@@ -321,7 +324,7 @@ mod tests {
     #[test]
     fn empty_batch_is_an_empty_message() {
         let mut buf = Vec::new();
-        encode_trace_request(&[], &mut buf);
+        encode_trace_request::<SpanData>(&[], &mut buf);
         assert!(buf.is_empty());
     }
 }
