@@ -10,13 +10,14 @@ import struct
 import threading
 import time
 
-import otlp
-import otlp.errors
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.proto.trace.v1 import trace_pb2
 from peers import Sink
+
+import otlp
+import otlp.errors
 
 pytestmark = pytest.mark.timeout(60)
 
