@@ -29,7 +29,7 @@ mod _native {
     #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]
-    use super::sdk::encode_spans;
+    use super::sdk::{encode_metrics, encode_spans};
     #[pymodule_export]
     use super::tracer::{current_span, PySpan, PySpanContext, PyTracer};
     #[pymodule_export]

@@ -5,6 +5,7 @@
 //! [`pipeline`] batches items off the application's threads, [`receiver`] is a small
 //! embedded collector for demos and tests.
 
+pub mod aggregate;
 pub mod decode;
 pub mod encode;
 mod error;

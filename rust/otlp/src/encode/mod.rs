@@ -1,6 +1,8 @@
 //! Encoders from the model to OTLP wire formats.
 
+mod metrics;
 pub(crate) mod protobuf;
 mod trace;
 
+pub use metrics::{encode_metrics_request, MetricsRequest};
 pub use trace::{encode_trace_request, trace_request_len, TraceRequest};

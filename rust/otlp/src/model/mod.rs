@@ -2,10 +2,15 @@
 //! any wire format. Producers (the Python binding, the SDK adapters) build these;
 //! encoders read them.
 
+mod metric;
 mod resource;
 mod span;
 mod value;
 
+pub use metric::{
+    Buckets, Exemplar, ExponentialHistogramPoint, HistogramPoint, Metric, MetricData, Number,
+    NumberPoint, ResourceMetrics, ScopeMetrics, Temporality,
+};
 pub use resource::{Resource, Scope};
 pub use span::{Event, Link, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId};
 pub use value::{AnyValue, KeyValue};
