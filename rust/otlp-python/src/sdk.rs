@@ -464,7 +464,10 @@ pub fn encode_metrics<'py>(
     };
     let resource_index = PyDict::new(py);
     let mut out: Vec<ResourceMetrics> = Vec::new();
-    for rm in data.getattr(intern!(py, "resource_metrics"))?.try_iter()? {
+    for rm in metrics_data
+        .getattr(intern!(py, "resource_metrics"))?
+        .try_iter()?
+    {
         let rm = rm?;
         let resource = rm.getattr(intern!(py, "resource"))?;
         let scope_index = PyDict::new(py);
