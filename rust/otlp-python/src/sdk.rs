@@ -453,7 +453,7 @@ fn metric_data(
 #[pyfunction]
 pub fn encode_metrics<'py>(
     py: Python<'py>,
-    data: &Bound<'py, PyAny>,
+    metrics_data: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let export = py.import(intern!(py, "opentelemetry.sdk.metrics.export"))?;
     let classes = MetricClasses {
