@@ -1,0 +1,529 @@
+//! Instruments and their per-series aggregation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::attributes::{AttributeSet, FxBuild};
+use super::kernels::Summary;
+use crate::model::{
+    AnyValue, HistogramPoint, KeyValue, Metric, MetricData, Number, NumberPoint, Temporality,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InstrumentKind {
+    Counter,
+    UpDownCounter,
+    Histogram,
+    Gauge,
+    ObservableCounter,
+    ObservableUpDownCounter,
+    ObservableGauge,
+}
+
+impl InstrumentKind {
+    pub fn is_observable(self) -> bool {
+        matches!(
+            self,
+            Self::ObservableCounter | Self::ObservableUpDownCounter | Self::ObservableGauge
+        )
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TemporalityPreference {
+    #[default]
+    Cumulative,
+    Delta,
+    LowMemory,
+}
+
+impl TemporalityPreference {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cumulative" => Some(Self::Cumulative),
+            "delta" => Some(Self::Delta),
+            "lowmemory" => Some(Self::LowMemory),
+            _ => None,
+        }
+    }
+
+    /// The temporality an instrument kind gets under this preference (OTLP exporter
+    /// spec, "Additional Configuration").
+    pub fn for_kind(self, kind: InstrumentKind) -> Temporality {
+        use InstrumentKind::*;
+        match (self, kind) {
+            (Self::Cumulative, _) => Temporality::Cumulative,
+            (Self::Delta, Counter | Histogram | ObservableCounter) => Temporality::Delta,
+            (Self::LowMemory, Counter | Histogram) => Temporality::Delta,
+            _ => Temporality::Cumulative,
+        }
+    }
+}
+
+/// Default explicit bucket boundaries of the OTel SDK spec.
+pub const DEFAULT_BOUNDARIES: [f64; 15] = [
+    0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0, 7500.0,
+    10000.0,
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Descriptor {
+    pub name: String,
+    pub description: String,
+    pub unit: String,
+    pub kind: InstrumentKind,
+    /// Histogram bucket boundaries (sorted, finite, distinct).
+    pub boundaries: Vec<f64>,
+}
+
+/// Running state of one series.
+#[derive(Clone, Debug)]
+enum Agg {
+    Sum(Number),
+    Last(Number),
+    Histogram { counts: Vec<u64>, summary: Summary },
+}
+
+#[derive(Clone, Debug)]
+struct Series {
+    agg: Agg,
+    start: u64,
+    /// Previous cumulative observation (observable counters reported as delta).
+    previous: Option<Number>,
+    touched: bool,
+}
+
+fn add(a: Number, b: Number) -> Number {
+    match (a, b) {
+        (Number::Int(x), Number::Int(y)) => match x.checked_add(y) {
+            Some(v) => Number::Int(v),
+            None => Number::Double(x as f64 + y as f64),
+        },
+        (x, y) => Number::Double(as_f64(x) + as_f64(y)),
+    }
+}
+
+fn sub(a: Number, b: Number) -> Number {
+    match (a, b) {
+        (Number::Int(x), Number::Int(y)) => match x.checked_sub(y) {
+            Some(v) => Number::Int(v),
+            None => Number::Double(x as f64 - y as f64),
+        },
+        (x, y) => Number::Double(as_f64(x) - as_f64(y)),
+    }
+}
+
+fn as_f64(n: Number) -> f64 {
+    match n {
+        Number::Int(i) => i as f64,
+        Number::Double(d) => d,
+    }
+}
+
+struct State {
+    series: HashMap<AttributeSet, Series, FxBuild>,
+    last_collect: u64,
+}
+
+/// One instrument's series, bounded by a cardinality limit.
+pub struct Instrument {
+    pub descriptor: Descriptor,
+    temporality: Temporality,
+    limit: usize,
+    state: Mutex<State>,
+}
+
+/// The series that absorbs measurements beyond the cardinality limit.
+fn overflow_set() -> AttributeSet {
+    AttributeSet::new(vec![KeyValue::new(
+        "otel.metric.overflow",
+        AnyValue::Bool(true),
+    )])
+}
+
+impl Instrument {
+    pub fn new(
+        descriptor: Descriptor,
+        preference: TemporalityPreference,
+        limit: usize,
+        now: u64,
+    ) -> Self {
+        let temporality = match descriptor.kind {
+            InstrumentKind::Gauge | InstrumentKind::ObservableGauge => Temporality::Unspecified,
+            kind => preference.for_kind(kind),
+        };
+        Self {
+            descriptor,
+            temporality,
+            limit: limit.max(2),
+            state: Mutex::new(State {
+                series: HashMap::default(),
+                last_collect: now,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn empty_agg(&self) -> Agg {
+        match self.descriptor.kind {
+            InstrumentKind::Histogram => Agg::Histogram {
+                counts: vec![0; self.descriptor.boundaries.len() + 1],
+                summary: Summary::default(),
+            },
+            InstrumentKind::Gauge | InstrumentKind::ObservableGauge => Agg::Last(Number::Int(0)),
+            _ => Agg::Sum(Number::Int(0)),
+        }
+    }
+
+    /// Run `f` on the series of `attrs`, creating it (or using the overflow series
+    /// once `limit - 1` series exist).
+    fn with_series(&self, attrs: AttributeSet, now: u64, f: impl FnOnce(&mut Series)) {
+        let mut st = self.lock();
+        let start = match self.temporality {
+            Temporality::Delta => st.last_collect,
+            _ => now,
+        };
+        let key = if st.series.contains_key(&attrs) || st.series.len() < self.limit - 1 {
+            attrs
+        } else {
+            overflow_set()
+        };
+        let empty = self.empty_agg();
+        let series = st.series.entry(key).or_insert_with(|| Series {
+            agg: empty,
+            start,
+            previous: None,
+            touched: false,
+        });
+        series.touched = true;
+        f(series);
+    }
+
+    /// Counter / up-down counter increment.
+    pub fn add(&self, value: Number, attrs: AttributeSet, now: u64) {
+        self.with_series(attrs, now, |s| {
+            if let Agg::Sum(total) = &mut s.agg {
+                *total = add(*total, value);
+            }
+        });
+    }
+
+    /// Gauge value.
+    pub fn set(&self, value: Number, attrs: AttributeSet, now: u64) {
+        self.with_series(attrs, now, |s| {
+            if let Agg::Last(v) = &mut s.agg {
+                *v = value;
+            }
+        });
+    }
+
+    /// Merge pre-aggregated histogram data (one value or a whole array).
+    pub fn merge_histogram(
+        &self,
+        counts: &[u64],
+        summary: &Summary,
+        attrs: AttributeSet,
+        now: u64,
+    ) {
+        self.with_series(attrs, now, |s| {
+            if let Agg::Histogram {
+                counts: c,
+                summary: sm,
+            } = &mut s.agg
+            {
+                for (a, b) in c.iter_mut().zip(counts) {
+                    *a += b;
+                }
+                sm.count += summary.count;
+                sm.sum += summary.sum;
+                sm.min = if summary.min < sm.min {
+                    summary.min
+                } else {
+                    sm.min
+                };
+                sm.max = if summary.max > sm.max {
+                    summary.max
+                } else {
+                    sm.max
+                };
+            }
+        });
+    }
+
+    /// Observations from a callback, for observable instruments: each replaces the
+    /// series' value (a cumulative total for counters, the current value for gauges).
+    pub fn observe(&self, value: Number, attrs: AttributeSet, now: u64) {
+        self.with_series(attrs, now, |s| match &mut s.agg {
+            Agg::Sum(v) | Agg::Last(v) => *v = value,
+            Agg::Histogram { .. } => {}
+        });
+    }
+
+    /// Points since the last collection (delta) or since the start (cumulative).
+    pub fn collect(&self, now: u64) -> Option<Metric> {
+        let mut st = self.lock();
+        let delta = self.temporality == Temporality::Delta;
+        let observable = self.descriptor.kind.is_observable();
+        let mut numbers = Vec::new();
+        let mut histograms = Vec::new();
+        let last_collect = st.last_collect;
+        for (attrs, s) in st.series.iter_mut() {
+            // Observable series report only what this round observed; synchronous
+            // delta series only what changed.
+            if !s.touched && (observable || delta) {
+                continue;
+            }
+            let start = if delta {
+                last_collect.max(s.start)
+            } else {
+                s.start
+            };
+            match &s.agg {
+                Agg::Sum(v) => {
+                    let value = match (observable && delta, s.previous) {
+                        (true, Some(prev)) => sub(*v, prev),
+                        _ => *v,
+                    };
+                    numbers.push(NumberPoint {
+                        attributes: attrs.to_vec(),
+                        start_time_unix_nano: start,
+                        time_unix_nano: now,
+                        value,
+                        exemplars: Vec::new(),
+                        flags: 0,
+                    });
+                }
+                Agg::Last(v) => numbers.push(NumberPoint {
+                    attributes: attrs.to_vec(),
+                    start_time_unix_nano: start,
+                    time_unix_nano: now,
+                    value: *v,
+                    exemplars: Vec::new(),
+                    flags: 0,
+                }),
+                Agg::Histogram { counts, summary } => histograms.push(HistogramPoint {
+                    attributes: attrs.to_vec(),
+                    start_time_unix_nano: start,
+                    time_unix_nano: now,
+                    count: summary.count,
+                    sum: Some(summary.sum),
+                    bucket_counts: counts.clone(),
+                    explicit_bounds: self.descriptor.boundaries.clone(),
+                    exemplars: Vec::new(),
+                    flags: 0,
+                    min: (summary.count > 0).then_some(summary.min),
+                    max: (summary.count > 0).then_some(summary.max),
+                }),
+            }
+        }
+        // Reset what the next round must not see again.
+        if delta && !observable {
+            st.series.clear();
+        } else {
+            let keep_previous = observable && delta;
+            st.series.retain(|_, s| !observable || s.touched);
+            for s in st.series.values_mut() {
+                if keep_previous {
+                    if let Agg::Sum(v) = s.agg {
+                        s.previous = Some(v);
+                    }
+                }
+                s.touched = false;
+            }
+        }
+        st.last_collect = now;
+        drop(st);
+        let data = match self.descriptor.kind {
+            _ if !histograms.is_empty() => MetricData::Histogram {
+                points: histograms,
+                temporality: self.temporality,
+            },
+            _ if numbers.is_empty() => return None,
+            InstrumentKind::Gauge | InstrumentKind::ObservableGauge => MetricData::Gauge(numbers),
+            kind => MetricData::Sum {
+                points: numbers,
+                temporality: self.temporality,
+                monotonic: matches!(
+                    kind,
+                    InstrumentKind::Counter | InstrumentKind::ObservableCounter
+                ),
+            },
+        };
+        Some(Metric {
+            name: self.descriptor.name.clone(),
+            description: self.descriptor.description.clone(),
+            unit: self.descriptor.unit.clone(),
+            data: Some(data),
+        })
+    }
+
+    /// Number of live series (for tests and stats).
+    pub fn series_count(&self) -> usize {
+        self.lock().series.len()
+    }
+}
+
+/// The instruments of one scope, shared with the exporter's reader.
+pub type SharedInstrument = Arc<Instrument>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(kind: InstrumentKind) -> Descriptor {
+        Descriptor {
+            name: "m".into(),
+            description: String::new(),
+            unit: String::new(),
+            kind,
+            boundaries: DEFAULT_BOUNDARIES.to_vec(),
+        }
+    }
+
+    fn attrs(v: i64) -> AttributeSet {
+        AttributeSet::new(vec![KeyValue::new("k", AnyValue::Int(v))])
+    }
+
+    fn sum_points(m: Metric) -> Vec<(Vec<KeyValue>, u64, Number)> {
+        match m.data {
+            Some(MetricData::Sum { points, .. }) | Some(MetricData::Gauge(points)) => points
+                .into_iter()
+                .map(|p| (p.attributes, p.start_time_unix_nano, p.value))
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn cumulative_counter_keeps_totals_and_start() {
+        let c = Instrument::new(
+            desc(InstrumentKind::Counter),
+            TemporalityPreference::Cumulative,
+            2000,
+            10,
+        );
+        c.add(Number::Int(2), attrs(1), 11);
+        c.add(Number::Int(3), attrs(1), 12);
+        let p = sum_points(c.collect(20).unwrap());
+        assert_eq!(p, vec![(attrs(1).to_vec(), 11, Number::Int(5))]);
+        c.add(Number::Double(0.5), attrs(1), 21);
+        let p = sum_points(c.collect(30).unwrap());
+        assert_eq!(p, vec![(attrs(1).to_vec(), 11, Number::Double(5.5))]);
+    }
+
+    #[test]
+    fn delta_counter_resets_and_starts_at_the_last_collection() {
+        let c = Instrument::new(
+            desc(InstrumentKind::Counter),
+            TemporalityPreference::Delta,
+            2000,
+            10,
+        );
+        c.add(Number::Int(2), attrs(1), 11);
+        assert_eq!(
+            sum_points(c.collect(20).unwrap()),
+            vec![(attrs(1).to_vec(), 10, Number::Int(2))]
+        );
+        assert!(c.collect(30).is_none());
+        c.add(Number::Int(4), attrs(1), 31);
+        assert_eq!(
+            sum_points(c.collect(40).unwrap()),
+            vec![(attrs(1).to_vec(), 30, Number::Int(4))]
+        );
+    }
+
+    #[test]
+    fn up_down_counter_stays_cumulative_under_delta_preference() {
+        let c = Instrument::new(
+            desc(InstrumentKind::UpDownCounter),
+            TemporalityPreference::Delta,
+            2000,
+            0,
+        );
+        c.add(Number::Int(-2), attrs(1), 1);
+        let m = c.collect(5).unwrap();
+        assert!(matches!(
+            m.data,
+            Some(MetricData::Sum {
+                temporality: Temporality::Cumulative,
+                monotonic: false,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn cardinality_limit_overflows_into_one_series() {
+        let c = Instrument::new(
+            desc(InstrumentKind::Counter),
+            TemporalityPreference::Cumulative,
+            10,
+            0,
+        );
+        for i in 0..100 {
+            c.add(Number::Int(1), attrs(i), 1);
+        }
+        assert_eq!(c.series_count(), 10);
+        let points = sum_points(c.collect(2).unwrap());
+        let overflow = points
+            .iter()
+            .find(|(a, _, _)| a == &overflow_set().to_vec())
+            .expect("overflow series");
+        assert_eq!(overflow.2, Number::Int(91));
+        let total: i64 = points
+            .iter()
+            .map(|(_, _, v)| match v {
+                Number::Int(i) => *i,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(total, 100);
+    }
+
+    #[test]
+    fn observable_counter_delta_reports_differences() {
+        let c = Instrument::new(
+            desc(InstrumentKind::ObservableCounter),
+            TemporalityPreference::Delta,
+            2000,
+            0,
+        );
+        c.observe(Number::Int(10), attrs(1), 1);
+        assert_eq!(sum_points(c.collect(2).unwrap())[0].2, Number::Int(10));
+        c.observe(Number::Int(15), attrs(1), 3);
+        assert_eq!(sum_points(c.collect(4).unwrap())[0].2, Number::Int(5));
+        // Not observed this round: no point.
+        assert!(c.collect(5).is_none());
+    }
+
+    #[test]
+    fn histogram_merges_summaries() {
+        let h = Instrument::new(
+            desc(InstrumentKind::Histogram),
+            TemporalityPreference::Cumulative,
+            2000,
+            0,
+        );
+        let mut counts = vec![0; 16];
+        let s = crate::aggregate::Kernels::Scalar.histogram(
+            &[1.0, 7.0, 20000.0],
+            &DEFAULT_BOUNDARIES,
+            &mut counts,
+        );
+        h.merge_histogram(&counts, &s, AttributeSet::empty(), 1);
+        let m = h.collect(2).unwrap();
+        let Some(MetricData::Histogram { points, .. }) = m.data else {
+            panic!()
+        };
+        assert_eq!(points[0].count, 3);
+        assert_eq!(points[0].sum, Some(20008.0));
+        assert_eq!((points[0].min, points[0].max), (Some(1.0), Some(20000.0)));
+        assert_eq!(points[0].bucket_counts[1], 1);
+        assert_eq!(points[0].bucket_counts[2], 1);
+        assert_eq!(points[0].bucket_counts[15], 1);
+    }
+}
