@@ -10,6 +10,7 @@ pub mod decode;
 pub mod encode;
 mod error;
 pub mod ids;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod receiver;

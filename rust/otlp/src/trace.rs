@@ -11,6 +11,7 @@ use crate::resilience::RetryPolicy;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
 use crate::transport::{Compression, Endpoint};
+use tokio::runtime::Handle;
 
 pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -39,6 +40,23 @@ impl Default for ExporterConfig {
     }
 }
 
+impl ExporterConfig {
+    /// A gRPC client for `endpoint` and the runtime it runs on.
+    pub fn client(&self, endpoint: &Endpoint) -> Result<(Arc<GrpcClient>, Handle)> {
+        let headers =
+            validate_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let client = GrpcClient::new(GrpcConfig {
+            endpoint: endpoint.clone(),
+            headers,
+            compression: self.compression,
+            user_agent: user_agent(),
+        })?;
+        let runtime = crate::runtime::handle()
+            .map_err(|e| Error::Transport(format!("cannot start the I/O runtime: {e}")))?;
+        Ok((Arc::new(client), runtime))
+    }
+}
+
 pub struct TraceExporter {
     config: ExporterConfig,
     endpoint: Endpoint,
@@ -61,16 +79,7 @@ impl TraceExporter {
     }
 
     fn start(config: &ExporterConfig, endpoint: &Endpoint) -> Result<Pipeline<Box<SpanData>>> {
-        let headers =
-            validate_headers(config.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-        let client = GrpcClient::new(GrpcConfig {
-            endpoint: endpoint.clone(),
-            headers,
-            compression: config.compression,
-            user_agent: user_agent(),
-        })?;
-        let runtime = crate::runtime::handle()
-            .map_err(|e| Error::Transport(format!("cannot start the I/O runtime: {e}")))?;
+        let (client, runtime) = config.client(endpoint)?;
         Pipeline::start(
             config.batch,
             ExportSettings {
@@ -79,7 +88,7 @@ impl TraceExporter {
                 timeout: config.timeout,
                 retry: config.retry,
             },
-            Arc::new(client),
+            client,
             runtime,
             Arc::new(Stats::default()),
         )

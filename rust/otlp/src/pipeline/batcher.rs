@@ -64,6 +64,23 @@ impl BatchConfig {
     }
 }
 
+/// What an item counts for in the stats: a span is one; a metrics collection counts
+/// its data points.
+pub trait Weighted {
+    fn weight(&self) -> u64;
+}
+
+impl Weighted for Box<crate::model::SpanData> {
+    #[inline]
+    fn weight(&self) -> u64 {
+        1
+    }
+}
+
+fn weight_of<T: Weighted>(items: &[T]) -> u64 {
+    items.iter().map(Weighted::weight).sum()
+}
+
 /// How one signal's batches are encoded and delivered.
 pub struct ExportSettings<T> {
     /// gRPC method path, e.g. `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
@@ -136,13 +153,13 @@ enum Outcome {
 }
 
 /// A signal's queue, batcher thread and delivery.
-pub struct Pipeline<T: Send + 'static> {
+pub struct Pipeline<T: Weighted + Send + 'static> {
     shared: Arc<Shared<T>>,
     cancel: watch::Sender<bool>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl<T: Send + 'static> Pipeline<T> {
+impl<T: Weighted + Send + 'static> Pipeline<T> {
     pub fn start(
         config: BatchConfig,
         settings: ExportSettings<T>,
@@ -196,16 +213,17 @@ impl<T: Send + 'static> Pipeline<T> {
     /// queue is full or the pipeline is shut down the item is dropped and counted.
     pub fn push(&self, item: T) {
         let stats = &self.shared.stats;
-        Stats::add(&stats.accepted, 1);
+        let weight = item.weight();
+        Stats::add(&stats.accepted, weight);
         let mut st = self.shared.lock();
         if st.shutdown {
             drop(st);
-            stats.dropped(DropReason::Shutdown, 1);
+            stats.dropped(DropReason::Shutdown, weight);
             return;
         }
         if st.queue.len() >= self.shared.config.max_queue_size {
             drop(st);
-            stats.dropped(DropReason::QueueFull, 1);
+            stats.dropped(DropReason::QueueFull, weight);
             return;
         }
         st.queue.push_back(item);
@@ -329,7 +347,8 @@ impl<T: Send + 'static> Pipeline<T> {
     /// Items accepted but not yet settled.
     pub fn pending(&self) -> u64 {
         let st = self.shared.lock();
-        st.queue.len() as u64
+        weight_of(st.queue.as_slices().0)
+            + weight_of(st.queue.as_slices().1)
             + st.live
                 .iter()
                 .filter(|t| !t.settled.load(Ordering::Acquire))
@@ -338,7 +357,7 @@ impl<T: Send + 'static> Pipeline<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Pipeline<T> {
+impl<T: Weighted + Send + 'static> Drop for Pipeline<T> {
     fn drop(&mut self) {
         // Dropped without shutdown: the batcher still exports what is queued, then
         // exits; in-flight exports finish under their retry policy.
@@ -355,7 +374,7 @@ struct Batcher<T> {
     cancelled: watch::Receiver<bool>,
 }
 
-impl<T: Send + 'static> Batcher<T> {
+impl<T: Weighted + Send + 'static> Batcher<T> {
     fn run(self) {
         let cfg = self.shared.config;
         let mut next_export = Instant::now() + cfg.schedule_delay;
@@ -392,7 +411,7 @@ impl<T: Send + 'static> Batcher<T> {
                 let batch: Vec<T> = st.queue.drain(..n).collect();
                 let ticket = Arc::new(Ticket {
                     id: st.next_ticket,
-                    items: batch.len() as u64,
+                    items: weight_of(&batch),
                     settled: AtomicBool::new(false),
                 });
                 st.next_ticket += 1;

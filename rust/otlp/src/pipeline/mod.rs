@@ -2,4 +2,4 @@
 
 mod batcher;
 
-pub use batcher::{BatchConfig, ExportSettings, Pipeline};
+pub use batcher::{BatchConfig, ExportSettings, Pipeline, Weighted};
