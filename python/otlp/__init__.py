@@ -10,20 +10,28 @@
 from __future__ import annotations
 
 from otlp import errors
-from otlp._config import BatchConfig, RetryPolicy
+from otlp._config import BatchConfig, MetricsConfig, Observation, RetryPolicy
 from otlp._exporter import Exporter
 from otlp._native import Span, SpanContext, Tracer, __version__, current_span
 from otlp._types import SpanKind, StatusCode
 
 __all__ = [
     "BatchConfig",
+    "Counter",
     "Exporter",
+    "Gauge",
+    "Histogram",
+    "Meter",
+    "MetricsConfig",
+    "ObservableInstrument",
+    "Observation",
     "RetryPolicy",
     "Span",
     "SpanContext",
     "SpanKind",
     "StatusCode",
     "Tracer",
+    "UpDownCounter",
     "__version__",
     "current_span",
     "errors",

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
 
 from otlp.errors import ConfigError
 
-__all__ = ["BatchConfig", "RetryPolicy"]
+__all__ = ["BatchConfig", "MetricsConfig", "Observation", "RetryPolicy"]
 
 
 def _int(name: str, value: object, minimum: int) -> None:
@@ -79,3 +81,44 @@ class RetryPolicy:
             raise ConfigError(
                 f"`max_backoff` ({self.max_backoff}) must be >= `initial_backoff` ({self.initial_backoff})"
             )
+
+
+_TEMPORALITIES = ("cumulative", "delta", "lowmemory")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """How metrics are collected and exported.
+
+    Attributes:
+        interval: seconds between collections (each is one export).
+        timeout: seconds allowed for one export.
+        temporality: ``"cumulative"`` (default), ``"delta"`` or ``"lowmemory"``, with the
+            meaning of ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``: delta makes
+            counters, histograms and observable counters report changes since the last
+            collection; lowmemory does so for synchronous counters and histograms only.
+        cardinality_limit: series kept per instrument; measurements with new
+            attributes beyond it go to the ``otel.metric.overflow=true`` series.
+    """
+
+    interval: float = 60.0
+    timeout: float = 30.0
+    temporality: str = "cumulative"
+    cardinality_limit: int = 2000
+
+    def __post_init__(self) -> None:
+        _seconds("interval", self.interval)
+        _seconds("timeout", self.timeout)
+        if self.temporality not in _TEMPORALITIES:
+            raise ConfigError(
+                f"`temporality` must be one of 'cumulative', 'delta', 'lowmemory'; got {self.temporality!r}"
+            )
+        _int("cardinality_limit", self.cardinality_limit, 2)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One value reported by an observable instrument's callback."""
+
+    value: Union[int, float]
+    attributes: Optional[Mapping[str, Any]] = field(default=None)

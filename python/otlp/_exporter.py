@@ -10,7 +10,8 @@ __all__ = ["Exporter"]
 class Exporter(_native.Exporter):
     """Exports telemetry to an OpenTelemetry collector over OTLP.
 
-    Spans are batched and sent by a background thread written in Rust; code that
+    Spans are batched; metrics are aggregated in Rust and exported every
+    ``metrics.interval`` seconds. Both are sent by background threads written in Rust; code that
     creates spans never waits on the network and never sees export errors (they are
     counted in :meth:`stats`). Use it as a context manager, or call :meth:`shutdown`;
     exporters still alive at interpreter exit are flushed (5 s each at most).
@@ -25,6 +26,7 @@ class Exporter(_native.Exporter):
             ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are applied beneath them.
         batch: an :class:`otlp.BatchConfig`.
         retry: an :class:`otlp.RetryPolicy`.
+        metrics: an :class:`otlp.MetricsConfig` (used once :meth:`meter` is first called).
 
     Raises:
         otlp.errors.ConfigError: an argument is invalid (the message names it).

@@ -14,14 +14,22 @@ _AttributeValue = str | bool | int | float | bytes | Sequence[Any] | Mapping[str
 _Attributes = Mapping[str, _AttributeValue]
 
 __all__ = [
+    "Counter",
     "Exporter",
+    "Gauge",
+    "Histogram",
+    "Meter",
+    "ObservableInstrument",
     "Receiver",
     "Span",
     "SpanContext",
     "Tracer",
+    "UpDownCounter",
     "__version__",
     "_after_fork_in_child",
+    "_aggregate",
     "_current_span_var",
+    "_kernel",
     "current_span",
     "encode_metrics",
     "encode_spans",
@@ -41,6 +49,7 @@ class Exporter:
         resource: _Attributes | None = None,
         batch: Any | None = None,
         retry: Any | None = None,
+        metrics: Any | None = None,
     ) -> Self: ...
     def tracer(
         self,
@@ -50,6 +59,14 @@ class Exporter:
         schema_url: str | None = None,
         attributes: _Attributes | None = None,
     ) -> Tracer: ...
+    def meter(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        schema_url: str | None = None,
+        attributes: _Attributes | None = None,
+    ) -> Meter: ...
     def force_flush(self, timeout: float = 10.0) -> bool: ...
     def shutdown(self, timeout: float = 10.0) -> bool: ...
     def stats(self) -> dict[str, Any]: ...
@@ -155,6 +172,82 @@ class SpanContext:
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
+_Number = int | float
+_Values = Sequence[_Number] | Any  # a 1-D numpy array (float64, float32, int64, int32)
+_Callback = Callable[[], Iterable[Any] | None]
+
+@final
+class Meter:
+    def counter(self, name: str, *, unit: str = "", description: str = "") -> Counter: ...
+    def up_down_counter(self, name: str, *, unit: str = "", description: str = "") -> UpDownCounter: ...
+    def histogram(
+        self,
+        name: str,
+        *,
+        unit: str = "",
+        description: str = "",
+        boundaries: Sequence[float] | None = None,
+    ) -> Histogram: ...
+    def gauge(self, name: str, *, unit: str = "", description: str = "") -> Gauge: ...
+    def observable_counter(
+        self,
+        name: str,
+        callbacks: Iterable[_Callback] | None = None,
+        *,
+        unit: str = "",
+        description: str = "",
+    ) -> ObservableInstrument: ...
+    def observable_up_down_counter(
+        self,
+        name: str,
+        callbacks: Iterable[_Callback] | None = None,
+        *,
+        unit: str = "",
+        description: str = "",
+    ) -> ObservableInstrument: ...
+    def observable_gauge(
+        self,
+        name: str,
+        callbacks: Iterable[_Callback] | None = None,
+        *,
+        unit: str = "",
+        description: str = "",
+    ) -> ObservableInstrument: ...
+    @property
+    def name(self) -> str: ...
+
+class _Instrument:
+    @property
+    def name(self) -> str: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+
+@final
+class Counter(_Instrument):
+    def add(self, value: _Number, attributes: _Attributes | None = None) -> None: ...
+    def add_many(self, values: _Values, attributes: _Attributes | None = None) -> None: ...
+
+@final
+class UpDownCounter(_Instrument):
+    def add(self, value: _Number, attributes: _Attributes | None = None) -> None: ...
+    def add_many(self, values: _Values, attributes: _Attributes | None = None) -> None: ...
+
+@final
+class Histogram(_Instrument):
+    def record(self, value: _Number, attributes: _Attributes | None = None) -> None: ...
+    def record_many(self, values: _Values, attributes: _Attributes | None = None) -> None: ...
+    @property
+    def boundaries(self) -> list[float]: ...
+
+@final
+class Gauge(_Instrument):
+    def set(self, value: _Number, attributes: _Attributes | None = None) -> None: ...
+
+@final
+class ObservableInstrument(_Instrument): ...
+
 @final
 class Receiver:
     def __new__(cls, address: str = "127.0.0.1:0") -> Self: ...
@@ -166,6 +259,10 @@ class Receiver:
     def stop(self) -> None: ...
 
 def current_span() -> Span | None: ...
+def _aggregate(
+    values: _Values, boundaries: Sequence[float], kernel: str | None = None
+) -> tuple[int, float, float, float, int, list[int]]: ...
+def _kernel() -> str: ...
 def encode_spans(spans: Iterable[Any]) -> bytes: ...
 def encode_metrics(metrics_data: Any) -> bytes: ...
 def _after_fork_in_child() -> None: ...

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use otlp::aggregate::TemporalityPreference;
+use otlp::metrics::{MetricsConfig, MetricsExporter};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope};
 use otlp::pipeline::BatchConfig;
 use otlp::resilience::RetryPolicy;
@@ -17,6 +19,7 @@ use pyo3::types::{PyDict, PyString};
 
 use crate::convert::{self, Mode};
 use crate::errors::{config, to_py};
+use crate::meter::PyMeter;
 use crate::tracer::{scope, PyTracer, TracerCore};
 
 /// Waits are cut into slices so that Ctrl-C interrupts them.
@@ -65,6 +68,7 @@ fn field<'py, T: for<'a> FromPyObject<'a, 'py>>(
 fn type_of(arg: &str) -> &'static str {
     match arg {
         "batch" => "BatchConfig",
+        "metrics" => "MetricsConfig",
         _ => "RetryPolicy",
     }
 }
@@ -181,11 +185,64 @@ fn resource(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Resource> {
 
 type ScopeKey = (String, Option<String>, Option<String>);
 
+fn metrics_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<MetricsConfig> {
+    let mut cfg = MetricsConfig::default();
+    if let Some(m) = obj.filter(|m| !m.is_none()) {
+        cfg.interval = positive_seconds(field(m, "metrics", "interval")?, "metrics.interval")?;
+        cfg.timeout = positive_seconds(field(m, "metrics", "timeout")?, "metrics.timeout")?;
+        let t: String = field(m, "metrics", "temporality")?;
+        cfg.temporality = TemporalityPreference::parse(&t).ok_or_else(|| {
+            config(format!(
+                "`metrics.temporality` must be one of 'cumulative', 'delta', 'lowmemory'; got {t:?}"
+            ))
+        })?;
+        cfg.cardinality_limit = field(m, "metrics", "cardinality_limit")?;
+    }
+    Ok(cfg)
+}
+
+impl PyExporter {
+    /// The scope for a tracer or meter; equal name, version and schema URL share one.
+    fn scope(
+        &self,
+        name: &Bound<'_, PyString>,
+        version: Option<String>,
+        schema_url: Option<String>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Arc<Scope>> {
+        let name = name.to_cow()?.into_owned();
+        Ok(match attributes.filter(|a| !a.is_none()) {
+            Some(a) => {
+                let (attrs, _) = convert::attributes(a, Mode::Strict, usize::MAX)?;
+                Arc::new(scope(name, version, schema_url, attrs))
+            }
+            None => {
+                let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
+                scopes
+                    .entry((name.clone(), version.clone(), schema_url.clone()))
+                    .or_insert_with(|| Arc::new(scope(name, version, schema_url, Vec::new())))
+                    .clone()
+            }
+        })
+    }
+
+    fn metrics(&self) -> Option<Arc<MetricsExporter>> {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 /// Exports spans to an OTLP collector. Spans are batched and sent in the background;
 /// nothing here waits on the network except `force_flush` and `shutdown`.
 #[pyclass(frozen, weakref, subclass, name = "Exporter", module = "otlp")]
 pub struct PyExporter {
     traces: Arc<TraceExporter>,
+    /// Created on the first `meter()` call, so span-only users run no reader thread.
+    metrics: Mutex<Option<Arc<MetricsExporter>>>,
+    export_config: ExporterConfig,
+    metrics_config: MetricsConfig,
     resource: Arc<Resource>,
     scopes: Mutex<HashMap<ScopeKey, Arc<Scope>>>,
     endpoint: String,
@@ -200,6 +257,7 @@ impl PyExporter {
     #[pyo3(signature = (
         endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
         compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
+        metrics = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -211,6 +269,7 @@ impl PyExporter {
         resource: Option<&Bound<'_, PyAny>>,
         batch: Option<&Bound<'_, PyAny>>,
         retry: Option<&Bound<'_, PyAny>>,
+        metrics: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let protocol = match protocol {
             "grpc" => "grpc",
@@ -235,8 +294,12 @@ impl PyExporter {
             retry: retry_policy(retry)?,
         };
         let resource = Arc::new(self::resource(resource)?);
-        let traces = TraceExporter::new(cfg).map_err(to_py)?;
+        let metrics_config = metrics_config(metrics)?;
+        let traces = TraceExporter::new(cfg.clone()).map_err(to_py)?;
         Ok(Self {
+            metrics: Mutex::new(None),
+            export_config: cfg,
+            metrics_config,
             endpoint: traces.endpoint().to_string(),
             traces: Arc::new(traces),
             resource,
@@ -257,20 +320,7 @@ impl PyExporter {
         schema_url: Option<String>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyTracer> {
-        let name = name.to_cow()?.into_owned();
-        let scope = match attributes.filter(|a| !a.is_none()) {
-            Some(a) => {
-                let (attrs, _) = convert::attributes(a, Mode::Strict, usize::MAX)?;
-                Arc::new(scope(name, version, schema_url, attrs))
-            }
-            None => {
-                let mut scopes = self.scopes.lock().unwrap_or_else(|e| e.into_inner());
-                scopes
-                    .entry((name.clone(), version.clone(), schema_url.clone()))
-                    .or_insert_with(|| Arc::new(scope(name, version, schema_url, Vec::new())))
-                    .clone()
-            }
-        };
+        let scope = self.scope(name, version, schema_url, attributes)?;
         Ok(PyTracer {
             core: Arc::new(TracerCore {
                 exporter: self.traces.clone(),
@@ -278,6 +328,40 @@ impl PyExporter {
                 scope,
             }),
         })
+    }
+
+    /// A meter for one instrumentation scope (library).
+    #[pyo3(signature = (name, version = None, *, schema_url = None, attributes = None))]
+    fn meter(
+        &self,
+        name: &Bound<'_, PyString>,
+        version: Option<String>,
+        schema_url: Option<String>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyMeter> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(config(
+                "the exporter is shut down; create meters before shutdown()",
+            ));
+        }
+        let exporter = {
+            let mut slot = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some(m) => m.clone(),
+                None => {
+                    let m = MetricsExporter::new(
+                        &self.export_config,
+                        self.metrics_config,
+                        self.resource.clone(),
+                    )
+                    .map_err(to_py)?;
+                    *slot = Some(m.clone());
+                    m
+                }
+            }
+        };
+        let scope = self.scope(name, version, schema_url, attributes)?;
+        Ok(PyMeter { exporter, scope })
     }
 
     /// Export everything recorded so far; wait up to `timeout` seconds. Returns True
@@ -291,7 +375,14 @@ impl PyExporter {
         let pipeline = self.traces.pipeline();
         let generation = pipeline.request_flush();
         let settled = wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))?;
-        Ok(settled && lost(&self.traces.stats()) == before)
+        let mut ok = settled && lost(&self.traces.stats()) == before;
+        if let Some(m) = self.metrics() {
+            let before = lost(&m.stats());
+            // Collection runs the callbacks, which take the GIL themselves.
+            let flushed = py.detach(|| m.force_flush(deadline));
+            ok &= flushed && lost(&m.stats()) == before;
+        }
+        Ok(ok)
     }
 
     /// Flush, then stop. Returns by `timeout` seconds whatever the collector does;
@@ -307,7 +398,11 @@ impl PyExporter {
         pipeline.begin_shutdown();
         let clean = wait_in_slices(py, deadline, |until| pipeline.wait_idle(until));
         py.detach(|| pipeline.finish_shutdown());
-        clean
+        let metrics_clean = match self.metrics() {
+            Some(m) => py.detach(|| m.shutdown(deadline)),
+            None => true,
+        };
+        Ok(clean? && metrics_clean)
     }
 
     /// Called in the child after `fork()` (by `otlp._lifecycle`).
@@ -338,6 +433,25 @@ impl PyExporter {
         d.set_item("requests_retried", s.requests_retried)?;
         d.set_item("bytes_sent", s.bytes_sent)?;
         d.set_item("last_error", s.last_error)?;
+        let m = self.metrics();
+        let ms = m.as_ref().map(|m| m.stats()).unwrap_or_default();
+        d.set_item("metric_points_accepted", ms.accepted)?;
+        d.set_item("metric_points_exported", ms.exported)?;
+        d.set_item("metric_points_rejected", ms.rejected)?;
+        d.set_item("metric_points_dropped", ms.dropped())?;
+        d.set_item("metric_points_failed", ms.failed())?;
+        d.set_item("metric_requests_ok", ms.requests_ok)?;
+        d.set_item("metric_requests_failed", ms.requests_failed)?;
+        d.set_item("metric_bytes_sent", ms.bytes_sent)?;
+        d.set_item(
+            "metric_callback_errors",
+            m.as_ref().map_or(0, |m| m.callback_errors()),
+        )?;
+        d.set_item(
+            "metric_last_error",
+            ms.last_error
+                .or_else(|| m.as_ref().and_then(|m| m.last_callback_error())),
+        )?;
         Ok(d)
     }
 

@@ -4,6 +4,7 @@
 mod convert;
 mod errors;
 mod exporter;
+mod meter;
 mod receiver;
 mod sdk;
 mod tracer;
@@ -26,6 +27,11 @@ fn _current_span_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
 mod _native {
     #[pymodule_export]
     use super::exporter::PyExporter;
+    #[pymodule_export]
+    use super::meter::{
+        _aggregate, _kernel, PyCounter, PyGauge, PyHistogram, PyMeter, PyObservable,
+        PyUpDownCounter,
+    };
     #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]

@@ -12,7 +12,7 @@ use otlp::model::{
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt};
 
 use crate::convert::{self, Mode};
 
@@ -32,10 +32,22 @@ fn opt_string(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
+/// Protobuf integer fields refuse bools; upstream then raises.
+fn no_bool(obj: &Bound<'_, PyAny>) -> PyResult<()> {
+    if obj.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{} has type bool, but expected one of: int",
+            obj.repr()?
+        )));
+    }
+    Ok(())
+}
+
 fn opt_u64(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
     if obj.is_none() {
         Ok(0)
     } else {
+        no_bool(obj)?;
         obj.extract()
     }
 }
@@ -264,9 +276,19 @@ struct MetricClasses<'py> {
 fn number(obj: &Bound<'_, PyAny>) -> PyResult<Number> {
     // `isinstance(value, int)` (bools included) is as_int; anything else is as_double.
     if obj.is_instance_of::<PyInt>() {
+        no_bool(obj)?;
         Ok(Number::Int(obj.extract::<i64>()?))
     } else {
         Ok(Number::Double(obj.extract::<f64>()?))
+    }
+}
+
+/// A protobuf scalar as upstream sets it through a constructor: None is unset.
+fn opt_int<T: Default + for<'a, 'py> FromPyObject<'a, 'py>>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
+    if obj.is_none() {
+        Ok(T::default())
+    } else {
+        obj.extract().map_err(Into::into)
     }
 }
 
@@ -300,6 +322,7 @@ fn exemplars(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Exemplar>> {
         let value = if value.is_instance_of::<PyFloat>() {
             Number::Double(value.extract()?)
         } else if value.is_instance_of::<PyInt>() {
+            no_bool(&value)?;
             Number::Int(value.extract()?)
         } else {
             return Err(PyValueError::new_err(
@@ -321,9 +344,10 @@ fn temporality(data: &Bound<'_, PyAny>) -> PyResult<Temporality> {
         .getattr(intern!(data.py(), "aggregation_temporality"))?
         .extract()?;
     Ok(match v {
+        0 => Temporality::Unspecified,
         1 => Temporality::Delta,
         2 => Temporality::Cumulative,
-        _ => Temporality::Unspecified,
+        v => Temporality::Other(v),
     })
 }
 
@@ -368,7 +392,7 @@ fn buckets(obj: &Bound<'_, PyAny>) -> PyResult<Option<Buckets>> {
         return Ok(None);
     }
     Ok(Some(Buckets {
-        offset: obj.getattr(intern!(py, "offset"))?.extract()?,
+        offset: opt_int(&obj.getattr(intern!(py, "offset"))?)?,
         bucket_counts: counts,
     }))
 }
@@ -378,6 +402,19 @@ fn metric_data(
     classes: &MetricClasses<'_>,
 ) -> PyResult<Option<MetricData>> {
     let py = data.py();
+    let known = [
+        &classes.gauge,
+        &classes.histogram,
+        &classes.sum,
+        &classes.exp_histogram,
+    ];
+    if !known
+        .iter()
+        .try_fold(false, |any, c| Ok::<_, PyErr>(any || data.is_instance(c)?))?
+    {
+        // Upstream logs "unsupported data type" and writes the metric without data.
+        return Ok(None);
+    }
     let points = data.getattr(intern!(py, "data_points"))?;
     // Upstream sets the data message inside its per-point loop.
     if !points.is_truthy()? {
@@ -411,7 +448,17 @@ fn metric_data(
         MetricData::Sum {
             points: number_points(data)?,
             temporality: temporality(data)?,
-            monotonic: data.getattr(intern!(py, "is_monotonic"))?.is_truthy()?,
+            monotonic: {
+                // Assigned to a bool field: None and non-numbers make upstream raise.
+                let m = data.getattr(intern!(py, "is_monotonic"))?;
+                if !(m.is_instance_of::<PyBool>() || m.is_instance_of::<PyInt>()) {
+                    return Err(PyTypeError::new_err(format!(
+                        "is_monotonic must be a bool; got {}",
+                        m.repr()?
+                    )));
+                }
+                m.is_truthy()?
+            },
         }
     } else if data.is_instance(&classes.exp_histogram)? {
         let mut out = Vec::new();
@@ -423,11 +470,11 @@ fn metric_data(
                 time_unix_nano: opt_u64(&p.getattr(intern!(py, "time_unix_nano"))?)?,
                 count: opt_u64(&p.getattr(intern!(py, "count"))?)?,
                 sum: opt_f64(&p.getattr(intern!(py, "sum"))?)?,
-                scale: p.getattr(intern!(py, "scale"))?.extract()?,
+                scale: opt_int(&p.getattr(intern!(py, "scale"))?)?,
                 zero_count: opt_u64(&p.getattr(intern!(py, "zero_count"))?)?,
                 positive: buckets(&p.getattr(intern!(py, "positive"))?)?,
                 negative: buckets(&p.getattr(intern!(py, "negative"))?)?,
-                flags: p.getattr(intern!(py, "flags"))?.extract()?,
+                flags: opt_int(&p.getattr(intern!(py, "flags"))?)?,
                 exemplars: exemplars(&p.getattr(intern!(py, "exemplars"))?)?,
                 min: opt_f64(&p.getattr(intern!(py, "min"))?)?,
                 max: opt_f64(&p.getattr(intern!(py, "max"))?)?,

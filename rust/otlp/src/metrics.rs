@@ -46,7 +46,10 @@ fn encode_collections(items: &[Box<Collection>], buf: &mut Vec<u8>) {
 pub trait Callback: Send + Sync {
     /// Report each observation through `observe`; an error is counted and reported,
     /// and does not stop other callbacks.
-    fn call(&self, observe: &mut dyn FnMut(Number, AttributeSet)) -> std::result::Result<(), String>;
+    fn call(
+        &self,
+        observe: &mut dyn FnMut(Number, AttributeSet),
+    ) -> std::result::Result<(), String>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,7 +106,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MetricsExporter {
-    pub fn new(export: &ExporterConfig, config: MetricsConfig, resource: Arc<Resource>) -> Result<Arc<Self>> {
+    pub fn new(
+        export: &ExporterConfig,
+        config: MetricsConfig,
+        resource: Arc<Resource>,
+    ) -> Result<Arc<Self>> {
         if config.interval.is_zero() || config.timeout.is_zero() {
             return Err(Error::Config(
                 "`metrics.interval` and `metrics.timeout` must be > 0 seconds".into(),

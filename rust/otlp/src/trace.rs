@@ -43,8 +43,7 @@ impl Default for ExporterConfig {
 impl ExporterConfig {
     /// A gRPC client for `endpoint` and the runtime it runs on.
     pub fn client(&self, endpoint: &Endpoint) -> Result<(Arc<GrpcClient>, Handle)> {
-        let headers =
-            validate_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let headers = validate_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let client = GrpcClient::new(GrpcConfig {
             endpoint: endpoint.clone(),
             headers,

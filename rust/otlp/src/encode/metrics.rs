@@ -131,7 +131,7 @@ fn data_len(d: &MetricData) -> usize {
                 .iter()
                 .map(|p| len_field_len(1, number_point_len(p, true)))
                 .sum::<usize>()
-                + opt_varint_field_len(2, *temporality as i32 as u64)
+                + opt_varint_field_len(2, temporality.wire() as i64 as u64)
                 + opt_varint_field_len(3, *monotonic as u64)
         }
         MetricData::Histogram {
@@ -142,7 +142,7 @@ fn data_len(d: &MetricData) -> usize {
                 .iter()
                 .map(|p| len_field_len(1, histogram_point_len(p)))
                 .sum::<usize>()
-                + opt_varint_field_len(2, *temporality as i32 as u64)
+                + opt_varint_field_len(2, temporality.wire() as i64 as u64)
         }
         MetricData::ExponentialHistogram {
             points,
@@ -152,7 +152,7 @@ fn data_len(d: &MetricData) -> usize {
                 .iter()
                 .map(|p| len_field_len(1, exp_point_len(p)))
                 .sum::<usize>()
-                + opt_varint_field_len(2, *temporality as i32 as u64)
+                + opt_varint_field_len(2, temporality.wire() as i64 as u64)
         }
     }
 }
@@ -174,7 +174,7 @@ fn put_data(buf: &mut Vec<u8>, d: &MetricData) {
                 put_len_header(buf, 1, number_point_len(p, true));
                 put_number_point(buf, p, true);
             }
-            put_opt_varint_field(buf, 2, *temporality as i32 as u64);
+            put_opt_varint_field(buf, 2, temporality.wire() as i64 as u64);
             put_opt_varint_field(buf, 3, *monotonic as u64);
         }
         MetricData::Histogram {
@@ -185,7 +185,7 @@ fn put_data(buf: &mut Vec<u8>, d: &MetricData) {
                 put_len_header(buf, 1, histogram_point_len(p));
                 put_histogram_point(buf, p);
             }
-            put_opt_varint_field(buf, 2, *temporality as i32 as u64);
+            put_opt_varint_field(buf, 2, temporality.wire() as i64 as u64);
         }
         MetricData::ExponentialHistogram {
             points,
@@ -195,7 +195,7 @@ fn put_data(buf: &mut Vec<u8>, d: &MetricData) {
                 put_len_header(buf, 1, exp_point_len(p));
                 put_exp_point(buf, p);
             }
-            put_opt_varint_field(buf, 2, *temporality as i32 as u64);
+            put_opt_varint_field(buf, 2, temporality.wire() as i64 as u64);
         }
     }
 }

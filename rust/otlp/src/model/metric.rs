@@ -4,12 +4,24 @@ use super::{KeyValue, Resource, Scope, SpanId, TraceId};
 
 /// `AggregationTemporality` on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[repr(i32)]
 pub enum Temporality {
-    Unspecified = 0,
-    Delta = 1,
+    Unspecified,
+    Delta,
     #[default]
-    Cumulative = 2,
+    Cumulative,
+    /// Any other enum value (the SDK adapter passes through what it is given).
+    Other(i32),
+}
+
+impl Temporality {
+    pub fn wire(self) -> i32 {
+        match self {
+            Temporality::Unspecified => 0,
+            Temporality::Delta => 1,
+            Temporality::Cumulative => 2,
+            Temporality::Other(v) => v,
+        }
+    }
 }
 
 /// A measured number: OTLP keeps integers and doubles apart.

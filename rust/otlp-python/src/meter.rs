@@ -1,0 +1,810 @@
+//! `Meter` and its instruments.
+
+use std::sync::Arc;
+
+use otlp::aggregate::{
+    AttributeSet, Descriptor, Instrument, InstrumentKind, Kernels, Summary, DEFAULT_BOUNDARIES,
+};
+use otlp::ids::now_unix_nano;
+use otlp::metrics::{Callback, MetricsExporter};
+use otlp::model::{Number, Scope};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use crate::convert::{self, Mode};
+
+/// Arrays at least this long are aggregated with the GIL released.
+const DETACH_THRESHOLD: usize = 4096;
+/// Non-f64 arrays are widened to f64 in chunks of this many values.
+const CHUNK: usize = 4096;
+
+fn attribute_set(attributes: Option<&Bound<'_, PyAny>>) -> PyResult<AttributeSet> {
+    match attributes {
+        None => Ok(AttributeSet::empty()),
+        Some(a) if a.is_none() => Ok(AttributeSet::empty()),
+        Some(a) => Ok(AttributeSet::new(
+            convert::attributes(a, Mode::Strict, usize::MAX)?.0,
+        )),
+    }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+/// A measurement: Python ints stay integers, floats are doubles.
+fn number(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Number> {
+    if value.is_instance_of::<PyBool>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what}: `value` must be an int or float, not bool"
+        )));
+    }
+    if let Ok(f) = value.cast::<PyFloat>() {
+        return Ok(Number::Double(f.value()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        return value.extract::<i64>().map(Number::Int).map_err(|_| {
+            PyOverflowError::new_err(format!(
+                "{what}: `value` does not fit in 64 bits (OTLP ints are int64)"
+            ))
+        });
+    }
+    // numpy scalars and other numbers: integers through __index__, the rest __float__.
+    if let Ok(i) = value.extract::<i64>() {
+        return Ok(Number::Int(i));
+    }
+    if let Ok(f) = value.extract::<f64>() {
+        return Ok(Number::Double(f));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what}: `value` must be an int or float; got {}",
+        type_name(value)
+    )))
+}
+
+fn finite(n: Number, what: &str) -> PyResult<Number> {
+    if let Number::Double(d) = n {
+        if !d.is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "{what}: `value` must be a finite number; got {d}"
+            )));
+        }
+    }
+    Ok(n)
+}
+
+fn non_negative(n: Number, what: &str) -> PyResult<Number> {
+    let negative = match n {
+        Number::Int(i) => i < 0,
+        Number::Double(d) => d < 0.0,
+    };
+    if negative {
+        return Err(PyValueError::new_err(format!(
+            "{what}: counter increments must be >= 0 (use an up_down_counter for values that go down)"
+        )));
+    }
+    Ok(n)
+}
+
+/// A borrowed 1-D array of numbers: from numpy (any object with
+/// `__array_interface__`, without importing numpy) or a copied Python sequence.
+enum Values<'a> {
+    F64(&'a [f64]),
+    F32(&'a [f32]),
+    I64(&'a [i64]),
+    I32(&'a [i32]),
+    OwnedF64(Vec<f64>),
+    OwnedI64(Vec<i64>),
+}
+
+impl Values<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Values::F64(v) => v.len(),
+            Values::F32(v) => v.len(),
+            Values::I64(v) => v.len(),
+            Values::I32(v) => v.len(),
+            Values::OwnedF64(v) => v.len(),
+            Values::OwnedI64(v) => v.len(),
+        }
+    }
+
+    fn is_int(&self) -> bool {
+        matches!(self, Values::I64(_) | Values::I32(_) | Values::OwnedI64(_))
+    }
+
+    /// Histogram aggregation (ints widened to f64 in chunks; same order on every
+    /// kernel, so AVX2 and scalar stay bit-identical).
+    fn histogram(&self, kernels: Kernels, bounds: &[f64], counts: &mut [u64]) -> Summary {
+        fn widen<T: Copy>(
+            values: &[T],
+            kernels: Kernels,
+            bounds: &[f64],
+            counts: &mut [u64],
+            f: impl Fn(T) -> f64,
+        ) -> Summary {
+            let mut total = Summary::default();
+            let mut buf = [0.0f64; CHUNK];
+            for chunk in values.chunks(CHUNK) {
+                for (d, s) in buf.iter_mut().zip(chunk) {
+                    *d = f(*s);
+                }
+                let s = kernels.histogram(&buf[..chunk.len()], bounds, counts);
+                total = merge(total, s);
+            }
+            total
+        }
+        match self {
+            Values::F64(v) => kernels.histogram(v, bounds, counts),
+            Values::OwnedF64(v) => kernels.histogram(v, bounds, counts),
+            Values::F32(v) => widen(v, kernels, bounds, counts, f64::from),
+            Values::I64(v) => widen(v, kernels, bounds, counts, |x| x as f64),
+            Values::OwnedI64(v) => widen(v, kernels, bounds, counts, |x| x as f64),
+            Values::I32(v) => widen(v, kernels, bounds, counts, f64::from),
+        }
+    }
+
+    /// Exact integer sum and minimum (for counters fed integers).
+    fn int_sum_min(&self) -> (i128, i64) {
+        fn go<T: Copy + Into<i64>>(v: &[T]) -> (i128, i64) {
+            v.iter().fold((0i128, i64::MAX), |(s, m), x| {
+                let x: i64 = (*x).into();
+                (s + x as i128, m.min(x))
+            })
+        }
+        match self {
+            Values::I64(v) => go(v),
+            Values::OwnedI64(v) => go(v),
+            Values::I32(v) => go(v),
+            _ => (0, 0),
+        }
+    }
+}
+
+fn merge(a: Summary, b: Summary) -> Summary {
+    Summary {
+        count: a.count + b.count,
+        sum: a.sum + b.sum,
+        min: if b.min < a.min { b.min } else { a.min },
+        max: if b.max > a.max { b.max } else { a.max },
+        nan_count: a.nan_count + b.nan_count,
+    }
+}
+
+fn array_values<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    iface: &Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<Values<'a>> {
+    let py = obj.py();
+    let iface = iface.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "{what}: `values` has an invalid __array_interface__"
+        ))
+    })?;
+    let get = |k: &str| -> PyResult<Bound<'_, PyAny>> {
+        iface.get_item(k)?.ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "{what}: `values` has no {k:?} in __array_interface__"
+            ))
+        })
+    };
+    let shape: Vec<usize> = get("shape")?.extract()?;
+    if shape.len() != 1 {
+        return Err(PyValueError::new_err(format!(
+            "{what}: `values` must be a 1-D array; got shape {shape:?} (use values.ravel())"
+        )));
+    }
+    let len = shape[0];
+    let typestr: String = get("typestr")?.extract()?;
+    let (size, kind) = match typestr.as_str() {
+        "<f8" => (8, 0),
+        "<f4" => (4, 1),
+        "<i8" => (8, 2),
+        "<i4" => (4, 3),
+        t if t.starts_with('>') && matches!(&t[1..], "f8" | "f4" | "i8" | "i4") => {
+            return Err(PyValueError::new_err(format!(
+                "{what}: `values` is byte-swapped (dtype {t:?}); convert it with values.astype(values.dtype.newbyteorder('='))"
+            )))
+        }
+        t => {
+            return Err(PyTypeError::new_err(format!(
+                "{what}: unsupported array dtype {t:?}; use float64, float32, int64 or int32 (e.g. values.astype('float64'))"
+            )))
+        }
+    };
+    if let Some(strides) = iface.get_item("strides")? {
+        if !strides.is_none() {
+            let strides: Vec<isize> = strides.extract()?;
+            if len > 1 && strides != [size as isize] {
+                return Err(PyValueError::new_err(format!(
+                    "{what}: `values` is not contiguous (strides {strides:?}); pass np.ascontiguousarray(values)"
+                )));
+            }
+        }
+    }
+    if iface.get_item("mask")?.is_some_and(|m| !m.is_none()) {
+        return Err(PyTypeError::new_err(format!(
+            "{what}: masked arrays are not supported; pass values.compressed()"
+        )));
+    }
+    let (ptr, _readonly): (usize, bool) = get("data")?.extract()?;
+    if len == 0 {
+        return Ok(Values::OwnedF64(Vec::new()));
+    }
+    if ptr == 0 || ptr % size != 0 {
+        return Err(PyValueError::new_err(format!(
+            "{what}: `values` is not aligned in memory; pass np.ascontiguousarray(values)"
+        )));
+    }
+    let _ = py;
+    // SAFETY: `__array_interface__` describes a live, C-contiguous (checked above),
+    // aligned (checked above) buffer of `len` items of the checked type, owned by
+    // `obj`, which outlives the returned slices (lifetime 'a). numpy does not resize
+    // or free an array's buffer while references to it exist; writes by other threads
+    // during the call give unspecified (but well-formed) numbers.
+    unsafe {
+        Ok(match kind {
+            0 => Values::F64(std::slice::from_raw_parts(ptr as *const f64, len)),
+            1 => Values::F32(std::slice::from_raw_parts(ptr as *const f32, len)),
+            2 => Values::I64(std::slice::from_raw_parts(ptr as *const i64, len)),
+            _ => Values::I32(std::slice::from_raw_parts(ptr as *const i32, len)),
+        })
+    }
+}
+
+fn sequence_values(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Values<'static>> {
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = obj.cast::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        t.iter().collect()
+    } else if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(format!(
+            "{what}: `values` must be a 1-D array or a sequence of numbers"
+        )));
+    } else {
+        obj.try_iter()
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "{what}: `values` must be a 1-D array or a sequence of numbers; got {}",
+                    type_name(obj)
+                ))
+            })?
+            .collect::<PyResult<_>>()?
+    };
+    let mut ints = Vec::with_capacity(items.len());
+    let mut floats: Option<Vec<f64>> = None;
+    for (i, item) in items.iter().enumerate() {
+        let n = number(item, what)
+            .map_err(|e| PyTypeError::new_err(format!("{} (at index {i})", e.value(obj.py()))))?;
+        match (n, &mut floats) {
+            (Number::Int(v), None) => ints.push(v),
+            (n, slot) => {
+                let f = slot.get_or_insert_with(|| ints.iter().map(|&x| x as f64).collect());
+                f.push(match n {
+                    Number::Int(v) => v as f64,
+                    Number::Double(d) => d,
+                });
+            }
+        }
+    }
+    Ok(match floats {
+        Some(f) => Values::OwnedF64(f),
+        None => Values::OwnedI64(ints),
+    })
+}
+
+fn values<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Values<'a>> {
+    match obj.getattr(intern!(obj.py(), "__array_interface__")) {
+        Ok(iface) => array_values(obj, &iface, what),
+        Err(_) => sequence_values(obj, what),
+    }
+}
+
+/// Aggregate `values` for a histogram, with the GIL released when large.
+fn aggregate(py: Python<'_>, values: &Values<'_>, bounds: &[f64]) -> (Vec<u64>, Summary) {
+    let kernels = Kernels::detect();
+    let run = || {
+        let mut counts = vec![0u64; bounds.len() + 1];
+        let summary = values.histogram(kernels, bounds, &mut counts);
+        (counts, summary)
+    };
+    if values.len() >= DETACH_THRESHOLD {
+        // `Values` only borrows plain memory (see `array_values`).
+        py.detach(run)
+    } else {
+        run()
+    }
+}
+
+/// Creates instruments for one scope. Get one from `Exporter.meter()`.
+#[pyclass(frozen, name = "Meter", module = "otlp")]
+pub struct PyMeter {
+    pub exporter: Arc<MetricsExporter>,
+    pub scope: Arc<Scope>,
+}
+
+fn descriptor(
+    name: &str,
+    unit: &str,
+    description: &str,
+    kind: InstrumentKind,
+    boundaries: Vec<f64>,
+) -> PyResult<Descriptor> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(PyValueError::new_err(format!(
+            "instrument name must be 1 to 255 characters; got {name:?}"
+        )));
+    }
+    Ok(Descriptor {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        unit: unit.to_owned(),
+        kind,
+        boundaries,
+    })
+}
+
+fn boundaries(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<f64>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(DEFAULT_BOUNDARIES.to_vec());
+    };
+    let b: Vec<f64> = obj
+        .extract()
+        .map_err(|_| PyTypeError::new_err("`boundaries` must be a sequence of numbers"))?;
+    if b.iter().any(|x| !x.is_finite()) || b.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(PyValueError::new_err(
+            "`boundaries` must be finite and strictly increasing",
+        ));
+    }
+    Ok(b)
+}
+
+struct PyCallbacks {
+    callbacks: Vec<Py<PyAny>>,
+}
+
+impl Callback for PyCallbacks {
+    fn call(&self, observe: &mut dyn FnMut(Number, AttributeSet)) -> Result<(), String> {
+        Python::attach(|py| {
+            let mut first_error = None;
+            for cb in &self.callbacks {
+                let result = (|| -> PyResult<()> {
+                    let out = cb.bind(py).call0()?;
+                    if out.is_none() {
+                        return Ok(());
+                    }
+                    for item in out.try_iter()? {
+                        let item = item?;
+                        let (value, attrs) = if let Ok(t) = item.cast::<PyTuple>() {
+                            (t.get_item(0)?, t.get_item(1).ok())
+                        } else if let Ok(v) = item.getattr(intern!(py, "value")) {
+                            (v, item.getattr(intern!(py, "attributes")).ok())
+                        } else {
+                            (item.clone(), None)
+                        };
+                        let n = number(&value, "observation")?;
+                        observe(n, attribute_set(attrs.as_ref())?);
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = result {
+                    first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        })
+    }
+}
+
+macro_rules! instrument_class {
+    ($py:ident, $name:literal, { $($methods:tt)* }) => {
+        #[pyclass(frozen, name = $name, module = "otlp")]
+        pub struct $py {
+            inst: Arc<Instrument>,
+        }
+
+        #[pymethods]
+        impl $py {
+            $($methods)*
+
+            #[getter]
+            fn name(&self) -> &str {
+                &self.inst.descriptor.name
+            }
+
+            #[getter]
+            fn unit(&self) -> &str {
+                &self.inst.descriptor.unit
+            }
+
+            #[getter]
+            fn description(&self) -> &str {
+                &self.inst.descriptor.description
+            }
+
+            fn __repr__(&self) -> String {
+                format!("{}({:?})", $name, self.inst.descriptor.name)
+            }
+        }
+    };
+}
+
+instrument_class!(PyObservable, "ObservableInstrument", {});
+
+/// Counter and up-down counter `add_many`: one increment per value.
+fn add_many(
+    py: Python<'_>,
+    inst: &Instrument,
+    values: &Bound<'_, PyAny>,
+    attributes: Option<&Bound<'_, PyAny>>,
+    monotonic: bool,
+    what: &str,
+) -> PyResult<()> {
+    let attrs = attribute_set(attributes)?;
+    let vals = self::values(values, what)?;
+    if vals.len() == 0 {
+        return Ok(());
+    }
+    let total = if vals.is_int() {
+        let (sum, min) = vals.int_sum_min();
+        if monotonic && min < 0 {
+            return Err(PyValueError::new_err(format!(
+                "{what}: counter increments must be >= 0; `values` holds {min} (nothing was recorded)"
+            )));
+        }
+        match i64::try_from(sum) {
+            Ok(s) => Number::Int(s),
+            Err(_) => Number::Double(sum as f64),
+        }
+    } else {
+        let (_, s) = aggregate(py, &vals, &[]);
+        if s.nan_count > 0 || !(s.min.is_finite() && s.max.is_finite()) {
+            return Err(PyValueError::new_err(format!(
+                "{what}: `values` must be finite numbers (found NaN or infinity; nothing was recorded)"
+            )));
+        }
+        if monotonic && s.min < 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "{what}: counter increments must be >= 0; `values` holds {} (nothing was recorded)",
+                s.min
+            )));
+        }
+        Number::Double(s.sum)
+    };
+    inst.add(total, attrs, now_unix_nano());
+    Ok(())
+}
+
+instrument_class!(PyCounter, "Counter", {
+    /// Add a non-negative increment.
+    #[pyo3(signature = (value, attributes = None))]
+    fn add(&self, value: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let n = non_negative(
+            finite(number(value, "Counter.add")?, "Counter.add")?,
+            "Counter.add",
+        )?;
+        self.inst
+            .add(n, attribute_set(attributes)?, now_unix_nano());
+        Ok(())
+    }
+
+    /// Add every value of a 1-D array (float64, float32, int64, int32; not copied) or
+    /// sequence. All or nothing: a bad value records nothing.
+    #[pyo3(signature = (values, attributes = None))]
+    fn add_many(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        add_many(py, &self.inst, values, attributes, true, "Counter.add_many")
+    }
+});
+
+instrument_class!(PyUpDownCounter, "UpDownCounter", {
+    /// Add an increment (may be negative).
+    #[pyo3(signature = (value, attributes = None))]
+    fn add(&self, value: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let n = finite(number(value, "UpDownCounter.add")?, "UpDownCounter.add")?;
+        self.inst
+            .add(n, attribute_set(attributes)?, now_unix_nano());
+        Ok(())
+    }
+
+    /// Add every value of a 1-D array or sequence.
+    #[pyo3(signature = (values, attributes = None))]
+    fn add_many(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        add_many(
+            py,
+            &self.inst,
+            values,
+            attributes,
+            false,
+            "UpDownCounter.add_many",
+        )
+    }
+});
+
+instrument_class!(PyHistogram, "Histogram", {
+    /// Record one value.
+    #[pyo3(signature = (value, attributes = None))]
+    fn record(
+        &self,
+        value: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let v = match finite(number(value, "Histogram.record")?, "Histogram.record")? {
+            Number::Int(i) => i as f64,
+            Number::Double(d) => d,
+        };
+        let bounds = &self.inst.descriptor.boundaries;
+        let mut counts = vec![0u64; bounds.len() + 1];
+        counts[bounds.partition_point(|b| *b < v)] = 1;
+        let summary = Summary {
+            count: 1,
+            sum: v,
+            min: v,
+            max: v,
+            nan_count: 0,
+        };
+        self.inst.merge_histogram(
+            &counts,
+            &summary,
+            attribute_set(attributes)?,
+            now_unix_nano(),
+        );
+        Ok(())
+    }
+
+    /// Record every value of a 1-D array (float64, float32, int64, int32; not copied,
+    /// aggregated with the GIL released) or sequence. All or nothing.
+    #[pyo3(signature = (values, attributes = None))]
+    fn record_many(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let attrs = attribute_set(attributes)?;
+        let vals = self::values(values, "Histogram.record_many")?;
+        if vals.len() == 0 {
+            return Ok(());
+        }
+        let (counts, s) = aggregate(py, &vals, &self.inst.descriptor.boundaries);
+        if s.nan_count > 0 || !(s.min.is_finite() && s.max.is_finite()) {
+            return Err(PyValueError::new_err(
+                "Histogram.record_many: `values` must be finite numbers (found NaN or infinity; nothing was recorded)",
+            ));
+        }
+        self.inst
+            .merge_histogram(&counts, &s, attrs, now_unix_nano());
+        Ok(())
+    }
+
+    /// The explicit bucket boundaries.
+    #[getter]
+    fn boundaries(&self) -> Vec<f64> {
+        self.inst.descriptor.boundaries.clone()
+    }
+});
+
+instrument_class!(PyGauge, "Gauge", {
+    /// Set the current value.
+    #[pyo3(signature = (value, attributes = None))]
+    fn set(&self, value: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let n = number(value, "Gauge.set")?;
+        if matches!(n, Number::Double(d) if d.is_nan()) {
+            return Err(PyValueError::new_err("Gauge.set: `value` must not be NaN"));
+        }
+        self.inst
+            .set(n, attribute_set(attributes)?, now_unix_nano());
+        Ok(())
+    }
+});
+
+impl PyMeter {
+    fn make(
+        &self,
+        name: &str,
+        unit: &str,
+        description: &str,
+        kind: InstrumentKind,
+        bounds: Vec<f64>,
+    ) -> PyResult<Arc<Instrument>> {
+        Ok(self.exporter.instrument(
+            &self.scope,
+            descriptor(name, unit, description, kind, bounds)?,
+        ))
+    }
+
+    fn observable(
+        &self,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+        kind: InstrumentKind,
+    ) -> PyResult<PyObservable> {
+        let inst = self.make(name, unit, description, kind, Vec::new())?;
+        let mut list = Vec::new();
+        if let Some(cbs) = callbacks.filter(|c| !c.is_none()) {
+            for cb in cbs.try_iter()? {
+                let cb = cb?;
+                if !cb.is_callable() {
+                    return Err(PyTypeError::new_err(format!(
+                        "`callbacks` must hold callables taking no arguments; got {}",
+                        type_name(&cb)
+                    )));
+                }
+                list.push(cb.unbind());
+            }
+        }
+        if !list.is_empty() {
+            self.exporter
+                .register_callback(inst.clone(), Arc::new(PyCallbacks { callbacks: list }));
+        }
+        Ok(PyObservable { inst })
+    }
+}
+
+#[pymethods]
+impl PyMeter {
+    /// A monotonic counter (sum of non-negative increments).
+    #[pyo3(signature = (name, *, unit = "", description = ""))]
+    fn counter(&self, name: &str, unit: &str, description: &str) -> PyResult<PyCounter> {
+        Ok(PyCounter {
+            inst: self.make(name, unit, description, InstrumentKind::Counter, Vec::new())?,
+        })
+    }
+
+    /// A counter that can go down.
+    #[pyo3(signature = (name, *, unit = "", description = ""))]
+    fn up_down_counter(
+        &self,
+        name: &str,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyUpDownCounter> {
+        Ok(PyUpDownCounter {
+            inst: self.make(
+                name,
+                unit,
+                description,
+                InstrumentKind::UpDownCounter,
+                Vec::new(),
+            )?,
+        })
+    }
+
+    /// A histogram with explicit bucket boundaries (the OTel defaults unless given).
+    #[pyo3(signature = (name, *, unit = "", description = "", boundaries = None))]
+    fn histogram(
+        &self,
+        name: &str,
+        unit: &str,
+        description: &str,
+        boundaries: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyHistogram> {
+        let b = self::boundaries(boundaries)?;
+        Ok(PyHistogram {
+            inst: self.make(name, unit, description, InstrumentKind::Histogram, b)?,
+        })
+    }
+
+    /// A gauge: the last value set per attribute set.
+    #[pyo3(signature = (name, *, unit = "", description = ""))]
+    fn gauge(&self, name: &str, unit: &str, description: &str) -> PyResult<PyGauge> {
+        Ok(PyGauge {
+            inst: self.make(name, unit, description, InstrumentKind::Gauge, Vec::new())?,
+        })
+    }
+
+    /// A counter observed by `callbacks` at each collection (cumulative totals).
+    #[pyo3(signature = (name, callbacks = None, *, unit = "", description = ""))]
+    fn observable_counter(
+        &self,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyObservable> {
+        self.observable(
+            name,
+            callbacks,
+            unit,
+            description,
+            InstrumentKind::ObservableCounter,
+        )
+    }
+
+    /// An up-down counter observed by `callbacks` at each collection.
+    #[pyo3(signature = (name, callbacks = None, *, unit = "", description = ""))]
+    fn observable_up_down_counter(
+        &self,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyObservable> {
+        self.observable(
+            name,
+            callbacks,
+            unit,
+            description,
+            InstrumentKind::ObservableUpDownCounter,
+        )
+    }
+
+    /// A gauge observed by `callbacks` at each collection.
+    #[pyo3(signature = (name, callbacks = None, *, unit = "", description = ""))]
+    fn observable_gauge(
+        &self,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyObservable> {
+        self.observable(
+            name,
+            callbacks,
+            unit,
+            description,
+            InstrumentKind::ObservableGauge,
+        )
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.scope.name
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Meter(name={:?}, version={:?})",
+            self.scope.name, self.scope.version
+        )
+    }
+}
+
+/// Kernel results for tests: `(count, sum, min, max, nan_count, bucket_counts)`
+/// from the chosen kernel (`"avx2"`, `"scalar"`, or `None` for the detected one).
+#[pyfunction]
+#[pyo3(signature = (values, boundaries, kernel = None))]
+pub fn _aggregate(
+    py: Python<'_>,
+    values: &Bound<'_, PyAny>,
+    boundaries: Vec<f64>,
+    kernel: Option<&str>,
+) -> PyResult<(u64, f64, f64, f64, u64, Vec<u64>)> {
+    let kernels = match kernel {
+        None => Kernels::detect(),
+        Some("scalar") => Kernels::Scalar,
+        Some("avx2") if Kernels::Avx2.available() => Kernels::Avx2,
+        Some(k) => {
+            return Err(PyValueError::new_err(format!(
+                "kernel {k:?} is not available here"
+            )))
+        }
+    };
+    let vals = self::values(values, "_aggregate")?;
+    let mut counts = vec![0u64; boundaries.len() + 1];
+    let s = py.detach(|| vals.histogram(kernels, &boundaries, &mut counts));
+    Ok((s.count, s.sum, s.min, s.max, s.nan_count, counts))
+}
+
+/// The kernel in use: "avx2" or "scalar".
+#[pyfunction]
+pub fn _kernel() -> &'static str {
+    Kernels::detect().name()
+}
