@@ -235,13 +235,14 @@ mod avx2 {
         let (mut hi0, mut hi1, mut hi2, mut hi3) = (ninf, ninf, ninf, ninf);
         let mut nan = _mm256_setzero_si256();
         let body = values.len() - values.len() % LANES;
-        let linear = !bounds.is_empty() && bounds.len() <= 32;
-        let mut bvec = [_mm256_setzero_pd(); 32];
-        if linear {
-            for (slot, &b) in bvec.iter_mut().zip(bounds) {
-                *slot = _mm256_set1_pd(b);
-            }
+        let few = !bounds.is_empty() && bounds.len() <= 16;
+        let linear = !bounds.is_empty() && !few && bounds.len() <= 32;
+        // Unused slots hold +inf: no value is above it, so they count nothing.
+        let mut bvec = [_mm256_set1_pd(f64::INFINITY); 32];
+        for (slot, &b) in bvec.iter_mut().zip(bounds.iter().take(32)) {
+            *slot = _mm256_set1_pd(b);
         }
+        let mut above = [_mm256_setzero_si256(); 16];
         let mut lane_counts = [[0u64; 33]; 4];
         let p = values.as_ptr();
         let mut i = 0;
@@ -273,7 +274,16 @@ mod avx2 {
                 let isnan = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_UNORD_Q>(v, v));
                 nan = _mm256_sub_epi64(nan, isnan);
             }
-            if linear {
+            if few {
+                // For each boundary, count the values above it, in vector lanes;
+                // bucket counts are the differences (see below). No scatter.
+                for v in [v0, v1, v2, v3] {
+                    for j in 0..16 {
+                        let lt = _mm256_cmp_pd::<_CMP_LT_OQ>(bvec[j], v);
+                        above[j] = _mm256_sub_epi64(above[j], _mm256_castpd_si256(lt));
+                    }
+                }
+            } else if linear {
                 for v in [v0, v1, v2, v3] {
                     // Index = number of boundaries below v: each true compare is -1.
                     let mut idx = _mm256_setzero_si256();
@@ -323,6 +333,23 @@ mod avx2 {
         if linear {
             for (c, bucket) in counts.iter_mut().enumerate() {
                 *bucket += lane_counts.iter().map(|t| t[c]).sum::<u64>();
+            }
+        }
+        if few {
+            // above[j] = values in the body with b[j] < v; bucket i holds
+            // above[i-1] - above[i] (above[-1] = all, above[n] = none).
+            let mut prev = body as u64;
+            for (j, bucket) in counts.iter_mut().enumerate() {
+                let now = if j < bounds.len() {
+                    let mut lanes = [0u64; 4];
+                    // SAFETY: `lanes` is 32 bytes, the size of the store.
+                    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), above[j]) };
+                    lanes.iter().sum()
+                } else {
+                    0
+                };
+                *bucket += prev - now;
+                prev = now;
             }
         }
         let mut s = Summary {
@@ -388,9 +415,12 @@ mod tests {
         if !Kernels::Avx2.available() {
             return;
         }
-        let bound_sets: [Vec<f64>; 4] = [
+        let bound_sets: [Vec<f64>; 7] = [
             vec![],
             vec![0.0],
+            vec![-1.0, 1.0],
+            (0..16).map(|i| i as f64 * 3.0).collect(),
+            (0..17).map(|i| i as f64 * 3.0).collect(),
             vec![
                 0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0,
                 5000.0, 7500.0, 10000.0,
