@@ -37,12 +37,14 @@ impl PyReceiver {
         self.inner.local_addr().port()
     }
 
-    /// Counters: requests, spans, bytes, errors.
+    /// Counters: requests, spans, metrics, log_records, bytes, errors.
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.inner.counts();
         let d = PyDict::new(py);
         d.set_item("requests", c.requests.load(Ordering::Relaxed))?;
         d.set_item("spans", c.spans.load(Ordering::Relaxed))?;
+        d.set_item("metrics", c.metrics.load(Ordering::Relaxed))?;
+        d.set_item("log_records", c.log_records.load(Ordering::Relaxed))?;
         d.set_item("bytes", c.bytes.load(Ordering::Relaxed))?;
         d.set_item("errors", c.errors.load(Ordering::Relaxed))?;
         Ok(d)

@@ -179,3 +179,43 @@ fn a_full_queue_drops_the_newest_and_counts_them() {
         "every span is accounted for once: {s:?}"
     );
 }
+
+#[test]
+fn metrics_are_collected_and_delivered_on_flush() {
+    use otlp::aggregate::{AttributeSet, Descriptor, InstrumentKind, DEFAULT_BOUNDARIES};
+    use otlp::metrics::{MetricsConfig, MetricsExporter};
+    use otlp::model::Number;
+
+    let rt = otlp::runtime::handle().unwrap();
+    let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
+    let exporter = MetricsExporter::new(
+        &config(format!("http://{}", receiver.local_addr())),
+        MetricsConfig {
+            interval: Duration::from_secs(3600),
+            ..MetricsConfig::default()
+        },
+        Arc::new(Resource::default()),
+    )
+    .unwrap();
+    let scope = Arc::new(Scope::default());
+    let counter = exporter.instrument(
+        &scope,
+        Descriptor {
+            name: "c".into(),
+            description: String::new(),
+            unit: String::new(),
+            kind: InstrumentKind::Counter,
+            boundaries: DEFAULT_BOUNDARIES.to_vec(),
+        },
+    );
+    for i in 0..5 {
+        let attrs = AttributeSet::new(vec![KeyValue::new("i", AnyValue::Int(i))]);
+        counter.add(Number::Int(1), attrs, 1);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    assert!(exporter.force_flush(deadline));
+    let stats = exporter.stats();
+    assert_eq!(stats.exported, 5, "five points: {stats:?}");
+    assert_eq!(receiver.counts().metrics.load(Ordering::Relaxed), 1);
+    assert!(exporter.shutdown(Instant::now() + Duration::from_secs(5)));
+}

@@ -23,8 +23,9 @@ const MAX_MESSAGE: usize = 64 << 20;
 pub struct ReceiverCounts {
     pub requests: AtomicU64,
     pub spans: AtomicU64,
-    pub metric_points_requests: AtomicU64,
-    pub log_requests: AtomicU64,
+    /// `Metric` messages (each with its data points).
+    pub metrics: AtomicU64,
+    pub log_records: AtomicU64,
     /// Bytes of request bodies as received (compressed when the client compressed).
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
@@ -149,23 +150,18 @@ async fn handle(
             return finish(respond, 3, why);
         }
     };
-    match path.as_str() {
-        TRACES => match count_items(&message) {
-            Ok(n) => {
-                counts.spans.fetch_add(n, Ordering::Relaxed);
-            }
-            Err(_) => {
-                counts.errors.fetch_add(1, Ordering::Relaxed);
-                return finish(respond, 3, "malformed ExportTraceServiceRequest");
-            }
-        },
-        METRICS => {
-            counts
-                .metric_points_requests
-                .fetch_add(1, Ordering::Relaxed);
+    let counter = match path.as_str() {
+        TRACES => &counts.spans,
+        METRICS => &counts.metrics,
+        _ => &counts.log_records,
+    };
+    match count_items(&message) {
+        Ok(n) => {
+            counter.fetch_add(n, Ordering::Relaxed);
         }
-        _ => {
-            counts.log_requests.fetch_add(1, Ordering::Relaxed);
+        Err(_) => {
+            counts.errors.fetch_add(1, Ordering::Relaxed);
+            return finish(respond, 3, "malformed export request");
         }
     }
     let head = Response::builder()
