@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 import otlp
 from otlp import _native
 
 
-def use_the_api(endpoint: str) -> dict[str, object]:
+def use_the_api(endpoint: str, receiver_counts: Callable[[], dict[str, int]]) -> dict[str, object]:
     with otlp.Exporter(
         endpoint,
         protocol="grpc",
@@ -39,16 +40,37 @@ def use_the_api(endpoint: str) -> dict[str, object]:
 
         assert work(2) == 4
         assert asyncio.run(async_work(1)) == 2
-        exp.force_flush(timeout=5.0)
+
+        meter: otlp.Meter = exp.meter("typing", version="1.0")
+        counter: otlp.Counter = meter.counter("requests", unit="1")
+        counter.add(1, {"route": "/"})
+        counter.add_many([1, 2, 3])
+        meter.up_down_counter("queue").add(-1)
+        histogram: otlp.Histogram = meter.histogram("latency", unit="ms", boundaries=[1.0, 10.0])
+        histogram.record(3.5, {"route": "/"})
+        histogram.record_many([0.5, 5.0, 50.0])
+        meter.gauge("temperature").set(21.5)
+
+        def observe() -> list[otlp.Observation]:
+            return [otlp.Observation(1, {"cpu": "0"})]
+
+        meter.observable_gauge("cpu", callbacks=[observe])
+        assert exp.force_flush(timeout=5.0)
         stats: dict[str, object] = exp.stats()
+        metrics_received = receiver_counts()["metrics"]
+    # counter, up-down counter, histogram, gauge, observable gauge; before the final
+    # collection that shutdown() makes
+    assert metrics_received == 5
     return stats
 
 
 def test_typed_usage_runs() -> None:
     receiver = _native.Receiver()
     try:
-        stats = use_the_api(receiver.endpoint)
+        stats = use_the_api(receiver.endpoint, receiver.counts)
         assert stats["spans_exported"] == 4
         assert receiver.counts()["spans"] == 4
+        # two counter series, one up-down, two histogram series, gauge, observable gauge
+        assert stats["metric_points_exported"] == 7
     finally:
         receiver.stop()

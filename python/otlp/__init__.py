@@ -12,7 +12,19 @@ from __future__ import annotations
 from otlp import errors
 from otlp._config import BatchConfig, MetricsConfig, Observation, RetryPolicy
 from otlp._exporter import Exporter
-from otlp._native import Span, SpanContext, Tracer, __version__, current_span
+from otlp._native import (
+    Counter,
+    Gauge,
+    Histogram,
+    Meter,
+    ObservableInstrument,
+    Span,
+    SpanContext,
+    Tracer,
+    UpDownCounter,
+    __version__,
+    current_span,
+)
 from otlp._types import SpanKind, StatusCode
 
 __all__ = [
