@@ -39,7 +39,9 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// A measurement: Python ints stay integers, floats are doubles.
 fn number(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Number> {
-    if value.is_instance_of::<PyBool>() {
+    let py = value.py();
+    // Python and numpy bools are almost always a mistake here.
+    if value.is_instance_of::<PyBool>() || matches!(type_name(value).as_str(), "bool_" | "bool") {
         return Err(PyTypeError::new_err(format!(
             "{what}: `value` must be an int or float, not bool"
         )));
@@ -47,16 +49,23 @@ fn number(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Number> {
     if let Ok(f) = value.cast::<PyFloat>() {
         return Ok(Number::Double(f.value()));
     }
+    let overflow = || {
+        PyOverflowError::new_err(format!(
+            "{what}: `value` does not fit in 64 bits (OTLP ints are int64)"
+        ))
+    };
     if value.is_instance_of::<PyInt>() {
-        return value.extract::<i64>().map(Number::Int).map_err(|_| {
-            PyOverflowError::new_err(format!(
-                "{what}: `value` does not fit in 64 bits (OTLP ints are int64)"
-            ))
-        });
+        return value
+            .extract::<i64>()
+            .map(Number::Int)
+            .map_err(|_| overflow());
     }
     // numpy scalars and other numbers: integers through __index__, the rest __float__.
-    if let Ok(i) = value.extract::<i64>() {
-        return Ok(Number::Int(i));
+    if let Ok(index) = value.call_method0(intern!(py, "__index__")) {
+        return index
+            .extract::<i64>()
+            .map(Number::Int)
+            .map_err(|_| overflow());
     }
     if let Ok(f) = value.extract::<f64>() {
         return Ok(Number::Double(f));
@@ -263,7 +272,11 @@ fn sequence_values(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Values<'stati
         l.iter().collect()
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         t.iter().collect()
-    } else if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() {
+    } else if obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyDict>()
+        || obj.is_instance_of::<pyo3::types::PyBytes>()
+        || obj.is_instance_of::<pyo3::types::PyByteArray>()
+    {
         return Err(PyTypeError::new_err(format!(
             "{what}: `values` must be a 1-D array or a sequence of numbers"
         )));
@@ -280,8 +293,15 @@ fn sequence_values(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Values<'stati
     let mut ints = Vec::with_capacity(items.len());
     let mut floats: Option<Vec<f64>> = None;
     for (i, item) in items.iter().enumerate() {
-        let n = number(item, what)
-            .map_err(|e| PyTypeError::new_err(format!("{} (at index {i})", e.value(obj.py()))))?;
+        let n = number(item, what).map_err(|e| {
+            // Same exception type, with the position added.
+            let py = obj.py();
+            let message = format!("{} (at index {i})", e.value(py));
+            match e.get_type(py).call1((message,)) {
+                Ok(instance) => PyErr::from_value(instance),
+                Err(other) => other,
+            }
+        })?;
         match (n, &mut floats) {
             (Number::Int(v), None) => ints.push(v),
             (n, slot) => {
@@ -300,7 +320,14 @@ fn sequence_values(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Values<'stati
 }
 
 fn values<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Values<'a>> {
-    match obj.getattr(intern!(obj.py(), "__array_interface__")) {
+    let py = obj.py();
+    // numpy masked arrays expose their data without the mask.
+    if obj.hasattr(intern!(py, "mask"))? && obj.hasattr(intern!(py, "compressed"))? {
+        return Err(PyTypeError::new_err(format!(
+            "{what}: masked arrays are not supported; pass values.compressed()"
+        )));
+    }
+    match obj.getattr(intern!(py, "__array_interface__")) {
         Ok(iface) => array_values(obj, &iface, what),
         Err(_) => sequence_values(obj, what),
     }
@@ -354,9 +381,22 @@ fn boundaries(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<f64>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(DEFAULT_BOUNDARIES.to_vec());
     };
-    let b: Vec<f64> = obj
-        .extract()
+    let items: Vec<Bound<'_, PyAny>> = obj
+        .try_iter()
+        .and_then(|it| it.collect())
         .map_err(|_| PyTypeError::new_err("`boundaries` must be a sequence of numbers"))?;
+    let mut b = Vec::with_capacity(items.len());
+    for item in &items {
+        if item.is_instance_of::<PyBool>() {
+            return Err(PyTypeError::new_err(
+                "`boundaries` must be numbers, not bool",
+            ));
+        }
+        b.push(
+            item.extract::<f64>()
+                .map_err(|_| PyTypeError::new_err("`boundaries` must be a sequence of numbers"))?,
+        );
+    }
     if b.iter().any(|x| !x.is_finite()) || b.windows(2).any(|w| w[0] >= w[1]) {
         return Err(PyValueError::new_err(
             "`boundaries` must be finite and strictly increasing",
@@ -455,7 +495,8 @@ fn add_many(
         let (sum, min) = vals.int_sum_min();
         if monotonic && min < 0 {
             return Err(PyValueError::new_err(format!(
-                "{what}: counter increments must be >= 0; `values` holds {min} (nothing was recorded)"
+                "{what}: counter increments must be >= 0; `values` holds {min} (nothing was \
+                 recorded; use an up_down_counter for values that go down)"
             )));
         }
         match i64::try_from(sum) {
@@ -471,7 +512,8 @@ fn add_many(
         }
         if monotonic && s.min < 0.0 {
             return Err(PyValueError::new_err(format!(
-                "{what}: counter increments must be >= 0; `values` holds {} (nothing was recorded)",
+                "{what}: counter increments must be >= 0; `values` holds {} (nothing was \
+                 recorded; use an up_down_counter for values that go down)",
                 s.min
             )));
         }

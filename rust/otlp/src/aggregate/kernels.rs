@@ -227,6 +227,27 @@ mod avx2 {
     /// The CPU must support AVX2.
     #[target_feature(enable = "avx2")]
     pub unsafe fn histogram(values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
+        // A copy of the loop per boundary count up to 16 keeps the per-boundary
+        // counters in registers.
+        macro_rules! by_len {
+            ($($n:literal)*) => {
+                match bounds.len() {
+                    // SAFETY: the caller guarantees AVX2.
+                    $($n => unsafe { run::<$n>(values, bounds, counts) },)*
+                    // SAFETY: as above.
+                    _ => unsafe { run::<0>(values, bounds, counts) },
+                }
+            };
+        }
+        by_len!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    }
+
+    /// `N` > 0: exactly `N` boundaries, counted in registers; 0: any other count.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn run<const N: usize>(values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
         let zero = _mm256_setzero_pd();
         let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
         let inf = _mm256_set1_pd(f64::INFINITY);
@@ -235,14 +256,15 @@ mod avx2 {
         let (mut hi0, mut hi1, mut hi2, mut hi3) = (ninf, ninf, ninf, ninf);
         let mut nan = _mm256_setzero_si256();
         let body = values.len() - values.len() % LANES;
-        let few = !bounds.is_empty() && bounds.len() <= 16;
+        let few = N > 0;
+        debug_assert!(N == 0 || N == bounds.len());
         let linear = !bounds.is_empty() && !few && bounds.len() <= 32;
         // Unused slots hold +inf: no value is above it, so they count nothing.
         let mut bvec = [_mm256_set1_pd(f64::INFINITY); 32];
         for (slot, &b) in bvec.iter_mut().zip(bounds.iter().take(32)) {
             *slot = _mm256_set1_pd(b);
         }
-        let mut above = [_mm256_setzero_si256(); 16];
+        let mut above = [_mm256_setzero_si256(); 17];
         let mut lane_counts = [[0u64; 33]; 4];
         let p = values.as_ptr();
         let mut i = 0;
@@ -278,7 +300,7 @@ mod avx2 {
                 // For each boundary, count the values above it, in vector lanes;
                 // bucket counts are the differences (see below). No scatter.
                 for v in [v0, v1, v2, v3] {
-                    for j in 0..16 {
+                    for j in 0..N {
                         let lt = _mm256_cmp_pd::<_CMP_LT_OQ>(bvec[j], v);
                         above[j] = _mm256_sub_epi64(above[j], _mm256_castpd_si256(lt));
                     }
