@@ -16,6 +16,7 @@ from otlp._native import (
     Counter,
     Gauge,
     Histogram,
+    Logger,
     Meter,
     ObservableInstrument,
     Span,
@@ -25,7 +26,7 @@ from otlp._native import (
     __version__,
     current_span,
 )
-from otlp._types import SpanKind, StatusCode
+from otlp._types import Severity, SpanKind, StatusCode
 
 __all__ = [
     "BatchConfig",
@@ -33,11 +34,14 @@ __all__ = [
     "Exporter",
     "Gauge",
     "Histogram",
+    "Logger",
+    "LoggingHandler",
     "Meter",
     "MetricsConfig",
     "ObservableInstrument",
     "Observation",
     "RetryPolicy",
+    "Severity",
     "Span",
     "SpanContext",
     "SpanKind",
@@ -48,3 +52,5 @@ __all__ = [
     "current_span",
     "errors",
 ]
+
+from otlp._logging import LoggingHandler

@@ -6,7 +6,7 @@ from typing import Any, Callable, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
 
-from otlp._types import SpanKind, StatusCode
+from otlp._types import Severity, SpanKind, StatusCode
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -18,6 +18,7 @@ __all__ = [
     "Exporter",
     "Gauge",
     "Histogram",
+    "Logger",
     "Meter",
     "ObservableInstrument",
     "Receiver",
@@ -31,6 +32,7 @@ __all__ = [
     "_current_span_var",
     "_kernel",
     "current_span",
+    "encode_logs",
     "encode_metrics",
     "encode_spans",
 ]
@@ -59,6 +61,14 @@ class Exporter:
         schema_url: str | None = None,
         attributes: _Attributes | None = None,
     ) -> Tracer: ...
+    def logger(
+        self,
+        name: str,
+        version: str | None = None,
+        *,
+        schema_url: str | None = None,
+        attributes: _Attributes | None = None,
+    ) -> Logger: ...
     def meter(
         self,
         name: str,
@@ -177,6 +187,22 @@ _Values = Sequence[_Number] | Any  # a 1-D numpy array (float64, float32, int64,
 _Callback = Callable[[], Iterable[Any] | None]
 
 @final
+class Logger:
+    def emit(
+        self,
+        body: Any,
+        *,
+        severity: Severity | int | None = None,
+        severity_text: str | None = None,
+        attributes: _Attributes | None = None,
+        timestamp: int | None = None,
+        observed_timestamp: int | None = None,
+        event_name: str | None = None,
+    ) -> None: ...
+    @property
+    def name(self) -> str: ...
+
+@final
 class Meter:
     def counter(self, name: str, *, unit: str = "", description: str = "") -> Counter: ...
     def up_down_counter(self, name: str, *, unit: str = "", description: str = "") -> UpDownCounter: ...
@@ -265,6 +291,7 @@ def _aggregate(
 def _kernel() -> str: ...
 def encode_spans(spans: Iterable[Any]) -> bytes: ...
 def encode_metrics(metrics_data: Any) -> bytes: ...
+def encode_logs(records: Iterable[Any]) -> bytes: ...
 def _after_fork_in_child() -> None: ...
 def _current_span_var() -> Any: ...
 

@@ -1,6 +1,6 @@
 """Drop-in pieces for the OpenTelemetry Python SDK.
 
-``encode_spans`` and ``encode_metrics`` produce exactly the bytes of the official
+``encode_spans``, ``encode_metrics`` and ``encode_logs`` produce exactly the bytes of the official
 encoders in ``opentelemetry.exporter.otlp.proto.common`` (``encode_*(...)
 .SerializeToString()``), many times faster.
 """
@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from otlp import _native
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.metrics.export import MetricsData
     from opentelemetry.sdk.trace import ReadableSpan
 
-__all__ = ["encode_metrics", "encode_spans"]
+__all__ = ["encode_logs", "encode_metrics", "encode_spans"]
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
@@ -37,3 +38,13 @@ def encode_metrics(metrics_data: MetricsData) -> bytes:
     are always written; equal resources in separate ``ResourceMetrics`` are merged).
     """
     return _native.encode_metrics(metrics_data)
+
+
+def encode_logs(records: Sequence[ReadableLogRecord]) -> bytes:
+    """Encode SDK log records as a serialized ``ExportLogsServiceRequest``.
+
+    Byte-identical to the official ``_log_encoder.encode_logs(records).SerializeToString()``,
+    grouping by resource and scope as it does (the body is always written; trace and span
+    ids only when non-zero; flags are the full W3C trace-flags byte).
+    """
+    return _native.encode_logs(records)

@@ -11,7 +11,7 @@ use otlp::model::{AnyValue, KeyValue, Resource, Scope};
 use otlp::pipeline::BatchConfig;
 use otlp::resilience::RetryPolicy;
 use otlp::stats::StatsSnapshot;
-use otlp::trace::{ExporterConfig, TraceExporter};
+use otlp::trace::{ExporterConfig, LogExporter, TraceExporter};
 use otlp::transport::Compression;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -19,6 +19,7 @@ use pyo3::types::{PyDict, PyString};
 
 use crate::convert::{self, Mode};
 use crate::errors::{config, to_py};
+use crate::logger::PyLogger;
 use crate::meter::PyMeter;
 use crate::tracer::{scope, PyTracer, TracerCore};
 
@@ -226,6 +227,10 @@ impl PyExporter {
         })
     }
 
+    fn logs(&self) -> Option<Arc<LogExporter>> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn metrics(&self) -> Option<Arc<MetricsExporter>> {
         self.metrics
             .lock()
@@ -241,8 +246,11 @@ pub struct PyExporter {
     traces: Arc<TraceExporter>,
     /// Created on the first `meter()` call, so span-only users run no reader thread.
     metrics: Mutex<Option<Arc<MetricsExporter>>>,
+    /// Created on the first `logger()` call.
+    logs: Mutex<Option<Arc<LogExporter>>>,
     export_config: ExporterConfig,
     metrics_config: MetricsConfig,
+    batch_given: bool,
     resource: Arc<Resource>,
     scopes: Mutex<HashMap<ScopeKey, Arc<Scope>>>,
     endpoint: String,
@@ -295,11 +303,14 @@ impl PyExporter {
         };
         let resource = Arc::new(self::resource(resource)?);
         let metrics_config = metrics_config(metrics)?;
+        let batch_given = batch.is_some_and(|b| !b.is_none());
         let traces = TraceExporter::new(cfg.clone()).map_err(to_py)?;
         Ok(Self {
             metrics: Mutex::new(None),
+            logs: Mutex::new(None),
             export_config: cfg,
             metrics_config,
+            batch_given,
             endpoint: traces.endpoint().to_string(),
             traces: Arc::new(traces),
             resource,
@@ -327,6 +338,44 @@ impl PyExporter {
                 resource: self.resource.clone(),
                 scope,
             }),
+        })
+    }
+
+    /// A logger for one instrumentation scope (library).
+    #[pyo3(signature = (name, version = None, *, schema_url = None, attributes = None))]
+    fn logger(
+        &self,
+        name: &Bound<'_, PyString>,
+        version: Option<String>,
+        schema_url: Option<String>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyLogger> {
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(config(
+                "the exporter is shut down; create loggers before shutdown()",
+            ));
+        }
+        let exporter = {
+            let mut slot = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_ref() {
+                Some(l) => l.clone(),
+                None => {
+                    let mut cfg = self.export_config.clone();
+                    // The batch log record processor's default delay (spec: 1 s).
+                    if !self.batch_given {
+                        cfg.batch.schedule_delay = Duration::from_millis(1000);
+                    }
+                    let l = Arc::new(LogExporter::new(cfg).map_err(to_py)?);
+                    *slot = Some(l.clone());
+                    l
+                }
+            }
+        };
+        let scope = self.scope(name, version, schema_url, attributes)?;
+        Ok(PyLogger {
+            exporter,
+            resource: self.resource.clone(),
+            scope,
         })
     }
 
@@ -376,6 +425,14 @@ impl PyExporter {
         let generation = pipeline.request_flush();
         let settled = wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))?;
         let mut ok = settled && lost(&self.traces.stats()) == before;
+        if let Some(l) = self.logs() {
+            let before = lost(&l.stats());
+            let pipeline = l.pipeline();
+            let generation = pipeline.request_flush();
+            let settled =
+                wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))?;
+            ok &= settled && lost(&l.stats()) == before;
+        }
         if let Some(m) = self.metrics() {
             let before = lost(&m.stats());
             // Collection runs the callbacks, which take the GIL themselves.
@@ -398,11 +455,21 @@ impl PyExporter {
         pipeline.begin_shutdown();
         let clean = wait_in_slices(py, deadline, |until| pipeline.wait_idle(until));
         py.detach(|| pipeline.finish_shutdown());
+        let logs_clean = match self.logs() {
+            Some(l) => {
+                let pipeline = l.pipeline();
+                pipeline.begin_shutdown();
+                let clean = wait_in_slices(py, deadline, |until| pipeline.wait_idle(until));
+                py.detach(|| pipeline.finish_shutdown());
+                clean?
+            }
+            None => true,
+        };
         let metrics_clean = match self.metrics() {
             Some(m) => py.detach(|| m.shutdown(deadline)),
             None => true,
         };
-        Ok(clean? && metrics_clean)
+        Ok(clean? && logs_clean && metrics_clean)
     }
 
     /// Called in the child after `fork()` (by `otlp._lifecycle`).
@@ -433,6 +500,16 @@ impl PyExporter {
         d.set_item("requests_retried", s.requests_retried)?;
         d.set_item("bytes_sent", s.bytes_sent)?;
         d.set_item("last_error", s.last_error)?;
+        let ls = self.logs().map(|l| l.stats()).unwrap_or_default();
+        d.set_item("logs_accepted", ls.accepted)?;
+        d.set_item("logs_exported", ls.exported)?;
+        d.set_item("logs_rejected", ls.rejected)?;
+        d.set_item("logs_dropped", ls.dropped())?;
+        d.set_item("logs_failed", ls.failed())?;
+        d.set_item("logs_requests_ok", ls.requests_ok)?;
+        d.set_item("logs_requests_failed", ls.requests_failed)?;
+        d.set_item("logs_bytes_sent", ls.bytes_sent)?;
+        d.set_item("logs_last_error", ls.last_error)?;
         let m = self.metrics();
         let ms = m.as_ref().map(|m| m.stats()).unwrap_or_default();
         d.set_item("metric_points_accepted", ms.accepted)?;

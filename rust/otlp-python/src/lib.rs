@@ -4,6 +4,7 @@
 mod convert;
 mod errors;
 mod exporter;
+mod logger;
 mod meter;
 mod receiver;
 mod sdk;
@@ -28,6 +29,8 @@ mod _native {
     #[pymodule_export]
     use super::exporter::PyExporter;
     #[pymodule_export]
+    use super::logger::PyLogger;
+    #[pymodule_export]
     use super::meter::{
         _aggregate, _kernel, PyCounter, PyGauge, PyHistogram, PyMeter, PyObservable,
         PyUpDownCounter,
@@ -35,7 +38,7 @@ mod _native {
     #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]
-    use super::sdk::{encode_metrics, encode_spans};
+    use super::sdk::{encode_logs, encode_metrics, encode_spans};
     #[pymodule_export]
     use super::tracer::{current_span, PySpan, PySpanContext, PyTracer};
     #[pymodule_export]

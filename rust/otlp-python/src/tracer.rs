@@ -55,6 +55,15 @@ pub fn current_span(py: Python<'_>) -> PyResult<Py<PyAny>> {
     current(py)?.get.call0(py)
 }
 
+/// The context of the current span, if any.
+pub fn current_context(py: Python<'_>) -> PyResult<Option<PySpanContext>> {
+    let cur = current(py)?.get.bind(py).call0()?;
+    if cur.is_none() {
+        return Ok(None);
+    }
+    Ok(cur.cast::<PySpan>().ok().map(|s| s.get().context.clone()))
+}
+
 /// The `ContextVar` behind `current_span()` (for integrations that copy contexts).
 pub fn current_span_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
     Ok(current(py)?.var.clone_ref(py))

@@ -1,11 +1,12 @@
-//! The trace exporter: configuration, transport and pipeline put together.
+//! Batching exporters (spans, log records): configuration, transport and pipeline put
+//! together.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::encode::encode_trace_request;
+use crate::encode::{encode_logs_request, encode_trace_request};
 use crate::error::{Error, Result};
-use crate::model::SpanData;
+use crate::model::{LogRecord, SpanData};
 use crate::pipeline::{BatchConfig, ExportSettings, Pipeline};
 use crate::resilience::RetryPolicy;
 use crate::stats::{Stats, StatsSnapshot};
@@ -56,14 +57,39 @@ impl ExporterConfig {
     }
 }
 
-pub struct TraceExporter {
+/// A signal exported item by item through a batching pipeline.
+pub trait Signal: Sized + Send + 'static {
+    const GRPC_PATH: &'static str;
+    fn encode(items: &[Box<Self>], buf: &mut Vec<u8>);
+}
+
+impl Signal for SpanData {
+    const GRPC_PATH: &'static str = TRACES_GRPC_PATH;
+    fn encode(items: &[Box<Self>], buf: &mut Vec<u8>) {
+        encode_trace_request(items, buf)
+    }
+}
+
+impl Signal for LogRecord {
+    const GRPC_PATH: &'static str = LOGS_GRPC_PATH;
+    fn encode(items: &[Box<Self>], buf: &mut Vec<u8>) {
+        encode_logs_request(items, buf)
+    }
+}
+
+pub const LOGS_GRPC_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+pub type TraceExporter = BatchExporter<SpanData>;
+pub type LogExporter = BatchExporter<LogRecord>;
+
+pub struct BatchExporter<T: Signal> {
     config: ExporterConfig,
     endpoint: Endpoint,
     /// Replaced (never freed) in a child process after `fork()`; see `after_fork_in_child`.
-    pipeline: RwLock<Arc<Pipeline<Box<SpanData>>>>,
+    pipeline: RwLock<Arc<Pipeline<Box<T>>>>,
 }
 
-impl TraceExporter {
+impl<T: Signal> BatchExporter<T> {
     pub fn new(config: ExporterConfig) -> Result<Self> {
         let endpoint = Endpoint::parse(&config.endpoint)?;
         if config.timeout.is_zero() {
@@ -77,13 +103,13 @@ impl TraceExporter {
         })
     }
 
-    fn start(config: &ExporterConfig, endpoint: &Endpoint) -> Result<Pipeline<Box<SpanData>>> {
+    fn start(config: &ExporterConfig, endpoint: &Endpoint) -> Result<Pipeline<Box<T>>> {
         let (client, runtime) = config.client(endpoint)?;
         Pipeline::start(
             config.batch,
             ExportSettings {
-                path: TRACES_GRPC_PATH,
-                encode: encode_trace_request,
+                path: T::GRPC_PATH,
+                encode: T::encode,
                 timeout: config.timeout,
                 retry: config.retry,
             },
@@ -98,16 +124,16 @@ impl TraceExporter {
     }
 
     /// The current pipeline.
-    pub fn pipeline(&self) -> Arc<Pipeline<Box<SpanData>>> {
+    pub fn pipeline(&self) -> Arc<Pipeline<Box<T>>> {
         self.pipeline
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    /// Queue an ended span for export (boxed: the queue then moves pointers).
+    /// Queue an item for export (boxed: the queue then moves pointers).
     #[inline]
-    pub fn export(&self, span: Box<SpanData>) {
+    pub fn export(&self, span: Box<T>) {
         self.pipeline
             .read()
             .unwrap_or_else(|e| e.into_inner())

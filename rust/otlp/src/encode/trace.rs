@@ -8,123 +8,28 @@
 use std::borrow::Borrow;
 use std::sync::Arc;
 
+use super::grouped::{Grouped, GroupedRequest};
 use super::protobuf::*;
 use crate::model::{Event, Link, Resource, Scope, SpanData, Status};
 
-struct ScopeGroup<'a> {
-    scope: &'a Arc<Scope>,
-    spans: Vec<&'a SpanData>,
-    len: usize,
-}
-
-struct ResourceGroup<'a> {
-    resource: &'a Arc<Resource>,
-    scopes: Vec<ScopeGroup<'a>>,
-    len: usize,
-}
-
 /// A batch of spans, grouped and sized, ready to be written.
-pub struct TraceRequest<'a> {
-    groups: Vec<ResourceGroup<'a>>,
-    span_lens: Vec<usize>,
-    len: usize,
-}
+pub type TraceRequest<'a> = GroupedRequest<'a, SpanData>;
 
-impl<'a> TraceRequest<'a> {
-    /// Group and size `spans` (owned or boxed: the pipeline queues boxes).
-    pub fn new<S: Borrow<SpanData>>(spans: &'a [S]) -> Self {
-        let mut groups: Vec<ResourceGroup<'a>> = Vec::new();
-        for span in spans {
-            let span: &'a SpanData = span.borrow();
-            let rg = match groups
-                .iter_mut()
-                .position(|g| Arc::ptr_eq(g.resource, &span.resource))
-            {
-                Some(i) => &mut groups[i],
-                None => {
-                    groups.push(ResourceGroup {
-                        resource: &span.resource,
-                        scopes: Vec::new(),
-                        len: 0,
-                    });
-                    groups.last_mut().expect("just pushed")
-                }
-            };
-            match rg
-                .scopes
-                .iter_mut()
-                .find(|g| Arc::ptr_eq(g.scope, &span.scope))
-            {
-                Some(sg) => sg.spans.push(span),
-                None => rg.scopes.push(ScopeGroup {
-                    scope: &span.scope,
-                    spans: vec![span],
-                    len: 0,
-                }),
-            }
-        }
-
-        // Sizes, innermost first; span sizes are kept for the writing pass.
-        let mut span_lens = Vec::with_capacity(spans.len());
-        let mut len = 0;
-        for rg in &mut groups {
-            let mut scopes_len = 0;
-            for sg in &mut rg.scopes {
-                let mut spans_len = 0;
-                for span in &sg.spans {
-                    let l = span_len(span);
-                    span_lens.push(l);
-                    spans_len += len_field_len(2, l);
-                }
-                sg.len = len_field_len(1, scope_len(sg.scope))
-                    + spans_len
-                    + opt_len_field_len(3, sg.scope.schema_url.len());
-                scopes_len += len_field_len(2, sg.len);
-            }
-            rg.len = len_field_len(1, resource_len(rg.resource))
-                + scopes_len
-                + opt_len_field_len(3, rg.resource.schema_url.len());
-            len += len_field_len(1, rg.len);
-        }
-        Self {
-            groups,
-            span_lens,
-            len,
-        }
+impl Grouped for SpanData {
+    fn resource(&self) -> &Arc<Resource> {
+        &self.resource
     }
 
-    /// Encoded size in bytes.
-    pub fn len(&self) -> usize {
-        self.len
+    fn scope(&self) -> &Arc<Scope> {
+        &self.scope
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    fn encoded_len(&self) -> usize {
+        span_len(self)
     }
 
-    /// Append the encoded request to `buf`.
-    pub fn write(&self, buf: &mut Vec<u8>) {
-        buf.reserve(self.len);
-        let start = buf.len();
-        let mut lens = self.span_lens.iter();
-        for rg in &self.groups {
-            put_len_header(buf, 1, rg.len);
-            put_len_header(buf, 1, resource_len(rg.resource));
-            put_resource(buf, rg.resource);
-            for sg in &rg.scopes {
-                put_len_header(buf, 2, sg.len);
-                put_len_header(buf, 1, scope_len(sg.scope));
-                put_scope(buf, sg.scope);
-                for span in &sg.spans {
-                    let l = *lens.next().expect("one size per span");
-                    put_len_header(buf, 2, l);
-                    put_span(buf, span);
-                }
-                put_opt_bytes_field(buf, 3, sg.scope.schema_url.as_bytes());
-            }
-            put_opt_bytes_field(buf, 3, rg.resource.schema_url.as_bytes());
-        }
-        debug_assert_eq!(buf.len() - start, self.len);
+    fn write(&self, buf: &mut Vec<u8>) {
+        put_span(buf, self)
     }
 }
 
@@ -308,7 +213,7 @@ mod tests {
             .map(|g| {
                 g.scopes
                     .iter()
-                    .map(|s| s.spans.iter().map(|s| s.name.as_str()).collect())
+                    .map(|s| s.items.iter().map(|s| s.name.as_str()).collect())
                     .collect()
             })
             .collect();

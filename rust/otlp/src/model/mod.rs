@@ -2,11 +2,13 @@
 //! any wire format. Producers (the Python binding, the SDK adapters) build these;
 //! encoders read them.
 
+mod log;
 mod metric;
 mod resource;
 mod span;
 mod value;
 
+pub use log::LogRecord;
 pub use metric::{
     Buckets, Exemplar, ExponentialHistogramPoint, HistogramPoint, Metric, MetricData, Number,
     NumberPoint, ResourceMetrics, ScopeMetrics, Temporality,

@@ -70,7 +70,7 @@ pub trait Weighted {
     fn weight(&self) -> u64;
 }
 
-impl Weighted for Box<crate::model::SpanData> {
+impl<T: crate::trace::Signal> Weighted for Box<T> {
     #[inline]
     fn weight(&self) -> u64 {
         1

@@ -1,0 +1,140 @@
+//! Requests shaped `resource_* { resource, scope_* { scope, items }, schema_url }`:
+//! traces and logs.
+//!
+//! Items are grouped by resource, then by scope, both in order of first appearance,
+//! and keep their input order inside a group, as the official Python encoder does.
+//! Groups are keyed by `Arc` identity: producers share one `Arc` per distinct resource
+//! and scope.
+
+use std::borrow::Borrow;
+use std::sync::Arc;
+
+use super::protobuf::*;
+use crate::model::{Resource, Scope};
+
+/// An item of a grouped request.
+pub trait Grouped {
+    fn resource(&self) -> &Arc<Resource>;
+    fn scope(&self) -> &Arc<Scope>;
+    /// Encoded size of the item's message.
+    fn encoded_len(&self) -> usize;
+    /// Append the item's message (without its field header).
+    fn write(&self, buf: &mut Vec<u8>);
+}
+
+pub(crate) struct ScopeGroup<'a, T> {
+    pub(crate) scope: &'a Arc<Scope>,
+    pub(crate) items: Vec<&'a T>,
+    len: usize,
+}
+
+pub(crate) struct ResourceGroup<'a, T> {
+    pub(crate) resource: &'a Arc<Resource>,
+    pub(crate) scopes: Vec<ScopeGroup<'a, T>>,
+    len: usize,
+}
+
+/// A batch of items, grouped and sized, ready to be written.
+pub struct GroupedRequest<'a, T> {
+    pub(crate) groups: Vec<ResourceGroup<'a, T>>,
+    item_lens: Vec<usize>,
+    len: usize,
+}
+
+impl<'a, T: Grouped> GroupedRequest<'a, T> {
+    /// Group and size `items` (owned or boxed: the pipelines queue boxes).
+    pub fn new<S: Borrow<T>>(items: &'a [S]) -> Self {
+        let mut groups: Vec<ResourceGroup<'a, T>> = Vec::new();
+        for item in items {
+            let span: &'a T = item.borrow();
+            let rg = match groups
+                .iter_mut()
+                .position(|g| Arc::ptr_eq(g.resource, span.resource()))
+            {
+                Some(i) => &mut groups[i],
+                None => {
+                    groups.push(ResourceGroup {
+                        resource: span.resource(),
+                        scopes: Vec::new(),
+                        len: 0,
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            match rg
+                .scopes
+                .iter_mut()
+                .find(|g| Arc::ptr_eq(g.scope, span.scope()))
+            {
+                Some(sg) => sg.items.push(span),
+                None => rg.scopes.push(ScopeGroup {
+                    scope: span.scope(),
+                    items: vec![span],
+                    len: 0,
+                }),
+            }
+        }
+
+        // Sizes, innermost first; item sizes are kept for the writing pass.
+        let mut item_lens = Vec::with_capacity(items.len());
+        let mut len = 0;
+        for rg in &mut groups {
+            let mut scopes_len = 0;
+            for sg in &mut rg.scopes {
+                let mut spans_len = 0;
+                for item in &sg.items {
+                    let l = item.encoded_len();
+                    item_lens.push(l);
+                    spans_len += len_field_len(2, l);
+                }
+                sg.len = len_field_len(1, scope_len(sg.scope))
+                    + spans_len
+                    + opt_len_field_len(3, sg.scope.schema_url.len());
+                scopes_len += len_field_len(2, sg.len);
+            }
+            rg.len = len_field_len(1, resource_len(rg.resource))
+                + scopes_len
+                + opt_len_field_len(3, rg.resource.schema_url.len());
+            len += len_field_len(1, rg.len);
+        }
+        Self {
+            groups,
+            item_lens,
+            len,
+        }
+    }
+
+    /// Encoded size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Append the encoded request to `buf`.
+    pub fn write(&self, buf: &mut Vec<u8>) {
+        buf.reserve(self.len);
+        let start = buf.len();
+        let mut lens = self.item_lens.iter();
+        for rg in &self.groups {
+            put_len_header(buf, 1, rg.len);
+            put_len_header(buf, 1, resource_len(rg.resource));
+            put_resource(buf, rg.resource);
+            for sg in &rg.scopes {
+                put_len_header(buf, 2, sg.len);
+                put_len_header(buf, 1, scope_len(sg.scope));
+                put_scope(buf, sg.scope);
+                for item in &sg.items {
+                    let l = *lens.next().expect("one size per item");
+                    put_len_header(buf, 2, l);
+                    item.write(buf);
+                }
+                put_opt_bytes_field(buf, 3, sg.scope.schema_url.as_bytes());
+            }
+            put_opt_bytes_field(buf, 3, rg.resource.schema_url.as_bytes());
+        }
+        debug_assert_eq!(buf.len() - start, self.len);
+    }
+}
