@@ -2,13 +2,15 @@
 
 ``encode_spans``, ``encode_metrics`` and ``encode_logs`` produce exactly the bytes of the official
 encoders in ``opentelemetry.exporter.otlp.proto.common`` (``encode_*(...)
-.SerializeToString()``), many times faster.
+.SerializeToString()``), many times faster. With ``format="json"`` they produce
+OTLP/JSON instead (lowerCamelCase keys, hex trace and span ids, 64-bit integers as
+strings, enums as integers, default values left out).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from otlp import _native
 
@@ -20,31 +22,33 @@ if TYPE_CHECKING:
 __all__ = ["encode_logs", "encode_metrics", "encode_spans"]
 
 
-def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
+def encode_spans(spans: Sequence[ReadableSpan], format: Literal["protobuf", "json"] = "protobuf") -> bytes:
     """Encode SDK spans as a serialized ``ExportTraceServiceRequest``.
 
     Byte-identical to the official encoder, including its grouping by resource and
     instrumentation scope and its quirks (an UNSET status is written, span flags
     carry only the remote-parent bits).
     """
-    return _native.encode_spans(spans)
+    return _native.encode_spans(spans, format)
 
 
-def encode_metrics(metrics_data: MetricsData) -> bytes:
+def encode_metrics(metrics_data: MetricsData, format: Literal["protobuf", "json"] = "protobuf") -> bytes:
     """Encode SDK ``MetricsData`` as a serialized ``ExportMetricsServiceRequest``.
 
     Byte-identical to the official ``encode_metrics(metrics_data).SerializeToString()``,
     including its quirks (gauge points carry no start time; histogram sum, min and max
     are always written; equal resources in separate ``ResourceMetrics`` are merged).
     """
-    return _native.encode_metrics(metrics_data)
+    return _native.encode_metrics(metrics_data, format)
 
 
-def encode_logs(records: Sequence[ReadableLogRecord]) -> bytes:
+def encode_logs(
+    records: Sequence[ReadableLogRecord], format: Literal["protobuf", "json"] = "protobuf"
+) -> bytes:
     """Encode SDK log records as a serialized ``ExportLogsServiceRequest``.
 
     Byte-identical to the official ``_log_encoder.encode_logs(records).SerializeToString()``,
     grouping by resource and scope as it does (the body is always written; trace and span
     ids only when non-zero; flags are the full W3C trace-flags byte).
     """
-    return _native.encode_logs(records)
+    return _native.encode_logs(records, format)

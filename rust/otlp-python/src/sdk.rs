@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use otlp::encode::{LogsRequest, MetricsRequest, TraceRequest};
+use otlp::encode::{
+    encode_logs_json, encode_metrics_json, encode_traces_json, LogsRequest, MetricsRequest,
+    TraceRequest,
+};
 use otlp::model::{
     Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, Link, LogRecord, Metric,
     MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope, ScopeMetrics, SpanData,
@@ -237,13 +240,27 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
     Ok(d)
 }
 
+/// Output format of the `encode_*` functions.
+fn is_json(format: &str) -> PyResult<bool> {
+    match format {
+        "protobuf" => Ok(false),
+        "json" => Ok(true),
+        other => Err(PyValueError::new_err(format!(
+            "`format` must be 'protobuf' or 'json'; got {other:?}"
+        ))),
+    }
+}
+
 /// Encode SDK `ReadableSpan`s as an `ExportTraceServiceRequest`, byte-identical to
-/// `trace_encoder.encode_spans(spans).SerializeToString()`.
+/// `trace_encoder.encode_spans(spans).SerializeToString()` (or as OTLP/JSON).
 #[pyfunction]
+#[pyo3(signature = (spans, format = "protobuf"))]
 pub fn encode_spans<'py>(
     py: Python<'py>,
     spans: &Bound<'py, PyAny>,
+    format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let json = is_json(format)?;
     let mut groups = Groups {
         resources: PyDict::new(py),
         resource_arcs: Vec::new(),
@@ -253,6 +270,11 @@ pub fn encode_spans<'py>(
     let mut data = Vec::new();
     for span in spans.try_iter()? {
         data.push(span_data(&span?, &mut groups)?);
+    }
+    if json {
+        let mut out = Vec::new();
+        encode_traces_json(&data, &mut out);
+        return Ok(PyBytes::new(py, &out));
     }
     let request = TraceRequest::new(&data);
     PyBytes::new_with(py, request.len(), |buf| {
@@ -498,10 +520,13 @@ fn metric_data(
 /// equal resources (the first object's attributes, the last one's scopes) and of
 /// equal scopes within a resource (the last one wins, at the first one's place).
 #[pyfunction]
+#[pyo3(signature = (metrics_data, format = "protobuf"))]
 pub fn encode_metrics<'py>(
     py: Python<'py>,
     metrics_data: &Bound<'py, PyAny>,
+    format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let json = is_json(format)?;
     let export = py.import(intern!(py, "opentelemetry.sdk.metrics.export"))?;
     let classes = MetricClasses {
         gauge: export.getattr("Gauge")?,
@@ -563,6 +588,11 @@ pub fn encode_metrics<'py>(
             }
         }
     }
+    if json {
+        let mut buf = Vec::new();
+        encode_metrics_json(&out, &mut buf);
+        return Ok(PyBytes::new(py, &buf));
+    }
     let request = MetricsRequest::new(&out);
     let mut buf = Vec::with_capacity(request.len());
     request.write(&mut buf);
@@ -616,10 +646,13 @@ fn log_record<'py>(readable: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> Py
 /// Encode SDK `ReadableLogRecord`s as an `ExportLogsServiceRequest`, byte-identical to
 /// `_log_encoder.encode_logs(records).SerializeToString()`.
 #[pyfunction]
+#[pyo3(signature = (records, format = "protobuf"))]
 pub fn encode_logs<'py>(
     py: Python<'py>,
     records: &Bound<'py, PyAny>,
+    format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let json = is_json(format)?;
     let mut groups = Groups {
         resources: PyDict::new(py),
         resource_arcs: Vec::new(),
@@ -629,6 +662,11 @@ pub fn encode_logs<'py>(
     let mut data = Vec::new();
     for r in records.try_iter()? {
         data.push(log_record(&r?, &mut groups)?);
+    }
+    if json {
+        let mut buf = Vec::new();
+        encode_logs_json(&data, &mut buf);
+        return Ok(PyBytes::new(py, &buf));
     }
     let request = LogsRequest::new(&data);
     let mut buf = Vec::with_capacity(request.len());

@@ -1,11 +1,13 @@
 //! Encoders from the model to OTLP wire formats.
 
 mod grouped;
+mod json;
 mod logs;
 mod metrics;
 pub(crate) mod protobuf;
 mod trace;
 
+pub use json::{encode_logs_json, encode_metrics_json, encode_traces_json};
 pub use logs::{encode_logs_request, LogsRequest};
 pub use metrics::{encode_metrics_request, MetricsRequest};
 pub use trace::{encode_trace_request, trace_request_len, TraceRequest};
