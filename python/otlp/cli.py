@@ -64,8 +64,14 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         batch=batch,
     )
     tracer = exporter.tracer("otlp.demo", version=otlp.__version__)
+    meter = exporter.meter("otlp.demo", version=otlp.__version__)
+    latency = meter.histogram("http.server.request.duration", unit="ms")
+    requests = meter.counter("http.server.requests", unit="1")
+    log = exporter.logger("otlp.demo", version=otlp.__version__)
     progress = _Progress(out)
     sent = 0
+    logged = 0
+    durations = [float(i % 250) for i in range(200)]
     start = time.perf_counter()
     deadline = start + args.seconds
     now = start
@@ -80,6 +86,11 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
                 with tracer.span("render") as span:
                     span.add_event("cache.miss", {"key": "items"})
             sent += 3
+        # Per round of 200 requests: their latencies in one call, and one log record.
+        latency.record_many(durations, {"route": "/api/items/{id}"})
+        requests.add(200, {"route": "/api/items/{id}"})
+        log.emit("served 200 requests", severity=otlp.Severity.INFO, attributes={"batch": sent // 600})
+        logged += 1
         now = time.perf_counter()
         received = receiver.counts()["spans"] if receiver else exporter.stats()["spans_exported"]
         progress.show(
@@ -92,7 +103,11 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     elapsed = time.perf_counter() - start
     stats = exporter.stats()
     exporter.shutdown(timeout=5.0)
-    received = receiver.counts()["spans"] if receiver else stats["spans_exported"]
+    if receiver:
+        # shutdown() made a final metrics collection
+        stats["metric_points_exported"] = exporter.stats()["metric_points_exported"]
+    counts = receiver.counts() if receiver else {}
+    received = counts["spans"] if receiver else stats["spans_exported"]
     out.write(
         f"sent      {sent:,} spans in {created:.2f}s ({sent / created:,.0f} spans/s created)\n"
         f"received  {received:,} spans ({received / elapsed:,.0f} spans/s end to end)\n"
@@ -100,10 +115,17 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         f"on wire   {_human_bytes(stats['bytes_sent'])} "
         f"({stats['bytes_sent'] / max(received, 1):.0f} B/span)\n"
         f"dropped   {stats['spans_dropped']:,}   failed {stats['spans_failed']:,}\n"
+        f"metrics   {stats['metric_points_exported']:,} points exported"
+        + (f", {counts['metrics']:,} metrics received" if receiver else "")
+        + "\n"
+        f"logs      {logged:,} emitted, {stats['logs_exported']:,} exported"
+        + (f", {counts['log_records']:,} received" if receiver else "")
+        + "\n"
     )
     if receiver:
         receiver.stop()
-    if not flushed or received != sent:
+    logs_ok = stats["logs_exported"] == logged
+    if not flushed or received != sent or not logs_ok:
         out.write("not everything was delivered: see the counts above\n")
         return 1
     return 0
