@@ -54,7 +54,8 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     endpoint = args.endpoint or (receiver.endpoint if receiver else "")
     where = "embedded receiver" if receiver else "collector"
     out.write(
-        f"otlp {otlp.__version__} demo: sending traces, metrics and logs to the {where} at {endpoint} for {args.seconds:g}s\n"
+        f"otlp {otlp.__version__} demo: sending traces, metrics and logs to the {where} "
+        f"at {endpoint} for {args.seconds:g}s\n"
     )
     batch = otlp.BatchConfig(max_queue_size=65536, max_export_batch_size=512, schedule_delay=0.2)
     exporter = otlp.Exporter(
