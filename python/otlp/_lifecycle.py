@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
+import threading
 import weakref
 from typing import Any
 
@@ -14,13 +16,73 @@ _live: weakref.WeakSet[Any] = weakref.WeakSet()
 #: Seconds each exporter gets to flush when the interpreter exits.
 EXIT_TIMEOUT = 5.0
 
+#: Seconds between diagnostics reports (``OTLP_DIAGNOSTICS_INTERVAL``; 0 disables).
+DIAGNOSTICS_INTERVAL = float(os.environ.get("OTLP_DIAGNOSTICS_INTERVAL", "10") or 0)
+
+#: otlp's own diagnostics. ``otlp.LoggingHandler`` never exports records of this
+#: logger (or its children), so a failing collector cannot feed its own failures back.
+logger = logging.getLogger("otlp")
+
+# Counters whose growth is worth a warning: telemetry that was lost.
+_LOSSES = (
+    ("spans_dropped", "spans dropped"),
+    ("spans_failed", "spans failed to export"),
+    ("spans_rejected", "spans rejected by the collector"),
+    ("metric_points_dropped", "metric points dropped"),
+    ("metric_points_failed", "metric points failed to export"),
+    ("metric_callback_errors", "metric callbacks raised"),
+    ("logs_dropped", "log records dropped"),
+    ("logs_failed", "log records failed to export"),
+)
+
+_stop = threading.Event()
+_watcher: threading.Thread | None = None
+_watcher_lock = threading.Lock()
+
+
+def _report(previous: dict[int, dict[str, Any]]) -> None:
+    for exporter in list(_live):
+        try:
+            stats = exporter.stats()
+        except Exception:  # noqa: BLE001 - a shut-down or broken exporter: skip it
+            continue
+        before = previous.get(id(exporter), {})
+        for key, what in _LOSSES:
+            grown = stats.get(key, 0) - before.get(key, 0)
+            if grown > 0:
+                error = (
+                    stats.get("last_error") or stats.get("logs_last_error") or stats.get("metric_last_error")
+                )
+                logger.warning(
+                    "otlp: %d %s (exporter %s; last error: %s)", grown, what, exporter.endpoint, error
+                )
+        previous[id(exporter)] = stats
+
+
+def _watch() -> None:
+    previous: dict[int, dict[str, Any]] = {}
+    while not _stop.wait(DIAGNOSTICS_INTERVAL):
+        _report(previous)
+
+
+def _start_watcher() -> None:
+    global _watcher
+    if DIAGNOSTICS_INTERVAL <= 0:
+        return
+    with _watcher_lock:
+        if _watcher is None or not _watcher.is_alive():
+            _watcher = threading.Thread(target=_watch, name="otlp-diagnostics", daemon=True)
+            _watcher.start()
+
 
 def track(exporter: Any) -> None:
     _live.add(exporter)
+    _start_watcher()
 
 
 @atexit.register
 def _shutdown_all() -> None:
+    _stop.set()
     for exporter in list(_live):
         try:
             exporter.shutdown(timeout=EXIT_TIMEOUT)
@@ -31,7 +93,11 @@ def _shutdown_all() -> None:
 def _after_fork_in_child() -> None:
     # Threads do not survive fork(): reseed ids, drop the I/O runtime, and give every
     # live exporter a fresh pipeline. The parent keeps exporting what it had queued.
+    global _watcher
     _native._after_fork_in_child()
+    _watcher = None
+    if _live:
+        _start_watcher()
     for exporter in list(_live):
         try:
             exporter._after_fork_in_child()

@@ -53,7 +53,8 @@ class LoggingHandler(logging.Handler):
     (file, line, function), ``logger.name``, the record's ``extra`` fields, exception
     attributes for ``exc_info``, and the current span's trace context. ``emit`` only
     converts and queues: it never waits on the network, and records logged while it
-    runs (by anything it calls) are not fed back into it.
+    runs (by anything it calls) are not fed back into it, nor are otlp's own
+    diagnostics (the ``otlp`` logger).
 
     Args:
         exporter_or_logger: an :class:`otlp.Exporter` (a logger named ``"logging"`` is
@@ -106,6 +107,8 @@ class LoggingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(_state, "emitting", False):
             return  # a record logged by something this handler called: drop, don't recurse
+        if record.name == "otlp" or record.name.startswith("otlp."):
+            return  # otlp's own diagnostics (e.g. about a failing collector) never loop back
         _state.emitting = True
         try:
             try:
