@@ -71,3 +71,46 @@ def test_parent_and_child_both_export_after_fork(sink) -> None:
     ids = [span.span_id for _, _, span in sink.spans()]
     assert len(ids) == len(set(ids)), "span ids repeated across parent and child"
     exp.shutdown(timeout=5.0)
+
+
+@pytest.mark.timeout(60)
+def test_metrics_and_logs_keep_working_in_a_forked_child(sink) -> None:
+    exp = otlp.Exporter(sink.endpoint, metrics=otlp.MetricsConfig(interval=3600))
+    counter = exp.meter("fork").counter("work")
+    log = exp.logger("fork")
+    counter.add(5, {"who": "parent"})  # recorded before the fork: the parent's
+    pid = _fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            counter.add(2, {"who": "child"})
+            log.emit("from the child")
+            ok = exp.force_flush(timeout=10.0)
+            stats = exp.stats()
+            code = 0 if ok and stats["metric_points_exported"] == 1 and stats["logs_exported"] == 1 else 2
+            exp.shutdown(timeout=5.0)
+        finally:
+            os._exit(code)
+    assert _wait_child(pid) == 0
+    assert exp.force_flush(timeout=10.0)
+    exp.shutdown(timeout=5.0)
+    points = []
+    for request in sink.requests("metrics"):
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    for p in metric.sum.data_points:
+                        who = {kv.key: kv.value.string_value for kv in p.attributes}["who"]
+                        points.append((who, p.as_int))
+    # The child reported only its own measurement; the parent only its own.
+    assert ("child", 2) in points
+    assert ("child", 7) not in points and ("parent", 7) not in points
+    assert ("parent", 5) in points
+    bodies = [
+        r.body.string_value
+        for req in sink.requests("logs")
+        for rl in req.resource_logs
+        for sl in rl.scope_logs
+        for r in sl.log_records
+    ]
+    assert bodies == ["from the child"]

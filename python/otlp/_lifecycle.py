@@ -105,5 +105,26 @@ def _after_fork_in_child() -> None:
             pass
 
 
+def _before_fork() -> None:
+    # No background collection may hold a lock across fork().
+    for exporter in list(_live):
+        try:
+            exporter._before_fork()
+        except Exception:  # noqa: BLE001 - never break fork() over telemetry
+            pass
+
+
+def _after_fork_in_parent() -> None:
+    for exporter in list(_live):
+        try:
+            exporter._after_fork_in_parent()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )

@@ -472,12 +472,34 @@ impl PyExporter {
         Ok(clean? && logs_clean && metrics_clean)
     }
 
+    /// Called in the parent just before `fork()` (by `otlp._lifecycle`): the metrics
+    /// reader pauses so that no lock is held across the fork.
+    fn _before_fork(&self, py: Python<'_>) {
+        if let Some(m) = self.metrics() {
+            py.detach(|| m.pause_for_fork());
+        }
+    }
+
+    /// Called in the parent after `fork()`.
+    fn _after_fork_in_parent(&self) {
+        if let Some(m) = self.metrics() {
+            m.resume_after_fork();
+        }
+    }
+
     /// Called in the child after `fork()` (by `otlp._lifecycle`).
     fn _after_fork_in_child(&self) -> PyResult<()> {
         if self.shut_down.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.traces.after_fork_in_child().map_err(to_py)
+        self.traces.after_fork_in_child().map_err(to_py)?;
+        if let Some(l) = self.logs() {
+            l.after_fork_in_child().map_err(to_py)?;
+        }
+        if let Some(m) = self.metrics() {
+            m.after_fork_in_child().map_err(to_py)?;
+        }
+        Ok(())
     }
 
     /// Counters since construction, as a dict of ints (and `last_error`, a str or None).

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -92,7 +92,13 @@ pub struct MetricsExporter {
     registry: Mutex<Registry>,
     /// Serializes collections (delta state), taken without the GIL.
     collecting: Mutex<()>,
-    pipeline: Pipeline<Box<Collection>>,
+    /// Fork gate: `(paused, collecting)`; no collection runs while paused, so no
+    /// instrument lock is held when the process forks.
+    gate: Mutex<(bool, bool)>,
+    gate_changed: Condvar,
+    /// Replaced (never freed) in a child after `fork()`.
+    pipeline: RwLock<Arc<Pipeline<Box<Collection>>>>,
+    export_config: ExporterConfig,
     /// Shared with the reader thread, which holds no strong reference while waiting.
     reader: Arc<(Mutex<ReaderState>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -121,9 +127,37 @@ impl MetricsExporter {
                 "`metrics.cardinality_limit` must be at least 2 (one series plus the overflow series)".into(),
             ));
         }
+        let pipeline = Self::start_pipeline(export, &config)?;
+        let this = Arc::new(Self {
+            gate: Mutex::new((false, false)),
+            gate_changed: Condvar::new(),
+            export_config: export.clone(),
+            resource,
+            config,
+            registry: Mutex::new(Registry {
+                scopes: Vec::new(),
+                by_name: HashMap::new(),
+                callbacks: Vec::new(),
+            }),
+            collecting: Mutex::new(()),
+            pipeline: RwLock::new(Arc::new(pipeline)),
+            reader: Arc::new((Mutex::new(ReaderState { stop: false }), Condvar::new())),
+            thread: Mutex::new(None),
+            callback_errors: AtomicU64::new(0),
+            last_callback_error: Mutex::new(None),
+            start: now_unix_nano(),
+        });
+        this.spawn_reader()?;
+        Ok(this)
+    }
+
+    fn start_pipeline(
+        export: &ExporterConfig,
+        config: &MetricsConfig,
+    ) -> Result<Pipeline<Box<Collection>>> {
         let endpoint = Endpoint::parse(&export.endpoint)?;
         let (client, runtime) = export.client(&endpoint)?;
-        let pipeline = Pipeline::start(
+        Pipeline::start(
             BatchConfig {
                 max_queue_size: 16,
                 max_export_batch_size: 1,
@@ -139,32 +173,60 @@ impl MetricsExporter {
             client,
             runtime,
             Arc::new(Stats::default()),
-        )?;
-        let this = Arc::new(Self {
-            resource,
-            config,
-            registry: Mutex::new(Registry {
-                scopes: Vec::new(),
-                by_name: HashMap::new(),
-                callbacks: Vec::new(),
-            }),
-            collecting: Mutex::new(()),
-            pipeline,
-            reader: Arc::new((Mutex::new(ReaderState { stop: false }), Condvar::new())),
-            thread: Mutex::new(None),
-            callback_errors: AtomicU64::new(0),
-            last_callback_error: Mutex::new(None),
-            start: now_unix_nano(),
-        });
-        let weak = Arc::downgrade(&this);
-        let reader = this.reader.clone();
-        let interval = config.interval;
+        )
+    }
+
+    fn spawn_reader(self: &Arc<Self>) -> Result<()> {
+        let weak = Arc::downgrade(self);
+        let reader = self.reader.clone();
+        let interval = self.config.interval;
         let thread = std::thread::Builder::new()
             .name("otlp-metrics".into())
             .spawn(move || reader_loop(weak, reader, interval))
             .map_err(|e| Error::Transport(format!("cannot start the metrics reader: {e}")))?;
-        *lock(&this.thread) = Some(thread);
-        Ok(this)
+        *lock(&self.thread) = Some(thread);
+        Ok(())
+    }
+
+    /// Before `fork()`: wait for a running collection to end and hold new ones back.
+    pub fn pause_for_fork(&self) {
+        let mut g = lock(&self.gate);
+        g.0 = true;
+        while g.1 {
+            g = self.gate_changed.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// In the parent after `fork()`.
+    pub fn resume_after_fork(&self) {
+        lock(&self.gate).0 = false;
+        self.gate_changed.notify_all();
+    }
+
+    /// In the child after `fork()`: what was recorded belongs to the parent (which
+    /// still exports it), so every series starts over; a fresh pipeline and reader
+    /// replace the threads that did not survive, and the old pipeline is leaked.
+    pub fn after_fork_in_child(self: &Arc<Self>) -> Result<()> {
+        *lock(&self.gate) = (false, false);
+        let reg = lock(&self.registry);
+        for s in &reg.scopes {
+            for i in &s.instruments {
+                i.reset(now_unix_nano());
+            }
+        }
+        drop(reg);
+        let fresh = Arc::new(Self::start_pipeline(&self.export_config, &self.config)?);
+        let old = std::mem::replace(
+            &mut *self.pipeline.write().unwrap_or_else(|e| e.into_inner()),
+            fresh,
+        );
+        std::mem::forget(old);
+        // The old reader thread does not exist here; its handle must not be joined.
+        if let Some(old) = lock(&self.thread).take() {
+            std::mem::forget(old);
+        }
+        lock(&self.reader.0).stop = false;
+        self.spawn_reader()
     }
 
     pub fn config(&self) -> &MetricsConfig {
@@ -207,6 +269,19 @@ impl MetricsExporter {
     /// Run callbacks, collect every instrument and queue the result for export.
     /// Must be called without holding the GIL (callbacks take it).
     pub fn collect(&self) {
+        {
+            let mut g = lock(&self.gate);
+            if g.0 {
+                return; // a fork is under way
+            }
+            g.1 = true;
+        }
+        self.collect_now();
+        lock(&self.gate).1 = false;
+        self.gate_changed.notify_all();
+    }
+
+    fn collect_now(&self) {
         let _one_at_a_time = lock(&self.collecting);
         let (callbacks, scopes): (Vec<_>, Vec<_>) = {
             let reg = lock(&self.registry);
@@ -246,7 +321,7 @@ impl MetricsExporter {
         if scope_metrics.is_empty() {
             return;
         }
-        self.pipeline.push(Box::new(Collection {
+        self.pipeline().push(Box::new(Collection {
             data: vec![ResourceMetrics {
                 resource: self.resource.clone(),
                 scope_metrics,
@@ -258,12 +333,16 @@ impl MetricsExporter {
     /// Collect now, then wait until the export settles or `until`.
     pub fn force_flush(&self, until: Instant) -> bool {
         self.collect();
-        let generation = self.pipeline.request_flush();
-        self.pipeline.wait_flush(generation, until)
+        let pipeline = self.pipeline();
+        let generation = pipeline.request_flush();
+        pipeline.wait_flush(generation, until)
     }
 
-    pub fn pipeline(&self) -> &Pipeline<Box<Collection>> {
-        &self.pipeline
+    pub fn pipeline(&self) -> Arc<Pipeline<Box<Collection>>> {
+        self.pipeline
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Final collection, export, and stop; returns by `until`.
@@ -276,9 +355,10 @@ impl MetricsExporter {
             let _ = t.join();
         }
         self.collect();
-        self.pipeline.begin_shutdown();
-        let clean = self.pipeline.wait_idle(until);
-        self.pipeline.finish_shutdown();
+        let pipeline = self.pipeline();
+        pipeline.begin_shutdown();
+        let clean = pipeline.wait_idle(until);
+        pipeline.finish_shutdown();
         clean
     }
 
@@ -296,7 +376,7 @@ impl MetricsExporter {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.pipeline.stats().snapshot()
+        self.pipeline().stats().snapshot()
     }
 
     pub fn callback_errors(&self) -> u64 {

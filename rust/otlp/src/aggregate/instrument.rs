@@ -361,6 +361,13 @@ impl Instrument {
         })
     }
 
+    /// Forget every series (in a forked child: they belong to the parent).
+    pub fn reset(&self, now: u64) {
+        let mut st = self.lock();
+        st.series.clear();
+        st.last_collect = now;
+    }
+
     /// Number of live series (for tests and stats).
     pub fn series_count(&self) -> usize {
         self.lock().series.len()
