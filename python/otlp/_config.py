@@ -7,7 +7,7 @@ from typing import Any, Optional, Union
 
 from otlp.errors import ConfigError
 
-__all__ = ["BatchConfig", "MetricsConfig", "Observation", "RetryPolicy"]
+__all__ = ["BatchConfig", "CircuitBreaker", "MetricsConfig", "Observation", "RetryPolicy"]
 
 
 def _int(name: str, value: object, minimum: int) -> None:
@@ -122,3 +122,23 @@ class Observation:
 
     value: Union[int, float]
     attributes: Optional[Mapping[str, Any]] = field(default=None)
+
+
+@dataclass(frozen=True)
+class CircuitBreaker:
+    """Stop sending to a collector that keeps failing, then probe it.
+
+    After ``failure_threshold`` consecutive failed attempts (connection errors,
+    timeouts, UNAVAILABLE and the other retryable answers) the exporter sends nothing
+    for ``cool_down`` seconds, then lets one request through: its success closes the
+    circuit, its failure opens it again. Batches wait meanwhile (within their
+    ``RetryPolicy.max_elapsed``). ``failure_threshold=0`` disables the breaker. The
+    state is ``circuit_state`` in ``Exporter.stats()``.
+    """
+
+    failure_threshold: int = 5
+    cool_down: float = 5.0
+
+    def __post_init__(self) -> None:
+        _int("failure_threshold", self.failure_threshold, 0)
+        _seconds("cool_down", self.cool_down)

@@ -27,6 +27,7 @@ class Exporter(_native.Exporter):
         batch: an :class:`otlp.BatchConfig`.
         retry: an :class:`otlp.RetryPolicy`.
         metrics: an :class:`otlp.MetricsConfig` (used once :meth:`meter` is first called).
+        circuit_breaker: an :class:`otlp.CircuitBreaker`.
 
     Raises:
         otlp.errors.ConfigError: an argument is invalid (the message names it).

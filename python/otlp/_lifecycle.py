@@ -53,9 +53,7 @@ def _report(previous: dict[int, dict[str, Any]]) -> None:
                 error = (
                     stats.get("last_error") or stats.get("logs_last_error") or stats.get("metric_last_error")
                 )
-                logger.warning(
-                    "%d %s (exporter %s; last error: %s)", grown, what, exporter.endpoint, error
-                )
+                logger.warning("%d %s (exporter %s; last error: %s)", grown, what, exporter.endpoint, error)
         previous[id(exporter)] = stats
 
 

@@ -52,6 +52,7 @@ class Exporter:
         batch: Any | None = None,
         retry: Any | None = None,
         metrics: Any | None = None,
+        circuit_breaker: Any | None = None,
     ) -> Self: ...
     def tracer(
         self,

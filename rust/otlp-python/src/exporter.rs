@@ -9,7 +9,7 @@ use otlp::aggregate::TemporalityPreference;
 use otlp::metrics::{MetricsConfig, MetricsExporter};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope};
 use otlp::pipeline::BatchConfig;
-use otlp::resilience::RetryPolicy;
+use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::stats::StatsSnapshot;
 use otlp::trace::{ExporterConfig, LogExporter, TraceExporter};
 use otlp::transport::Compression;
@@ -70,6 +70,7 @@ fn type_of(arg: &str) -> &'static str {
     match arg {
         "batch" => "BatchConfig",
         "metrics" => "MetricsConfig",
+        "circuit_breaker" => "CircuitBreaker",
         _ => "RetryPolicy",
     }
 }
@@ -104,6 +105,18 @@ fn retry_policy(obj: Option<&Bound<'_, PyAny>>) -> PyResult<RetryPolicy> {
     }
     policy.validate().map_err(to_py)?;
     Ok(policy)
+}
+
+fn circuit_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<CircuitConfig> {
+    let mut cfg = CircuitConfig::default();
+    if let Some(c) = obj.filter(|c| !c.is_none()) {
+        cfg.failure_threshold = field(c, "circuit_breaker", "failure_threshold")?;
+        cfg.cool_down = positive_seconds(
+            field(c, "circuit_breaker", "cool_down")?,
+            "circuit_breaker.cool_down",
+        )?;
+    }
+    Ok(cfg)
 }
 
 fn headers(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<(String, String)>> {
@@ -265,7 +278,7 @@ impl PyExporter {
     #[pyo3(signature = (
         endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
         compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
-        metrics = None,
+        metrics = None, circuit_breaker = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -278,6 +291,7 @@ impl PyExporter {
         batch: Option<&Bound<'_, PyAny>>,
         retry: Option<&Bound<'_, PyAny>>,
         metrics: Option<&Bound<'_, PyAny>>,
+        circuit_breaker: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let protocol = match protocol {
             "grpc" => "grpc",
@@ -300,6 +314,7 @@ impl PyExporter {
             timeout: positive_seconds(timeout, "timeout")?,
             batch: batch_config(batch)?,
             retry: retry_policy(retry)?,
+            circuit: circuit_config(circuit_breaker)?,
         };
         let resource = Arc::new(self::resource(resource)?);
         let metrics_config = metrics_config(metrics)?;
@@ -522,6 +537,9 @@ impl PyExporter {
         d.set_item("requests_retried", s.requests_retried)?;
         d.set_item("bytes_sent", s.bytes_sent)?;
         d.set_item("last_error", s.last_error)?;
+        let pipeline = self.traces.pipeline();
+        d.set_item("circuit_state", pipeline.circuit().state().name())?;
+        d.set_item("circuit_opened", pipeline.circuit().times_opened())?;
         let ls = self.logs().map(|l| l.stats()).unwrap_or_default();
         d.set_item("logs_accepted", ls.accepted)?;
         d.set_item("logs_exported", ls.exported)?;

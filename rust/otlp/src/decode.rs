@@ -80,6 +80,84 @@ impl<'a> Iterator for Reader<'a> {
     }
 }
 
+/// Standard base64 (padded or not), as gRPC's `-bin` metadata; `None` if malformed.
+pub fn base64(text: &[u8]) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let text: Vec<u8> = text.iter().copied().filter(|c| *c != b'=').collect();
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    for chunk in text.chunks(4) {
+        if chunk.len() == 1 {
+            return None;
+        }
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= val(*c)? << (18 - 6 * i);
+        }
+        out.push((n >> 16) as u8);
+        if chunk.len() > 2 {
+            out.push((n >> 8) as u8);
+        }
+        if chunk.len() > 3 {
+            out.push(n as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The delay of a `google.rpc.RetryInfo` inside a `google.rpc.Status` (the
+/// `grpc-status-details-bin` trailer), if there is one.
+pub fn retry_info_delay(status: &[u8]) -> Option<std::time::Duration> {
+    const RETRY_INFO: &[u8] = b"type.googleapis.com/google.rpc.RetryInfo";
+    for f in Reader::new(status) {
+        let (3, Field::Len(any)) = f.ok()? else {
+            continue;
+        };
+        let mut type_url: &[u8] = &[];
+        let mut value: &[u8] = &[];
+        for f in Reader::new(any) {
+            match f.ok()? {
+                (1, Field::Len(t)) => type_url = t,
+                (2, Field::Len(v)) => value = v,
+                _ => {}
+            }
+        }
+        if type_url != RETRY_INFO {
+            continue;
+        }
+        for f in Reader::new(value) {
+            if let (1, Field::Len(duration)) = f.ok()? {
+                let (mut secs, mut nanos) = (0i64, 0i64);
+                for f in Reader::new(duration) {
+                    match f.ok()? {
+                        (1, Field::Varint(s)) => secs = s as i64,
+                        (2, Field::Varint(n)) => nanos = n as i32 as i64,
+                        _ => {}
+                    }
+                }
+                if secs < 0 || nanos < 0 {
+                    return Some(std::time::Duration::ZERO);
+                }
+                return Some(
+                    std::time::Duration::from_secs(secs as u64)
+                        + std::time::Duration::from_nanos(nanos as u64),
+                );
+            }
+        }
+        // A RetryInfo without a delay: retry, with the client's own backoff.
+        return Some(std::time::Duration::ZERO);
+    }
+    None
+}
+
 /// The `partial_success` of an `Export*ServiceResponse`: rejected count and message.
 pub fn partial_success(response: &[u8]) -> Result<Option<(u64, String)>, Malformed> {
     for field in Reader::new(response) {
@@ -143,6 +221,37 @@ mod tests {
         encode_trace_request(&spans, &mut buf);
         assert_eq!(count_items(&buf), Ok(7));
         assert_eq!(count_items(&buf[..buf.len() - 1]), Err(Malformed));
+    }
+
+    #[test]
+    fn reads_retry_info_from_a_status() {
+        // Status { code: 8, details: [Any { type_url: ...RetryInfo, value: RetryInfo {
+        //   retry_delay: Duration { seconds: 2, nanos: 500000000 } } }] }
+        let mut duration = vec![0x08, 0x02, 0x10];
+        let mut n = 500_000_000u64;
+        while n >= 0x80 {
+            duration.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        duration.push(n as u8);
+        let mut retry_info = vec![0x0a, duration.len() as u8];
+        retry_info.extend(&duration);
+        let type_url = b"type.googleapis.com/google.rpc.RetryInfo";
+        let mut any = vec![0x0a, type_url.len() as u8];
+        any.extend_from_slice(type_url);
+        any.extend([0x12, retry_info.len() as u8]);
+        any.extend(&retry_info);
+        let mut status = vec![0x08, 0x08, 0x1a, any.len() as u8];
+        status.extend(&any);
+        assert_eq!(
+            retry_info_delay(&status),
+            Some(std::time::Duration::from_millis(2500))
+        );
+        assert_eq!(retry_info_delay(&[0x08, 0x08]), None);
+        assert_eq!(base64(b"aGVsbG8"), Some(b"hello".to_vec()));
+        assert_eq!(base64(b"aGVsbG8="), Some(b"hello".to_vec()));
+        assert_eq!(base64(b"a"), None);
+        assert_eq!(base64(b"a*bc"), None);
     }
 
     #[test]

@@ -169,6 +169,7 @@ impl MetricsExporter {
                 encode: encode_collections,
                 timeout: config.timeout,
                 retry: export.retry,
+                circuit: export.circuit,
             },
             client,
             runtime,

@@ -8,7 +8,7 @@ use crate::encode::{encode_logs_request, encode_trace_request};
 use crate::error::{Error, Result};
 use crate::model::{LogRecord, SpanData};
 use crate::pipeline::{BatchConfig, ExportSettings, Pipeline};
-use crate::resilience::RetryPolicy;
+use crate::resilience::{CircuitConfig, RetryPolicy};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
 use crate::transport::{Compression, Endpoint};
@@ -26,6 +26,7 @@ pub struct ExporterConfig {
     pub timeout: Duration,
     pub batch: BatchConfig,
     pub retry: RetryPolicy,
+    pub circuit: CircuitConfig,
 }
 
 impl Default for ExporterConfig {
@@ -37,6 +38,7 @@ impl Default for ExporterConfig {
             timeout: Duration::from_secs(10),
             batch: BatchConfig::default(),
             retry: RetryPolicy::default(),
+            circuit: CircuitConfig::default(),
         }
     }
 }
@@ -112,6 +114,7 @@ impl<T: Signal> BatchExporter<T> {
                 encode: T::encode,
                 timeout: config.timeout,
                 retry: config.retry,
+                circuit: config.circuit,
             },
             client,
             runtime,

@@ -19,6 +19,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::decode;
 use crate::error::{Error, Result};
+use crate::resilience::circuit::{Admission, Circuit, CircuitConfig, SystemClock};
 use crate::resilience::retry::{is_retryable, Backoff, RetryPolicy};
 use crate::stats::{DropReason, Stats};
 use crate::transport::compression::Compression;
@@ -88,6 +89,7 @@ pub struct ExportSettings<T> {
     pub encode: fn(&[T], &mut Vec<u8>),
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    pub circuit: CircuitConfig,
 }
 
 /// One batch in flight; settled exactly once, by its export task or by shutdown.
@@ -118,6 +120,7 @@ struct Shared<T> {
     progress: Condvar,
     stats: Arc<Stats>,
     config: BatchConfig,
+    circuit: Arc<Circuit>,
 }
 
 impl<T> Shared<T> {
@@ -184,6 +187,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             progress: Condvar::new(),
             stats,
             config,
+            circuit: Arc::new(Circuit::new(settings.circuit, Arc::new(SystemClock))),
         });
         let (cancel, cancelled) = watch::channel(false);
         let batcher = Batcher {
@@ -207,6 +211,11 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
 
     pub fn stats(&self) -> &Arc<Stats> {
         &self.shared.stats
+    }
+
+    /// The circuit breaker in front of this pipeline's collector.
+    pub fn circuit(&self) -> &Circuit {
+        &self.shared.circuit
     }
 
     /// Hand an ended item to the pipeline. Never blocks beyond a short lock; when the
@@ -503,14 +512,39 @@ impl<T> ExportTask<T> {
         let start = tokio::time::Instant::now();
         let mut backoff = Backoff::new(self.settings.retry);
         let mut cancelled = self.cancelled.clone();
+        let circuit = &self.shared.circuit;
         loop {
+            // An open circuit holds attempts back (the wait counts against the budget).
+            let probe = loop {
+                match circuit.admit() {
+                    Admission::Go { probe } => break probe,
+                    Admission::Wait(d) => {
+                        if start.elapsed() + d > self.settings.retry.max_elapsed {
+                            stats.set_last_error("circuit open: the collector kept failing".into());
+                            return Outcome::Dropped(DropReason::RetriesExhausted);
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(d) => {}
+                            _ = cancelled.wait_for(|c| *c) => return Outcome::Dropped(DropReason::Shutdown),
+                        }
+                    }
+                }
+            };
             let attempt =
                 self.client
                     .unary(self.settings.path, body.clone(), self.settings.timeout);
             let (result, sent) = tokio::select! {
                 r = attempt => r,
-                _ = cancelled.wait_for(|c| *c) => return Outcome::Dropped(DropReason::Shutdown),
+                _ = cancelled.wait_for(|c| *c) => {
+                    circuit.record(true, probe);
+                    return Outcome::Dropped(DropReason::Shutdown);
+                }
             };
+            // Only "unreachable or not coping" failures count against the collector.
+            circuit.record(
+                result.as_ref().map_or_else(|s| !is_retryable(s), |_| true),
+                probe,
+            );
             if sent {
                 Stats::add(&stats.bytes_sent, body.len() as u64);
             }

@@ -91,9 +91,10 @@ impl Backoff {
         server_delay: Option<Duration>,
     ) -> Option<Duration> {
         let delay = match server_delay {
-            Some(d) => d,
+            // A zero server delay would retry in a tight loop: back off as usual.
+            Some(d) if !d.is_zero() => d,
             // Full jitter in [next/2, next]: spreads reconnecting exporters apart.
-            None => {
+            _ => {
                 let base = self.next.as_secs_f64();
                 let frac = (random_u64() >> 11) as f64 / (1u64 << 53) as f64;
                 Duration::from_secs_f64(base * (0.5 + 0.5 * frac))

@@ -473,7 +473,15 @@ fn status_from_headers(h: &HeaderMap) -> Option<Result<(), Status>> {
         .get("grpc-message")
         .map(|m| decode_grpc_message(m.as_bytes()))
         .unwrap_or_default();
-    Some(Err(Status::new(code, message)))
+    let retry_delay = h
+        .get("grpc-status-details-bin")
+        .and_then(|v| crate::decode::base64(v.as_bytes()))
+        .and_then(|status| crate::decode::retry_info_delay(&status));
+    Some(Err(Status {
+        code,
+        message,
+        retry_delay,
+    }))
 }
 
 /// Decode the single response message of a unary call (empty body: empty message).
