@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope, SpanData};
 use otlp::pipeline::BatchConfig;
 use otlp::receiver::Receiver;
-use otlp::resilience::RetryPolicy;
+use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::trace::{ExporterConfig, TraceExporter};
 use otlp::transport::Compression;
 
@@ -50,6 +50,11 @@ fn config(endpoint: String) -> ExporterConfig {
             max_elapsed: Duration::from_millis(500),
         },
         timeout: Duration::from_secs(5),
+        // These tests count retries; the breaker has its own tests.
+        circuit: CircuitConfig {
+            failure_threshold: 0,
+            ..CircuitConfig::default()
+        },
         ..ExporterConfig::default()
     }
 }
