@@ -28,6 +28,9 @@ class Exporter(_native.Exporter):
         retry: an :class:`otlp.RetryPolicy`.
         metrics: an :class:`otlp.MetricsConfig` (used once :meth:`meter` is first called).
         circuit_breaker: an :class:`otlp.CircuitBreaker`.
+        max_request_size: largest export request in bytes before compression (default
+            4 MiB, the usual gRPC receiver limit); larger batches are split, and a single
+            item larger than this is dropped and counted (``spans_dropped_too_large``).
 
     Raises:
         otlp.errors.ConfigError: an argument is invalid (the message names it).

@@ -53,6 +53,7 @@ class Exporter:
         retry: Any | None = None,
         metrics: Any | None = None,
         circuit_breaker: Any | None = None,
+        max_request_size: int = 4194304,
     ) -> Self: ...
     def tracer(
         self,

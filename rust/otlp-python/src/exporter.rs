@@ -278,7 +278,7 @@ impl PyExporter {
     #[pyo3(signature = (
         endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
         compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
-        metrics = None, circuit_breaker = None,
+        metrics = None, circuit_breaker = None, max_request_size = 4194304,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -292,7 +292,13 @@ impl PyExporter {
         retry: Option<&Bound<'_, PyAny>>,
         metrics: Option<&Bound<'_, PyAny>>,
         circuit_breaker: Option<&Bound<'_, PyAny>>,
+        max_request_size: usize,
     ) -> PyResult<Self> {
+        if max_request_size < 1024 {
+            return Err(config(format!(
+                "`max_request_size` must be at least 1024 bytes; got {max_request_size}"
+            )));
+        }
         let protocol = match protocol {
             "grpc" => "grpc",
             "http/protobuf" | "http/json" => {
@@ -315,6 +321,7 @@ impl PyExporter {
             batch: batch_config(batch)?,
             retry: retry_policy(retry)?,
             circuit: circuit_config(circuit_breaker)?,
+            max_request_size,
         };
         let resource = Arc::new(self::resource(resource)?);
         let metrics_config = metrics_config(metrics)?;
@@ -527,6 +534,7 @@ impl PyExporter {
         d.set_item("spans_dropped", s.dropped())?;
         d.set_item("spans_dropped_queue_full", s.dropped_queue_full)?;
         d.set_item("spans_dropped_shutdown", s.dropped_shutdown)?;
+        d.set_item("spans_dropped_too_large", s.dropped_too_large)?;
         d.set_item("spans_failed", s.failed())?;
         d.set_item("spans_failed_non_retryable", s.failed_non_retryable)?;
         d.set_item("spans_failed_retries_exhausted", s.failed_retries_exhausted)?;

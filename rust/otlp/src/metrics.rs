@@ -170,6 +170,7 @@ impl MetricsExporter {
                 timeout: config.timeout,
                 retry: export.retry,
                 circuit: export.circuit,
+                max_request_size: export.max_request_size,
             },
             client,
             runtime,

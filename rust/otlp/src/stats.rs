@@ -14,6 +14,8 @@ pub enum DropReason {
     NonRetryable,
     /// Every retry failed until the retry policy's time ran out.
     RetriesExhausted,
+    /// A single item was larger than a request may be.
+    TooLarge,
 }
 
 #[derive(Debug, Default)]
@@ -24,6 +26,7 @@ pub struct Stats {
     pub rejected: AtomicU64,
     pub dropped_queue_full: AtomicU64,
     pub dropped_shutdown: AtomicU64,
+    pub dropped_too_large: AtomicU64,
     pub failed_non_retryable: AtomicU64,
     pub failed_retries_exhausted: AtomicU64,
     pub requests_ok: AtomicU64,
@@ -41,6 +44,7 @@ pub struct StatsSnapshot {
     pub rejected: u64,
     pub dropped_queue_full: u64,
     pub dropped_shutdown: u64,
+    pub dropped_too_large: u64,
     pub failed_non_retryable: u64,
     pub failed_retries_exhausted: u64,
     pub requests_ok: u64,
@@ -52,7 +56,7 @@ pub struct StatsSnapshot {
 
 impl StatsSnapshot {
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_shutdown
+        self.dropped_queue_full + self.dropped_shutdown + self.dropped_too_large
     }
 
     pub fn failed(&self) -> u64 {
@@ -71,6 +75,7 @@ impl Stats {
             DropReason::Shutdown => &self.dropped_shutdown,
             DropReason::NonRetryable => &self.failed_non_retryable,
             DropReason::RetriesExhausted => &self.failed_retries_exhausted,
+            DropReason::TooLarge => &self.dropped_too_large,
         };
         Self::add(counter, n);
     }
@@ -89,6 +94,7 @@ impl Stats {
             rejected: get(&self.rejected),
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_shutdown: get(&self.dropped_shutdown),
+            dropped_too_large: get(&self.dropped_too_large),
             failed_non_retryable: get(&self.failed_non_retryable),
             failed_retries_exhausted: get(&self.failed_retries_exhausted),
             requests_ok: get(&self.requests_ok),

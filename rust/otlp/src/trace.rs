@@ -27,6 +27,8 @@ pub struct ExporterConfig {
     pub batch: BatchConfig,
     pub retry: RetryPolicy,
     pub circuit: CircuitConfig,
+    /// Largest request before compression (the common gRPC receiver limit: 4 MiB).
+    pub max_request_size: usize,
 }
 
 impl Default for ExporterConfig {
@@ -39,6 +41,7 @@ impl Default for ExporterConfig {
             batch: BatchConfig::default(),
             retry: RetryPolicy::default(),
             circuit: CircuitConfig::default(),
+            max_request_size: 4 << 20,
         }
     }
 }
@@ -115,6 +118,7 @@ impl<T: Signal> BatchExporter<T> {
                 timeout: config.timeout,
                 retry: config.retry,
                 circuit: config.circuit,
+                max_request_size: config.max_request_size,
             },
             client,
             runtime,

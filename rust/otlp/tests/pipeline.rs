@@ -224,3 +224,32 @@ fn metrics_are_collected_and_delivered_on_flush() {
     assert_eq!(receiver.counts().metrics.load(Ordering::Relaxed), 1);
     assert!(exporter.shutdown(Instant::now() + Duration::from_secs(5)));
 }
+
+#[test]
+fn batches_too_large_for_one_request_are_split_and_oversized_items_dropped() {
+    let rt = otlp::runtime::handle().unwrap();
+    let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
+    let exporter = TraceExporter::new(ExporterConfig {
+        max_request_size: 4096,
+        ..config(format!("http://{}", receiver.local_addr()))
+    })
+    .unwrap();
+    let mut batch = spans(301);
+    // One span alone is larger than a request may be.
+    batch[150]
+        .attributes
+        .push(KeyValue::new("blob", AnyValue::Bytes(vec![7; 10_000])));
+    for s in batch {
+        exporter.export(Box::new(s));
+    }
+    assert!(exporter.force_flush(Duration::from_secs(20)));
+    let stats = exporter.stats();
+    assert_eq!(stats.exported, 300, "{stats:?}");
+    assert_eq!(stats.dropped_too_large, 1, "{stats:?}");
+    assert_eq!(receiver.counts().spans.load(Ordering::Relaxed), 300);
+    assert!(
+        stats.requests_ok >= 300 * 60 / 4096,
+        "split into several requests: {stats:?}"
+    );
+    assert!(stats.last_error.unwrap().contains("request limit"));
+}

@@ -8,7 +8,7 @@
 //! exported, rejected by the collector, dropped or failed (each with its reason).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use crate::resilience::circuit::{Admission, Circuit, CircuitConfig, SystemClock}
 use crate::resilience::retry::{is_retryable, Backoff, RetryPolicy};
 use crate::stats::{DropReason, Stats};
 use crate::transport::compression::Compression;
-use crate::transport::grpc::{frame, frame_with, GrpcClient};
+use crate::transport::grpc::{frame, GrpcClient};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchConfig {
@@ -90,13 +90,16 @@ pub struct ExportSettings<T> {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub circuit: CircuitConfig,
+    /// Largest encoded request (before compression); larger batches are split.
+    pub max_request_size: usize,
 }
 
-/// One batch in flight; settled exactly once, by its export task or by shutdown.
+/// One batch in flight. Its items are settled exactly once, by the export tasks of
+/// its parts (a batch too large for one request is split) or by shutdown.
 struct Ticket {
     id: u64,
-    items: u64,
-    settled: AtomicBool,
+    /// Items (by weight) not settled yet.
+    remaining: AtomicU64,
 }
 
 struct State<T> {
@@ -130,22 +133,38 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn settle(&self, ticket: &Ticket, outcome: Outcome) {
-        if ticket.settled.swap(true, Ordering::AcqRel) {
-            return;
-        }
+    /// Settle up to `items` of the ticket's remaining items with `outcome`.
+    fn settle(&self, ticket: &Ticket, items: u64, outcome: Outcome) {
+        let mut left = ticket.remaining.load(Ordering::Acquire);
+        let take = loop {
+            if left == 0 {
+                return;
+            }
+            let take = items.min(left);
+            match ticket.remaining.compare_exchange(
+                left,
+                left - take,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break take,
+                Err(now) => left = now,
+            }
+        };
         match outcome {
             Outcome::Exported { rejected } => {
-                let rejected = rejected.min(ticket.items);
-                Stats::add(&self.stats.exported, ticket.items - rejected);
+                let rejected = rejected.min(take);
+                Stats::add(&self.stats.exported, take - rejected);
                 Stats::add(&self.stats.rejected, rejected);
             }
-            Outcome::Dropped(reason) => self.stats.dropped(reason, ticket.items),
+            Outcome::Dropped(reason) => self.stats.dropped(reason, take),
         }
-        let mut st = self.lock();
-        st.live.retain(|t| t.id != ticket.id);
-        drop(st);
-        self.progress.notify_all();
+        if left == take {
+            let mut st = self.lock();
+            st.live.retain(|t| t.id != ticket.id);
+            drop(st);
+            self.progress.notify_all();
+        }
     }
 }
 
@@ -338,7 +357,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         }
         for t in &live {
             self.shared
-                .settle(t, Outcome::Dropped(DropReason::Shutdown));
+                .settle(t, u64::MAX, Outcome::Dropped(DropReason::Shutdown));
         }
         let _ = self.cancel.send(true);
         self.shared.wake.notify_all();
@@ -360,8 +379,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             + weight_of(st.queue.as_slices().1)
             + st.live
                 .iter()
-                .filter(|t| !t.settled.load(Ordering::Acquire))
-                .map(|t| t.items)
+                .map(|t| t.remaining.load(Ordering::Acquire))
                 .sum::<u64>()
     }
 }
@@ -420,8 +438,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
                 let batch: Vec<T> = st.queue.drain(..n).collect();
                 let ticket = Arc::new(Ticket {
                     id: st.next_ticket,
-                    items: weight_of(&batch),
-                    settled: AtomicBool::new(false),
+                    remaining: AtomicU64::new(weight_of(&batch)),
                 });
                 st.next_ticket += 1;
                 st.live.push(ticket.clone());
@@ -461,15 +478,41 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
 
     fn export(&self, batch: Vec<T>, ticket: Arc<Ticket>) {
         let settings = self.settings.clone();
-        let body = match self.client.compression() {
-            Compression::None => frame_with(|buf| (settings.encode)(&batch, buf), 0),
-            c => {
-                let mut msg = Vec::new();
-                (settings.encode)(&batch, &mut msg);
-                frame(&msg, c)
+        // The message is written after a 5-byte gRPC prefix, filled in below.
+        let mut buf = vec![0u8; 5];
+        (settings.encode)(&batch, &mut buf);
+        let len = buf.len() - 5;
+        if len > settings.max_request_size {
+            drop(buf);
+            if batch.len() > 1 {
+                // Too large for one request: send it in halves (recursively).
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                self.export(first, ticket.clone());
+                self.export(second, ticket);
+            } else {
+                // One item larger than a request may be: retrying cannot help.
+                self.shared.stats.set_last_error(format!(
+                    "an item larger than the {}-byte request limit was dropped",
+                    settings.max_request_size
+                ));
+                self.shared.settle(
+                    &ticket,
+                    weight_of(&batch),
+                    Outcome::Dropped(DropReason::TooLarge),
+                );
             }
-        };
+            return;
+        }
+        let weight = weight_of(&batch);
         drop(batch);
+        let body = match self.client.compression() {
+            Compression::None => {
+                buf[1..5].copy_from_slice(&(len as u32).to_be_bytes());
+                Bytes::from(buf)
+            }
+            c => frame(&buf[5..], c),
+        };
         // Wait for an in-flight slot; give up if the pipeline is cancelled meanwhile.
         let mut cancelled = self.cancelled.clone();
         let permits = self.permits.clone();
@@ -481,7 +524,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         });
         let Some(permit) = permit else {
             self.shared
-                .settle(&ticket, Outcome::Dropped(DropReason::Shutdown));
+                .settle(&ticket, weight, Outcome::Dropped(DropReason::Shutdown));
             return;
         };
         let task = ExportTask {
@@ -492,7 +535,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         };
         self.runtime.spawn(async move {
             let outcome = task.deliver(body).await;
-            task.shared.settle(&ticket, outcome);
+            task.shared.settle(&ticket, weight, outcome);
             drop(permit);
         });
     }

@@ -168,17 +168,6 @@ pub fn frame(message: &[u8], compression: Compression) -> Bytes {
     }
 }
 
-/// Build a message body in place: reserve the 5-byte prefix, let `write` append the
-/// message, then fill in the prefix. Saves a copy when no compression is used.
-pub fn frame_with(write: impl FnOnce(&mut Vec<u8>), capacity: usize) -> Bytes {
-    let mut out = Vec::with_capacity(5 + capacity);
-    out.extend_from_slice(&[0; 5]);
-    write(&mut out);
-    let len = (out.len() - 5) as u32;
-    out[1..5].copy_from_slice(&len.to_be_bytes());
-    out.into()
-}
-
 /// `grpc-timeout` value: at most 8 digits, in the most precise unit that fits.
 pub fn format_timeout(t: Duration) -> String {
     const MAX: u128 = 99_999_999;
@@ -580,8 +569,6 @@ mod tests {
         assert!(z.len() < plain.len());
         assert_eq!(unframe(&z, "gzip").unwrap(), msg);
         assert!(unframe(&plain[..7], "identity").is_err());
-        let built = frame_with(|b| b.extend_from_slice(&msg), msg.len());
-        assert_eq!(built, plain);
     }
 
     #[test]
