@@ -192,6 +192,7 @@ _Callback = Callable[[], Iterable[Any] | None]
 
 @final
 class Logger:
+    def _emit_record(self, record: Any, body: Any = None) -> None: ...
     def emit(
         self,
         body: Any,

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use otlp::ids::now_unix_nano;
-use otlp::model::{AnyValue, LogRecord, Resource, Scope};
+use otlp::model::{AnyValue, KeyValue, LogRecord, Resource, Scope};
 use otlp::trace::LogExporter;
 use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::convert::{self, Mode, ATTRIBUTE_LIMIT};
 use crate::tracer::current_context;
@@ -38,8 +40,207 @@ pub struct PyLogger {
     pub scope: Arc<Scope>,
 }
 
+/// `LogRecord` attributes that are not user "extra" fields (as the OTel SDK handler).
+fn reserved(key: &str) -> bool {
+    matches!(
+        key,
+        "asctime"
+            | "args"
+            | "created"
+            | "exc_info"
+            | "exc_text"
+            | "filename"
+            | "funcName"
+            | "getMessage"
+            | "message"
+            | "levelname"
+            | "levelno"
+            | "lineno"
+            | "module"
+            | "msecs"
+            | "msg"
+            | "name"
+            | "pathname"
+            | "process"
+            | "processName"
+            | "relativeCreated"
+            | "stack_info"
+            | "thread"
+            | "threadName"
+            | "taskName"
+    )
+}
+
+/// Python level -> OTel severity number, as the OTel SDK maps them.
+fn severity_of(levelno: i64) -> i32 {
+    match levelno {
+        i64::MIN..=9 => 0,
+        10..=49 => {
+            let base = [5, 9, 13, 17][(levelno / 10 - 1) as usize];
+            base + (levelno % 10).min(3) as i32
+        }
+        50..=53 => 21 + (levelno - 50) as i32,
+        _ => 24,
+    }
+}
+
+fn is_exportable(v: &Bound<'_, PyAny>) -> bool {
+    v.is_none()
+        || v.is_instance_of::<PyBool>()
+        || v.is_instance_of::<PyString>()
+        || v.is_instance_of::<PyInt>()
+        || v.is_instance_of::<PyFloat>()
+        || v.is_instance_of::<PyBytes>()
+        || v.is_instance_of::<PyList>()
+        || v.is_instance_of::<PyTuple>()
+        || v.is_instance_of::<PyDict>()
+}
+
 #[pymethods]
 impl PyLogger {
+    /// Emit a `logging.LogRecord` (used by `otlp.LoggingHandler`): severity from the
+    /// level, extras, `code.*`, `logger.name`, exception attributes and the current
+    /// span's context, read in one native call. `body` is the formatted text when the
+    /// handler has a formatter.
+    #[pyo3(signature = (record, body = None))]
+    fn _emit_record<'py>(
+        &self,
+        py: Python<'py>,
+        record: &Bound<'py, PyAny>,
+        body: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
+        let dict = record
+            .getattr(intern!(py, "__dict__"))?
+            .cast_into::<PyDict>()
+            .map_err(|_| PyTypeError::new_err("`record` must be a logging.LogRecord"))?;
+        let get = |k: &Bound<'py, PyString>| -> Option<Bound<'py, PyAny>> {
+            dict.get_item(k).ok().flatten()
+        };
+        // Body: the formatted text, or getMessage(), or a structured msg kept as is.
+        let body = match body {
+            Some(b) => convert::any_value(b, Mode::Strict).unwrap_or(AnyValue::Empty),
+            None => {
+                let msg = get(intern!(py, "msg"));
+                let no_args =
+                    get(intern!(py, "args")).is_none_or(|a| !a.is_truthy().unwrap_or(true));
+                match msg {
+                    Some(m) if no_args && !m.is_instance_of::<PyString>() => {
+                        let m = if is_exportable(&m) {
+                            m
+                        } else {
+                            m.str()?.into_any()
+                        };
+                        convert::any_value(&m, Mode::Strict).unwrap_or_else(|_| {
+                            AnyValue::String(m.str().map(|s| s.to_string()).unwrap_or_default())
+                        })
+                    }
+                    _ => AnyValue::String(
+                        record
+                            .call_method0(intern!(py, "getMessage"))?
+                            .str()?
+                            .to_cow()?
+                            .into_owned(),
+                    ),
+                }
+            }
+        };
+        let mut rec = LogRecord::new(self.resource.clone(), self.scope.clone(), body);
+        let mut attrs = Vec::with_capacity(dict.len().min(16));
+        for (k, v) in dict.iter() {
+            let Ok(key) = k.cast::<PyString>() else {
+                continue;
+            };
+            let Ok(key) = key.to_cow() else { continue };
+            if reserved(&key) || !is_exportable(&v) {
+                continue;
+            }
+            // An extra the exporter cannot encode is left out; the record still goes.
+            if let Ok(value) = convert::any_value(&v, Mode::Strict) {
+                attrs.push(KeyValue::new(key.into_owned(), value));
+            }
+        }
+        let string_of = |k: &Bound<'py, PyString>| -> AnyValue {
+            get(k)
+                .and_then(|v| v.str().ok().map(|s| AnyValue::String(s.to_string())))
+                .unwrap_or(AnyValue::Empty)
+        };
+        attrs.push(KeyValue::new(
+            "code.file.path",
+            string_of(intern!(py, "pathname")),
+        ));
+        attrs.push(KeyValue::new(
+            "code.function.name",
+            string_of(intern!(py, "funcName")),
+        ));
+        let lineno = get(intern!(py, "lineno"))
+            .and_then(|l| l.extract::<i64>().ok())
+            .unwrap_or(0);
+        attrs.push(KeyValue::new("code.line.number", AnyValue::Int(lineno)));
+        attrs.push(KeyValue::new("logger.name", string_of(intern!(py, "name"))));
+        if let Some(exc_info) =
+            get(intern!(py, "exc_info")).filter(|e| e.is_truthy().unwrap_or(false))
+        {
+            if let Ok(t) = exc_info.cast::<PyTuple>() {
+                if t.len() == 3 {
+                    let (ty, value, tb) = (t.get_item(0)?, t.get_item(1)?, t.get_item(2)?);
+                    if !ty.is_none() {
+                        let name: String = ty.getattr(intern!(py, "__name__"))?.extract()?;
+                        attrs.push(KeyValue::new("exception.type", AnyValue::String(name)));
+                    }
+                    if !value.is_none() {
+                        let message = value.str()?.to_cow()?.into_owned();
+                        attrs.push(KeyValue::new(
+                            "exception.message",
+                            AnyValue::String(message),
+                        ));
+                    }
+                    if !tb.is_none() {
+                        let lines = py
+                            .import(intern!(py, "traceback"))?
+                            .getattr(intern!(py, "format_exception"))?
+                            .call1((ty, value, tb))?;
+                        let text: String = PyString::new(py, "")
+                            .call_method1(intern!(py, "join"), (lines,))?
+                            .extract()?;
+                        attrs.push(KeyValue::new(
+                            "exception.stacktrace",
+                            AnyValue::String(text),
+                        ));
+                    }
+                }
+            }
+        }
+        if attrs.len() > ATTRIBUTE_LIMIT {
+            rec.dropped_attributes_count = (attrs.len() - ATTRIBUTE_LIMIT) as u32;
+            attrs.truncate(ATTRIBUTE_LIMIT);
+        }
+        rec.attributes = attrs;
+        let levelno = get(intern!(py, "levelno"))
+            .and_then(|l| l.extract::<i64>().ok())
+            .unwrap_or(0);
+        rec.severity_number = severity_of(levelno);
+        rec.severity_text = match get(intern!(py, "levelname")) {
+            Some(n) => match n.str()?.to_cow()?.as_ref() {
+                "WARNING" => "WARN".to_owned(),
+                "CRITICAL" => "FATAL".to_owned(),
+                other => other.to_owned(),
+            },
+            None => String::new(),
+        };
+        let now = now_unix_nano();
+        rec.time_unix_nano = get(intern!(py, "created"))
+            .and_then(|c| c.extract::<f64>().ok())
+            .map_or(now, |c| (c * 1e9) as u64);
+        rec.observed_time_unix_nano = now;
+        if let Some(ctx) = current_context(py)? {
+            rec.trace_id = Some(ctx.trace_id);
+            rec.span_id = Some(ctx.span_id);
+            rec.flags = ctx.trace_flags as u32;
+        }
+        self.exporter.export(Box::new(rec));
+        Ok(())
+    }
+
     /// Emit one record. `body` is any OTLP value (str, bytes, numbers, bool, lists,
     /// dicts, None). Inside a span the record carries its trace id, span id and flags.
     #[pyo3(signature = (
