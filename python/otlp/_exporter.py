@@ -20,7 +20,7 @@ class Exporter(_native.Exporter):
         endpoint: collector URL, ``http://host:port`` (default ``http://localhost:4317``).
         protocol: ``"grpc"``.
         headers: extra request metadata (e.g. ``{"authorization": "..."}``); never logged.
-        compression: ``"none"`` or ``"gzip"``.
+        compression: ``"none"``, ``"gzip"`` or ``"zstd"``.
         timeout: seconds allowed for one export attempt.
         resource: attributes describing this service, e.g. ``{"service.name": "checkout"}``.
             ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are applied beneath them.

@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     p = sub.add_parser("demo", help="send traces to an embedded receiver (or --endpoint) and report")
     p.add_argument("--endpoint", help="send to this collector instead, e.g. http://localhost:4317")
     p.add_argument("--seconds", type=float, default=3.0, help="how long to send (default 3)")
-    p.add_argument("--compression", default="none", choices=["none", "gzip"])
+    p.add_argument("--compression", default="none", choices=["none", "gzip", "zstd"])
     s = sub.add_parser("serve", help="run a local OTLP/gRPC receiver that counts what arrives")
     s.add_argument("--address", default="127.0.0.1:4317", help="listen address (default 127.0.0.1:4317)")
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::decode::count_items;
 use crate::error::{Error, Result};
-use crate::transport::compression::gunzip;
+use crate::transport::compression::Compression;
 
 const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
@@ -185,9 +185,11 @@ fn unframe(data: &[u8], encoding: &str) -> std::result::Result<Vec<u8>, &'static
     }
     let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
     let msg = data.get(5..5 + len).ok_or("truncated gRPC message")?;
-    match (data[0], encoding) {
+    match (data[0], Compression::from_token(encoding)) {
         (0, _) => Ok(msg.to_vec()),
-        (1, "gzip") => gunzip(msg, MAX_MESSAGE).map_err(|_| "invalid gzip message"),
+        (1, Some(c)) if c != Compression::None => c
+            .decompress(msg, MAX_MESSAGE)
+            .map_err(|_| "invalid compressed message"),
         _ => Err("unsupported message encoding"),
     }
 }

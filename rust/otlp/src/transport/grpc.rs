@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::compression::{gunzip, gzip, Compression};
+use super::compression::Compression;
 use super::endpoint::{Endpoint, Scheme};
 use crate::error::{Error, Result};
 
@@ -157,10 +157,10 @@ pub fn frame(message: &[u8], compression: Compression) -> Bytes {
             out.extend_from_slice(message);
             out.into()
         }
-        Compression::Gzip => {
+        c => {
             let mut out = Vec::with_capacity(5 + message.len() / 4);
             out.extend_from_slice(&[1, 0, 0, 0, 0]);
-            gzip(message, &mut out);
+            c.compress(message, &mut out);
             let len = (out.len() - 5) as u32;
             out[1..5].copy_from_slice(&len.to_be_bytes());
             out.into()
@@ -246,7 +246,7 @@ impl GrpcClient {
         }
         base.insert(
             "grpc-accept-encoding",
-            HeaderValue::from_static("identity,gzip"),
+            HeaderValue::from_static("identity,gzip,zstd"),
         );
         base.insert(
             "user-agent",
@@ -486,12 +486,13 @@ fn unframe(data: &[u8], encoding: &str) -> Result<Bytes, Status> {
     let msg = data
         .get(5..5 + len)
         .ok_or_else(|| bad("truncated message"))?;
-    match data[0] {
-        0 => Ok(Bytes::copy_from_slice(msg)),
-        1 if encoding.eq_ignore_ascii_case("gzip") => gunzip(msg, MAX_RESPONSE)
+    match (data[0], Compression::from_token(encoding)) {
+        (0, _) => Ok(Bytes::copy_from_slice(msg)),
+        (1, Some(c)) if c != Compression::None => c
+            .decompress(msg, MAX_RESPONSE)
             .map(Bytes::from)
             .map_err(|e| bad(&e.to_string())),
-        1 => Err(bad(&format!("unsupported grpc-encoding {encoding:?}"))),
+        (1, _) => Err(bad(&format!("unsupported grpc-encoding {encoding:?}"))),
         _ => Err(bad("invalid compression flag")),
     }
 }
@@ -568,6 +569,9 @@ mod tests {
         assert_eq!(z[0], 1);
         assert!(z.len() < plain.len());
         assert_eq!(unframe(&z, "gzip").unwrap(), msg);
+        let zs = frame(&msg, Compression::Zstd);
+        assert_eq!(zs[0], 1);
+        assert_eq!(unframe(&zs, "zstd").unwrap(), msg);
         assert!(unframe(&plain[..7], "identity").is_err());
     }
 
