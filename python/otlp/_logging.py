@@ -46,20 +46,26 @@ class LoggingHandler(logging.Handler):
                 f"got {type(exporter_or_logger).__name__}"
             )
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def handle(self, record: logging.LogRecord) -> bool:
+        # The guard covers filters and formatters too: anything they log while this
+        # handler works on a record is dropped here instead of recursing.
         if getattr(_state, "emitting", False):
-            return  # a record logged by something this handler called: drop, don't recurse
+            return False
+        _state.emitting = True
+        try:
+            return bool(super().handle(record))
+        finally:
+            _state.emitting = False
+
+    def emit(self, record: logging.LogRecord) -> None:
         if record.name == "otlp" or record.name.startswith("otlp."):
             return  # otlp's own diagnostics (e.g. about a failing collector) never loop back
-        _state.emitting = True
         try:
             # One native call reads the record: body (getMessage(), or a structured
             # msg kept as is), severity, extras, code.*, exception and trace context.
             self._logger._emit_record(record, self.format(record) if self.formatter is not None else None)
         except Exception:  # noqa: BLE001 - logging must never raise into the app
             self.handleError(record)
-        finally:
-            _state.emitting = False
 
     def flush(self) -> None:
         # Records are exported in the background; Exporter.force_flush() waits for them.

@@ -548,7 +548,12 @@ impl PyExporter {
         let pipeline = self.traces.pipeline();
         d.set_item("circuit_state", pipeline.circuit().state().name())?;
         d.set_item("circuit_opened", pipeline.circuit().times_opened())?;
-        let ls = self.logs().map(|l| l.stats()).unwrap_or_default();
+        let logs = self.logs();
+        let ls = logs.as_ref().map(|l| l.stats()).unwrap_or_default();
+        d.set_item(
+            "logs_pending",
+            logs.as_ref().map_or(0, |l| l.pipeline().pending()),
+        )?;
         d.set_item("logs_accepted", ls.accepted)?;
         d.set_item("logs_exported", ls.exported)?;
         d.set_item("logs_rejected", ls.rejected)?;

@@ -124,6 +124,8 @@ impl PyLogger {
                 let no_args =
                     get(intern!(py, "args")).is_none_or(|a| !a.is_truthy().unwrap_or(true));
                 match msg {
+                    // `logger.info(None)`: an empty body, as the OTel SDK handler.
+                    Some(m) if no_args && m.is_none() => AnyValue::Empty,
                     Some(m) if no_args && !m.is_instance_of::<PyString>() => {
                         let m = if is_exportable(&m) {
                             m

@@ -8,9 +8,9 @@ use otlp::encode::{
     TraceRequest,
 };
 use otlp::model::{
-    Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, Link, LogRecord, Metric,
-    MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope, ScopeMetrics, SpanData,
-    SpanKind, Status, StatusCode, Temporality,
+    AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, Link, LogRecord,
+    Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope, ScopeMetrics,
+    SpanData, SpanKind, Status, StatusCode, Temporality,
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
@@ -62,6 +62,43 @@ fn attrs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<otlp::model::KeyValue>> {
     Ok(convert::attributes(obj, Mode::Sdk, usize::MAX)?.0)
 }
 
+/// Message depth of an `AnyValue` (a scalar is 1; a list level adds 2, a map level 3).
+fn depth(v: &AnyValue) -> u32 {
+    match v {
+        AnyValue::Array(vs) => 2 + vs.iter().map(depth).max().unwrap_or(0),
+        AnyValue::KvList(kvs) => {
+            if kvs.is_empty() {
+                2
+            } else {
+                3 + kvs.iter().map(|kv| depth(&kv.value)).max().unwrap_or(0)
+            }
+        }
+        _ => 1,
+    }
+}
+
+/// Upstream's protobuf backend fails the whole batch on a value at least
+/// `raise_from` levels deep (counting from where it sits in the request) that is not
+/// deep enough to have been dropped on its own (102 levels). Mirror that.
+fn check_depth(v: &AnyValue, raise_from: u32, what: &str) -> PyResult<()> {
+    if depth(v) >= raise_from {
+        return Err(PyValueError::new_err(format!(
+            "{what} is nested too deeply for the protobuf encoder"
+        )));
+    }
+    Ok(())
+}
+
+/// Attributes of a span (98), event or link (97), scope (98), resource (99) or log
+/// record (98): `raise_from` is where upstream starts to fail the batch.
+fn attrs_within(obj: &Bound<'_, PyAny>, raise_from: u32) -> PyResult<Vec<otlp::model::KeyValue>> {
+    let out = attrs(obj)?;
+    for kv in &out {
+        check_depth(&kv.value, raise_from, "an attribute value")?;
+    }
+    Ok(out)
+}
+
 /// `remote` flags as upstream's `_span_flags`: the W3C bits are not included.
 fn flags_for(ctx: &Bound<'_, PyAny>) -> PyResult<u32> {
     let py = ctx.py();
@@ -108,7 +145,7 @@ impl<'py> Groups<'py> {
         }
         let py = obj.py();
         let r = Arc::new(Resource {
-            attributes: attrs(&obj.getattr(intern!(py, "attributes"))?)?,
+            attributes: attrs_within(&obj.getattr(intern!(py, "attributes"))?, 99)?,
             schema_url: opt_string(&obj.getattr(intern!(py, "schema_url"))?)?,
         });
         let i = self.resource_arcs.len();
@@ -130,7 +167,7 @@ impl<'py> Groups<'py> {
             Scope {
                 name: opt_string(&obj.getattr(intern!(py, "name"))?)?,
                 version: opt_string(&obj.getattr(intern!(py, "version"))?)?,
-                attributes: attrs(&obj.getattr(intern!(py, "attributes"))?)?,
+                attributes: attrs_within(&obj.getattr(intern!(py, "attributes"))?, 98)?,
                 schema_url: opt_string(&obj.getattr(intern!(py, "schema_url"))?)?,
             }
         };
@@ -190,14 +227,14 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
         })?;
     d.start_time_unix_nano = opt_u64(&span.getattr(intern!(py, "start_time"))?)?;
     d.end_time_unix_nano = opt_u64(&span.getattr(intern!(py, "end_time"))?)?;
-    d.attributes = attrs(&span.getattr(intern!(py, "attributes"))?)?;
+    d.attributes = attrs_within(&span.getattr(intern!(py, "attributes"))?, 98)?;
     d.dropped_attributes_count = span.getattr(intern!(py, "dropped_attributes"))?.extract()?;
     for event in span.getattr(intern!(py, "events"))?.try_iter()? {
         let event = event?;
         d.events.push(Event {
             time_unix_nano: opt_u64(&event.getattr(intern!(py, "timestamp"))?)?,
             name: opt_string(&event.getattr(intern!(py, "name"))?)?,
-            attributes: attrs(&event.getattr(intern!(py, "attributes"))?)?,
+            attributes: attrs_within(&event.getattr(intern!(py, "attributes"))?, 97)?,
             dropped_attributes_count: event
                 .getattr(intern!(py, "dropped_attributes"))?
                 .extract()?,
@@ -218,7 +255,7 @@ fn span_data<'py>(span: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> PyResul
                 .to_be_bytes(),
             // Upstream does not encode a link's trace_state.
             trace_state: String::new(),
-            attributes: attrs(&link.getattr(intern!(py, "attributes"))?)?,
+            attributes: attrs_within(&link.getattr(intern!(py, "attributes"))?, 97)?,
             dropped_attributes_count: link.getattr(intern!(py, "dropped_attributes"))?.extract()?,
             flags: flags_for(&lctx)?,
         });
@@ -617,6 +654,7 @@ fn log_record<'py>(readable: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> Py
     let body = r.getattr(intern!(py, "body"))?;
     // Upstream's `_encode_value` raises (failing the batch) on a body it cannot encode.
     let body = convert::any_value(&body, Mode::Sdk).map_err(|b| b.into_err("body"))?;
+    check_depth(&body, 99, "the body")?;
     let mut out = LogRecord::new(resource, scope, body);
     out.time_unix_nano = opt_u64(&r.getattr(intern!(py, "timestamp"))?)?;
     out.observed_time_unix_nano = opt_u64(&r.getattr(intern!(py, "observed_timestamp"))?)?;
@@ -624,16 +662,23 @@ fn log_record<'py>(readable: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> Py
     let trace_id = r.getattr(intern!(py, "trace_id"))?.extract::<u128>()?;
     out.span_id = (span_id != 0).then(|| span_id.to_be_bytes());
     out.trace_id = (trace_id != 0).then(|| trace_id.to_be_bytes());
-    out.flags = r.getattr(intern!(py, "trace_flags"))?.extract::<u32>()?;
+    // `int(trace_flags)`
+    out.flags = py
+        .get_type::<PyInt>()
+        .call1((r.getattr(intern!(py, "trace_flags"))?,))?
+        .extract::<u32>()?;
     out.severity_text = opt_string(&r.getattr(intern!(py, "severity_text"))?)?;
-    out.attributes = attrs(&r.getattr(intern!(py, "attributes"))?)?;
+    out.attributes = attrs_within(&r.getattr(intern!(py, "attributes"))?, 98)?;
     out.dropped_attributes_count = readable
         .getattr(intern!(py, "dropped_attributes"))?
         .extract()?;
     // `getattr(severity_number, "value", None)`: a plain int leaves it unset.
     let severity = r.getattr(intern!(py, "severity_number"))?;
     out.severity_number = match severity.getattr(intern!(py, "value")) {
-        Ok(v) if !v.is_none() => opt_int::<i32>(&v)?,
+        Ok(v) if !v.is_none() => {
+            no_bool(&v)?;
+            opt_int::<i32>(&v)?
+        }
         _ => 0,
     };
     out.event_name = match r.getattr(intern!(py, "event_name")) {
