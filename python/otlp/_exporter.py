@@ -18,7 +18,9 @@ class Exporter(_native.Exporter):
 
     Args:
         endpoint: collector URL, ``http://host:port`` (default ``http://localhost:4317``).
-        protocol: ``"grpc"``.
+        protocol: ``"grpc"``, ``"http/protobuf"`` or ``"http/json"``. For OTLP/HTTP the
+            endpoint is the base URL; ``/v1/traces``, ``/v1/metrics`` and ``/v1/logs`` are
+            appended.
         headers: extra request metadata (e.g. ``{"authorization": "..."}``); never logged.
         compression: ``"none"``, ``"gzip"`` or ``"zstd"``.
         timeout: seconds allowed for one export attempt.

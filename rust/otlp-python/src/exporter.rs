@@ -12,7 +12,7 @@ use otlp::pipeline::BatchConfig;
 use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::stats::StatsSnapshot;
 use otlp::trace::{ExporterConfig, LogExporter, TraceExporter};
-use otlp::transport::Compression;
+use otlp::transport::{Compression, Protocol};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -267,7 +267,7 @@ pub struct PyExporter {
     resource: Arc<Resource>,
     scopes: Mutex<HashMap<ScopeKey, Arc<Scope>>>,
     endpoint: String,
-    protocol: &'static str,
+    protocol: Protocol,
     compression: Compression,
     shut_down: AtomicBool,
 }
@@ -299,22 +299,11 @@ impl PyExporter {
                 "`max_request_size` must be at least 1024 bytes; got {max_request_size}"
             )));
         }
-        let protocol = match protocol {
-            "grpc" => "grpc",
-            "http/protobuf" | "http/json" => {
-                return Err(config(format!(
-                    "`protocol` {protocol:?} is not supported by this version; use 'grpc'"
-                )))
-            }
-            other => {
-                return Err(config(format!(
-                    "`protocol` must be one of 'grpc', 'http/protobuf', 'http/json'; got {other:?}"
-                )))
-            }
-        };
+        let protocol = Protocol::parse(protocol).map_err(to_py)?;
         let compression = Compression::parse(compression).map_err(to_py)?;
         let cfg = ExporterConfig {
             endpoint: endpoint.to_owned(),
+            protocol,
             headers: self::headers(headers)?,
             compression,
             timeout: positive_seconds(timeout, "timeout")?,
@@ -592,7 +581,7 @@ impl PyExporter {
 
     #[getter]
     fn protocol(&self) -> &str {
-        self.protocol
+        self.protocol.name()
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -610,7 +599,7 @@ impl PyExporter {
         format!(
             "Exporter({:?}, protocol={:?}, compression={:?})",
             self.endpoint,
-            self.protocol,
+            self.protocol.name(),
             self.compression.token().replace("identity", "none")
         )
     }

@@ -158,6 +158,41 @@ pub fn retry_info_delay(status: &[u8]) -> Option<std::time::Duration> {
     None
 }
 
+/// The message of a `google.rpc.Status` (an OTLP/HTTP failure body).
+pub fn status_message(status: &[u8]) -> Option<String> {
+    for f in Reader::new(status) {
+        if let (2, Field::Len(m)) = f.ok()? {
+            return Some(String::from_utf8_lossy(m).into_owned());
+        }
+    }
+    None
+}
+
+/// The `partialSuccess` of an OTLP/JSON export response: rejected count and message.
+/// A small reader for this one shape; anything unexpected counts as no rejection.
+pub fn partial_success_json(body: &[u8]) -> Option<(u64, String)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let ps = &text[text.find("\"partialSuccess\"")?..];
+    let rejected = ps.find("\"rejected").and_then(|i| {
+        let after = &ps[i..];
+        let colon = after.find(':')?;
+        let digits: String = after[colon + 1..]
+            .trim_start()
+            .trim_start_matches('"')
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    });
+    let message = ps.find("\"errorMessage\"").and_then(|i| {
+        let after = &ps[i + "\"errorMessage\"".len()..];
+        let start = after.find('"')? + 1;
+        let end = after[start..].find('"')? + start;
+        Some(after[start..end].to_owned())
+    });
+    Some((rejected.unwrap_or(0), message.unwrap_or_default()))
+}
+
 /// The `partial_success` of an `Export*ServiceResponse`: rejected count and message.
 pub fn partial_success(response: &[u8]) -> Result<Option<(u64, String)>, Malformed> {
     for field in Reader::new(response) {
@@ -252,6 +287,17 @@ mod tests {
         assert_eq!(base64(b"aGVsbG8="), Some(b"hello".to_vec()));
         assert_eq!(base64(b"a"), None);
         assert_eq!(base64(b"a*bc"), None);
+    }
+
+    #[test]
+    fn reads_json_partial_success() {
+        let body = br#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"too old"}}"#;
+        assert_eq!(partial_success_json(body), Some((3, "too old".to_owned())));
+        assert_eq!(partial_success_json(b"{}"), None);
+        assert_eq!(
+            partial_success_json(br#"{"partialSuccess":{"rejectedLogRecords":7}}"#),
+            Some((7, String::new()))
+        );
     }
 
     #[test]

@@ -12,14 +12,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::aggregate::{AttributeSet, Descriptor, Instrument, TemporalityPreference};
-use crate::encode::encode_metrics_request;
+use crate::encode::{encode_metrics_json, encode_metrics_request};
 use crate::error::{Error, Result};
 use crate::ids::now_unix_nano;
 use crate::model::{Number, Resource, ResourceMetrics, Scope, ScopeMetrics};
 use crate::pipeline::{BatchConfig, ExportSettings, Pipeline, Weighted};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::trace::ExporterConfig;
-use crate::transport::Endpoint;
+use crate::transport::{Endpoint, Paths};
 
 pub const METRICS_GRPC_PATH: &str =
     "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
@@ -38,8 +38,19 @@ impl Weighted for Box<Collection> {
 
 fn encode_collections(items: &[Box<Collection>], buf: &mut Vec<u8>) {
     // Batches hold one collection; several would be separate ResourceMetrics.
+    match items {
+        [one] => encode_metrics_request(&one.data, buf),
+        _ => {
+            let data: Vec<ResourceMetrics> =
+                items.iter().flat_map(|c| c.data.iter().cloned()).collect();
+            encode_metrics_request(&data, buf);
+        }
+    }
+}
+
+fn encode_collections_json(items: &[Box<Collection>], buf: &mut Vec<u8>) {
     let data: Vec<ResourceMetrics> = items.iter().flat_map(|c| c.data.iter().cloned()).collect();
-    encode_metrics_request(&data, buf);
+    encode_metrics_json(&data, buf);
 }
 
 /// Observations of an observable instrument, produced on demand.
@@ -165,8 +176,15 @@ impl MetricsExporter {
                 max_concurrent_exports: 1,
             },
             ExportSettings {
-                path: METRICS_GRPC_PATH,
-                encode: encode_collections,
+                paths: Paths {
+                    grpc: METRICS_GRPC_PATH,
+                    http: "/v1/metrics",
+                },
+                encode: if export.protocol.is_json() {
+                    encode_collections_json
+                } else {
+                    encode_collections
+                },
                 timeout: config.timeout,
                 retry: export.retry,
                 circuit: export.circuit,

@@ -4,14 +4,17 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::encode::{encode_logs_request, encode_trace_request};
+use crate::encode::{
+    encode_logs_json, encode_logs_request, encode_trace_request, encode_traces_json,
+};
 use crate::error::{Error, Result};
 use crate::model::{LogRecord, SpanData};
 use crate::pipeline::{BatchConfig, ExportSettings, Pipeline};
 use crate::resilience::{CircuitConfig, RetryPolicy};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
-use crate::transport::{Compression, Endpoint};
+use crate::transport::http::{HttpClient, HttpConfig};
+use crate::transport::{Client, Compression, Endpoint, Paths, Protocol};
 use tokio::runtime::Handle;
 
 pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -20,6 +23,7 @@ pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.Trac
 #[derive(Clone, Debug)]
 pub struct ExporterConfig {
     pub endpoint: String,
+    pub protocol: Protocol,
     pub headers: Vec<(String, String)>,
     pub compression: Compression,
     /// Per export attempt.
@@ -35,6 +39,7 @@ impl Default for ExporterConfig {
     fn default() -> Self {
         Self {
             endpoint: "http://localhost:4317".into(),
+            protocol: Protocol::Grpc,
             headers: Vec::new(),
             compression: Compression::None,
             timeout: Duration::from_secs(10),
@@ -47,15 +52,24 @@ impl Default for ExporterConfig {
 }
 
 impl ExporterConfig {
-    /// A gRPC client for `endpoint` and the runtime it runs on.
-    pub fn client(&self, endpoint: &Endpoint) -> Result<(Arc<GrpcClient>, Handle)> {
+    /// A client for `endpoint` in the configured protocol, and the runtime it runs on.
+    pub fn client(&self, endpoint: &Endpoint) -> Result<(Arc<Client>, Handle)> {
         let headers = validate_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-        let client = GrpcClient::new(GrpcConfig {
-            endpoint: endpoint.clone(),
-            headers,
-            compression: self.compression,
-            user_agent: user_agent(),
-        })?;
+        let client = match self.protocol {
+            Protocol::Grpc => Client::Grpc(GrpcClient::new(GrpcConfig {
+                endpoint: endpoint.clone(),
+                headers,
+                compression: self.compression,
+                user_agent: user_agent(),
+            })?),
+            p => Client::Http(HttpClient::new(HttpConfig {
+                endpoint: endpoint.clone(),
+                headers,
+                compression: self.compression,
+                user_agent: user_agent(),
+                json: p.is_json(),
+            })?),
+        };
         let runtime = crate::runtime::handle()
             .map_err(|e| Error::Transport(format!("cannot start the I/O runtime: {e}")))?;
         Ok((Arc::new(client), runtime))
@@ -64,21 +78,34 @@ impl ExporterConfig {
 
 /// A signal exported item by item through a batching pipeline.
 pub trait Signal: Sized + Send + 'static {
-    const GRPC_PATH: &'static str;
+    const PATHS: Paths;
     fn encode(items: &[Box<Self>], buf: &mut Vec<u8>);
+    fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>);
 }
 
 impl Signal for SpanData {
-    const GRPC_PATH: &'static str = TRACES_GRPC_PATH;
+    const PATHS: Paths = Paths {
+        grpc: TRACES_GRPC_PATH,
+        http: "/v1/traces",
+    };
     fn encode(items: &[Box<Self>], buf: &mut Vec<u8>) {
         encode_trace_request(items, buf)
+    }
+    fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
+        encode_traces_json(items, buf)
     }
 }
 
 impl Signal for LogRecord {
-    const GRPC_PATH: &'static str = LOGS_GRPC_PATH;
+    const PATHS: Paths = Paths {
+        grpc: LOGS_GRPC_PATH,
+        http: "/v1/logs",
+    };
     fn encode(items: &[Box<Self>], buf: &mut Vec<u8>) {
         encode_logs_request(items, buf)
+    }
+    fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
+        encode_logs_json(items, buf)
     }
 }
 
@@ -113,8 +140,12 @@ impl<T: Signal> BatchExporter<T> {
         Pipeline::start(
             config.batch,
             ExportSettings {
-                path: T::GRPC_PATH,
-                encode: T::encode,
+                paths: T::PATHS,
+                encode: if config.protocol.is_json() {
+                    T::encode_json
+                } else {
+                    T::encode
+                },
                 timeout: config.timeout,
                 retry: config.retry,
                 circuit: config.circuit,

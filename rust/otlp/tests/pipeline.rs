@@ -60,9 +60,9 @@ fn config(endpoint: String) -> ExporterConfig {
 }
 
 #[test]
-fn every_span_arrives_plain_and_gzip() {
+fn every_span_arrives_plain_gzip_and_zstd() {
     let rt = otlp::runtime::handle().unwrap();
-    for compression in [Compression::None, Compression::Gzip] {
+    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
         let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
         let exporter = TraceExporter::new(ExporterConfig {
             compression,

@@ -17,13 +17,11 @@ use bytes::Bytes;
 use tokio::runtime::Handle;
 use tokio::sync::{watch, Semaphore};
 
-use crate::decode;
 use crate::error::{Error, Result};
 use crate::resilience::circuit::{Admission, Circuit, CircuitConfig, SystemClock};
 use crate::resilience::retry::{is_retryable, Backoff, RetryPolicy};
 use crate::stats::{DropReason, Stats};
-use crate::transport::compression::Compression;
-use crate::transport::grpc::{frame, GrpcClient};
+use crate::transport::{Client, Paths};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchConfig {
@@ -84,8 +82,8 @@ fn weight_of<T: Weighted>(items: &[T]) -> u64 {
 
 /// How one signal's batches are encoded and delivered.
 pub struct ExportSettings<T> {
-    /// gRPC method path, e.g. `/opentelemetry.proto.collector.trace.v1.TraceService/Export`.
-    pub path: &'static str,
+    /// Where the signal goes on each transport.
+    pub paths: Paths,
     pub encode: fn(&[T], &mut Vec<u8>),
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -185,7 +183,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     pub fn start(
         config: BatchConfig,
         settings: ExportSettings<T>,
-        client: Arc<GrpcClient>,
+        client: Arc<Client>,
         runtime: Handle,
         stats: Arc<Stats>,
     ) -> Result<Self> {
@@ -395,7 +393,7 @@ impl<T: Weighted + Send + 'static> Drop for Pipeline<T> {
 struct Batcher<T> {
     shared: Arc<Shared<T>>,
     settings: Arc<ExportSettings<T>>,
-    client: Arc<GrpcClient>,
+    client: Arc<Client>,
     runtime: Handle,
     permits: Arc<Semaphore>,
     cancelled: watch::Receiver<bool>,
@@ -478,7 +476,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
 
     fn export(&self, batch: Vec<T>, ticket: Arc<Ticket>) {
         let settings = self.settings.clone();
-        // The message is written after a 5-byte gRPC prefix, filled in below.
+        // The message is written after 5 bytes of headroom for the gRPC prefix.
         let mut buf = vec![0u8; 5];
         (settings.encode)(&batch, &mut buf);
         let len = buf.len() - 5;
@@ -506,13 +504,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         }
         let weight = weight_of(&batch);
         drop(batch);
-        let body = match self.client.compression() {
-            Compression::None => {
-                buf[1..5].copy_from_slice(&(len as u32).to_be_bytes());
-                Bytes::from(buf)
-            }
-            c => frame(&buf[5..], c),
-        };
+        let body = self.client.body(buf);
         // Wait for an in-flight slot; give up if the pipeline is cancelled meanwhile.
         let mut cancelled = self.cancelled.clone();
         let permits = self.permits.clone();
@@ -544,7 +536,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
 struct ExportTask<T> {
     shared: Arc<Shared<T>>,
     settings: Arc<ExportSettings<T>>,
-    client: Arc<GrpcClient>,
+    client: Arc<Client>,
     cancelled: watch::Receiver<bool>,
 }
 
@@ -575,7 +567,7 @@ impl<T> ExportTask<T> {
             };
             let attempt =
                 self.client
-                    .unary(self.settings.path, body.clone(), self.settings.timeout);
+                    .send(self.settings.paths, body.clone(), self.settings.timeout);
             let (result, sent) = tokio::select! {
                 r = attempt => r,
                 _ = cancelled.wait_for(|c| *c) => {
@@ -594,8 +586,8 @@ impl<T> ExportTask<T> {
             let status = match result {
                 Ok(response) => {
                     Stats::add(&stats.requests_ok, 1);
-                    let rejected = match decode::partial_success(&response) {
-                        Ok(Some((n, msg))) => {
+                    let rejected = match self.client.partial_success(&response) {
+                        Some((n, msg)) => {
                             if n > 0 || !msg.is_empty() {
                                 stats.set_last_error(format!(
                                     "partial success: {n} rejected: {msg}"
