@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from otlp import errors
-from otlp._config import BatchConfig, CircuitBreaker, MetricsConfig, Observation, RetryPolicy
+from otlp._config import TLS, BatchConfig, CircuitBreaker, MetricsConfig, Observation, RetryPolicy
 from otlp._exporter import Exporter
 from otlp._native import (
     Counter,
@@ -29,6 +29,7 @@ from otlp._native import (
 from otlp._types import Severity, SpanKind, StatusCode
 
 __all__ = [
+    "TLS",
     "BatchConfig",
     "CircuitBreaker",
     "Counter",

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from otlp.errors import ConfigError
 
-__all__ = ["BatchConfig", "CircuitBreaker", "MetricsConfig", "Observation", "RetryPolicy"]
+__all__ = ["TLS", "BatchConfig", "CircuitBreaker", "MetricsConfig", "Observation", "RetryPolicy"]
 
 
 _T = TypeVar("_T", bound=type)
@@ -210,3 +210,35 @@ class CircuitBreaker:
     def __post_init__(self) -> None:
         _int("failure_threshold", self.failure_threshold, 0)
         _seconds("cool_down", self.cool_down)
+
+
+@_frozen
+class TLS:
+    """TLS settings for ``https://`` endpoints.
+
+    By default the collector's certificate is verified against the system's roots.
+
+    Attributes:
+        ca_file: PEM file of the CA certificates to trust instead.
+        cert_file: PEM client certificate (chain), for mutual TLS (with ``key_file``).
+        key_file: PEM private key of ``cert_file``.
+        insecure: skip certificate chain and name checks (tests, private networks).
+
+    Unreadable files, and a certificate and key that do not match, raise
+    :class:`otlp.errors.ConfigError` when the exporter is created.
+    """
+
+    ca_file: Optional[str] = None
+    cert_file: Optional[str] = None
+    key_file: Optional[str] = None
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("ca_file", "cert_file", "key_file"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"`{name}` must be a path (str); got {type(value).__name__}")
+        if not isinstance(self.insecure, bool):
+            raise TypeError(f"`insecure` must be a bool; got {type(self.insecure).__name__}")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError("`cert_file` and `key_file` go together (mutual TLS needs both)")

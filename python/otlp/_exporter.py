@@ -30,6 +30,7 @@ class Exporter(_native.Exporter):
         retry: an :class:`otlp.RetryPolicy`.
         metrics: an :class:`otlp.MetricsConfig` (used once :meth:`meter` is first called).
         circuit_breaker: an :class:`otlp.CircuitBreaker`.
+        tls: an :class:`otlp.TLS` for ``https://`` endpoints (system roots by default).
         max_request_size: largest export request in bytes before compression (default
             4 MiB, the usual gRPC receiver limit); larger batches are split, and a single
             item larger than this is dropped and counted (``spans_dropped_too_large``).

@@ -54,6 +54,7 @@ class Exporter:
         metrics: Any | None = None,
         circuit_breaker: Any | None = None,
         max_request_size: int = 4194304,
+        tls: Any | None = None,
     ) -> Self: ...
     def tracer(
         self,

@@ -12,6 +12,7 @@ use otlp::pipeline::BatchConfig;
 use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::stats::StatsSnapshot;
 use otlp::trace::{ExporterConfig, LogExporter, TraceExporter};
+use otlp::transport::tls::TlsConfig;
 use otlp::transport::{Compression, Protocol};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -71,6 +72,7 @@ fn type_of(arg: &str) -> &'static str {
         "batch" => "BatchConfig",
         "metrics" => "MetricsConfig",
         "circuit_breaker" => "CircuitBreaker",
+        "tls" => "TLS",
         _ => "RetryPolicy",
     }
 }
@@ -105,6 +107,18 @@ fn retry_policy(obj: Option<&Bound<'_, PyAny>>) -> PyResult<RetryPolicy> {
     }
     policy.validate().map_err(to_py)?;
     Ok(policy)
+}
+
+fn tls_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<TlsConfig> {
+    let Some(t) = obj.filter(|t| !t.is_none()) else {
+        return Ok(TlsConfig::default());
+    };
+    Ok(TlsConfig {
+        ca_file: field(t, "tls", "ca_file")?,
+        cert_file: field(t, "tls", "cert_file")?,
+        key_file: field(t, "tls", "key_file")?,
+        insecure: field(t, "tls", "insecure")?,
+    })
 }
 
 fn circuit_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<CircuitConfig> {
@@ -278,7 +292,7 @@ impl PyExporter {
     #[pyo3(signature = (
         endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
         compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
-        metrics = None, circuit_breaker = None, max_request_size = 4194304,
+        metrics = None, circuit_breaker = None, max_request_size = 4194304, tls = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -293,6 +307,7 @@ impl PyExporter {
         metrics: Option<&Bound<'_, PyAny>>,
         circuit_breaker: Option<&Bound<'_, PyAny>>,
         max_request_size: usize,
+        tls: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         if max_request_size < 1024 {
             return Err(config(format!(
@@ -311,7 +326,12 @@ impl PyExporter {
             retry: retry_policy(retry)?,
             circuit: circuit_config(circuit_breaker)?,
             max_request_size,
+            tls: tls_config(tls)?,
         };
+        if cfg.tls != TlsConfig::default() {
+            // Unreadable or mismatched files are reported now, whatever the scheme.
+            otlp::transport::tls::client_config(&cfg.tls, &[b"h2"]).map_err(to_py)?;
+        }
         let resource = Arc::new(self::resource(resource)?);
         let metrics_config = metrics_config(metrics)?;
         let batch_given = batch.is_some_and(|b| !b.is_none());

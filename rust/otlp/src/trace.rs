@@ -14,7 +14,8 @@ use crate::resilience::{CircuitConfig, RetryPolicy};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
 use crate::transport::http::{HttpClient, HttpConfig};
-use crate::transport::{Client, Compression, Endpoint, Paths, Protocol};
+use crate::transport::tls::{self, TlsConfig};
+use crate::transport::{Client, Compression, Endpoint, Paths, Protocol, Scheme};
 use tokio::runtime::Handle;
 
 pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -24,6 +25,7 @@ pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.Trac
 pub struct ExporterConfig {
     pub endpoint: String,
     pub protocol: Protocol,
+    pub tls: TlsConfig,
     pub headers: Vec<(String, String)>,
     pub compression: Compression,
     /// Per export attempt.
@@ -40,6 +42,7 @@ impl Default for ExporterConfig {
         Self {
             endpoint: "http://localhost:4317".into(),
             protocol: Protocol::Grpc,
+            tls: TlsConfig::default(),
             headers: Vec::new(),
             compression: Compression::None,
             timeout: Duration::from_secs(10),
@@ -52,6 +55,18 @@ impl Default for ExporterConfig {
 }
 
 impl ExporterConfig {
+    /// TLS for `https://` endpoints (ALPN `alpn`); `None` for `http://`.
+    fn tls_for(
+        &self,
+        endpoint: &Endpoint,
+        alpn: &[u8],
+    ) -> Result<Option<Arc<rustls::ClientConfig>>> {
+        match endpoint.scheme {
+            Scheme::Https => Ok(Some(tls::client_config(&self.tls, &[alpn])?)),
+            Scheme::Http => Ok(None),
+        }
+    }
+
     /// A client for `endpoint` in the configured protocol, and the runtime it runs on.
     pub fn client(&self, endpoint: &Endpoint) -> Result<(Arc<Client>, Handle)> {
         let headers = validate_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
@@ -61,6 +76,7 @@ impl ExporterConfig {
                 headers,
                 compression: self.compression,
                 user_agent: user_agent(),
+                tls: self.tls_for(endpoint, b"h2")?,
             })?),
             p => Client::Http(HttpClient::new(HttpConfig {
                 endpoint: endpoint.clone(),
@@ -68,6 +84,7 @@ impl ExporterConfig {
                 compression: self.compression,
                 user_agent: user_agent(),
                 json: p.is_json(),
+                tls: self.tls_for(endpoint, b"http/1.1")?,
             })?),
         };
         let runtime = crate::runtime::handle()

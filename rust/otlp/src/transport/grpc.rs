@@ -220,6 +220,8 @@ pub struct GrpcConfig {
     pub headers: HeaderMap,
     pub compression: Compression,
     pub user_agent: String,
+    /// Set for `https://` endpoints.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 pub struct GrpcClient {
@@ -230,9 +232,9 @@ pub struct GrpcClient {
 
 impl GrpcClient {
     pub fn new(config: GrpcConfig) -> Result<Self> {
-        if config.endpoint.scheme == Scheme::Https {
+        if config.endpoint.scheme == Scheme::Https && config.tls.is_none() {
             return Err(Error::Config(
-                "`endpoint`: https:// is not supported by this build; use http://".into(),
+                "`endpoint`: https:// needs TLS settings".into(),
             ));
         }
         let mut base = HeaderMap::new();
@@ -273,25 +275,52 @@ impl GrpcClient {
             .await
             .map_err(|e| Status::new(Code::Unavailable, format!("connect to {ep}: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let (send, connection) = h2::client::Builder::new()
+        let mut builder = h2::client::Builder::new();
+        builder
             .initial_window_size(1 << 20)
             .initial_connection_window_size(1 << 20)
             .max_send_buffer_size(1 << 20)
-            .enable_push(false)
-            .handshake::<_, Bytes>(tcp)
-            .await
-            .map_err(|e| {
-                Status::new(
-                    Code::Unavailable,
-                    format!("HTTP/2 handshake with {ep}: {e}"),
-                )
-            })?;
+            .enable_push(false);
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
-        tokio::spawn(async move {
-            let _ = connection.await;
-            flag.store(true, Ordering::Release);
-        });
+        let handshake_failed = |e: h2::Error| {
+            Status::new(
+                Code::Unavailable,
+                format!("HTTP/2 handshake with {ep}: {e}"),
+            )
+        };
+        let send = match &self.config.tls {
+            Some(tls) => {
+                let name = super::tls::server_name(&ep.host)
+                    .map_err(|e| Status::new(Code::Unavailable, e.to_string()))?;
+                let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| {
+                        Status::new(Code::Unavailable, format!("TLS handshake with {ep}: {e}"))
+                    })?;
+                let (send, connection) = builder
+                    .handshake::<_, Bytes>(stream)
+                    .await
+                    .map_err(handshake_failed)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    flag.store(true, Ordering::Release);
+                });
+                send
+            }
+            None => {
+                let (send, connection) = builder
+                    .handshake::<_, Bytes>(tcp)
+                    .await
+                    .map_err(handshake_failed)?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                    flag.store(true, Ordering::Release);
+                });
+                send
+            }
+        };
         Ok(Conn { send, closed })
     }
 
@@ -366,7 +395,12 @@ impl GrpcClient {
             Err(e) => return Err(on_err(e, broken)),
         };
         let ep = &self.config.endpoint;
-        let uri = format!("http://{}{}{}", ep.authority(), ep.path, path);
+        let scheme = if self.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let uri = format!("{scheme}://{}{}{}", ep.authority(), ep.path, path);
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(uri)

@@ -29,6 +29,8 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// `application/json` bodies instead of `application/x-protobuf`.
     pub json: bool,
+    /// Set for `https://` endpoints.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 pub struct HttpClient {
@@ -40,9 +42,9 @@ pub struct HttpClient {
 
 impl HttpClient {
     pub fn new(config: HttpConfig) -> Result<Self> {
-        if config.endpoint.scheme == Scheme::Https {
+        if config.endpoint.scheme == Scheme::Https && config.tls.is_none() {
             return Err(Error::Config(
-                "`endpoint`: https:// is not supported by this build; use http://".into(),
+                "`endpoint`: https:// needs TLS settings".into(),
             ));
         }
         let mut base = HeaderMap::new();
@@ -104,12 +106,33 @@ impl HttpClient {
             .await
             .map_err(|e| unavailable(format!("connect to {ep}: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| unavailable(format!("HTTP handshake with {ep}: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        let failed = |e: hyper::Error| unavailable(format!("HTTP handshake with {ep}: {e}"));
+        let send = match &self.config.tls {
+            Some(tls) => {
+                let name =
+                    super::tls::server_name(&ep.host).map_err(|e| unavailable(e.to_string()))?;
+                let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| unavailable(format!("TLS handshake with {ep}: {e}")))?;
+                let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(failed)?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                send
+            }
+            None => {
+                let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                    .await
+                    .map_err(failed)?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                send
+            }
+        };
         Ok(send)
     }
 

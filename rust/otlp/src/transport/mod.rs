@@ -4,6 +4,7 @@ pub mod compression;
 pub mod endpoint;
 pub mod grpc;
 pub mod http;
+pub mod tls;
 
 pub use compression::Compression;
 pub use endpoint::{Endpoint, Scheme};
