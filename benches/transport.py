@@ -1,0 +1,1299 @@
+#!/usr/bin/env python3
+"""Transport benchmark: bytes on the wire and throughput of trace export for
+every protocol (gRPC, HTTP/protobuf, HTTP/JSON) and compression (none, gzip,
+zstd), ``otlp`` next to the official OpenTelemetry exporters where they support
+the same setting.
+
+Run from the repository root::
+
+    python benches/transport.py                          # every cell, 3 repeats
+    python benches/transport.py --only official          # no extension needed
+    python benches/transport.py --protocols grpc --compressions none,gzip --json
+
+Workload (identical for both exporters, as in e2e_traces.py): on a single
+thread, create and end N spans with 5 attributes each, flush the exporter, then
+wait until the receiver has all N spans.
+
+Receivers (each run gets a fresh one, in its own subprocess, on 127.0.0.1):
+
+* gRPC, none/gzip: a grpcio server with the official opentelemetry-proto
+  ``TraceService`` method handler (grpcio undoes gzip); every request is parsed
+  with the generated ``ExportTraceServiceRequest`` class.
+* gRPC, zstd: grpcio (and the rotel collector) refuse ``grpc-encoding: zstd``,
+  so this cell uses ``otlp.Receiver`` (the extension's own Rust receiver), which
+  decodes zstd and counts spans. Only ``otlp`` runs it.
+* HTTP: a ``http.server`` server that accepts ``POST /v1/traces``, undoes gzip
+  or deflate (zstd too when the ``zstandard`` package is installed), parses
+  protobuf with ``ExportTraceServiceRequest`` or JSON with ``json`` and counts
+  spans, and answers 200 with an empty response.
+
+Wire bytes: every exporter connects to a counting TCP proxy (threads in this
+parent process) that forwards to the receiver and adds up the TCP payload bytes
+in each direction. It sees exactly what the exporter puts on the socket:
+compressed bodies, HTTP/1.1 headers, HTTP/2 frames and HPACK, connection setup.
+The same proxy sits in front of both exporters. ``--no-proxy`` removes it.
+
+The receivers and the proxy live in this file on purpose: benches do not depend
+on tests/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import os
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+HERE = os.path.abspath(__file__)
+
+PROTOCOLS = ("grpc", "http/protobuf", "http/json")
+COMPRESSIONS = ("none", "gzip", "zstd")
+# What the official Python exporters can do (opentelemetry-exporter-otlp-proto-grpc
+# and -proto-http 1.45): no zstd anywhere, no JSON encoding at all.
+OFFICIAL_SUPPORTS = {
+    ("grpc", "none"),
+    ("grpc", "gzip"),
+    ("http/protobuf", "none"),
+    ("http/protobuf", "gzip"),
+}
+OFFICIAL_PIP = {
+    "grpc": "opentelemetry-exporter-otlp-proto-grpc==1.45.2",
+    "http/protobuf": "opentelemetry-exporter-otlp-proto-http==1.45.2",
+}
+OFFICIAL_IMPORT = {
+    "grpc": "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
+    "http/protobuf": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+}
+
+# --------------------------------------------------------------------------
+# Shared counter file: little-endian uint64 slots, written by the receiver.
+# --------------------------------------------------------------------------
+SLOT_COUNT = 0  # spans received and counted
+SLOT_LAST_NS = 1  # time.monotonic_ns() when the last request was handled
+SLOT_PORT = 2  # port the receiver is listening on
+SLOT_READY = 3  # 1 once the receiver is serving
+SLOT_REQUESTS = 4  # export requests received
+SLOT_BUSY_NS = 5  # time spent decompressing, parsing and counting
+SLOT_FIRST_NS = 6  # time.monotonic_ns() when the first request arrived
+SLOT_BODY = 7  # request body bytes as received (compressed); 0 where unknown (grpcio)
+SLOT_PAYLOAD = 8  # decoded request bytes (serialized protobuf or JSON text)
+SLOT_ERRORS = 9  # requests the receiver refused
+SLOT_UNDECODED = 10  # requests accepted without decoding (zstd without `zstandard`)
+SLOT_ZSTD_OK = 11  # 1 if this receiver can decode zstd
+N_SLOTS = 12
+SHM_SIZE = N_SLOTS * 8
+_SLOT_NAMES = (
+    "count",
+    "last_ns",
+    "port",
+    "ready",
+    "requests",
+    "busy_ns",
+    "first_ns",
+    "body_bytes",
+    "payload_bytes",
+    "errors",
+    "undecoded",
+    "zstd_ok",
+)
+
+ATTRS: dict[str, Any] = {
+    "http.method": "GET",
+    "http.route": "/api/items",
+    "http.status_code": 200,
+    "net.peer.port": 443,
+    "sampled": True,
+}
+SPAN_NAME = "GET /api/items"
+TIMES = "\u00d7"  # MULTIPLICATION SIGN, printed after every ratio
+SERVICE_NAME = "transport-bench"
+GRPC_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+DEFAULT_SPANS_OFFICIAL = 20_000
+DEFAULT_SPANS_OTLP = 200_000
+
+
+class Counters:
+    """Reader/writer over the shared counter file."""
+
+    def __init__(self, path: str, writable: bool = False) -> None:
+        # mmap keeps its own reference to the file: the fd can be closed.
+        with open(path, "r+b" if writable else "rb") as f:
+            self._mm = mmap.mmap(
+                f.fileno(),
+                SHM_SIZE,
+                access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ,
+            )
+
+    def get(self, slot: int) -> int:
+        value: int = struct.unpack_from("<Q", self._mm, slot * 8)[0]
+        return value
+
+    def set(self, slot: int, value: int) -> None:
+        struct.pack_into("<Q", self._mm, slot * 8, value)
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(zip(_SLOT_NAMES, struct.unpack_from(f"<{N_SLOTS}Q", self._mm, 0)))
+
+    def close(self) -> None:
+        self._mm.close()
+
+
+def new_counter_file(directory: str, name: str) -> str:
+    path = os.path.join(directory, name)
+    with open(path, "wb") as f:
+        f.write(b"\0" * SHM_SIZE)
+    return path
+
+
+class Tally:
+    """Receiver-side totals, published to the counter file after each request."""
+
+    def __init__(self, counters: Counters) -> None:
+        self.counters = counters
+        self.lock = threading.Lock()
+        self.v = dict.fromkeys(_SLOT_NAMES, 0)
+
+    def record(self, t0: int, spans: int, body: int, payload: int, *, error: bool, undecoded: bool) -> None:
+        with self.lock:
+            now = time.monotonic_ns()
+            v = self.v
+            if not v["first_ns"]:
+                v["first_ns"] = t0
+                self.counters.set(SLOT_FIRST_NS, t0)
+            v["count"] += spans
+            v["requests"] += 1
+            v["busy_ns"] += now - t0
+            v["body_bytes"] += body
+            v["payload_bytes"] += payload
+            v["errors"] += error
+            v["undecoded"] += undecoded
+            # Timestamp first, count last: a reader that sees the final count
+            # also sees the matching timestamp.
+            c = self.counters
+            c.set(SLOT_LAST_NS, now)
+            c.set(SLOT_REQUESTS, v["requests"])
+            c.set(SLOT_BUSY_NS, v["busy_ns"])
+            c.set(SLOT_BODY, v["body_bytes"])
+            c.set(SLOT_PAYLOAD, v["payload_bytes"])
+            c.set(SLOT_ERRORS, v["errors"])
+            c.set(SLOT_UNDECODED, v["undecoded"])
+            c.set(SLOT_COUNT, v["count"])
+
+
+def count_pb_spans(request: Any) -> int:
+    n = 0
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            n += len(ss.spans)
+    return n
+
+
+def count_json_spans(doc: Any) -> int:
+    # OTLP/JSON uses the lowerCamelCase field names of the proto3 JSON mapping.
+    n = 0
+    for rs in doc.get("resourceSpans", ()):
+        for ss in rs.get("scopeSpans", ()):
+            n += len(ss.get("spans", ()))
+    return n
+
+
+# --------------------------------------------------------------------------
+# Receiver subprocess: grpcio, otlp.Receiver or http.server
+# --------------------------------------------------------------------------
+def start_grpcio(tally: Tally) -> tuple[int, Callable[[], None]]:
+    from concurrent import futures
+
+    import grpc  # type: ignore[import-untyped]
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    Request = trace_service_pb2.ExportTraceServiceRequest
+    Response = trace_service_pb2.ExportTraceServiceResponse
+
+    def deserialize(data: bytes) -> tuple[Any, int, int]:
+        # grpcio has already undone any gzip: len(data) is the decoded message.
+        t = time.monotonic_ns()
+        return Request.FromString(data), len(data), t
+
+    def export(parsed: tuple[Any, int, int], _context: Any) -> Any:
+        request, nbytes, t0 = parsed
+        tally.record(t0, count_pb_spans(request), 0, nbytes, error=False, undecoded=False)
+        return Response()
+
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4),
+        options=[
+            ("grpc.max_receive_message_length", 256 * 1024 * 1024),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    # The handler add_TraceServiceServicer_to_server would build, with our own
+    # deserializer so the byte count and the parse timing come for free.
+    handler = grpc.method_handlers_generic_handler(
+        GRPC_SERVICE,
+        {
+            "Export": grpc.unary_unary_rpc_method_handler(
+                export,
+                request_deserializer=deserialize,
+                response_serializer=Response.SerializeToString,
+            )
+        },
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    if not port:
+        raise RuntimeError("grpcio: could not bind a port")
+    server.start()
+    return port, lambda: server.stop(0.5).wait(2)
+
+
+def start_http(
+    tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None
+) -> tuple[int, Callable[[], None]]:
+    import gzip
+    import zlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+    Request = trace_service_pb2.ExportTraceServiceRequest
+    bad_body: tuple[type[BaseException], ...] = (ValueError, OSError, EOFError, zlib.error, DecodeError)
+    if zstd_decompress is not None:
+        import zstandard  # type: ignore[import-not-found]
+
+        bad_body = (*bad_body, zstandard.ZstdError)
+
+    def read_chunked(rfile: Any) -> bytes:
+        parts = []
+        while True:
+            size = int(rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(rfile.read(size))
+            rfile.readline()  # CRLF after the chunk
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as both clients expect
+
+        def setup(self) -> None:
+            super().setup()
+            # The response goes out as headers + body writes: no Nagle stalls.
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def reply(self, code: int, ctype: str, body: bytes) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body:
+                self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            length = self.headers.get("Content-Length")
+            if length is not None:
+                body = self.rfile.read(int(length))
+            elif "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                body = read_chunked(self.rfile)
+            else:
+                self.reply(411, "text/plain", b"length required")
+                return
+            t0 = time.monotonic_ns()  # the body is in: time decoding only
+            if self.path.split("?")[0] != "/v1/traces":
+                tally.record(t0, 0, len(body), 0, error=True, undecoded=False)
+                self.reply(404, "text/plain", b"not found")
+                return
+            encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            data: bytes | None
+            try:
+                if encoding in ("identity", ""):
+                    data = body
+                elif encoding == "gzip":
+                    data = gzip.decompress(body)
+                elif encoding == "deflate":
+                    data = zlib.decompress(body)
+                elif encoding == "zstd":
+                    data = zstd_decompress(body) if zstd_decompress is not None else None
+                else:
+                    raise ValueError(f"unknown Content-Encoding {encoding!r}")
+                if data is None:
+                    n = 0  # accepted unread: the worker checks the exporter's own counts
+                elif ctype == "application/x-protobuf":
+                    n = count_pb_spans(Request.FromString(data))
+                elif ctype == "application/json":
+                    n = count_json_spans(json.loads(data))
+                else:
+                    raise ValueError(f"unexpected Content-Type {ctype!r}")
+            except bad_body as e:
+                tally.record(t0, 0, len(body), 0, error=True, undecoded=False)
+                self.reply(400, "text/plain", f"{type(e).__name__}: {e}".encode()[:500])
+                return
+            tally.record(t0, n, len(body), len(data or b""), error=False, undecoded=data is None)
+            # An empty ExportTraceServiceResponse: no bytes in protobuf, {} in JSON.
+            if ctype == "application/json":
+                self.reply(200, "application/json", b"{}")
+            else:
+                self.reply(200, "application/x-protobuf", b"")
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 64
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(2)
+
+    return server.server_address[1], stop
+
+
+def zstd_decoder() -> Callable[[bytes], bytes] | None:
+    """zstd decompression from the `zstandard` package, or None if it is not installed."""
+    try:
+        import zstandard
+    except ImportError:
+        return None
+
+    def decompress(data: bytes) -> bytes:
+        # decompressobj handles frames that do not state their content size.
+        out: bytes = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        return out
+
+    return decompress
+
+
+def sink_main(kind: str, counter_path: str) -> int:
+    counters = Counters(counter_path, writable=True)
+    tally = Tally(counters)
+    poll: Callable[[], None] | None = None
+    if kind == "grpcio":
+        port, stop_server = start_grpcio(tally)
+    elif kind == "http":
+        decoder = zstd_decoder()
+        port, stop_server = start_http(tally, decoder)
+        counters.set(SLOT_ZSTD_OK, int(decoder is not None))
+    elif kind == "receiver":
+        from otlp._native import Receiver
+
+        rx = Receiver("127.0.0.1:0")
+        port, stop_server = rx.port, rx.stop
+        counters.set(SLOT_ZSTD_OK, 1)
+        seen: list[tuple[int, ...]] = [(0, 0, 0, 0)]
+
+        def poll() -> None:
+            # otlp.Receiver counts in Rust; mirror its counters into the file. The
+            # timestamp is taken when a change is first seen: at most ~1 ms late.
+            # It bumps `requests` before `spans`, so watch all of them.
+            c = rx.counts()
+            now_seen = (c["requests"], c["spans"], c["bytes"], c["errors"])
+            if now_seen == seen[0]:
+                return
+            seen[0] = now_seen
+            now = time.monotonic_ns()
+            if not counters.get(SLOT_FIRST_NS):
+                counters.set(SLOT_FIRST_NS, now)
+            counters.set(SLOT_LAST_NS, now)
+            counters.set(SLOT_REQUESTS, c["requests"])
+            counters.set(SLOT_BODY, c["bytes"])
+            counters.set(SLOT_ERRORS, c["errors"])
+            counters.set(SLOT_COUNT, c["spans"])
+
+    else:
+        print(f"sink: unknown kind {kind!r}", file=sys.stderr)
+        return 2
+    counters.set(SLOT_PORT, port)
+    counters.set(SLOT_READY, 1)
+
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # Also stop if the parent disappears (bounded lifetime: 1 hour at most).
+    parent = os.getppid()
+    deadline = time.monotonic() + 3600
+    interval = 0.001 if poll is not None else 0.5
+    next_parent_check = 0.0
+    while not stop.is_set() and time.monotonic() < deadline:
+        if poll is not None:
+            poll()
+        if time.monotonic() >= next_parent_check:
+            if os.getppid() != parent:
+                break
+            next_parent_check = time.monotonic() + 0.5
+        stop.wait(interval)
+    if poll is not None:
+        poll()
+    stop_server()
+    counters.close()
+    return 0
+
+
+class Sink:
+    """A receiver subprocess with its own counter file."""
+
+    def __init__(self, directory: str, kind: str, tag: str, start_timeout: float = 20.0):
+        self.kind = kind
+        self.counter_path = new_counter_file(directory, f"sink-{tag}.bin")
+        self._stderr_path = os.path.join(directory, f"sink-{tag}.err")
+        with open(self._stderr_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, HERE, "_sink", kind, self.counter_path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                env=clean_env(),
+            )
+        self.counters = Counters(self.counter_path)
+        deadline = time.monotonic() + start_timeout
+        while not self.counters.get(SLOT_READY):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sink exited early (rc={self.proc.returncode}):\n{self.stderr()}")
+            if time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"sink did not start within {start_timeout}s:\n{self.stderr()}")
+            time.sleep(0.01)
+        self.port = self.counters.get(SLOT_PORT)
+
+    def stderr(self) -> str:
+        try:
+            with open(self._stderr_path) as f:
+                return f.read()[-4000:]
+        except (OSError, ValueError):  # diagnostics only
+            return ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.counters.close()
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for workers and receivers: no OTEL_* settings, no HTTP proxies."""
+    drop = ("OTEL_", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop) and k.lower() not in drop}
+
+
+# --------------------------------------------------------------------------
+# Counting TCP proxy (threads in the parent process)
+# --------------------------------------------------------------------------
+class CountingProxy:
+    """Listens on 127.0.0.1:0 and forwards every connection to 127.0.0.1:upstream,
+    counting the TCP payload bytes in each direction."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.up = 0  # client -> server
+        self.down = 0  # server -> client
+        self.connections = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self._listener.settimeout(0.1)  # the accept loop checks _closed
+        self.port: int = self._listener.getsockname()[1]
+        t = threading.Thread(target=self._accept_loop, name="proxy-accept", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+            except OSError as e:
+                with self._lock:
+                    self.errors.append(f"connect upstream: {e}")
+                client.close()
+                continue
+            for s in (client, upstream):
+                s.settimeout(None)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self.connections += 1
+                self._socks += [client, upstream]
+            for src, dst, up in ((client, upstream, True), (upstream, client, False)):
+                t = threading.Thread(target=self._pump, args=(src, dst, up), name="proxy-pump", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+        buf = bytearray(256 * 1024)
+        view = memoryview(buf)
+        try:
+            while True:
+                n = src.recv_into(buf)
+                if not n:
+                    break
+                dst.sendall(view[:n])
+                with self._lock:
+                    if up:
+                        self.up += n
+                    else:
+                        self.down += n
+        except OSError:
+            pass  # the other side went away; the peer pump sees it too
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)  # pass the half-close on
+            except OSError:
+                pass
+
+    def close(self) -> dict[str, Any]:
+        self._closed.set()
+        self._listener.close()
+        with self._lock:
+            socks = list(self._socks)
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 3
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        for s in socks:
+            s.close()
+        with self._lock:
+            return {
+                "up": self.up,
+                "down": self.down,
+                "connections": self.connections,
+                "errors": list(self.errors),
+            }
+
+
+# --------------------------------------------------------------------------
+# Worker subprocess: runs one exporter once
+# --------------------------------------------------------------------------
+class Harness(NamedTuple):
+    run: Callable[[], None]  # create and end the N spans
+    flush: Callable[[], bool]
+    shutdown: Callable[[], object]
+    stats: Callable[[], dict[str, Any]]
+
+
+def setup_official(args: argparse.Namespace, n: int) -> Harness:
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    exporter: Any
+    if (args.protocol, args.compression) not in OFFICIAL_SUPPORTS:
+        raise SystemExit(f"the official exporter has no {args.protocol} + {args.compression}")
+    if args.protocol == "grpc":
+        import grpc
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        gcomp = {"none": grpc.Compression.NoCompression, "gzip": grpc.Compression.Gzip}
+        exporter = OTLPSpanExporter(
+            endpoint=args.endpoint, insecure=True, compression=gcomp[args.compression]
+        )
+    else:
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter as HTTPSpanExporter,
+        )
+
+        hcomp = {"none": Compression.NoCompression, "gzip": Compression.Gzip}
+        exporter = HTTPSpanExporter(
+            endpoint=args.endpoint + "/v1/traces", compression=hcomp[args.compression]
+        )
+
+    attrs = dict(ATTRS)
+    name = SPAN_NAME
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    processor = BatchSpanProcessor(
+        exporter,
+        max_queue_size=max(n, 2048),
+        max_export_batch_size=args.batch_size,
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("transport-bench", "1.0.0")
+
+    def run() -> None:
+        start = tracer.start_span
+        for _ in range(n):
+            start(name, attributes=attrs).end()
+
+    def flush() -> bool:
+        return provider.force_flush(timeout_millis=int(args.timeout * 1000))
+
+    return Harness(run=run, flush=flush, shutdown=provider.shutdown, stats=dict)
+
+
+def setup_otlp(args: argparse.Namespace, n: int) -> Harness:
+    import otlp
+
+    attrs = dict(ATTRS)
+    name = SPAN_NAME
+    exp = otlp.Exporter(
+        args.endpoint,
+        protocol=args.protocol,
+        compression=args.compression,
+        resource={"service.name": SERVICE_NAME},
+        batch=otlp.BatchConfig(
+            max_queue_size=max(n, 2048),
+            max_export_batch_size=args.batch_size,
+        ),
+    )
+    tracer = exp.tracer("transport-bench", version="1.0.0")
+
+    def run() -> None:
+        start = tracer.start_span
+        for _ in range(n):
+            start(name, attributes=attrs).end()
+
+    def flush() -> bool:
+        return exp.force_flush(timeout=args.timeout)
+
+    def stats() -> dict[str, Any]:
+        return dict(exp.stats())
+
+    return Harness(run=run, flush=flush, shutdown=exp.shutdown, stats=stats)
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    n: int = args.spans
+    counters = Counters(args.counter)
+    setup = {"official": setup_official, "otlp": setup_otlp}[args.exporter]
+    run, flush, shutdown, stats = setup(args, n)
+    # Can the receiver count the spans of this encoding? If not (zstd over HTTP
+    # without `zstandard`), completion is judged from the exporter's own stats.
+    verified = "sink" if args.compression != "zstd" or counters.get(SLOT_ZSTD_OK) else "stats"
+    if verified == "stats" and args.exporter != "otlp":
+        raise SystemExit("only otlp reports its own counts")
+
+    deadline = time.monotonic() + args.timeout
+    t0 = time.monotonic_ns()
+    run()
+    t_created = time.monotonic_ns()
+    flushed = flush()
+    if verified == "sink":
+        complete = True
+        while counters.get(SLOT_COUNT) < n:
+            if time.monotonic() > deadline:
+                complete = False
+                break
+            time.sleep(0.001)
+    else:
+        while True:
+            st = stats()
+            done = st["spans_exported"] + st["spans_failed"] + st["spans_dropped"] + st["spans_rejected"]
+            if done >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.001)
+        complete = st["spans_exported"] == n
+    t_seen = time.monotonic_ns()
+    snap = counters.snapshot()
+    st_before = stats()
+    shutdown()
+    t_last = snap["last_ns"] if complete and snap["last_ns"] else t_seen
+    result = {
+        "exporter": args.exporter,
+        "protocol": args.protocol,
+        "compression": args.compression,
+        "spans": n,
+        "verified": verified,
+        "complete": complete,
+        "flush_ok": bool(flushed),
+        "create_s": (t_created - t0) / 1e9,
+        "e2e_s": (t_last - t0) / 1e9,
+        "sink_at_done": snap,
+        "stats_before_shutdown": st_before,
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+    counters.close()
+    return 0 if complete else 3
+
+
+# --------------------------------------------------------------------------
+# Parent: orchestration, reporting
+# --------------------------------------------------------------------------
+def sink_kind(protocol: str, compression: str, grpc_receiver: str) -> str:
+    if protocol != "grpc":
+        return "http"
+    return "receiver" if compression == "zstd" or grpc_receiver == "otlp" else "grpcio"
+
+
+RECEIVER_LABEL = {"grpcio": "grpcio", "http": "http.server", "receiver": "otlp.Receiver"}
+
+
+def run_once(
+    exporter: str, protocol: str, compression: str, n: int, args: argparse.Namespace, tmp: str, tag: str
+) -> dict[str, Any]:
+    base = {"exporter": exporter, "protocol": protocol, "compression": compression, "spans": n}
+    kind = sink_kind(protocol, compression, args.grpc_receiver)
+    try:
+        sink = Sink(tmp, kind, tag)
+    except RuntimeError as e:
+        return {**base, "error": str(e)}
+    proxy = None if args.no_proxy else CountingProxy(sink.port)
+    try:
+        port = proxy.port if proxy is not None else sink.port
+        result = run_worker(exporter, protocol, compression, n, args, sink, port)
+    finally:
+        wire = proxy.close() if proxy is not None else None
+        sink.close()
+    result = {**base, **result}
+    if wire is not None:
+        result["wire"] = wire
+    return result
+
+
+def run_worker(
+    exporter: str, protocol: str, compression: str, n: int, args: argparse.Namespace, sink: Sink, port: int
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        HERE,
+        "_worker",
+        "--exporter",
+        exporter,
+        "--protocol",
+        protocol,
+        "--compression",
+        compression,
+        "--endpoint",
+        f"http://127.0.0.1:{port}",
+        "--counter",
+        sink.counter_path,
+        "--spans",
+        str(n),
+        "--batch-size",
+        str(args.batch_size),
+        "--timeout",
+        str(args.timeout),
+    ]
+    try:
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=args.timeout + 60,
+            env=clean_env(),
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": "worker timed out (killed)", "sink": sink.counters.snapshot()}
+    result: dict[str, Any] | None = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+    if result is None:
+        return {
+            "error": f"worker failed rc={proc.returncode}: {proc.stderr[-3000:]}",
+            "sink": sink.counters.snapshot(),
+        }
+    # Let any stragglers/duplicates land, then read the final counts.
+    time.sleep(0.2)
+    result["receiver"] = sink.kind
+    result["sink"] = sink.counters.snapshot()
+    result["received"] = result["sink"]["count"]
+    if proc.returncode not in (0, 3):
+        result["error"] = f"worker rc={proc.returncode}: {proc.stderr[-3000:]}"
+    if proc.stderr.strip() and args.verbose:
+        result["worker_stderr"] = proc.stderr[-3000:]
+    return result
+
+
+def body_bytes(r: dict[str, Any]) -> int | None:
+    """Request body bytes as sent (after compression), where known."""
+    if r["exporter"] == "otlp":
+        b: int = r["stats_before_shutdown"]["bytes_sent"]
+        return b
+    s = r["sink"]
+    if r["receiver"] in ("http", "receiver"):
+        return s["body_bytes"]  # as received, still compressed
+    if r["receiver"] == "grpcio" and r["compression"] == "none":
+        # grpcio hands over the message without its 5-byte length prefix.
+        return s["payload_bytes"] + 5 * s["requests"]
+    return None  # grpcio undid the gzip: the compressed size is not visible there
+
+
+def run_ok(r: dict[str, Any]) -> bool:
+    if "error" in r or not r.get("complete"):
+        return False
+    if r["verified"] == "sink":
+        return r.get("received") == r["spans"]
+    return r["stats_before_shutdown"].get("spans_exported") == r["spans"]
+
+
+def check_run(r: dict[str, Any], i: int) -> list[str]:
+    label = f"{r['exporter']} {r['protocol']}+{r['compression']} run {i + 1}"
+    if "error" in r:
+        return [f"{label}: {r['error']}"]
+    problems = []
+    st = r.get("stats_before_shutdown", {})
+    if r["verified"] == "sink" and r.get("received") != r["spans"]:
+        problems.append(f"{label}: receiver counted {r.get('received')} spans, expected exactly {r['spans']}")
+    if r["verified"] == "stats" and st.get("spans_exported") != r["spans"]:
+        problems.append(
+            f"{label}: exporter reports {st.get('spans_exported')} spans exported, expected {r['spans']}"
+        )
+    if not r.get("complete") and not problems:
+        problems.append(f"{label}: not complete before the deadline")
+    for key in ("spans_dropped", "spans_failed", "spans_rejected"):
+        if st.get(key):
+            problems.append(
+                f"{label}: exporter reports {key}={st[key]} (last_error {st.get('last_error')!r})"
+            )
+    if r["sink"]["errors"]:
+        problems.append(f"{label}: the receiver refused {r['sink']['errors']} requests")
+    if r.get("wire", {}).get("errors"):
+        problems.append(f"{label}: proxy errors {r['wire']['errors']}")
+    if not r.get("flush_ok", True):
+        problems.append(f"{label}: force_flush returned False")
+    return problems
+
+
+def median_or_none(xs: list[float | None]) -> float | None:
+    vals = [x for x in xs if x is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if run_ok(r)]
+    out: dict[str, Any] = {"runs": len(runs), "ok_runs": len(ok)}
+    if not ok:
+        return out
+    rates = [r["spans"] / r["e2e_s"] for r in ok]
+    best = min(ok, key=lambda r: r["e2e_s"] / r["spans"])
+
+    def per_span(get: Callable[[dict[str, Any]], int | None]) -> float | None:
+        vals = [(get(r), r["spans"]) for r in ok]
+        return median_or_none([None if b is None else b / n for b, n in vals])
+
+    out.update(
+        spans=ok[0]["spans"],
+        receiver=ok[0]["receiver"],
+        verified=ok[0]["verified"],
+        best_e2e_s=best["e2e_s"],
+        best_rate=max(rates),
+        median_rate=statistics.median(rates),
+        median_create_rate=statistics.median(r["spans"] / r["create_s"] for r in ok),
+        wire_up_per_span=per_span(lambda r: r["wire"]["up"] if "wire" in r else None),
+        wire_down_per_span=per_span(lambda r: r["wire"]["down"] if "wire" in r else None),
+        body_per_span=per_span(body_bytes),
+        payload_per_span=per_span(lambda r: r["sink"]["payload_bytes"] or None),
+        requests=best["sink"]["requests"],
+        connections=best.get("wire", {}).get("connections"),
+        sink_busy_s_median=statistics.median(r["sink"]["busy_ns"] / 1e9 for r in ok),
+    )
+    return out
+
+
+def fmt_num(x: float | None, spec: str = ",.0f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def fmt_ratio(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}{TIMES}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def precheck(exporters: list[str], protocols: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Exporters that can run here, and the official protocols that cannot (with the reason)."""
+    missing: dict[str, str] = {}
+    if "otlp" in exporters:
+        r = subprocess.run(
+            [sys.executable, "-c", "import otlp._native"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if r.returncode != 0:
+            print(
+                "ERROR: `import otlp._native` fails in this interpreter; build the extension "
+                "(maturin develop --release) or use --only official.\n" + r.stderr[-2000:],
+                file=sys.stderr,
+            )
+            exporters = [e for e in exporters if e != "otlp"]
+    if "official" in exporters:
+        for p in protocols:
+            if p not in OFFICIAL_IMPORT:
+                continue
+            r = subprocess.run(
+                [sys.executable, "-c", f"import {OFFICIAL_IMPORT[p]}"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if r.returncode != 0:
+                missing[p] = f"not installed: pip install {OFFICIAL_PIP[p]}"
+    return exporters, missing
+
+
+def parent_main(args: argparse.Namespace) -> int:
+    exporters = ["official", "otlp"] if args.only == "both" else [args.only]
+    protocols = args.protocols
+    compressions = args.compressions
+    n_for = {
+        "official": args.spans_official or args.spans or DEFAULT_SPANS_OFFICIAL,
+        "otlp": args.spans_otlp or args.spans or DEFAULT_SPANS_OTLP,
+    }
+    runnable, official_missing = precheck(exporters, protocols)
+    if not runnable:
+        return 2
+    zstd_http = zstd_decoder() is not None
+    out = sys.stderr if args.json else sys.stdout
+
+    cells = [(p, c) for p in protocols for c in compressions]
+    plan: list[tuple[str, str, str]] = []  # (protocol, compression, exporter)
+    skipped: dict[tuple[str, str, str], str] = {}
+    for p, c in cells:
+        for e in exporters:
+            if e not in runnable:
+                skipped[(p, c, e)] = "extension not importable"
+            elif e == "official" and (p, c) not in OFFICIAL_SUPPORTS:
+                skipped[(p, c, e)] = "n/a"
+            elif e == "official" and p in official_missing:
+                skipped[(p, c, e)] = official_missing[p]
+            else:
+                plan.append((p, c, e))
+
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {k: [] for k in plan}
+    t_start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="otlp-bench-") as tmp:
+        # Interleave cells and exporters so slow drift of the machine hits all alike.
+        for rep in range(args.repeat):
+            for p, c, e in plan:
+                tag = f"{e}-{p.replace('/', '_')}-{c}-{rep}"
+                res = run_once(e, p, c, n_for[e], args, tmp, tag)
+                runs[(p, c, e)].append(res)
+                head = f"  [{e} {p}+{c} #{rep + 1}]"
+                if "error" in res:
+                    print(f"{head} ERROR: {res['error']}", file=sys.stderr, flush=True)
+                    continue
+                wire = res.get("wire")
+                wire_txt = (
+                    f"wire {wire['up'] / res['spans']:,.1f} B/span up, "
+                    f"{wire['down'] / res['spans']:,.1f} down ({wire['connections']} conn)"
+                    if wire
+                    else "no proxy"
+                )
+                got = (
+                    f"receiver counted {res['received']:,}"
+                    if res["verified"] == "sink"
+                    else f"exporter says {res['stats_before_shutdown']['spans_exported']:,} exported"
+                )
+                print(
+                    f"{head} {res['spans']:,} spans: e2e {res['e2e_s']:.3f}s "
+                    f"({res['spans'] / res['e2e_s']:,.0f}/s), {got} in {res['sink']['requests']} "
+                    f"requests, {wire_txt} (sink busy {res['sink']['busy_ns'] / 1e9:.3f}s)",
+                    file=out,
+                    flush=True,
+                )
+    elapsed = time.monotonic() - t_start
+
+    summary = {k: summarize(v) for k, v in runs.items()}
+    problems = [p for v in runs.values() for i, r in enumerate(v) for p in check_run(r, i)]
+
+    # ours / official, per cell
+    cell_ratios: dict[str, Any] = {}
+    compared = cells if len(exporters) == 2 else []
+    for p, c in compared:
+        so, sn = summary.get((p, c, "official"), {}), summary.get((p, c, "otlp"), {})
+        key = f"{p}+{c}"
+        if so.get("ok_runs") and sn.get("ok_runs"):
+            cell_ratios[key] = {
+                "throughput_best": ratio(sn["best_rate"], so["best_rate"]),
+                "throughput_median": ratio(sn["median_rate"], so["median_rate"]),
+                "wire_up": ratio(sn["wire_up_per_span"], so["wire_up_per_span"]),
+                "body": ratio(sn["body_per_span"], so["body_per_span"]),
+            }
+        else:
+            reason = skipped.get((p, c, "official")) or skipped.get((p, c, "otlp"))
+            cell_ratios[key] = {"n/a": reason or "no successful run"}
+
+    # each exporter across settings, relative to its own grpc+none (or first cell)
+    across: dict[str, dict[str, Any]] = {}
+    for e in exporters:
+        ref_key = next(((p, c, e) for p, c in cells if summary.get((p, c, e), {}).get("ok_runs")), None)
+        if ref_key is None:
+            continue
+        ref = summary[ref_key]
+        across[e] = {"reference": f"{ref_key[0]}+{ref_key[1]}"}
+        for p, c in cells:
+            s = summary.get((p, c, e), {})
+            if s.get("ok_runs"):
+                across[e][f"{p}+{c}"] = {
+                    "throughput_best": ratio(s["best_rate"], ref["best_rate"]),
+                    "wire_up": ratio(s["wire_up_per_span"], ref["wire_up_per_span"]),
+                }
+
+    meta = {
+        "python": sys.version.split()[0],
+        "batch_size": args.batch_size,
+        "repeat": args.repeat,
+        "spans": n_for,
+        "proxy": not args.no_proxy,
+        "grpc_receiver": args.grpc_receiver,
+        "zstd_http_decoding": zstd_http,
+        "elapsed_s": elapsed,
+    }
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "meta": meta,
+                    "summary": [
+                        {"protocol": p, "compression": c, "exporter": e, **summary.get((p, c, e), {})}
+                        for p, c in cells
+                        for e in exporters
+                        if (p, c, e) in summary
+                    ],
+                    "skipped": [
+                        {"protocol": p, "compression": c, "exporter": e, "reason": why}
+                        for (p, c, e), why in skipped.items()
+                    ],
+                    "ratios_otlp_over_official": cell_ratios,
+                    "across_settings": across,
+                    "problems": problems,
+                    "runs": [r for v in runs.values() for r in v],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print_report(args, meta, cells, exporters, summary, skipped, cell_ratios, across)
+
+    if problems:
+        bar = "!" * 78
+        print(bar, file=sys.stderr)
+        print("!!! COUNT / RUN PROBLEMS (failed runs are left out of the summary):", file=sys.stderr)
+        for p in problems:
+            print("!!!   " + p, file=sys.stderr)
+        print(bar, file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_report(
+    args: argparse.Namespace,
+    meta: dict[str, Any],
+    cells: list[tuple[str, str]],
+    exporters: list[str],
+    summary: dict[tuple[str, str, str], dict[str, Any]],
+    skipped: dict[tuple[str, str, str], str],
+    cell_ratios: dict[str, Any],
+    across: dict[str, dict[str, Any]],
+) -> None:
+    print()
+    print(
+        f"transport benchmark: 5 attributes/span, batch={args.batch_size}, repeat={args.repeat}, "
+        f"python {meta['python']}, {meta['elapsed_s']:.0f}s"
+    )
+    print(
+        "wire = TCP payload bytes through the counting proxy (client->server; 'down' = server->client)"
+        if meta["proxy"]
+        else "no proxy (--no-proxy): wire bytes not measured"
+    )
+    print("body = request bodies as sent (compressed); payload = decoded request (protobuf or JSON)")
+    hdr = (
+        f"{'protocol':<13} {'compr':<5} {'exporter':<8} {'receiver':<13} {'spans':>7} "
+        f"{'spans/s best':>12} {'spans/s med':>11} {'wire B/span':>11} {'down':>6} "
+        f"{'body B/span':>11} {'payload':>7} {'req':>4} {'sink busy':>9}  counted by"
+    )
+    print(hdr)
+    print("-" * len(hdr))
+    for p, c in cells:
+        for e in exporters:
+            k = (p, c, e)
+            if k in skipped:
+                print(f"{p:<13} {c:<5} {e:<8} {skipped[k]}")
+                continue
+            s = summary.get(k, {})
+            if not s.get("ok_runs"):
+                print(f"{p:<13} {c:<5} {e:<8} (no successful run)")
+                continue
+            # otlp.Receiver decodes in Rust, off the Python clock: no busy time to show.
+            busy = "-" if s["receiver"] == "receiver" else f"{s['sink_busy_s_median']:.2f}s"
+            print(
+                f"{p:<13} {c:<5} {e:<8} {RECEIVER_LABEL[s['receiver']]:<13} {s['spans']:>7,} "
+                f"{fmt_num(s['best_rate']):>12} {fmt_num(s['median_rate']):>11} "
+                f"{fmt_num(s['wire_up_per_span'], ',.1f'):>11} {fmt_num(s['wire_down_per_span'], ',.1f'):>6} "
+                f"{fmt_num(s['body_per_span'], ',.1f'):>11} {fmt_num(s['payload_per_span'], ',.0f'):>7} "
+                f"{s['requests']:>4} {busy:>9}  "
+                + ("receiver" if s["verified"] == "sink" else "exporter stats (no zstd decoder)")
+            )
+
+    if cell_ratios:
+        print_ratios(cells, cell_ratios)
+    for e, table in across.items():
+        if len(table) <= 2:  # the reference alone: nothing to compare
+            continue
+        print()
+        print(
+            f"{e} across settings, relative to its own {table['reference']}: "
+            f"spans/s best {TIMES} / wire B/span {TIMES}"
+        )
+        comps = list(dict.fromkeys(c for _, c in cells))
+        print(f"{'protocol':<13} " + " ".join(f"{c:>17}" for c in comps))
+        for p in dict.fromkeys(p for p, _ in cells):
+            row = []
+            for c in comps:
+                v = table.get(f"{p}+{c}")
+                row.append(
+                    "-" if v is None else f"{fmt_ratio(v['throughput_best'])} / {fmt_ratio(v['wire_up'])}"
+                )
+            print(f"{p:<13} " + " ".join(f"{x:>17}" for x in row))
+
+    notes = []
+    if args.grpc_receiver == "grpcio" and any(s.get("receiver") == "receiver" for s in summary.values()):
+        notes.append(
+            "grpc+zstd goes to otlp.Receiver (Rust; grpcio and rotel refuse zstd), so its spans/s "
+            "is not comparable with the grpcio rows (--grpc-receiver otlp puts every gRPC cell on it)."
+        )
+    if not meta["zstd_http_decoding"] and any(c == "zstd" and p != "grpc" for p, c in cells):
+        notes.append(
+            "http+zstd bodies are counted but not decoded (pip install zstandard to decode them): "
+            "spans are checked against otlp's stats()['spans_exported'], and the receiver does no "
+            "decoding work there, which flatters spans/s."
+        )
+    for note in notes:
+        print("note: " + note)
+
+
+def print_ratios(cells: list[tuple[str, str]], cell_ratios: dict[str, Any]) -> None:
+    print()
+    print("ratios otlp/official (spans/s: higher is better; bytes: lower is fewer bytes for otlp)")
+    rh = (
+        f"{'protocol':<13} {'compr':<5} {'spans/s best':>12} {'spans/s med':>11} "
+        f"{'wire B/span':>11} {'body':>7}"
+    )
+    print(rh)
+    print("-" * len(rh))
+    for p, c in cells:
+        r = cell_ratios[f"{p}+{c}"]
+        if "n/a" in r:
+            why = r["n/a"]
+            print(
+                f"{p:<13} {c:<5} "
+                + ("n/a (the official exporter has no such setting)" if why == "n/a" else why)
+            )
+            continue
+        print(
+            f"{p:<13} {c:<5} {fmt_ratio(r['throughput_best']):>12} {fmt_ratio(r['throughput_median']):>11} "
+            f"{fmt_ratio(r['wire_up']):>11} {fmt_ratio(r['body']):>7}"
+        )
+
+
+def csv_choice(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        items = [x.strip() for x in text.split(",") if x.strip()]
+        bad = [x for x in items if x not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(allowed)} (comma-separated)")
+        return list(dict.fromkeys(items))
+
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_sink"]:
+        return sink_main(argv[1], argv[2])
+    if argv[:1] == ["_worker"]:
+        p = argparse.ArgumentParser(prog="transport.py _worker")
+        p.add_argument("--exporter", required=True, choices=["official", "otlp"])
+        p.add_argument("--protocol", required=True, choices=PROTOCOLS)
+        p.add_argument("--compression", required=True, choices=COMPRESSIONS)
+        p.add_argument("--endpoint", required=True)
+        p.add_argument("--counter", required=True)
+        p.add_argument("--spans", type=int, required=True)
+        p.add_argument("--batch-size", type=int, default=512)
+        p.add_argument("--timeout", type=float, default=120.0)
+        return worker_main(p.parse_args(argv[1:]))
+
+    p = argparse.ArgumentParser(
+        description="OTLP trace export over every protocol and compression: wire bytes and throughput, "
+        "otlp vs the official exporters."
+    )
+    p.add_argument("--only", choices=["both", "official", "otlp"], default="both")
+    p.add_argument(
+        "--protocols",
+        type=csv_choice(PROTOCOLS),
+        default=list(PROTOCOLS),
+        help="comma-separated (default grpc,http/protobuf,http/json)",
+    )
+    p.add_argument(
+        "--compressions",
+        type=csv_choice(COMPRESSIONS),
+        default=list(COMPRESSIONS),
+        help="comma-separated (default none,gzip,zstd)",
+    )
+    p.add_argument("--spans", type=int, default=None, help="spans per run for both exporters")
+    p.add_argument(
+        "--spans-official",
+        type=int,
+        default=None,
+        help=f"spans per run for the official exporters (default {DEFAULT_SPANS_OFFICIAL:,})",
+    )
+    p.add_argument(
+        "--spans-otlp",
+        type=int,
+        default=None,
+        help=f"spans per run for otlp (default {DEFAULT_SPANS_OTLP:,})",
+    )
+    p.add_argument("--repeat", type=int, default=3, help="runs per exporter and cell (default 3)")
+    p.add_argument("--batch-size", type=int, default=512, help="max_export_batch_size (default 512)")
+    p.add_argument("--timeout", type=float, default=120.0, help="deadline per run, seconds (default 120)")
+    p.add_argument(
+        "--grpc-receiver",
+        choices=["grpcio", "otlp"],
+        default="grpcio",
+        help="receiver for gRPC none/gzip: grpcio (default) or otlp.Receiver, which zstd always uses",
+    )
+    p.add_argument("--no-proxy", action="store_true", help="connect straight to the receiver (no wire bytes)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of the tables")
+    p.add_argument("-v", "--verbose", action="store_true", help="keep worker stderr in the JSON runs")
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
+    return parent_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
