@@ -359,16 +359,22 @@ impl GrpcClient {
     ) -> (Result<Bytes, Status>, bool) {
         let deadline = Instant::now() + timeout;
         let mut broken = None;
+        let mut used = None;
         let mut sent = false;
-        let call = self.call(path, body, timeout, &mut broken, &mut sent);
-        let result = tokio::time::timeout_at(deadline, call)
-            .await
-            .unwrap_or_else(|_| {
+        let call = self.call(path, body, timeout, &mut broken, &mut used, &mut sent);
+        let result = match tokio::time::timeout_at(deadline, call).await {
+            Ok(r) => r,
+            Err(_) => {
+                // A connection that let a call time out may be black-holed (a peer
+                // that vanished, or one that never speaks HTTP/2): the next call
+                // connects anew. Calls still in flight on it keep it alive.
+                broken = used;
                 Err(Status::new(
                     Code::DeadlineExceeded,
                     format!("no response within {timeout:?}"),
                 ))
-            });
+            }
+        };
         if let Some(closed) = broken {
             self.forget(&closed).await;
         }
@@ -381,9 +387,11 @@ impl GrpcClient {
         body: Bytes,
         timeout: Duration,
         broken: &mut Option<Arc<AtomicBool>>,
+        used: &mut Option<Arc<AtomicBool>>,
         sent: &mut bool,
     ) -> Result<Bytes, Status> {
         let (send, closed) = self.sender().await?;
+        *used = Some(closed.clone());
         let on_err = |e: h2::Error, broken: &mut Option<Arc<AtomicBool>>| {
             if e.is_io() || e.is_go_away() || e.reason().is_none() {
                 *broken = Some(closed.clone());

@@ -1,0 +1,596 @@
+"""Fault matrix: what the exporter retries, how long it waits, and that every span ends
+up delivered or counted with its reason, whatever the collector does.
+
+Peers: the grpcio reference sink (status codes 1..16), a grpcio collector of our own for
+``RetryInfo`` and restarts on the same port, and socket-level servers (``peers/faults.py``)
+for HTTP statuses, ``Retry-After``, bare HTTP/2 answers, RST_STREAM, GOAWAY, connection
+resets, garbage bytes and stalls. Retry rules: /work/shared/PROTOCOL.md (OTLP spec,
+"Failures"; gRPC ``doc/http-grpc-status-mapping.md``).
+
+"Received" means acknowledged by the server (answered with success): a request the
+server read but did not acknowledge is the exporter's to retry or count.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from email.utils import formatdate
+
+import pytest
+from peers.faults import (
+    CANCEL,
+    ENHANCE_YOUR_CALM,
+    INTERNAL_ERROR,
+    REFUSED_STREAM,
+    GrpcFaultServer,
+    H2FaultServer,
+    HttpFaultServer,
+    SilentServer,
+    grpc_retry_info_status,
+)
+
+import otlp
+
+# Scheduling slack allowed when checking that a server-requested delay was honoured.
+TOL = 0.05
+N = 12  # spans per scenario
+
+# gRPC status codes 1..16 and whether the OTLP spec allows retrying them
+# (RESOURCE_EXHAUSTED only with RetryInfo, which the reference sink never sends).
+GRPC_CODES = [
+    ("CANCELLED", True),
+    ("UNKNOWN", False),
+    ("INVALID_ARGUMENT", False),
+    ("DEADLINE_EXCEEDED", True),
+    ("NOT_FOUND", False),
+    ("ALREADY_EXISTS", False),
+    ("PERMISSION_DENIED", False),
+    ("RESOURCE_EXHAUSTED", False),
+    ("FAILED_PRECONDITION", False),
+    ("ABORTED", True),
+    ("OUT_OF_RANGE", True),
+    ("UNIMPLEMENTED", False),
+    ("INTERNAL", False),
+    ("UNAVAILABLE", True),
+    ("DATA_LOSS", True),
+    ("UNAUTHENTICATED", False),
+]
+
+RETRYABLE_HTTP = {429, 502, 503, 504}
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exporter():
+    """``exporter(endpoint, ...)``: short retries, no circuit breaker; shut down at teardown."""
+    made: list[otlp.Exporter] = []
+
+    def make(
+        endpoint: str,
+        protocol: str = "grpc",
+        *,
+        timeout: float = 2.0,
+        max_elapsed: float = 5.0,
+        batch: int = 100,
+        concurrent: int = 1,
+        queue: int = 2048,
+        retry: otlp.RetryPolicy | None = None,
+    ) -> otlp.Exporter:
+        exp = otlp.Exporter(
+            endpoint,
+            protocol=protocol,
+            timeout=timeout,
+            batch=otlp.BatchConfig(
+                max_queue_size=queue,
+                max_export_batch_size=batch,
+                schedule_delay=0.02,
+                max_concurrent_exports=concurrent,
+            ),
+            retry=retry or otlp.RetryPolicy(initial_backoff=0.05, max_backoff=0.2, max_elapsed=max_elapsed),
+            circuit_breaker=otlp.CircuitBreaker(failure_threshold=0),
+        )
+        made.append(exp)
+        return exp
+
+    yield make
+    for exp in made:
+        exp.shutdown(timeout=1.0)
+
+
+@pytest.fixture
+def servers():
+    """``servers(cls, *args)`` starts an in-process fault server; all are closed at teardown."""
+    started: list = []
+
+    def make(cls, *args, **kwargs):
+        srv = cls(*args, **kwargs)
+        started.append(srv)
+        return srv
+
+    yield make
+    for srv in started:
+        srv.close()
+    for srv in started:
+        assert not srv.errors, f"{type(srv).__name__} failed: {srv.errors!r}"
+
+
+def send(exp: otlp.Exporter, n: int = N) -> list[int]:
+    """End n spans; return their span ids."""
+    tracer = exp.tracer("faults")
+    ids = []
+    for i in range(n):
+        span = tracer.start_span("op", attributes={"i": i})
+        ids.append(span.context.span_id)
+        span.end()
+    return ids
+
+
+def settled(stats: dict) -> dict:
+    """Every accepted span is counted exactly once: exported, rejected, dropped or failed."""
+    assert stats["spans_pending"] == 0, stats
+    assert stats["spans_dropped"] == (
+        stats["spans_dropped_queue_full"] + stats["spans_dropped_shutdown"] + stats["spans_dropped_too_large"]
+    ), stats
+    assert stats["spans_failed"] == (
+        stats["spans_failed_non_retryable"] + stats["spans_failed_retries_exhausted"]
+    ), stats
+    accounted = (
+        stats["spans_exported"] + stats["spans_rejected"] + stats["spans_dropped"] + stats["spans_failed"]
+    )
+    assert stats["spans_accepted"] == accounted, stats
+    return stats
+
+
+def check_outcome(
+    exp: otlp.Exporter, flushed: bool, retried: bool, sent: list[int], acked: list[int]
+) -> dict:
+    """One batch of ``sent`` whose first attempt failed: retried then delivered, or final."""
+    stats = settled(exp.stats())
+    if retried:
+        assert flushed, stats
+        assert stats["spans_exported"] == len(sent), stats
+        assert stats["requests_failed"] == 1 and stats["requests_retried"] == 1, stats
+        assert stats["requests_ok"] == 1, stats
+        assert sorted(acked) == sorted(sent)
+    else:
+        assert not flushed, stats
+        assert stats["spans_failed_non_retryable"] == len(sent), stats
+        assert stats["spans_exported"] == 0, stats
+        assert stats["requests_failed"] == 1 and stats["requests_retried"] == 0, stats
+        assert acked == []
+    return stats
+
+
+# ---------------------------------------------------------------------------
+# gRPC status codes (reference grpcio sink)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("code", "retryable"), GRPC_CODES, ids=[c for c, _ in GRPC_CODES])
+def test_grpc_status_is_retried_exactly_per_spec(sink_factory, exporter, code: str, retryable: bool) -> None:
+    sink = sink_factory(status=code, status_count=1)
+    exp = exporter(sink.endpoint)
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    answers = [head["status"] for _, head, _ in sink.records("traces")]
+    acked = [
+        int.from_bytes(sp.span_id, "big")
+        for (_, head, _), req in zip(sink.records("traces"), sink.requests("traces"))
+        if head["status"] == "OK"
+        for rs in req.resource_spans
+        for ss in rs.scope_spans
+        for sp in ss.spans
+    ]
+    stats = check_outcome(exp, flushed, retryable, sent, acked)
+    assert answers == ([code, "OK"] if retryable else [code])
+    assert stats["last_error"].startswith(code), stats["last_error"]
+
+
+# ---------------------------------------------------------------------------
+# gRPC answers the reference sink cannot give (raw HTTP/2 server)
+# ---------------------------------------------------------------------------
+
+H2_ANSWERS = [
+    # grpc-status values outside 0..16 and unparsable ones are UNKNOWN: final.
+    pytest.param(("grpc", 17, "seventeen", None), False, "UNKNOWN", id="grpc-status-17"),
+    pytest.param(("grpc", 99, "ninety-nine", None), False, "UNKNOWN", id="grpc-status-99"),
+    pytest.param(("grpc", "abc", "not a number", None), False, "UNKNOWN", id="grpc-status-abc"),
+    # RetryInfo makes RESOURCE_EXHAUSTED retryable (unpadded base64, as grpc sends it).
+    pytest.param(
+        ("grpc", 8, "slow down", grpc_retry_info_status(8, 0.2)),
+        True,
+        "RESOURCE_EXHAUSTED",
+        id="resource-exhausted-with-retry-info",
+    ),
+    # Status details without a RetryInfo: still final.
+    pytest.param(
+        ("grpc", 8, "no retry info", b"\x08\x08\x12\x02no"),
+        False,
+        "RESOURCE_EXHAUSTED",
+        id="resource-exhausted-details-without-retry-info",
+    ),
+    # No grpc-status: synthesized from the HTTP status (http-grpc-status-mapping.md).
+    *(
+        pytest.param(("http", status), retried, code, id=f"http-{status}-without-grpc-status")
+        for status, retried, code in [
+            (400, False, "INTERNAL"),
+            (401, False, "UNAUTHENTICATED"),
+            (403, False, "PERMISSION_DENIED"),
+            (404, False, "UNIMPLEMENTED"),
+            (429, True, "UNAVAILABLE"),
+            (500, False, "UNKNOWN"),
+            (502, True, "UNAVAILABLE"),
+            (503, True, "UNAVAILABLE"),
+            (504, True, "UNAVAILABLE"),
+            (200, False, "INTERNAL"),
+        ]
+    ),
+    # RST_STREAM: REFUSED_STREAM -> UNAVAILABLE, CANCEL -> CANCELLED,
+    # ENHANCE_YOUR_CALM -> RESOURCE_EXHAUSTED (no RetryInfo: final), others -> INTERNAL.
+    pytest.param(("rst", REFUSED_STREAM), True, "UNAVAILABLE", id="rst-refused-stream"),
+    pytest.param(("rst", CANCEL), True, "CANCELLED", id="rst-cancel"),
+    pytest.param(("rst", ENHANCE_YOUR_CALM), False, "RESOURCE_EXHAUSTED", id="rst-enhance-your-calm"),
+    pytest.param(("rst", INTERNAL_ERROR), False, "INTERNAL", id="rst-internal-error"),
+]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("answer", "retryable", "code"), H2_ANSWERS)
+def test_grpc_raw_answer_is_retried_exactly_per_spec(servers, exporter, answer, retryable, code) -> None:
+    srv = servers(H2FaultServer, [answer])
+    exp = exporter(srv.endpoint)
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    stats = check_outcome(exp, flushed, retryable, sent, srv.acked_ids())
+    assert stats["last_error"].startswith(code), stats["last_error"]
+    assert len(srv.snapshot()) == (2 if retryable else 1), srv.snapshot()
+
+
+# ---------------------------------------------------------------------------
+# RetryInfo (grpcio collector sending grpc-status-details-bin)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("code", "delay"), [("RESOURCE_EXHAUSTED", 0.8), ("UNAVAILABLE", 0.8)])
+def test_grpc_retry_info_delay_is_honoured(tmp_path, exporter, code: str, delay: float) -> None:
+    with GrpcFaultServer(tmp_path, script=[(code, delay)]) as srv:
+        exp = exporter(srv.endpoint)
+        sent = send(exp)
+        flushed = exp.force_flush(timeout=10.0)
+        records = srv.wait_records(2)
+        check_outcome(exp, flushed, True, sent, srv.acked_ids())
+        assert [r["answer"] for r in records] == [code, "OK"]
+        waited = records[1]["t"] - records[0]["t"]
+        # The backoff alone would be <= 0.05 s: the server's delay replaced it.
+        assert delay - TOL <= waited <= delay + 1.0, waited
+
+
+@pytest.mark.timeout(30)
+def test_grpc_retry_info_beyond_the_retry_budget_gives_up_at_once(tmp_path, exporter) -> None:
+    with GrpcFaultServer(tmp_path, script=[("RESOURCE_EXHAUSTED", 30.0)]) as srv:
+        exp = exporter(srv.endpoint, max_elapsed=3.0)
+        send(exp)
+        started = time.monotonic()
+        assert not exp.force_flush(timeout=10.0)
+        assert time.monotonic() - started < 2.0
+        stats = settled(exp.stats())
+        assert stats["spans_failed_retries_exhausted"] == N, stats
+        assert stats["requests_retried"] == 0, stats
+        assert len(srv.records()) == 1
+
+
+# ---------------------------------------------------------------------------
+# OTLP/HTTP statuses and Retry-After
+# ---------------------------------------------------------------------------
+
+HTTP_STATUSES = [200, 202, 301, 302, 400, 401, 403, 404, 408, 413, 418, 429, 500, 501, 502, 503, 504]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("status", HTTP_STATUSES)
+def test_http_status_is_retried_exactly_per_spec(servers, exporter, status: int) -> None:
+    srv = servers(HttpFaultServer, [status])
+    exp = exporter(srv.endpoint, "http/protobuf")
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    stats = settled(exp.stats())
+    requests = srv.snapshot()
+    if 200 <= status < 300:
+        assert flushed, stats
+        assert stats["spans_exported"] == N and stats["requests_failed"] == 0, stats
+        assert len(requests) == 1
+    else:
+        # Redirects are not followed (the Location would have answered 200).
+        check_outcome(exp, flushed, status in RETRYABLE_HTTP, sent, srv.acked_ids())
+        assert len(requests) == (2 if status in RETRYABLE_HTTP else 1), requests
+        assert f"HTTP {status}" in stats["last_error"], stats["last_error"]
+
+
+@pytest.mark.timeout(30)
+def test_http_retry_after_seconds_is_honoured(servers, exporter) -> None:
+    srv = servers(HttpFaultServer, [(429, {"Retry-After": "1"})])
+    exp = exporter(srv.endpoint, "http/protobuf")
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    check_outcome(exp, flushed, True, sent, srv.acked_ids())
+    first, retry = srv.snapshot()
+    assert 1.0 - TOL <= retry.t - first.t <= 2.0, retry.t - first.t
+
+
+@pytest.mark.timeout(30)
+def test_http_retry_after_date_is_honoured(servers, exporter) -> None:
+    retry_at: list[int] = []
+
+    def throttle(_req):
+        retry_at.append(int(time.time()) + 2)
+        return 503, {"Retry-After": formatdate(retry_at[0], usegmt=True)}
+
+    srv = servers(HttpFaultServer, [throttle])
+    exp = exporter(srv.endpoint, "http/protobuf")
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    check_outcome(exp, flushed, True, sent, srv.acked_ids())
+    first, retry = srv.snapshot()
+    # Not before the date (1-second resolution), and not much after it.
+    assert retry.wall >= retry_at[0] - TOL, (retry.wall, retry_at[0])
+    assert retry.t - first.t <= 3.0, retry.t - first.t
+
+
+@pytest.mark.timeout(30)
+def test_http_retry_after_beyond_the_retry_budget_gives_up_at_once(servers, exporter) -> None:
+    srv = servers(HttpFaultServer, [(503, {"Retry-After": "30"})])
+    exp = exporter(srv.endpoint, "http/protobuf", max_elapsed=3.0)
+    send(exp)
+    started = time.monotonic()
+    assert not exp.force_flush(timeout=10.0)
+    assert time.monotonic() - started < 2.0
+    stats = settled(exp.stats())
+    assert stats["spans_failed_retries_exhausted"] == N and stats["requests_retried"] == 0, stats
+    assert len(srv.snapshot()) == 1
+
+
+@pytest.mark.timeout(30)
+def test_http_retry_after_does_not_make_a_final_status_retryable(servers, exporter) -> None:
+    srv = servers(HttpFaultServer, [(400, {"Retry-After": "0"})])
+    exp = exporter(srv.endpoint, "http/protobuf")
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    check_outcome(exp, flushed, False, sent, srv.acked_ids())
+    assert len(srv.snapshot()) == 1
+
+
+# ---------------------------------------------------------------------------
+# Connection-level faults: retried on a (new) connection, then delivered
+# ---------------------------------------------------------------------------
+
+CONNECTION_FAULTS = [
+    ("grpc", "reset"),  # RST of the TCP connection on the request HEADERS (mid-request)
+    ("grpc", "garbage"),  # bytes that are not HTTP/2 instead of an answer
+    ("grpc", "goaway"),  # GOAWAY with last_stream_id below the request: not processed
+    ("grpc", "stall"),  # no answer: the exporter's deadline fires
+    ("http/protobuf", "reset"),  # RST after the request head, before the body
+    ("http/protobuf", "garbage"),  # bytes that are not HTTP/1.1 instead of an answer
+    ("http/protobuf", "close"),  # FIN without an answer
+    ("http/protobuf", "stall"),
+]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(("protocol", "fault"), CONNECTION_FAULTS)
+def test_connection_fault_is_retried_and_delivered(servers, exporter, protocol: str, fault: str) -> None:
+    srv = servers(H2FaultServer if protocol == "grpc" else HttpFaultServer, [fault])
+    exp = exporter(srv.endpoint, protocol, timeout=0.5)
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    stats = check_outcome(exp, flushed, True, sent, srv.acked_ids())
+    expected = "DEADLINE_EXCEEDED" if fault == "stall" else "UNAVAILABLE"
+    assert stats["last_error"].startswith(expected), stats["last_error"]
+    if fault != "stall" or protocol != "grpc":
+        # the broken (or abandoned) connection is not reused
+        first, retry = srv.snapshot()
+        assert retry.conn == first.conn + 1, srv.snapshot()
+
+
+@pytest.mark.timeout(30)
+def test_grpc_graceful_goaway_moves_to_a_new_connection_without_failing(servers, exporter) -> None:
+    # The server answers the first request, then sends GOAWAY(last_stream_id = it) and
+    # closes: the next export must go on a new connection, and nothing fails.
+    srv = servers(H2FaultServer, ["ok+goaway"])
+    exp = exporter(srv.endpoint)
+    sent = send(exp, 5)
+    assert exp.force_flush(timeout=10.0)
+    srv.wait_requests(1)
+    time.sleep(0.1)  # let the GOAWAY and the close arrive
+    sent += send(exp, 5)
+    assert exp.force_flush(timeout=10.0), exp.stats()
+    stats = settled(exp.stats())
+    assert stats["spans_exported"] == 10 and stats["requests_failed"] == 0, stats
+    assert sorted(srv.acked_ids()) == sorted(sent)
+    assert [r.conn for r in srv.snapshot()] == [0, 1]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_stalled_server_exhausts_the_retry_budget(servers, exporter, protocol: str) -> None:
+    cls = H2FaultServer if protocol == "grpc" else HttpFaultServer
+    srv = servers(cls, [], default="stall")
+    exp = exporter(srv.endpoint, protocol, timeout=0.5, max_elapsed=2.0)
+    send(exp)
+    started = time.monotonic()
+    assert not exp.force_flush(timeout=10.0)
+    elapsed = time.monotonic() - started
+    stats = settled(exp.stats())
+    assert stats["spans_failed_retries_exhausted"] == N and stats["spans_exported"] == 0, stats
+    assert stats["requests_ok"] == 0 and stats["requests_retried"] >= 2, stats
+    assert stats["requests_failed"] == stats["requests_retried"] + 1, stats
+    assert stats["last_error"].startswith("DEADLINE_EXCEEDED"), stats["last_error"]
+    # Each attempt waits out the timeout: budget (2 s) plus at most one attempt.
+    assert 1.5 <= elapsed <= 2.0 + 0.5 + 0.5, elapsed
+    assert len(srv.snapshot()) == stats["requests_failed"]
+    assert srv.acked_ids() == []
+
+
+class _FirstConnectionBlackHole(H2FaultServer):
+    """The first connection is accepted and never answered (not even HTTP/2 SETTINGS);
+    later connections are a healthy collector."""
+
+    def handle(self, conn, n):
+        if n == 0:
+            self._hold(conn)
+        super().handle(conn, n)
+
+
+class _HttpFirstConnectionBlackHole(HttpFaultServer):
+    def handle(self, conn, n):
+        if n == 0:
+            self._hold(conn)
+        super().handle(conn, n)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "protocol",
+    ["grpc", "http/protobuf"],
+)
+def test_black_holed_connection_is_abandoned_after_a_timeout(servers, exporter, protocol: str) -> None:
+    cls = _FirstConnectionBlackHole if protocol == "grpc" else _HttpFirstConnectionBlackHole
+    srv = servers(cls, [])
+    exp = exporter(srv.endpoint, protocol, timeout=0.5, max_elapsed=4.0)
+    sent = send(exp)
+    flushed = exp.force_flush(timeout=10.0)
+    stats = settled(exp.stats())
+    assert flushed and stats["spans_exported"] == N, stats
+    assert sorted(srv.acked_ids()) == sorted(sent)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_every_span_is_delivered_or_counted_under_mixed_faults(servers, exporter, protocol: str) -> None:
+    """Many batches through a server cycling through faults: sent = received + lost, exactly."""
+    if protocol == "grpc":
+        cycle = [
+            "ok",
+            "reset",
+            ("grpc", 14, "unavailable", None),
+            "garbage",
+            "ok",
+            "goaway",
+            ("rst", REFUSED_STREAM),
+            "stall",
+            ("grpc", 3, "invalid argument", None),  # final: counted non-retryable
+            ("http", 503),
+            "ok+goaway",
+            ("grpc", 8, "slow down", grpc_retry_info_status(8, 0.05)),
+        ]
+        cls = H2FaultServer
+    else:
+        cycle = [200, "reset", 503, "garbage", 200, "close", 429, "stall", 400, 502, 200, 504]
+        cls = HttpFaultServer
+    srv = servers(cls, cycle * 8)
+    # One request in flight at a time: a connection fault never hits an answered request.
+    exp = exporter(srv.endpoint, protocol, timeout=0.5, max_elapsed=3.0, batch=10)
+    sent = send(exp, 400)
+    exp.force_flush(timeout=40.0)
+    stats = settled(exp.stats())
+    acked = srv.acked_ids()
+    assert len(acked) == len(set(acked)), "a span was acknowledged twice"
+    assert set(acked) <= set(sent)
+    assert stats["spans_accepted"] == len(sent)
+    assert stats["spans_exported"] == len(acked), stats
+    assert stats["spans_failed_non_retryable"] > 0, stats  # the final answers in the cycle
+    assert stats["spans_exported"] + stats["spans_failed"] == len(sent), stats
+    assert stats["spans_dropped"] == 0, stats
+
+
+# ---------------------------------------------------------------------------
+# A collector restarted mid-run (same port)
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_grpc_collector_restarted_mid_run(tmp_path, exporter) -> None:
+    first = GrpcFaultServer(tmp_path / "first").start()
+    second = GrpcFaultServer(tmp_path / "second", port=first.port)
+    produced: list[int] = []
+    stop = threading.Event()
+    try:
+        exp = exporter(first.endpoint, max_elapsed=20.0, batch=20, concurrent=2, queue=100_000)
+        tracer = exp.tracer("restart")
+
+        def produce() -> None:
+            while not stop.is_set():
+                for _ in range(10):
+                    span = tracer.start_span("op")
+                    produced.append(span.context.span_id)
+                    span.end()
+                time.sleep(0.005)
+
+        producer = threading.Thread(target=produce, name="span-producer")
+        producer.start()
+        try:
+            first.wait_records(5, timeout=20.0)
+            first.stop()  # graceful: calls in flight are answered, then the port closes
+            time.sleep(0.3)  # collector down: connections are refused meanwhile
+            second.start()
+            assert second.port == first.port
+            second.wait_records(5, timeout=20.0)
+        finally:
+            stop.set()
+            producer.join(10)
+        assert exp.force_flush(timeout=30.0), exp.stats()
+        stats = settled(exp.stats())
+        received = first.acked_ids() + second.acked_ids()
+        assert len(received) == len(set(received)), "a span was received twice"
+        assert set(received) <= set(produced)
+        assert stats["spans_accepted"] == len(produced)
+        assert stats["spans_exported"] == len(received), stats
+        # An outage of well under a second within a 20 s retry budget loses nothing.
+        assert stats["spans_exported"] == len(produced), stats
+        assert first.acked_ids() and second.acked_ids()
+        assert stats["requests_retried"] >= 1, stats
+    finally:
+        second.stop()
+        first.stop()
+
+
+# ---------------------------------------------------------------------------
+# Deadlines of force_flush / shutdown against a collector that never answers
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("server", ["silent", "always-unavailable"])
+def test_flush_and_shutdown_meet_their_deadline(servers, protocol: str, server: str) -> None:
+    if server == "silent":
+        srv = servers(SilentServer)
+    elif protocol == "grpc":
+        srv = servers(H2FaultServer, [], default=("grpc", 14, "down", None))
+    else:
+        srv = servers(HttpFaultServer, [], default=503)
+    # Library defaults (10 s timeout, 5 min retry budget, circuit breaker on).
+    exp = otlp.Exporter(srv.endpoint, protocol=protocol)
+    try:
+        sent = send(exp)
+        exp.logger("faults").emit("a log record")
+        started = time.monotonic()
+        assert exp.force_flush(timeout=1) is False
+        took = time.monotonic() - started
+        assert 0.9 <= took <= 1.2, took
+        started = time.monotonic()
+        assert exp.shutdown(timeout=1) is False
+        took = time.monotonic() - started
+        assert took <= 1.2, took
+    finally:
+        exp.shutdown(timeout=1)
+    stats = settled(exp.stats())
+    assert stats["spans_dropped_shutdown"] == len(sent) and stats["spans_exported"] == 0, stats
+    assert stats["logs_accepted"] == 1 and stats["logs_dropped"] == 1, stats
+    assert srv.connections >= 1
