@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use otlp::aggregate::TemporalityPreference;
 use otlp::metrics::{MetricsConfig, MetricsExporter};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope};
-use otlp::pipeline::BatchConfig;
+use otlp::pipeline::{BatchConfig, Pipeline, Weighted};
 use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::stats::StatsSnapshot;
 use otlp::trace::{ExporterConfig, LogExporter, TraceExporter};
@@ -450,19 +450,9 @@ impl PyExporter {
     #[pyo3(signature = (timeout = 10.0))]
     fn force_flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
         let deadline = Instant::now() + seconds(timeout, "timeout")?;
-        let lost = |s: &StatsSnapshot| s.dropped() + s.failed() + s.rejected;
-        let before = lost(&self.traces.stats());
-        let pipeline = self.traces.pipeline();
-        let generation = pipeline.request_flush();
-        let settled = wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))?;
-        let mut ok = settled && lost(&self.traces.stats()) == before;
+        let mut ok = flush_pipeline(py, &self.traces.pipeline(), deadline)?;
         if let Some(l) = self.logs() {
-            let before = lost(&l.stats());
-            let pipeline = l.pipeline();
-            let generation = pipeline.request_flush();
-            let settled =
-                wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))?;
-            ok &= settled && lost(&l.stats()) == before;
+            ok &= flush_pipeline(py, &l.pipeline(), deadline)?;
         }
         if let Some(m) = self.metrics() {
             let before = lost(&m.stats());
@@ -482,18 +472,9 @@ impl PyExporter {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(true);
         }
-        let pipeline = self.traces.pipeline();
-        pipeline.begin_shutdown();
-        let clean = wait_in_slices(py, deadline, |until| pipeline.wait_idle(until));
-        py.detach(|| pipeline.finish_shutdown());
+        let clean = shutdown_pipeline(py, &self.traces.pipeline(), deadline);
         let logs_clean = match self.logs() {
-            Some(l) => {
-                let pipeline = l.pipeline();
-                pipeline.begin_shutdown();
-                let clean = wait_in_slices(py, deadline, |until| pipeline.wait_idle(until));
-                py.detach(|| pipeline.finish_shutdown());
-                clean?
-            }
+            Some(l) => shutdown_pipeline(py, &l.pipeline(), deadline)?,
             None => true,
         };
         let metrics_clean = match self.metrics() {
@@ -623,6 +604,35 @@ impl PyExporter {
             self.compression.token().replace("identity", "none")
         )
     }
+}
+
+/// Items a pipeline has lost (dropped, failed or rejected) so far.
+fn lost(s: &StatsSnapshot) -> u64 {
+    s.dropped() + s.failed() + s.rejected
+}
+
+/// Flush one pipeline: true when everything was delivered by `deadline`.
+fn flush_pipeline<T: Weighted + Send + 'static>(
+    py: Python<'_>,
+    pipeline: &Pipeline<T>,
+    deadline: Instant,
+) -> PyResult<bool> {
+    let before = lost(&pipeline.stats().snapshot());
+    let generation = pipeline.request_flush();
+    let settled = wait_in_slices(py, deadline, |until| pipeline.wait_flush(generation, until))?;
+    Ok(settled && lost(&pipeline.stats().snapshot()) == before)
+}
+
+/// Shut one pipeline down by `deadline`: true when it was idle in time.
+fn shutdown_pipeline<T: Weighted + Send + 'static>(
+    py: Python<'_>,
+    pipeline: &Pipeline<T>,
+    deadline: Instant,
+) -> PyResult<bool> {
+    pipeline.begin_shutdown();
+    let clean = wait_in_slices(py, deadline, |until| pipeline.wait_idle(until));
+    py.detach(|| pipeline.finish_shutdown());
+    clean
 }
 
 /// Wait until `done(until)` is true or `deadline` passes, with the GIL released, in

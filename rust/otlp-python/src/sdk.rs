@@ -137,6 +137,15 @@ struct Groups<'py> {
 }
 
 impl<'py> Groups<'py> {
+    fn new(py: Python<'py>) -> Self {
+        Self {
+            resources: PyDict::new(py),
+            resource_arcs: Vec::new(),
+            scopes: Vec::new(),
+            scope_arcs: Vec::new(),
+        }
+    }
+
     /// The resource's shared value and its index.
     fn resource(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<(Arc<Resource>, usize)> {
         if let Some(i) = self.resources.get_item(obj)? {
@@ -298,12 +307,7 @@ pub fn encode_spans<'py>(
     format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let json = is_json(format)?;
-    let mut groups = Groups {
-        resources: PyDict::new(py),
-        resource_arcs: Vec::new(),
-        scopes: Vec::new(),
-        scope_arcs: Vec::new(),
-    };
+    let mut groups = Groups::new(py);
     let mut data = Vec::new();
     for span in spans.try_iter()? {
         data.push(span_data(&span?, &mut groups)?);
@@ -698,12 +702,7 @@ pub fn encode_logs<'py>(
     format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let json = is_json(format)?;
-    let mut groups = Groups {
-        resources: PyDict::new(py),
-        resource_arcs: Vec::new(),
-        scopes: Vec::new(),
-        scope_arcs: Vec::new(),
-    };
+    let mut groups = Groups::new(py);
     let mut data = Vec::new();
     for r in records.try_iter()? {
         data.push(log_record(&r?, &mut groups)?);
