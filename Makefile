@@ -38,10 +38,10 @@ test-python: ## pytest (hypothesis profile from HYPOTHESIS_PROFILE, default "dev
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
 .PHONY: test
-test: test-rust test-python ## All tests
+test: lint test-rust test-python ## Everything CI runs: lint, Rust tests, Python tests
 
 .PHONY: check
-check: lint test ## Everything CI runs
+check: test ## Same as test
 
 .PHONY: bench
 bench: ## Side-by-side benchmarks against the official exporter

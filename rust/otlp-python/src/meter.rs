@@ -252,11 +252,12 @@ fn array_values<'a>(
         )));
     }
     let _ = py;
-    // SAFETY: `__array_interface__` describes a live, C-contiguous (checked above),
-    // aligned (checked above) buffer of `len` items of the checked type, owned by
-    // `obj`, which outlives the returned slices (lifetime 'a). numpy does not resize
-    // or free an array's buffer while references to it exist; writes by other threads
-    // during the call give unspecified (but well-formed) numbers.
+    // `__array_interface__` describes a live, C-contiguous (checked above), aligned
+    // (checked above) buffer of `len` items of the checked type, owned by `obj`, which
+    // outlives the returned slices (lifetime 'a). numpy does not resize or free an
+    // array's buffer while references to it exist; writes by other threads during
+    // the call give unspecified (but well-formed) numbers.
+    // SAFETY: as above: valid, aligned, initialised, alive for 'a.
     unsafe {
         Ok(match kind {
             0 => Values::F64(std::slice::from_raw_parts(ptr as *const f64, len)),

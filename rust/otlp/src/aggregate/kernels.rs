@@ -227,6 +227,7 @@ mod avx2 {
 
     /// # Safety
     /// The CPU must support AVX2.
+    // SAFETY: callers check AVX2 at run time (`Kernels::histogram`).
     #[target_feature(enable = "avx2")]
     pub unsafe fn histogram(values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
         // A copy of the loop per boundary count up to 16 keeps the per-boundary
@@ -248,6 +249,7 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU must support AVX2.
+    // SAFETY: only called from `histogram`, whose caller checked AVX2.
     #[target_feature(enable = "avx2")]
     unsafe fn run<const N: usize>(values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
         let zero = _mm256_setzero_pd();
