@@ -34,6 +34,11 @@ class Exporter(_native.Exporter):
         max_request_size: largest export request in bytes before compression (default
             4 MiB, the usual gRPC receiver limit); larger batches are split, and a single
             item larger than this is dropped and counted (``spans_dropped_too_large``).
+        http_version: OTLP/HTTP's HTTP version. ``"auto"`` (the default) lets TLS
+            negotiate HTTP/2 or HTTP/1.1 (ALPN) and uses HTTP/1.1 over plain ``http://``;
+            ``"2"`` always speaks HTTP/2 (prior knowledge, "h2c", over ``http://``: the
+            collector must accept it); ``"1.1"`` never does. All exports then share one
+            multiplexed connection. gRPC always runs on HTTP/2.
 
     Raises:
         otlp.errors.ConfigError: an argument is invalid (the message names it).

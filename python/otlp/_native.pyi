@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Callable, TypeVar, final
+from typing import Any, Callable, Literal, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
 
@@ -55,6 +55,7 @@ class Exporter:
         circuit_breaker: Any | None = None,
         max_request_size: int = 4194304,
         tls: Any | None = None,
+        http_version: Literal["auto", "1.1", "2"] = "auto",
     ) -> Self: ...
     def tracer(
         self,

@@ -12,6 +12,7 @@ use otlp::pipeline::{BatchConfig, Pipeline, Weighted};
 use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::stats::StatsSnapshot;
 use otlp::trace::{ExporterConfig, LogExporter, TraceExporter};
+use otlp::transport::http::HttpVersion;
 use otlp::transport::tls::TlsConfig;
 use otlp::transport::{Compression, Protocol};
 use pyo3::exceptions::PyTypeError;
@@ -293,6 +294,7 @@ impl PyExporter {
         endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
         compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
         metrics = None, circuit_breaker = None, max_request_size = 4194304, tls = None,
+        http_version = "auto",
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -308,6 +310,7 @@ impl PyExporter {
         circuit_breaker: Option<&Bound<'_, PyAny>>,
         max_request_size: usize,
         tls: Option<&Bound<'_, PyAny>>,
+        http_version: &str,
     ) -> PyResult<Self> {
         if max_request_size < 1024 {
             return Err(config(format!(
@@ -327,6 +330,7 @@ impl PyExporter {
             circuit: circuit_config(circuit_breaker)?,
             max_request_size,
             tls: tls_config(tls)?,
+            http_version: HttpVersion::parse(http_version).map_err(to_py)?,
         };
         if cfg.tls != TlsConfig::default() {
             // Unreadable or mismatched files are reported now, whatever the scheme.

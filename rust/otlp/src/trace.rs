@@ -13,7 +13,7 @@ use crate::pipeline::{BatchConfig, ExportSettings, Pipeline};
 use crate::resilience::{CircuitConfig, RetryPolicy};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
-use crate::transport::http::{HttpClient, HttpConfig};
+use crate::transport::http::{HttpClient, HttpConfig, HttpVersion};
 use crate::transport::tls::{self, TlsConfig};
 use crate::transport::{Client, Compression, Endpoint, Paths, Protocol, Scheme};
 use tokio::runtime::Handle;
@@ -35,6 +35,8 @@ pub struct ExporterConfig {
     pub circuit: CircuitConfig,
     /// Largest request before compression (the common gRPC receiver limit: 4 MiB).
     pub max_request_size: usize,
+    /// OTLP/HTTP's HTTP version (gRPC is always HTTP/2).
+    pub http_version: HttpVersion,
 }
 
 impl Default for ExporterConfig {
@@ -50,19 +52,20 @@ impl Default for ExporterConfig {
             retry: RetryPolicy::default(),
             circuit: CircuitConfig::default(),
             max_request_size: 4 << 20,
+            http_version: HttpVersion::Auto,
         }
     }
 }
 
 impl ExporterConfig {
-    /// TLS for `https://` endpoints (ALPN `alpn`); `None` for `http://`.
+    /// TLS for `https://` endpoints (offering `alpn`); `None` for `http://`.
     fn tls_for(
         &self,
         endpoint: &Endpoint,
-        alpn: &[u8],
+        alpn: &[&[u8]],
     ) -> Result<Option<Arc<rustls::ClientConfig>>> {
         match endpoint.scheme {
-            Scheme::Https => Ok(Some(tls::client_config(&self.tls, &[alpn])?)),
+            Scheme::Https => Ok(Some(tls::client_config(&self.tls, alpn)?)),
             Scheme::Http => Ok(None),
         }
     }
@@ -71,12 +74,19 @@ impl ExporterConfig {
     pub fn client(&self, endpoint: &Endpoint) -> Result<(Arc<Client>, Handle)> {
         let headers = validate_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
         let client = match self.protocol {
+            Protocol::Grpc if self.http_version == HttpVersion::Http1 => {
+                return Err(Error::Config(
+                    "`http_version`: gRPC runs on HTTP/2 only; leave it 'auto' or use \
+                     protocol='http/protobuf' for HTTP/1.1"
+                        .into(),
+                ))
+            }
             Protocol::Grpc => Client::Grpc(GrpcClient::new(GrpcConfig {
                 endpoint: endpoint.clone(),
                 headers,
                 compression: self.compression,
                 user_agent: user_agent(),
-                tls: self.tls_for(endpoint, b"h2")?,
+                tls: self.tls_for(endpoint, &[b"h2"])?,
             })?),
             p => Client::Http(HttpClient::new(HttpConfig {
                 endpoint: endpoint.clone(),
@@ -84,7 +94,8 @@ impl ExporterConfig {
                 compression: self.compression,
                 user_agent: user_agent(),
                 json: p.is_json(),
-                tls: self.tls_for(endpoint, b"http/1.1")?,
+                tls: self.tls_for(endpoint, self.http_version.alpn())?,
+                version: self.http_version,
             })?),
         };
         let runtime = crate::runtime::handle()

@@ -1,6 +1,11 @@
-//! OTLP/HTTP: `POST {endpoint}/v1/{traces,metrics,logs}` over HTTP/1.1 with keep-alive,
-//! protobuf or JSON bodies, `Content-Encoding` compression, and the spec's rules for
-//! which answers may be retried (429, 502, 503, 504, honouring `Retry-After`).
+//! OTLP/HTTP: `POST {endpoint}/v1/{traces,metrics,logs}` over HTTP/1.1 (a pool of
+//! keep-alive connections) or HTTP/2 (one multiplexed connection), protobuf or JSON
+//! bodies, `Content-Encoding` compression, and the spec's rules for which answers may be
+//! retried (429, 502, 503, 504, honouring `Retry-After`).
+//!
+//! The HTTP version follows [`HttpVersion`]: over TLS it is negotiated with ALPN; over
+//! plain TCP HTTP/2 is spoken only when asked for (prior knowledge, "h2c"), because an
+//! HTTP/1.1-only server cannot recognise it.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -8,8 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -21,6 +26,48 @@ use crate::error::{Error, Result};
 /// Largest response body read (after decompression).
 const MAX_RESPONSE: usize = 4 << 20;
 
+/// Which HTTP version OTLP/HTTP speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/2 when TLS negotiates it (ALPN `h2`, then `http/1.1`), else HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only: prior knowledge over plain TCP, ALPN `h2` over TLS.
+    Http2,
+}
+
+impl HttpVersion {
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "1.1" => Ok(Self::Http1),
+            "2" => Ok(Self::Http2),
+            other => Err(Error::Config(format!(
+                "`http_version` must be one of 'auto', '1.1', '2'; got {other:?}"
+            ))),
+        }
+    }
+
+    /// The ALPN protocols offered over TLS, most preferred first.
+    pub fn alpn(self) -> &'static [&'static [u8]] {
+        match self {
+            Self::Auto => &[b"h2", b"http/1.1"],
+            Self::Http1 => &[b"http/1.1"],
+            Self::Http2 => &[b"h2"],
+        }
+    }
+}
+
+type Body = Full<Bytes>;
+
+/// A connection ready for one request.
+enum Sender {
+    Http1(http1::SendRequest<Body>),
+    Http2(http2::SendRequest<Body>),
+}
+
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
     pub endpoint: Endpoint,
@@ -29,15 +76,24 @@ pub struct HttpConfig {
     pub user_agent: String,
     /// `application/json` bodies instead of `application/x-protobuf`.
     pub json: bool,
-    /// Set for `https://` endpoints.
+    /// Set for `https://` endpoints; its ALPN protocols should be `version.alpn()`.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    pub version: HttpVersion,
 }
 
 pub struct HttpClient {
     config: HttpConfig,
+    /// Headers of every HTTP/1.1 request (HTTP/2 requests carry the same, less `host`).
     base_headers: HeaderMap,
-    /// Idle keep-alive connections.
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// The absolute URI's prefix (`http://host:port/base`) for HTTP/2 requests.
+    origin: String,
+    /// Idle HTTP/1.1 keep-alive connections.
+    idle: Mutex<Vec<http1::SendRequest<Body>>>,
+    /// The shared HTTP/2 connection, once one is open.
+    shared: Mutex<Option<http2::SendRequest<Body>>>,
+    /// Held while opening a connection that may be HTTP/2, so that concurrent
+    /// requests share one instead of each opening their own.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 impl HttpClient {
@@ -73,10 +129,22 @@ impl HttpClient {
         for (k, v) in &config.headers {
             base.append(k.clone(), v.clone());
         }
+        let scheme = match config.endpoint.scheme {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        };
+        let origin = format!(
+            "{scheme}://{}{}",
+            config.endpoint.authority(),
+            config.endpoint.path
+        );
         Ok(Self {
             config,
             base_headers: base,
+            origin,
             idle: Mutex::new(Vec::new()),
+            shared: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -88,26 +156,55 @@ impl HttpClient {
         self.config.json
     }
 
-    async fn connection(&self) -> std::result::Result<SendRequest<Full<Bytes>>, Status> {
+    /// A reusable connection, or a new one.
+    async fn connection(&self) -> std::result::Result<Sender, Status> {
+        if let Some(s) = self.shared_ready().await {
+            return Ok(Sender::Http2(s));
+        }
         loop {
             let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match idle {
                 Some(mut s) if !s.is_closed() => {
                     if s.ready().await.is_ok() {
-                        return Ok(s);
+                        return Ok(Sender::Http1(s));
                     }
                 }
                 Some(_) => continue,
                 None => break,
             }
         }
+        let may_be_h2 = match self.config.version {
+            HttpVersion::Http1 => false,
+            HttpVersion::Http2 => true,
+            HttpVersion::Auto => self.config.tls.is_some(),
+        };
+        if !may_be_h2 {
+            return self.connect().await;
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some(s) = self.shared_ready().await {
+            return Ok(Sender::Http2(s));
+        }
+        self.connect().await
+    }
+
+    /// The shared HTTP/2 connection if it is open and can take another stream.
+    async fn shared_ready(&self) -> Option<http2::SendRequest<Body>> {
+        let mut s = self.lock_shared().clone()?;
+        if !s.is_closed() && s.ready().await.is_ok() {
+            return Some(s);
+        }
+        self.forget_shared();
+        None
+    }
+
+    async fn connect(&self) -> std::result::Result<Sender, Status> {
         let ep = &self.config.endpoint;
         let tcp = TcpStream::connect((ep.host.as_str(), ep.port))
             .await
             .map_err(|e| unavailable(format!("connect to {ep}: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let failed = |e: hyper::Error| unavailable(format!("HTTP handshake with {ep}: {e}"));
-        let send = match &self.config.tls {
+        match &self.config.tls {
             Some(tls) => {
                 let name =
                     super::tls::server_name(&ep.host).map_err(|e| unavailable(e.to_string()))?;
@@ -115,25 +212,60 @@ impl HttpClient {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| unavailable(format!("TLS handshake with {ep}: {e}")))?;
-                let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(failed)?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                send
+                let h2 = match stream.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => true,
+                    Some(_) => false,
+                    // No ALPN answer: the server speaks HTTP/1.1 only.
+                    None if self.config.version == HttpVersion::Http2 => {
+                        return Err(unavailable(format!(
+                            "{ep} did not agree to HTTP/2 (ALPN h2); use http_version='auto' \
+                             or '1.1' for this collector"
+                        )))
+                    }
+                    None => false,
+                };
+                self.handshake(TokioIo::new(stream), h2).await
             }
             None => {
-                let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-                    .await
-                    .map_err(failed)?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                send
+                let h2 = self.config.version == HttpVersion::Http2;
+                self.handshake(TokioIo::new(tcp), h2).await
             }
-        };
-        Ok(send)
+        }
+    }
+
+    async fn handshake<T>(&self, io: T, h2: bool) -> std::result::Result<Sender, Status>
+    where
+        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let ep = &self.config.endpoint;
+        let failed = |e: hyper::Error| unavailable(format!("HTTP handshake with {ep}: {e}"));
+        if h2 {
+            let (send, conn) = http2::Builder::new(TokioExecutor::new())
+                .handshake(io)
+                .await
+                .map_err(failed)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            *self.lock_shared() = Some(send.clone());
+            Ok(Sender::Http2(send))
+        } else {
+            let (send, conn) = http1::handshake(io).await.map_err(failed)?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Ok(Sender::Http1(send))
+        }
+    }
+
+    fn lock_shared(&self) -> std::sync::MutexGuard<'_, Option<http2::SendRequest<Body>>> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next request opens a new HTTP/2 connection (this one failed or went silent;
+    /// requests still in flight on it keep it alive until they end).
+    fn forget_shared(&self) {
+        self.lock_shared().take();
     }
 
     /// POST `body` (already compressed as configured) to `signal_path` (`/v1/traces`),
@@ -151,6 +283,8 @@ impl HttpClient {
         let result = tokio::time::timeout_at(deadline, self.call(signal_path, body, &mut sent))
             .await
             .unwrap_or_else(|_| {
+                // A connection that let a request time out may be black-holed.
+                self.forget_shared();
                 Err(Status {
                     code: Code::DeadlineExceeded,
                     message: format!("no response within {timeout:?}"),
@@ -166,11 +300,15 @@ impl HttpClient {
         body: Bytes,
         sent: &mut bool,
     ) -> std::result::Result<Bytes, Status> {
-        let mut send = self.connection().await?;
-        let path = format!("{}{}", self.config.endpoint.path, signal_path);
+        let send = self.connection().await?;
+        let uri = match send {
+            // HTTP/2 carries the scheme and authority as pseudo-headers.
+            Sender::Http2(_) => format!("{}{signal_path}", self.origin),
+            Sender::Http1(_) => format!("{}{signal_path}", self.config.endpoint.path),
+        };
         let mut req = Request::builder()
             .method(Method::POST)
-            .uri(path)
+            .uri(uri)
             .body(Full::new(body))
             .map_err(|e| Status {
                 code: Code::Internal,
@@ -178,10 +316,22 @@ impl HttpClient {
                 retry_delay: None,
             })?;
         *req.headers_mut() = self.base_headers.clone();
-        let response = send
-            .send_request(req)
-            .await
-            .map_err(|e| unavailable(format!("HTTP request failed: {e}")))?;
+        let failed = |e: hyper::Error| unavailable(format!("HTTP request failed: {e}"));
+        let (response, reusable) = match send {
+            Sender::Http1(mut send) => {
+                let response = send.send_request(req).await.map_err(failed)?;
+                (response, Some(send))
+            }
+            Sender::Http2(mut send) => {
+                req.headers_mut().remove("host");
+                let response = send.send_request(req).await.map_err(|e| {
+                    // Reset, refused or cut off: the next request starts afresh.
+                    self.forget_shared();
+                    failed(e)
+                })?;
+                (response, None)
+            }
+        };
         *sent = true;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -190,8 +340,8 @@ impl HttpClient {
             .await
             .map_err(|e| unavailable(format!("reading the response: {e}")))?
             .to_bytes();
-        // The connection is reusable once the response is read.
-        if !send.is_closed() {
+        // An HTTP/1.1 connection is reusable once the response is read.
+        if let Some(send) = reusable.filter(|s| !s.is_closed()) {
             self.idle
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -309,6 +459,18 @@ fn parse_http_date(s: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_versions_and_their_alpn() {
+        assert_eq!(HttpVersion::parse("auto").unwrap(), HttpVersion::Auto);
+        assert_eq!(HttpVersion::parse("1.1").unwrap(), HttpVersion::Http1);
+        assert_eq!(HttpVersion::parse("2").unwrap(), HttpVersion::Http2);
+        let err = HttpVersion::parse("h2").unwrap_err().to_string();
+        assert!(err.contains("`http_version`") && err.contains("'auto'"), "{err}");
+        assert_eq!(HttpVersion::Auto.alpn(), &[&b"h2"[..], b"http/1.1"]);
+        assert_eq!(HttpVersion::Http1.alpn(), &[&b"http/1.1"[..]]);
+        assert_eq!(HttpVersion::Http2.alpn(), &[&b"h2"[..]]);
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {
