@@ -215,12 +215,17 @@ impl HttpClient {
                 let h2 = match stream.get_ref().1.alpn_protocol() {
                     Some(b"h2") => true,
                     Some(_) => false,
-                    // No ALPN answer: the server speaks HTTP/1.1 only.
+                    // No ALPN answer: the server speaks HTTP/1.1 only. That will not
+                    // change by retrying: the export fails at once.
                     None if self.config.version == HttpVersion::Http2 => {
-                        return Err(unavailable(format!(
-                            "{ep} did not agree to HTTP/2 (ALPN h2); use http_version='auto' \
-                             or '1.1' for this collector"
-                        )))
+                        return Err(Status {
+                            code: Code::FailedPrecondition,
+                            message: format!(
+                                "{ep} did not agree to HTTP/2 (ALPN h2); use \
+                                 http_version='auto' or '1.1' for this collector"
+                            ),
+                            retry_delay: None,
+                        });
                     }
                     None => false,
                 };
@@ -238,7 +243,8 @@ impl HttpClient {
         T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
     {
         let ep = &self.config.endpoint;
-        let failed = |e: hyper::Error| unavailable(format!("HTTP handshake with {ep}: {e}"));
+        let failed =
+            |e: hyper::Error| unavailable(format!("HTTP handshake with {ep}: {}", chain(&e)));
         if h2 {
             let (send, conn) = http2::Builder::new(TokioExecutor::new())
                 .handshake(io)
@@ -316,7 +322,7 @@ impl HttpClient {
                 retry_delay: None,
             })?;
         *req.headers_mut() = self.base_headers.clone();
-        let failed = |e: hyper::Error| unavailable(format!("HTTP request failed: {e}"));
+        let failed = |e: hyper::Error| unavailable(format!("HTTP request failed: {}", chain(&e)));
         let (response, reusable) = match send {
             Sender::Http1(mut send) => {
                 let response = send.send_request(req).await.map_err(failed)?;
@@ -388,6 +394,21 @@ impl HttpClient {
             retry_delay,
         })
     }
+}
+
+/// An error and its causes ("http2 error: stream error received: refused stream").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 fn unavailable(message: String) -> Status {
@@ -466,7 +487,10 @@ mod tests {
         assert_eq!(HttpVersion::parse("1.1").unwrap(), HttpVersion::Http1);
         assert_eq!(HttpVersion::parse("2").unwrap(), HttpVersion::Http2);
         let err = HttpVersion::parse("h2").unwrap_err().to_string();
-        assert!(err.contains("`http_version`") && err.contains("'auto'"), "{err}");
+        assert!(
+            err.contains("`http_version`") && err.contains("'auto'"),
+            "{err}"
+        );
         assert_eq!(HttpVersion::Auto.alpn(), &[&b"h2"[..], b"http/1.1"]);
         assert_eq!(HttpVersion::Http1.alpn(), &[&b"http/1.1"[..]]);
         assert_eq!(HttpVersion::Http2.alpn(), &[&b"h2"[..]]);
