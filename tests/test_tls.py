@@ -2,88 +2,22 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import threading
 import time
 from concurrent import futures
 from pathlib import Path
 
+import grpc
 import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from peers.pki import make_pki
 
-x509 = pytest.importorskip("cryptography.x509")
-import grpc  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-from opentelemetry.proto.collector.trace.v1 import (  # noqa: E402
-    trace_service_pb2,
-    trace_service_pb2_grpc,
-)
-
-import otlp  # noqa: E402
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject: str, issuer_key, issuer_name, key, *, ca: bool, san: bool = False):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    b = (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if san:
-        b = b.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    return b.sign(issuer_key, hashes.SHA256())
-
-
-def _pem(obj) -> bytes:
-    if hasattr(obj, "private_bytes"):
-        return obj.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    return obj.public_bytes(serialization.Encoding.PEM)
+import otlp
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("pki")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("test-ca", ca_key, _name("test-ca"), ca_key, ca=True)
-    other_key = ec.generate_private_key(ec.SECP256R1())
-    other_ca = _cert("other-ca", other_key, _name("other-ca"), other_key, ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = _cert("localhost", ca_key, ca.subject, server_key, ca=False, san=True)
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _cert("client", ca_key, ca.subject, client_key, ca=False)
-    files = {
-        "ca": _pem(ca),
-        "other_ca": _pem(other_ca),
-        "server": _pem(server),
-        "server_key": _pem(server_key),
-        "client": _pem(client),
-        "client_key": _pem(client_key),
-        "other_key": _pem(other_key),
-    }
-    out = {}
-    for name, data in files.items():
-        p = d / f"{name}.pem"
-        p.write_bytes(data)
-        out[name] = p
-    return out
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
