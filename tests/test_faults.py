@@ -4,8 +4,10 @@ up delivered or counted with its reason, whatever the collector does.
 Peers: the grpcio reference sink (status codes 1..16), a grpcio collector of our own for
 ``RetryInfo`` and restarts on the same port, and socket-level servers (``peers/faults.py``)
 for HTTP statuses, ``Retry-After``, bare HTTP/2 answers, RST_STREAM, GOAWAY, connection
-resets, garbage bytes and stalls. Retry rules: /work/shared/PROTOCOL.md (OTLP spec,
-"Failures"; gRPC ``doc/http-grpc-status-mapping.md``).
+resets, garbage bytes and stalls. OTLP/HTTP runs over HTTP/1.1 and, as protocol id
+``"http/protobuf+h2"`` (``http_version="2"``), over HTTP/2 with prior knowledge. Retry
+rules: /work/shared/PROTOCOL.md (OTLP spec, "Failures"; gRPC
+``doc/http-grpc-status-mapping.md``).
 
 "Received" means acknowledged by the server (answered with success): a request the
 server read but did not acknowledge is the exporter's to retry or count.
@@ -59,6 +61,33 @@ GRPC_CODES = [
 
 RETRYABLE_HTTP = {429, 502, 503, 504}
 
+# Protocol ids of this file: an exporter ``protocol``, or OTLP/HTTP (protobuf) over
+# HTTP/2 with prior knowledge (h2c), answered by ``H2FaultServer(http=True)``.
+H2 = "http/protobuf+h2"
+
+
+def exporter_args(protocol: str) -> dict:
+    """``otlp.Exporter`` keywords for a protocol id."""
+    if protocol == H2:
+        return {"protocol": "http/protobuf", "http_version": "2"}
+    return {"protocol": protocol}
+
+
+def fault_server(servers, protocol: str, script: list, **kwargs):
+    """The in-process fault server speaking ``protocol`` (``servers`` is the fixture)."""
+    if protocol == "grpc":
+        return servers(H2FaultServer, script, **kwargs)
+    if protocol == H2:
+        return servers(H2FaultServer, script, http=True, **kwargs)
+    return servers(HttpFaultServer, script, **kwargs)
+
+
+def http_answer(protocol: str, status: int, headers: dict | None = None):
+    """A script entry answering HTTP ``status`` (with ``headers``) in ``protocol``'s server."""
+    if protocol == H2:
+        return ("http", status, headers or {})
+    return (status, headers) if headers else status
+
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -67,7 +96,8 @@ RETRYABLE_HTTP = {429, 502, 503, 504}
 
 @pytest.fixture
 def exporter():
-    """``exporter(endpoint, ...)``: short retries, no circuit breaker; shut down at teardown."""
+    """``exporter(endpoint, protocol_id, ...)``: short retries, no circuit breaker; shut down
+    at teardown."""
     made: list[otlp.Exporter] = []
 
     def make(
@@ -83,7 +113,7 @@ def exporter():
     ) -> otlp.Exporter:
         exp = otlp.Exporter(
             endpoint,
-            protocol=protocol,
+            **exporter_args(protocol),
             timeout=timeout,
             batch=otlp.BatchConfig(
                 max_queue_size=queue,
@@ -291,13 +321,15 @@ def test_grpc_retry_info_beyond_the_retry_budget_gives_up_at_once(tmp_path, expo
 # ---------------------------------------------------------------------------
 
 HTTP_STATUSES = [200, 202, 301, 302, 400, 401, 403, 404, 408, 413, 418, 429, 500, 501, 502, 503, 504]
+HTTP_PROTOCOLS = ["http/protobuf", H2]  # OTLP/HTTP over HTTP/1.1 and over HTTP/2
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("status", HTTP_STATUSES)
-def test_http_status_is_retried_exactly_per_spec(servers, exporter, status: int) -> None:
-    srv = servers(HttpFaultServer, [status])
-    exp = exporter(srv.endpoint, "http/protobuf")
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_http_status_is_retried_exactly_per_spec(servers, exporter, protocol: str, status: int) -> None:
+    srv = fault_server(servers, protocol, [http_answer(protocol, status)])
+    exp = exporter(srv.endpoint, protocol)
     sent = send(exp)
     flushed = exp.force_flush(timeout=10.0)
     stats = settled(exp.stats())
@@ -311,12 +343,15 @@ def test_http_status_is_retried_exactly_per_spec(servers, exporter, status: int)
         check_outcome(exp, flushed, status in RETRYABLE_HTTP, sent, srv.acked_ids())
         assert len(requests) == (2 if status in RETRYABLE_HTTP else 1), requests
         assert f"HTTP {status}" in stats["last_error"], stats["last_error"]
+        if not 300 <= status < 400:  # the message of the google.rpc.Status body is reported
+            assert f"scripted HTTP {status}" in stats["last_error"], stats["last_error"]
 
 
 @pytest.mark.timeout(30)
-def test_http_retry_after_seconds_is_honoured(servers, exporter) -> None:
-    srv = servers(HttpFaultServer, [(429, {"Retry-After": "1"})])
-    exp = exporter(srv.endpoint, "http/protobuf")
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_http_retry_after_seconds_is_honoured(servers, exporter, protocol: str) -> None:
+    srv = fault_server(servers, protocol, [http_answer(protocol, 429, {"Retry-After": "1"})])
+    exp = exporter(srv.endpoint, protocol)
     sent = send(exp)
     flushed = exp.force_flush(timeout=10.0)
     check_outcome(exp, flushed, True, sent, srv.acked_ids())
@@ -325,15 +360,14 @@ def test_http_retry_after_seconds_is_honoured(servers, exporter) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_http_retry_after_date_is_honoured(servers, exporter) -> None:
-    retry_at: list[int] = []
-
-    def throttle(_req):
-        retry_at.append(int(time.time()) + 2)
-        return 503, {"Retry-After": formatdate(retry_at[0], usegmt=True)}
-
-    srv = servers(HttpFaultServer, [throttle])
-    exp = exporter(srv.endpoint, "http/protobuf")
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_http_retry_after_date_is_honoured(servers, exporter, protocol: str) -> None:
+    # The date is fixed before the exporter starts, 1 to 2 s ahead (whole seconds): the
+    # first attempt follows within milliseconds.
+    retry_at = [int(time.time()) + 2]
+    answer = http_answer(protocol, 503, {"Retry-After": formatdate(retry_at[0], usegmt=True)})
+    srv = fault_server(servers, protocol, [answer])
+    exp = exporter(srv.endpoint, protocol)
     sent = send(exp)
     flushed = exp.force_flush(timeout=10.0)
     check_outcome(exp, flushed, True, sent, srv.acked_ids())
@@ -344,9 +378,10 @@ def test_http_retry_after_date_is_honoured(servers, exporter) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_http_retry_after_beyond_the_retry_budget_gives_up_at_once(servers, exporter) -> None:
-    srv = servers(HttpFaultServer, [(503, {"Retry-After": "30"})])
-    exp = exporter(srv.endpoint, "http/protobuf", max_elapsed=3.0)
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_http_retry_after_beyond_the_retry_budget_gives_up_at_once(servers, exporter, protocol: str) -> None:
+    srv = fault_server(servers, protocol, [http_answer(protocol, 503, {"Retry-After": "30"})])
+    exp = exporter(srv.endpoint, protocol, max_elapsed=3.0)
     send(exp)
     started = time.monotonic()
     assert not exp.force_flush(timeout=10.0)
@@ -357,9 +392,10 @@ def test_http_retry_after_beyond_the_retry_budget_gives_up_at_once(servers, expo
 
 
 @pytest.mark.timeout(30)
-def test_http_retry_after_does_not_make_a_final_status_retryable(servers, exporter) -> None:
-    srv = servers(HttpFaultServer, [(400, {"Retry-After": "0"})])
-    exp = exporter(srv.endpoint, "http/protobuf")
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_http_retry_after_does_not_make_a_final_status_retryable(servers, exporter, protocol: str) -> None:
+    srv = fault_server(servers, protocol, [http_answer(protocol, 400, {"Retry-After": "0"})])
+    exp = exporter(srv.endpoint, protocol)
     sent = send(exp)
     flushed = exp.force_flush(timeout=10.0)
     check_outcome(exp, flushed, False, sent, srv.acked_ids())
@@ -379,13 +415,21 @@ CONNECTION_FAULTS = [
     ("http/protobuf", "garbage"),  # bytes that are not HTTP/1.1 instead of an answer
     ("http/protobuf", "close"),  # FIN without an answer
     ("http/protobuf", "stall"),
+    # OTLP/HTTP over HTTP/2: any of these makes the client drop the shared connection.
+    (H2, "reset"),
+    (H2, "garbage"),
+    (H2, "goaway"),
+    (H2, "rst-refused-stream"),  # RST_STREAM(REFUSED_STREAM): not processed
+    (H2, "rst-internal-error"),  # RST_STREAM(INTERNAL_ERROR)
+    (H2, "stall"),  # the connection that let a request time out is abandoned
 ]
+H2_RST = {"rst-refused-stream": ("rst", REFUSED_STREAM), "rst-internal-error": ("rst", INTERNAL_ERROR)}
 
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(("protocol", "fault"), CONNECTION_FAULTS)
 def test_connection_fault_is_retried_and_delivered(servers, exporter, protocol: str, fault: str) -> None:
-    srv = servers(H2FaultServer if protocol == "grpc" else HttpFaultServer, [fault])
+    srv = fault_server(servers, protocol, [H2_RST.get(fault, fault)])
     exp = exporter(srv.endpoint, protocol, timeout=0.5)
     sent = send(exp)
     flushed = exp.force_flush(timeout=10.0)
@@ -399,11 +443,12 @@ def test_connection_fault_is_retried_and_delivered(servers, exporter, protocol: 
 
 
 @pytest.mark.timeout(30)
-def test_grpc_graceful_goaway_moves_to_a_new_connection_without_failing(servers, exporter) -> None:
+@pytest.mark.parametrize("protocol", ["grpc", H2])
+def test_graceful_goaway_moves_to_a_new_connection_without_failing(servers, exporter, protocol: str) -> None:
     # The server answers the first request, then sends GOAWAY(last_stream_id = it) and
     # closes: the next export must go on a new connection, and nothing fails.
-    srv = servers(H2FaultServer, ["ok+goaway"])
-    exp = exporter(srv.endpoint)
+    srv = fault_server(servers, protocol, ["ok+goaway"])
+    exp = exporter(srv.endpoint, protocol)
     sent = send(exp, 5)
     assert exp.force_flush(timeout=10.0)
     srv.wait_requests(1)
@@ -414,13 +459,13 @@ def test_grpc_graceful_goaway_moves_to_a_new_connection_without_failing(servers,
     assert stats["spans_exported"] == 10 and stats["requests_failed"] == 0, stats
     assert sorted(srv.acked_ids()) == sorted(sent)
     assert [r.conn for r in srv.snapshot()] == [0, 1]
+    assert srv.connections == 2
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf", H2])
 def test_stalled_server_exhausts_the_retry_budget(servers, exporter, protocol: str) -> None:
-    cls = H2FaultServer if protocol == "grpc" else HttpFaultServer
-    srv = servers(cls, [], default="stall")
+    srv = fault_server(servers, protocol, [], default="stall")
     exp = exporter(srv.endpoint, protocol, timeout=0.5, max_elapsed=2.0)
     send(exp)
     started = time.monotonic()
@@ -435,6 +480,9 @@ def test_stalled_server_exhausts_the_retry_budget(servers, exporter, protocol: s
     assert 1.5 <= elapsed <= 2.0 + 0.5 + 0.5, elapsed
     assert len(srv.snapshot()) == stats["requests_failed"]
     assert srv.acked_ids() == []
+    if protocol != "grpc":
+        # every timed-out attempt abandoned its connection: the next one opened another
+        assert [r.conn for r in srv.snapshot()] == list(range(len(srv.snapshot()))), srv.snapshot()
 
 
 class _FirstConnectionBlackHole(H2FaultServer):
@@ -457,21 +505,31 @@ class _HttpFirstConnectionBlackHole(HttpFaultServer):
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     "protocol",
-    ["grpc", "http/protobuf"],
+    ["grpc", "http/protobuf", H2],
 )
 def test_black_holed_connection_is_abandoned_after_a_timeout(servers, exporter, protocol: str) -> None:
-    cls = _FirstConnectionBlackHole if protocol == "grpc" else _HttpFirstConnectionBlackHole
-    srv = servers(cls, [])
+    if protocol == "http/protobuf":
+        srv = servers(_HttpFirstConnectionBlackHole, [])
+    else:
+        srv = servers(_FirstConnectionBlackHole, [], http=protocol == H2)
     exp = exporter(srv.endpoint, protocol, timeout=0.5, max_elapsed=4.0)
     sent = send(exp)
+    started = time.monotonic()
     flushed = exp.force_flush(timeout=10.0)
+    elapsed = time.monotonic() - started
     stats = settled(exp.stats())
     assert flushed and stats["spans_exported"] == N, stats
     assert sorted(srv.acked_ids()) == sorted(sent)
+    if protocol == H2:
+        # One attempt timed out on the black hole, the retry went to a new connection.
+        assert stats["requests_failed"] == 1 and stats["requests_ok"] == 1, stats
+        assert stats["last_error"].startswith("DEADLINE_EXCEEDED"), stats["last_error"]
+        assert srv.connections == 2 and [r.conn for r in srv.snapshot()] == [1], srv.snapshot()
+        assert 0.5 - TOL <= elapsed <= 0.5 + 0.5, elapsed
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf", H2])
 def test_every_span_is_delivered_or_counted_under_mixed_faults(servers, exporter, protocol: str) -> None:
     """Many batches through a server cycling through faults: sent = received + lost, exactly."""
     if protocol == "grpc":
@@ -489,11 +547,24 @@ def test_every_span_is_delivered_or_counted_under_mixed_faults(servers, exporter
             "ok+goaway",
             ("grpc", 8, "slow down", grpc_retry_info_status(8, 0.05)),
         ]
-        cls = H2FaultServer
+    elif protocol == H2:
+        cycle = [
+            "ok",
+            "reset",
+            ("http", 503),
+            "garbage",
+            "ok",
+            "goaway",
+            ("rst", REFUSED_STREAM),
+            "stall",
+            ("http", 400),  # final: counted non-retryable
+            ("http", 502),
+            "ok+goaway",
+            ("http", 429, {"retry-after": "0"}),
+        ]
     else:
         cycle = [200, "reset", 503, "garbage", 200, "close", 429, "stall", 400, 502, 200, 504]
-        cls = HttpFaultServer
-    srv = servers(cls, cycle * 8)
+    srv = fault_server(servers, protocol, cycle * 8)
     # One request in flight at a time: a connection fault never hits an answered request.
     exp = exporter(srv.endpoint, protocol, timeout=0.5, max_elapsed=3.0, batch=10)
     sent = send(exp, 400)
@@ -566,7 +637,7 @@ def test_grpc_collector_restarted_mid_run(tmp_path, exporter) -> None:
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf", H2])
 @pytest.mark.parametrize("server", ["silent", "always-unavailable"])
 def test_flush_and_shutdown_meet_their_deadline(servers, protocol: str, server: str) -> None:
     if server == "silent":
@@ -574,9 +645,9 @@ def test_flush_and_shutdown_meet_their_deadline(servers, protocol: str, server: 
     elif protocol == "grpc":
         srv = servers(H2FaultServer, [], default=("grpc", 14, "down", None))
     else:
-        srv = servers(HttpFaultServer, [], default=503)
+        srv = fault_server(servers, protocol, [], default=http_answer(protocol, 503))
     # Library defaults (10 s timeout, 5 min retry budget, circuit breaker on).
-    exp = otlp.Exporter(srv.endpoint, protocol=protocol)
+    exp = otlp.Exporter(srv.endpoint, **exporter_args(protocol))
     try:
         sent = send(exp)
         exp.logger("faults").emit("a log record")

@@ -12,7 +12,9 @@ In-process servers (plain sockets and threads, no grpcio in the test process):
   literal header fields). Per request stream its script chooses: ``ok``, a gRPC status
   (trailers-only, optionally with ``grpc-status-details-bin``), a bare HTTP status
   without ``grpc-status``, ``RST_STREAM``, ``GOAWAY`` (before or after answering),
-  ``garbage`` bytes, a connection ``reset`` or a ``stall``.
+  ``garbage`` bytes, a connection ``reset`` or a ``stall``. With ``http=True`` it is an
+  OTLP/HTTP collector over HTTP/2 (h2c prior knowledge) instead: plain protobuf bodies,
+  answers are HTTP statuses (optionally with headers such as ``retry-after``).
 
 Every server records each request (arrival time, the action taken, the span ids it
 carried) and which of them it *acknowledged* (answered with success): a span counts as
@@ -416,9 +418,21 @@ class H2FaultServer(_Server):
     then close); ``"garbage"`` (garbage bytes on the connection, then close); ``"reset"``
     (on the request HEADERS, before the body: RST the TCP connection); ``"stall"``.
     The request path is not decoded: every request is read as a trace export.
+
+    ``http=True``: OTLP/HTTP over HTTP/2 (``POST /v1/traces``, protobuf) instead of gRPC.
+    Request bodies are read as unprefixed ``ExportTraceServiceRequest`` protobuf;
+    ``"ok"`` is ``:status 200``, ``content-type: application/x-protobuf`` and an empty
+    body (END_STREAM on the HEADERS); ``("http", status)`` or ``("http", status,
+    {header: value})`` answers that status with those headers (names lowercased, as
+    HTTP/2 requires), a 3xx with a ``location``, any status outside 2xx with a
+    ``google.rpc.Status`` body in a DATA frame. ``("grpc", ...)`` is not available; the
+    other entries are as above. Any 2xx acknowledges the spans of the request.
     """
 
-    def __init__(self, script: list[Any] | None = None, default: Any = "ok", port: int = 0) -> None:
+    def __init__(
+        self, script: list[Any] | None = None, default: Any = "ok", port: int = 0, *, http: bool = False
+    ) -> None:
+        self.http = http
         super().__init__(script, default, port)
 
     def handle(self, conn: socket.socket, n: int) -> None:
@@ -469,28 +483,35 @@ class H2FaultServer(_Server):
                 streams.pop(sid, None)
 
     def _answer(self, conn: socket.socket, sid: int, req: Request, body: bytearray) -> None:
-        if len(body) >= 5 and body[0] == 0:
+        if self.http:
+            req.span_ids = span_ids_of(bytes(body))
+        elif len(body) >= 5 and body[0] == 0:
             req.span_ids = span_ids_of(bytes(body[5 : 5 + int.from_bytes(body[1:5], "big")]))
         action = req.action
         kind = action[0] if isinstance(action, tuple) else action
         grpc_head = [(":status", "200"), ("content-type", "application/grpc")]
         if kind in ("ok", "ok+goaway"):
-            req.acked = True  # before answering: the client may count the answer at once
-            conn.sendall(
-                frame(HEADERS, END_HEADERS, sid, hpack(grpc_head))
-                + frame(DATA, 0, sid, b"\x00\x00\x00\x00\x00")
-                + frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack([("grpc-status", "0")]))
-            )
+            if self.http:
+                conn.sendall(self._http_answer(sid, req, 200))
+            else:
+                req.acked = True  # before answering: the client may count the answer at once
+                conn.sendall(
+                    frame(HEADERS, END_HEADERS, sid, hpack(grpc_head))
+                    + frame(DATA, 0, sid, b"\x00\x00\x00\x00\x00")
+                    + frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack([("grpc-status", "0")]))
+                )
             if kind == "ok+goaway":
                 conn.sendall(frame(GOAWAY, 0, 0, struct.pack(">II", sid, NO_ERROR)))
                 self._finish(conn)
                 raise _Closed
-        elif kind == "grpc":
+        elif kind == "grpc" and not self.http:
             _, code, message, details = action
             fields = [*grpc_head, ("grpc-status", str(code)), ("grpc-message", message)]
             if details is not None:
                 fields.append(("grpc-status-details-bin", base64.b64encode(details).decode().rstrip("=")))
             conn.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack(fields)))
+        elif kind == "http" and self.http:
+            conn.sendall(self._http_answer(sid, req, *action[1:]))
         elif kind == "http":
             fields = [(":status", str(action[1])), ("content-type", "text/plain")]
             conn.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack(fields)))
@@ -508,6 +529,20 @@ class H2FaultServer(_Server):
             pass
         else:
             raise ValueError(f"unknown action {action!r}")
+
+    def _http_answer(self, sid: int, req: Request, status: int, extra: dict[str, str] | None = None) -> bytes:
+        """The frames of an OTLP/HTTP answer; a 2xx marks ``req`` acknowledged."""
+        fields = [(":status", str(status)), ("content-type", "application/x-protobuf")]
+        if 300 <= status < 400:
+            # Were the redirect followed it would succeed: the script answers "ok" next.
+            fields.append(("location", f"http://127.0.0.1:{self.port}/v1/traces"))
+        fields += [(k.lower(), str(v)) for k, v in (extra or {}).items()]
+        # Recorded before answering: the client may count the answer at once.
+        req.acked = 200 <= status < 300
+        if req.acked:  # an empty ExportTraceServiceResponse
+            return frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack(fields))
+        payload = _rpc_status(2, f"scripted HTTP {status}")
+        return frame(HEADERS, END_HEADERS, sid, hpack(fields)) + frame(DATA, END_STREAM, sid, payload)
 
 
 # ---------------------------------------------------------------------------
