@@ -1,18 +1,28 @@
 #!/usr/bin/env python3
 """Transport benchmark: bytes on the wire and throughput of trace export for
-every protocol (gRPC, HTTP/protobuf, HTTP/JSON) and compression (none, gzip,
-zstd), ``otlp`` next to the official OpenTelemetry exporters where they support
-the same setting.
+every protocol (gRPC, HTTP/protobuf, HTTP/JSON), compression (none, gzip, zstd)
+and, for OTLP/HTTP, HTTP version (1.1, 2), ``otlp`` next to the official
+OpenTelemetry exporters where they support the same setting.
 
 Run from the repository root::
 
     python benches/transport.py                          # every cell, 3 repeats
     python benches/transport.py --only official          # no extension needed
     python benches/transport.py --protocols grpc --compressions none,gzip --json
+    python benches/transport.py --http-receiver hypercorn  # HTTP/1.1 on hypercorn too
+    python benches/transport.py --http-versions 1.1      # no HTTP/2 cells
 
 Workload (identical for both exporters, as in e2e_traces.py): on a single
 thread, create and end N spans with 5 attributes each, flush the exporter, then
 wait until the receiver has all N spans.
+
+HTTP versions (``--http-versions``, default ``1.1,2``; OTLP/HTTP only, gRPC
+always runs on HTTP/2): an HTTP/1.1 cell runs both exporters, ``otlp`` with
+``http_version="1.1"`` and the official exporter (requests, HTTP/1.1 only). An
+HTTP/2 cell runs ``otlp`` with ``http_version="2"`` (h2c with prior knowledge on
+the ``http://`` endpoint, every export multiplexed on one connection); the
+official exporter has no HTTP/2. HTTP/2 cells need ``hypercorn``: without it
+they are skipped, and the table says so.
 
 Receivers (each run gets a fresh one, in its own subprocess, on 127.0.0.1):
 
@@ -22,10 +32,20 @@ Receivers (each run gets a fresh one, in its own subprocess, on 127.0.0.1):
 * gRPC, zstd: grpcio (and the rotel collector) refuse ``grpc-encoding: zstd``,
   so this cell uses ``otlp.Receiver`` (the extension's own Rust receiver), which
   decodes zstd and counts spans. Only ``otlp`` runs it.
-* HTTP: a ``http.server`` server that accepts ``POST /v1/traces``, undoes gzip
-  or deflate (zstd too when the ``zstandard`` package is installed), parses
-  protobuf with ``ExportTraceServiceRequest`` or JSON with ``json`` and counts
-  spans, and answers 200 with an empty response.
+* HTTP/1.1 (``--http-receiver http.server``, the default): a ``http.server``
+  server that accepts ``POST /v1/traces``.
+* HTTP/2, and HTTP/1.1 with ``--http-receiver hypercorn``: an ASGI app served by
+  ``hypercorn`` (asyncio, plain TCP). It speaks HTTP/1.1 and, when a connection
+  opens with the HTTP/2 preface, HTTP/2 (h2c prior knowledge) on the same port,
+  so HTTP/1.1 and HTTP/2 can be compared on one receiver.
+
+  Both HTTP receivers hand the request to the same decode-and-count function
+  (built by ``handle_http_export``): it undoes gzip or deflate (zstd too when the
+  ``zstandard`` package is installed), parses protobuf with
+  ``ExportTraceServiceRequest`` or JSON with ``json``, counts spans, and answers
+  200 with an empty response. They also count the requests that came over
+  HTTP/2, and a run whose requests did not all use the cell's HTTP version is
+  reported as a problem.
 
 Wire bytes: every exporter connects to a counting TCP proxy (threads in this
 parent process) that forwards to the receiver and adds up the TCP payload bytes
@@ -52,13 +72,18 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple, cast
 
 HERE = os.path.abspath(__file__)
 
 PROTOCOLS = ("grpc", "http/protobuf", "http/json")
 COMPRESSIONS = ("none", "gzip", "zstd")
+# OTLP/HTTP's HTTP version (otlp.Exporter(http_version=...)); gRPC always runs on HTTP/2
+# and its cells carry "2".
+HTTP_VERSIONS = ("1.1", "2")
+HTTP_RECEIVERS = ("http.server", "hypercorn")
+HYPERCORN_PIP = "pip install hypercorn"
 # What the official Python exporters can do (opentelemetry-exporter-otlp-proto-grpc
 # and -proto-http 1.45): no zstd anywhere, no JSON encoding at all.
 OFFICIAL_SUPPORTS = {
@@ -91,7 +116,8 @@ SLOT_PAYLOAD = 8  # decoded request bytes (serialized protobuf or JSON text)
 SLOT_ERRORS = 9  # requests the receiver refused
 SLOT_UNDECODED = 10  # requests accepted without decoding (zstd without `zstandard`)
 SLOT_ZSTD_OK = 11  # 1 if this receiver can decode zstd
-N_SLOTS = 12
+SLOT_H2_REQUESTS = 12  # OTLP/HTTP requests that arrived over HTTP/2 (HTTP receivers only)
+N_SLOTS = 13
 SHM_SIZE = N_SLOTS * 8
 _SLOT_NAMES = (
     "count",
@@ -106,6 +132,7 @@ _SLOT_NAMES = (
     "errors",
     "undecoded",
     "zstd_ok",
+    "h2_requests",
 )
 
 ATTRS: dict[str, Any] = {
@@ -165,7 +192,17 @@ class Tally:
         self.lock = threading.Lock()
         self.v = dict.fromkeys(_SLOT_NAMES, 0)
 
-    def record(self, t0: int, spans: int, body: int, payload: int, *, error: bool, undecoded: bool) -> None:
+    def record(
+        self,
+        t0: int,
+        spans: int,
+        body: int,
+        payload: int,
+        *,
+        error: bool,
+        undecoded: bool,
+        h2: bool = False,
+    ) -> None:
         with self.lock:
             now = time.monotonic_ns()
             v = self.v
@@ -179,6 +216,7 @@ class Tally:
             v["payload_bytes"] += payload
             v["errors"] += error
             v["undecoded"] += undecoded
+            v["h2_requests"] += h2
             # Timestamp first, count last: a reader that sees the final count
             # also sees the matching timestamp.
             c = self.counters
@@ -189,6 +227,7 @@ class Tally:
             c.set(SLOT_PAYLOAD, v["payload_bytes"])
             c.set(SLOT_ERRORS, v["errors"])
             c.set(SLOT_UNDECODED, v["undecoded"])
+            c.set(SLOT_H2_REQUESTS, v["h2_requests"])
             c.set(SLOT_COUNT, v["count"])
 
 
@@ -258,25 +297,80 @@ def start_grpcio(tally: Tally) -> tuple[int, Callable[[], None]]:
     return port, lambda: server.stop(0.5).wait(2)
 
 
-def start_http(
-    tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None
-) -> tuple[int, Callable[[], None]]:
+# Answers one OTLP/HTTP export: (path, Content-Type, Content-Encoding, body, over HTTP/2?)
+# -> (status, response Content-Type, response body).
+ExportHandler = Callable[[str, str, str, bytes, bool], tuple[int, str, bytes]]
+AsgiMessage = dict[str, Any]  # ASGI scopes and events
+
+
+def handle_http_export(tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None) -> ExportHandler:
+    """The OTLP/HTTP receive path shared by the http.server and hypercorn receivers:
+    undo the Content-Encoding, parse, count the spans into `tally`, and pick the answer.
+    The receivers only move bytes (HTTP/1.1 or HTTP/2 framing) in and out."""
     import gzip
     import zlib
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped,unused-ignore]
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
     Request = trace_service_pb2.ExportTraceServiceRequest
     bad_body: tuple[type[BaseException], ...] = (ValueError, OSError, EOFError, zlib.error, DecodeError)
     if zstd_decompress is not None:
-        import zstandard  # type: ignore[import-not-found]
+        import zstandard  # type: ignore[import-not-found,unused-ignore]
 
         bad_body = (*bad_body, zstandard.ZstdError)
 
+    def handle(
+        path: str, content_type: str, content_encoding: str, body: bytes, h2: bool
+    ) -> tuple[int, str, bytes]:
+        t0 = time.monotonic_ns()  # the body is in: time decoding only
+        if path.split("?")[0] != "/v1/traces":
+            tally.record(t0, 0, len(body), 0, error=True, undecoded=False, h2=h2)
+            return 404, "text/plain", b"not found"
+        encoding = (content_encoding or "identity").strip().lower()
+        ctype = content_type.split(";")[0].strip().lower()
+        data: bytes | None
+        try:
+            if encoding in ("identity", ""):
+                data = body
+            elif encoding == "gzip":
+                data = gzip.decompress(body)
+            elif encoding == "deflate":
+                data = zlib.decompress(body)
+            elif encoding == "zstd":
+                data = zstd_decompress(body) if zstd_decompress is not None else None
+            else:
+                raise ValueError(f"unknown Content-Encoding {encoding!r}")
+            if data is None:
+                n = 0  # accepted unread: the worker checks the exporter's own counts
+            elif ctype == "application/x-protobuf":
+                n = count_pb_spans(Request.FromString(data))
+            elif ctype == "application/json":
+                n = count_json_spans(json.loads(data))
+            else:
+                raise ValueError(f"unexpected Content-Type {ctype!r}")
+        except bad_body as e:
+            tally.record(t0, 0, len(body), 0, error=True, undecoded=False, h2=h2)
+            return 400, "text/plain", f"{type(e).__name__}: {e}".encode()[:500]
+        tally.record(t0, n, len(body), len(data or b""), error=False, undecoded=data is None, h2=h2)
+        # An empty ExportTraceServiceResponse: no bytes in protobuf, {} in JSON.
+        if ctype == "application/json":
+            return 200, "application/json", b"{}"
+        return 200, "application/x-protobuf", b""
+
+    return handle
+
+
+def start_http(
+    tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None
+) -> tuple[int, Callable[[], None]]:
+    """HTTP/1.1 only: http.server, one thread per connection."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    handle = handle_http_export(tally, zstd_decompress)
+
     def read_chunked(rfile: Any) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size = int(rfile.readline().split(b";")[0].strip(), 16)
             if size == 0:
@@ -314,43 +408,15 @@ def start_http(
             else:
                 self.reply(411, "text/plain", b"length required")
                 return
-            t0 = time.monotonic_ns()  # the body is in: time decoding only
-            if self.path.split("?")[0] != "/v1/traces":
-                tally.record(t0, 0, len(body), 0, error=True, undecoded=False)
-                self.reply(404, "text/plain", b"not found")
-                return
-            encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            data: bytes | None
-            try:
-                if encoding in ("identity", ""):
-                    data = body
-                elif encoding == "gzip":
-                    data = gzip.decompress(body)
-                elif encoding == "deflate":
-                    data = zlib.decompress(body)
-                elif encoding == "zstd":
-                    data = zstd_decompress(body) if zstd_decompress is not None else None
-                else:
-                    raise ValueError(f"unknown Content-Encoding {encoding!r}")
-                if data is None:
-                    n = 0  # accepted unread: the worker checks the exporter's own counts
-                elif ctype == "application/x-protobuf":
-                    n = count_pb_spans(Request.FromString(data))
-                elif ctype == "application/json":
-                    n = count_json_spans(json.loads(data))
-                else:
-                    raise ValueError(f"unexpected Content-Type {ctype!r}")
-            except bad_body as e:
-                tally.record(t0, 0, len(body), 0, error=True, undecoded=False)
-                self.reply(400, "text/plain", f"{type(e).__name__}: {e}".encode()[:500])
-                return
-            tally.record(t0, n, len(body), len(data or b""), error=False, undecoded=data is None)
-            # An empty ExportTraceServiceResponse: no bytes in protobuf, {} in JSON.
-            if ctype == "application/json":
-                self.reply(200, "application/json", b"{}")
-            else:
-                self.reply(200, "application/x-protobuf", b"")
+            self.reply(
+                *handle(
+                    self.path,
+                    self.headers.get("Content-Type") or "",
+                    self.headers.get("Content-Encoding") or "",
+                    body,
+                    False,
+                )
+            )
 
     class Server(ThreadingHTTPServer):
         daemon_threads = True
@@ -366,6 +432,111 @@ def start_http(
         thread.join(2)
 
     return server.server_address[1], stop
+
+
+def start_hypercorn(
+    tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None
+) -> tuple[int, Callable[[], None]]:
+    """HTTP/1.1 and HTTP/2: an ASGI app served by hypercorn on an asyncio loop in a thread.
+
+    Plain TCP, no TLS: hypercorn starts every connection as HTTP/1.1 and switches it to
+    HTTP/2 when it opens with the HTTP/2 preface (``PRI * HTTP/2.0``), i.e. h2c with
+    prior knowledge. Decoding runs on the event loop (one request at a time, like the
+    GIL-bound http.server threads)."""
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    handle = handle_http_export(tally, zstd_decompress)
+    started = threading.Event()
+
+    async def app(
+        scope: AsgiMessage,
+        receive: Callable[[], Awaitable[AsgiMessage]],
+        send: Callable[[AsgiMessage], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                    started.set()
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        if scope["method"] != "POST":
+            status, ctype, out = 405, "text/plain", b"method not allowed"
+        else:
+            # ASGI header names are lower-case bytes.
+            headers: dict[bytes, bytes] = dict(scope["headers"])
+            status, ctype, out = handle(
+                scope["path"],
+                headers.get(b"content-type", b"").decode("latin-1"),
+                headers.get(b"content-encoding", b"").decode("latin-1"),
+                b"".join(chunks),
+                scope["http_version"] == "2",
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(out)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": out})
+
+    # Bind here, so the port is known before serving; hypercorn takes the socket over.
+    sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+    port: int = sock.getsockname()[1]
+    config = Config()
+    config.bind = [f"fd://{sock.detach()}"]
+    config.backlog = 64  # as http.server's request_queue_size
+    config.keep_alive_max_requests = 2**62  # http.server never closes a keep-alive connection
+    config.graceful_timeout = 1.0
+    config.accesslog = None
+    config.loglevel = "WARNING"  # errors still reach the sink's stderr file
+
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        box["loop"] = asyncio.get_running_loop()
+        box["shutdown"] = shutdown = asyncio.Event()
+        await serve(cast(Any, app), config, shutdown_trigger=shutdown.wait, mode="asgi")
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as e:  # reported by start_hypercorn or in the sink's stderr
+            box["error"] = e
+            started.set()
+            raise
+
+    thread = threading.Thread(target=run, name="hypercorn", daemon=True)
+    thread.start()
+    # Started = lifespan startup done. The socket is already listening: a connection made
+    # before hypercorn accepts waits in the backlog.
+    if not started.wait(20) or "error" in box:
+        raise RuntimeError(f"hypercorn did not start: {box.get('error')!r}")
+
+    def stop() -> None:
+        try:
+            box["loop"].call_soon_threadsafe(box["shutdown"].set)
+        except RuntimeError:
+            pass  # the loop is already closed
+        thread.join(5)
+
+    return port, stop
 
 
 def zstd_decoder() -> Callable[[bytes], bytes] | None:
@@ -389,9 +560,10 @@ def sink_main(kind: str, counter_path: str) -> int:
     poll: Callable[[], None] | None = None
     if kind == "grpcio":
         port, stop_server = start_grpcio(tally)
-    elif kind == "http":
+    elif kind in ("http", "hypercorn"):
         decoder = zstd_decoder()
-        port, stop_server = start_http(tally, decoder)
+        start = start_http if kind == "http" else start_hypercorn
+        port, stop_server = start(tally, decoder)
         counters.set(SLOT_ZSTD_OK, int(decoder is not None))
     elif kind == "receiver":
         from otlp._native import Receiver
@@ -616,6 +788,8 @@ def setup_official(args: argparse.Namespace, n: int) -> Harness:
     exporter: Any
     if (args.protocol, args.compression) not in OFFICIAL_SUPPORTS:
         raise SystemExit(f"the official exporter has no {args.protocol} + {args.compression}")
+    if args.protocol != "grpc" and args.http_version != "1.1":
+        raise SystemExit("the official OTLP/HTTP exporter (requests) speaks HTTP/1.1 only")
     if args.protocol == "grpc":
         import grpc
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -662,6 +836,9 @@ def setup_otlp(args: argparse.Namespace, n: int) -> Harness:
 
     attrs = dict(ATTRS)
     name = SPAN_NAME
+    # OTLP/HTTP: the HTTP version is always explicit ("1.1" is what "auto" does on http://);
+    # gRPC is HTTP/2 whatever http_version says, so it keeps the default.
+    http: dict[str, Any] = {} if args.protocol == "grpc" else {"http_version": args.http_version}
     exp = otlp.Exporter(
         args.endpoint,
         protocol=args.protocol,
@@ -671,6 +848,7 @@ def setup_otlp(args: argparse.Namespace, n: int) -> Harness:
             max_queue_size=max(n, 2048),
             max_export_batch_size=args.batch_size,
         ),
+        **http,
     )
     tracer = exp.tracer("transport-bench", version="1.0.0")
 
@@ -728,6 +906,7 @@ def worker_main(args: argparse.Namespace) -> int:
         "exporter": args.exporter,
         "protocol": args.protocol,
         "compression": args.compression,
+        "http_version": args.http_version,
         "spans": n,
         "verified": verified,
         "complete": complete,
@@ -745,28 +924,51 @@ def worker_main(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------
 # Parent: orchestration, reporting
 # --------------------------------------------------------------------------
-def sink_kind(protocol: str, compression: str, grpc_receiver: str) -> str:
+# One row of the tables: (protocol, compression, HTTP version, exporter). gRPC rows
+# carry HTTP version "2" (gRPC always runs on HTTP/2; --http-versions does not apply).
+Key = tuple[str, str, str, str]
+
+
+def cell_label(protocol: str, compression: str, http_version: str) -> str:
+    """grpc+gzip, http/protobuf+gzip HTTP/1.1, http/json+zstd HTTP/2, ..."""
+    base = f"{protocol}+{compression}"
+    return base if protocol == "grpc" else f"{base} HTTP/{http_version}"
+
+
+def sink_kind(protocol: str, compression: str, http_version: str, args: argparse.Namespace) -> str:
     if protocol != "grpc":
+        if http_version == "2" or args.http_receiver == "hypercorn":
+            return "hypercorn"  # http.server cannot speak HTTP/2
         return "http"
-    return "receiver" if compression == "zstd" or grpc_receiver == "otlp" else "grpcio"
+    return "receiver" if compression == "zstd" or args.grpc_receiver == "otlp" else "grpcio"
 
 
-RECEIVER_LABEL = {"grpcio": "grpcio", "http": "http.server", "receiver": "otlp.Receiver"}
+RECEIVER_LABEL = {
+    "grpcio": "grpcio",
+    "http": "http.server",
+    "hypercorn": "hypercorn",
+    "receiver": "otlp.Receiver",
+}
 
 
-def run_once(
-    exporter: str, protocol: str, compression: str, n: int, args: argparse.Namespace, tmp: str, tag: str
-) -> dict[str, Any]:
-    base = {"exporter": exporter, "protocol": protocol, "compression": compression, "spans": n}
-    kind = sink_kind(protocol, compression, args.grpc_receiver)
+def run_once(key: Key, n: int, args: argparse.Namespace, tmp: str, tag: str) -> dict[str, Any]:
+    protocol, compression, http_version, exporter = key
+    base = {
+        "exporter": exporter,
+        "protocol": protocol,
+        "compression": compression,
+        "http_version": http_version,
+        "spans": n,
+    }
+    kind = sink_kind(protocol, compression, http_version, args)
     try:
         sink = Sink(tmp, kind, tag)
     except RuntimeError as e:
-        return {**base, "error": str(e)}
+        return {**base, "receiver": kind, "error": str(e)}
     proxy = None if args.no_proxy else CountingProxy(sink.port)
     try:
         port = proxy.port if proxy is not None else sink.port
-        result = run_worker(exporter, protocol, compression, n, args, sink, port)
+        result = run_worker(key, n, args, sink, port)
     finally:
         wire = proxy.close() if proxy is not None else None
         sink.close()
@@ -776,9 +978,8 @@ def run_once(
     return result
 
 
-def run_worker(
-    exporter: str, protocol: str, compression: str, n: int, args: argparse.Namespace, sink: Sink, port: int
-) -> dict[str, Any]:
+def run_worker(key: Key, n: int, args: argparse.Namespace, sink: Sink, port: int) -> dict[str, Any]:
+    protocol, compression, http_version, exporter = key
     cmd = [
         sys.executable,
         HERE,
@@ -789,6 +990,8 @@ def run_worker(
         protocol,
         "--compression",
         compression,
+        "--http-version",
+        http_version,
         "--endpoint",
         f"http://127.0.0.1:{port}",
         "--counter",
@@ -811,7 +1014,7 @@ def run_worker(
             env=clean_env(),
         )
     except subprocess.TimeoutExpired:
-        return {"error": "worker timed out (killed)", "sink": sink.counters.snapshot()}
+        return {"error": "worker timed out (killed)", "receiver": sink.kind, "sink": sink.counters.snapshot()}
     result: dict[str, Any] | None = None
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -819,6 +1022,7 @@ def run_worker(
     if result is None:
         return {
             "error": f"worker failed rc={proc.returncode}: {proc.stderr[-3000:]}",
+            "receiver": sink.kind,
             "sink": sink.counters.snapshot(),
         }
     # Let any stragglers/duplicates land, then read the final counts.
@@ -838,8 +1042,8 @@ def body_bytes(r: dict[str, Any]) -> int | None:
     if r["exporter"] == "otlp":
         b: int = r["stats_before_shutdown"]["bytes_sent"]
         return b
-    s = r["sink"]
-    if r["receiver"] in ("http", "receiver"):
+    s: dict[str, int] = r["sink"]
+    if r["receiver"] in ("http", "hypercorn", "receiver"):
         return s["body_bytes"]  # as received, still compressed
     if r["receiver"] == "grpcio" and r["compression"] == "none":
         # grpcio hands over the message without its 5-byte length prefix.
@@ -847,16 +1051,32 @@ def body_bytes(r: dict[str, Any]) -> int | None:
     return None  # grpcio undid the gzip: the compressed size is not visible there
 
 
+def http_version_problem(r: dict[str, Any]) -> str | None:
+    """Did every request reach the HTTP receiver over the cell's HTTP version?"""
+    if r["protocol"] == "grpc" or r.get("receiver") not in ("http", "hypercorn"):
+        return None
+    s = r["sink"]
+    want = s["requests"] if r["http_version"] == "2" else 0
+    if s["h2_requests"] == want:
+        return None
+    return (
+        f"{s['h2_requests']} of {s['requests']} requests arrived over HTTP/2, "
+        f"expected {'all' if r['http_version'] == '2' else 'none'}"
+    )
+
+
 def run_ok(r: dict[str, Any]) -> bool:
-    if "error" in r or not r.get("complete"):
+    if "error" in r or not r.get("complete") or http_version_problem(r):
         return False
     if r["verified"] == "sink":
-        return r.get("received") == r["spans"]
-    return r["stats_before_shutdown"].get("spans_exported") == r["spans"]
+        ok: bool = r.get("received") == r["spans"]
+        return ok
+    exported: bool = r["stats_before_shutdown"].get("spans_exported") == r["spans"]
+    return exported
 
 
 def check_run(r: dict[str, Any], i: int) -> list[str]:
-    label = f"{r['exporter']} {r['protocol']}+{r['compression']} run {i + 1}"
+    label = f"{r['exporter']} {cell_label(r['protocol'], r['compression'], r['http_version'])} run {i + 1}"
     if "error" in r:
         return [f"{label}: {r['error']}"]
     problems = []
@@ -876,6 +1096,9 @@ def check_run(r: dict[str, Any], i: int) -> list[str]:
             )
     if r["sink"]["errors"]:
         problems.append(f"{label}: the receiver refused {r['sink']['errors']} requests")
+    wrong_version = http_version_problem(r)
+    if wrong_version:
+        problems.append(f"{label}: {wrong_version}")
     if r.get("wire", {}).get("errors"):
         problems.append(f"{label}: proxy errors {r['wire']['errors']}")
     if not r.get("flush_ok", True):
@@ -913,6 +1136,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         body_per_span=per_span(body_bytes),
         payload_per_span=per_span(lambda r: r["sink"]["payload_bytes"] or None),
         requests=best["sink"]["requests"],
+        h2_requests=best["sink"]["h2_requests"],
         connections=best.get("wire", {}).get("connections"),
         sink_busy_s_median=statistics.median(r["sink"]["busy_ns"] / 1e9 for r in ok),
     )
@@ -965,10 +1189,27 @@ def precheck(exporters: list[str], protocols: list[str]) -> tuple[list[str], dic
     return exporters, missing
 
 
+def hypercorn_version() -> str | None:
+    """hypercorn's version if the receivers' interpreter can import it, else None."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import hypercorn.asyncio, importlib.metadata as m; print(m.version('hypercorn'))",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return (r.stdout.strip() or "?") if r.returncode == 0 else None
+
+
 def parent_main(args: argparse.Namespace) -> int:
     exporters = ["official", "otlp"] if args.only == "both" else [args.only]
     protocols = args.protocols
     compressions = args.compressions
+    http_versions = args.http_versions
     n_for = {
         "official": args.spans_official or args.spans or DEFAULT_SPANS_OFFICIAL,
         "otlp": args.spans_otlp or args.spans or DEFAULT_SPANS_OTLP,
@@ -979,30 +1220,50 @@ def parent_main(args: argparse.Namespace) -> int:
     zstd_http = zstd_decoder() is not None
     out = sys.stderr if args.json else sys.stdout
 
-    cells = [(p, c) for p in protocols for c in compressions]
-    plan: list[tuple[str, str, str]] = []  # (protocol, compression, exporter)
-    skipped: dict[tuple[str, str, str], str] = {}
-    for p, c in cells:
+    # (protocol, compression, HTTP version); gRPC has one, HTTP/2.
+    cells = [
+        (p, c, h) for p in protocols for c in compressions for h in (("2",) if p == "grpc" else http_versions)
+    ]
+    plan: list[Key] = []
+    skipped: dict[Key, str] = {}
+    for p, c, h in cells:
         for e in exporters:
+            k = (p, c, h, e)
             if e not in runnable:
-                skipped[(p, c, e)] = "extension not importable"
+                skipped[k] = "extension not importable"
             elif e == "official" and (p, c) not in OFFICIAL_SUPPORTS:
-                skipped[(p, c, e)] = "n/a"
+                skipped[k] = "n/a"
+            elif e == "official" and p != "grpc" and h != "1.1":
+                skipped[k] = "n/a (requests: HTTP/1.1 only)"
             elif e == "official" and p in official_missing:
-                skipped[(p, c, e)] = official_missing[p]
+                skipped[k] = official_missing[p]
             else:
-                plan.append((p, c, e))
+                plan.append(k)
 
-    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {k: [] for k in plan}
+    # hypercorn serves the HTTP/2 cells (and HTTP/1.1 with --http-receiver hypercorn).
+    hypercorn: str | None = None
+    if any(sink_kind(p, c, h, args) == "hypercorn" for p, c, h, _ in plan):
+        hypercorn = hypercorn_version()
+        if hypercorn is None:
+            if args.http_receiver == "hypercorn":
+                print(f"ERROR: --http-receiver hypercorn needs hypercorn ({HYPERCORN_PIP})", file=sys.stderr)
+                return 2
+            why = f"skipped: hypercorn not installed ({HYPERCORN_PIP})"
+            print(f"hypercorn is not installed: the HTTP/2 cells are skipped ({HYPERCORN_PIP})", file=out)
+            skipped.update((k, why) for k in plan if sink_kind(*k[:3], args) == "hypercorn")
+            plan = [k for k in plan if k not in skipped]
+
+    runs: dict[Key, list[dict[str, Any]]] = {k: [] for k in plan}
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="otlp-bench-") as tmp:
         # Interleave cells and exporters so slow drift of the machine hits all alike.
         for rep in range(args.repeat):
-            for p, c, e in plan:
-                tag = f"{e}-{p.replace('/', '_')}-{c}-{rep}"
-                res = run_once(e, p, c, n_for[e], args, tmp, tag)
-                runs[(p, c, e)].append(res)
-                head = f"  [{e} {p}+{c} #{rep + 1}]"
+            for k in plan:
+                p, c, h, e = k
+                tag = f"{e}-{p.replace('/', '_')}-{c}-h{h}-{rep}"
+                res = run_once(k, n_for[e], args, tmp, tag)
+                runs[k].append(res)
+                head = f"  [{e} {cell_label(p, c, h)} #{rep + 1}]"
                 if "error" in res:
                     print(f"{head} ERROR: {res['error']}", file=sys.stderr, flush=True)
                     continue
@@ -1013,15 +1274,17 @@ def parent_main(args: argparse.Namespace) -> int:
                     if wire
                     else "no proxy"
                 )
+                sink = res["sink"]
                 got = (
-                    f"receiver counted {res['received']:,}"
+                    f"{RECEIVER_LABEL[res['receiver']]} counted {res['received']:,}"
                     if res["verified"] == "sink"
                     else f"exporter says {res['stats_before_shutdown']['spans_exported']:,} exported"
                 )
+                over_h2 = f" ({sink['h2_requests']} over HTTP/2)" if res["receiver"] == "hypercorn" else ""
                 print(
                     f"{head} {res['spans']:,} spans: e2e {res['e2e_s']:.3f}s "
-                    f"({res['spans'] / res['e2e_s']:,.0f}/s), {got} in {res['sink']['requests']} "
-                    f"requests, {wire_txt} (sink busy {res['sink']['busy_ns'] / 1e9:.3f}s)",
+                    f"({res['spans'] / res['e2e_s']:,.0f}/s), {got} in {sink['requests']} "
+                    f"requests{over_h2}, {wire_txt} (sink busy {sink['busy_ns'] / 1e9:.3f}s)",
                     file=out,
                     flush=True,
                 )
@@ -1030,35 +1293,62 @@ def parent_main(args: argparse.Namespace) -> int:
     summary = {k: summarize(v) for k, v in runs.items()}
     problems = [p for v in runs.values() for i, r in enumerate(v) for p in check_run(r, i)]
 
-    # ours / official, per cell
-    cell_ratios: dict[str, Any] = {}
-    compared = cells if len(exporters) == 2 else []
-    for p, c in compared:
-        so, sn = summary.get((p, c, "official"), {}), summary.get((p, c, "otlp"), {})
-        key = f"{p}+{c}"
-        if so.get("ok_runs") and sn.get("ok_runs"):
-            cell_ratios[key] = {
-                "throughput_best": ratio(sn["best_rate"], so["best_rate"]),
-                "throughput_median": ratio(sn["median_rate"], so["median_rate"]),
-                "wire_up": ratio(sn["wire_up_per_span"], so["wire_up_per_span"]),
-                "body": ratio(sn["body_per_span"], so["body_per_span"]),
-            }
-        else:
-            reason = skipped.get((p, c, "official")) or skipped.get((p, c, "otlp"))
-            cell_ratios[key] = {"n/a": reason or "no successful run"}
+    def ok(k: Key) -> bool:
+        return bool(summary.get(k, {}).get("ok_runs"))
 
-    # each exporter across settings, relative to its own grpc+none (or first cell)
+    # ours / official, per cell the official exporter can be in (no HTTP/2)
+    cell_ratios: dict[str, Any] = {}
+    if len(exporters) == 2:
+        for p, c, h in cells:
+            if p != "grpc" and h != "1.1":
+                continue
+            ko, kn = (p, c, h, "official"), (p, c, h, "otlp")
+            if ok(ko) and ok(kn):
+                so, sn = summary[ko], summary[kn]
+                cell_ratios[cell_label(p, c, h)] = {
+                    "throughput_best": ratio(sn["best_rate"], so["best_rate"]),
+                    "throughput_median": ratio(sn["median_rate"], so["median_rate"]),
+                    "wire_up": ratio(sn["wire_up_per_span"], so["wire_up_per_span"]),
+                    "body": ratio(sn["body_per_span"], so["body_per_span"]),
+                }
+            else:
+                reason = skipped.get(ko) or skipped.get(kn)
+                cell_ratios[cell_label(p, c, h)] = {"n/a": reason or "no successful run"}
+
+    # otlp over HTTP/2 / otlp over HTTP/1.1, per OTLP/HTTP protocol and compression
+    h2_ratios: dict[str, Any] = {}
+    if "otlp" in exporters and set(HTTP_VERSIONS) <= set(http_versions):
+        for p in protocols:
+            if p == "grpc":
+                continue
+            for c in compressions:
+                k1, k2 = (p, c, "1.1", "otlp"), (p, c, "2", "otlp")
+                if ok(k1) and ok(k2):
+                    s1, s2 = summary[k1], summary[k2]
+                    h2_ratios[f"{p}+{c}"] = {
+                        "receivers": {"1.1": s1["receiver"], "2": s2["receiver"]},
+                        "throughput_best": ratio(s2["best_rate"], s1["best_rate"]),
+                        "throughput_median": ratio(s2["median_rate"], s1["median_rate"]),
+                        "wire_up": ratio(s2["wire_up_per_span"], s1["wire_up_per_span"]),
+                        "wire_down": ratio(s2["wire_down_per_span"], s1["wire_down_per_span"]),
+                        "connections": {"1.1": s1["connections"], "2": s2["connections"]},
+                    }
+                else:
+                    reason = skipped.get(k2) or skipped.get(k1)
+                    h2_ratios[f"{p}+{c}"] = {"n/a": reason or "no successful run"}
+
+    # each exporter across settings, relative to its own first cell (grpc+none by default)
     across: dict[str, dict[str, Any]] = {}
     for e in exporters:
-        ref_key = next(((p, c, e) for p, c in cells if summary.get((p, c, e), {}).get("ok_runs")), None)
+        ref_key = next(((p, c, h, e) for p, c, h in cells if ok((p, c, h, e))), None)
         if ref_key is None:
             continue
         ref = summary[ref_key]
-        across[e] = {"reference": f"{ref_key[0]}+{ref_key[1]}"}
-        for p, c in cells:
-            s = summary.get((p, c, e), {})
-            if s.get("ok_runs"):
-                across[e][f"{p}+{c}"] = {
+        across[e] = {"reference": cell_label(*ref_key[:3])}
+        for p, c, h in cells:
+            if ok((p, c, h, e)):
+                s = summary[(p, c, h, e)]
+                across[e][cell_label(p, c, h)] = {
                     "throughput_best": ratio(s["best_rate"], ref["best_rate"]),
                     "wire_up": ratio(s["wire_up_per_span"], ref["wire_up_per_span"]),
                 }
@@ -1070,6 +1360,9 @@ def parent_main(args: argparse.Namespace) -> int:
         "spans": n_for,
         "proxy": not args.no_proxy,
         "grpc_receiver": args.grpc_receiver,
+        "http_versions": http_versions,
+        "http_receiver": args.http_receiver,
+        "hypercorn": hypercorn,
         "zstd_http_decoding": zstd_http,
         "elapsed_s": elapsed,
     }
@@ -1079,16 +1372,17 @@ def parent_main(args: argparse.Namespace) -> int:
                 {
                     "meta": meta,
                     "summary": [
-                        {"protocol": p, "compression": c, "exporter": e, **summary.get((p, c, e), {})}
-                        for p, c in cells
+                        {"protocol": p, "compression": c, "http_version": h, "exporter": e, **summary[k]}
+                        for p, c, h in cells
                         for e in exporters
-                        if (p, c, e) in summary
+                        if (k := (p, c, h, e)) in summary
                     ],
                     "skipped": [
-                        {"protocol": p, "compression": c, "exporter": e, "reason": why}
-                        for (p, c, e), why in skipped.items()
+                        {"protocol": p, "compression": c, "http_version": h, "exporter": e, "reason": why}
+                        for (p, c, h, e), why in skipped.items()
                     ],
                     "ratios_otlp_over_official": cell_ratios,
+                    "ratios_otlp_http2_over_http11": h2_ratios,
                     "across_settings": across,
                     "problems": problems,
                     "runs": [r for v in runs.values() for r in v],
@@ -1097,7 +1391,7 @@ def parent_main(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print_report(args, meta, cells, exporters, summary, skipped, cell_ratios, across)
+        print_report(args, meta, cells, exporters, summary, skipped, cell_ratios, h2_ratios, across)
 
     if problems:
         bar = "!" * 78
@@ -1110,14 +1404,19 @@ def parent_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def variant_label(protocol: str, http_version: str) -> str:
+    return protocol if protocol == "grpc" else f"{protocol} HTTP/{http_version}"
+
+
 def print_report(
     args: argparse.Namespace,
     meta: dict[str, Any],
-    cells: list[tuple[str, str]],
+    cells: list[tuple[str, str, str]],
     exporters: list[str],
-    summary: dict[tuple[str, str, str], dict[str, Any]],
-    skipped: dict[tuple[str, str, str], str],
+    summary: dict[Key, dict[str, Any]],
+    skipped: dict[Key, str],
     cell_ratios: dict[str, Any],
+    h2_ratios: dict[str, Any],
     across: dict[str, dict[str, Any]],
 ) -> None:
     print()
@@ -1131,36 +1430,44 @@ def print_report(
         else "no proxy (--no-proxy): wire bytes not measured"
     )
     print("body = request bodies as sent (compressed); payload = decoded request (protobuf or JSON)")
+    if any(p != "grpc" for p, _, _ in cells):
+        print(
+            f"http = HTTP version (gRPC: always 2); OTLP/HTTP receivers: HTTP/1.1 on {args.http_receiver} "
+            "(--http-receiver), HTTP/2 on hypercorn (h2c, prior knowledge)"
+        )
     hdr = (
-        f"{'protocol':<13} {'compr':<5} {'exporter':<8} {'receiver':<13} {'spans':>7} "
+        f"{'protocol':<13} {'http':<4} {'compr':<5} {'exporter':<8} {'receiver':<13} {'spans':>7} "
         f"{'spans/s best':>12} {'spans/s med':>11} {'wire B/span':>11} {'down':>6} "
-        f"{'body B/span':>11} {'payload':>7} {'req':>4} {'sink busy':>9}  counted by"
+        f"{'body B/span':>11} {'payload':>7} {'req':>4} {'conn':>4} {'sink busy':>9}  counted by"
     )
     print(hdr)
     print("-" * len(hdr))
-    for p, c in cells:
+    for p, c, h in cells:
         for e in exporters:
-            k = (p, c, e)
+            k = (p, c, h, e)
+            head = f"{p:<13} {h:<4} {c:<5} {e:<8}"
             if k in skipped:
-                print(f"{p:<13} {c:<5} {e:<8} {skipped[k]}")
+                print(f"{head} {skipped[k]}")
                 continue
             s = summary.get(k, {})
             if not s.get("ok_runs"):
-                print(f"{p:<13} {c:<5} {e:<8} (no successful run)")
+                print(f"{head} (no successful run)")
                 continue
             # otlp.Receiver decodes in Rust, off the Python clock: no busy time to show.
             busy = "-" if s["receiver"] == "receiver" else f"{s['sink_busy_s_median']:.2f}s"
             print(
-                f"{p:<13} {c:<5} {e:<8} {RECEIVER_LABEL[s['receiver']]:<13} {s['spans']:>7,} "
+                f"{head} {RECEIVER_LABEL[s['receiver']]:<13} {s['spans']:>7,} "
                 f"{fmt_num(s['best_rate']):>12} {fmt_num(s['median_rate']):>11} "
                 f"{fmt_num(s['wire_up_per_span'], ',.1f'):>11} {fmt_num(s['wire_down_per_span'], ',.1f'):>6} "
                 f"{fmt_num(s['body_per_span'], ',.1f'):>11} {fmt_num(s['payload_per_span'], ',.0f'):>7} "
-                f"{s['requests']:>4} {busy:>9}  "
+                f"{s['requests']:>4} {fmt_num(s['connections'], 'd'):>4} {busy:>9}  "
                 + ("receiver" if s["verified"] == "sink" else "exporter stats (no zstd decoder)")
             )
 
     if cell_ratios:
-        print_ratios(cells, cell_ratios)
+        print_ratios(cell_ratios)
+    if h2_ratios:
+        print_h2_ratios(h2_ratios)
     for e, table in across.items():
         if len(table) <= 2:  # the reference alone: nothing to compare
             continue
@@ -1169,16 +1476,17 @@ def print_report(
             f"{e} across settings, relative to its own {table['reference']}: "
             f"spans/s best {TIMES} / wire B/span {TIMES}"
         )
-        comps = list(dict.fromkeys(c for _, c in cells))
-        print(f"{'protocol':<13} " + " ".join(f"{c:>17}" for c in comps))
-        for p in dict.fromkeys(p for p, _ in cells):
+        comps = list(dict.fromkeys(c for _, c, _ in cells))
+        print(f"{'protocol':<22} " + " ".join(f"{c:>17}" for c in comps))
+        for p, h in dict.fromkeys((p, h) for p, _, h in cells):
             row = []
             for c in comps:
-                v = table.get(f"{p}+{c}")
+                v = table.get(cell_label(p, c, h))
                 row.append(
                     "-" if v is None else f"{fmt_ratio(v['throughput_best'])} / {fmt_ratio(v['wire_up'])}"
                 )
-            print(f"{p:<13} " + " ".join(f"{x:>17}" for x in row))
+            if any(x != "-" for x in row):
+                print(f"{variant_label(p, h):<22} " + " ".join(f"{x:>17}" for x in row))
 
     notes = []
     if args.grpc_receiver == "grpcio" and any(s.get("receiver") == "receiver" for s in summary.values()):
@@ -1186,7 +1494,7 @@ def print_report(
             "grpc+zstd goes to otlp.Receiver (Rust; grpcio and rotel refuse zstd), so its spans/s "
             "is not comparable with the grpcio rows (--grpc-receiver otlp puts every gRPC cell on it)."
         )
-    if not meta["zstd_http_decoding"] and any(c == "zstd" and p != "grpc" for p, c in cells):
+    if not meta["zstd_http_decoding"] and any(c == "zstd" and p != "grpc" for p, c, _ in cells):
         notes.append(
             "http+zstd bodies are counted but not decoded (pip install zstandard to decode them): "
             "spans are checked against otlp's stats()['spans_exported'], and the receiver does no "
@@ -1196,27 +1504,56 @@ def print_report(
         print("note: " + note)
 
 
-def print_ratios(cells: list[tuple[str, str]], cell_ratios: dict[str, Any]) -> None:
+def print_ratios(cell_ratios: dict[str, Any]) -> None:
     print()
     print("ratios otlp/official (spans/s: higher is better; bytes: lower is fewer bytes for otlp)")
-    rh = (
-        f"{'protocol':<13} {'compr':<5} {'spans/s best':>12} {'spans/s med':>11} "
-        f"{'wire B/span':>11} {'body':>7}"
-    )
+    rh = f"{'cell':<30} {'spans/s best':>12} {'spans/s med':>11} {'wire B/span':>11} {'body':>7}"
     print(rh)
     print("-" * len(rh))
-    for p, c in cells:
-        r = cell_ratios[f"{p}+{c}"]
+    for label, r in cell_ratios.items():
         if "n/a" in r:
             why = r["n/a"]
             print(
-                f"{p:<13} {c:<5} "
-                + ("n/a (the official exporter has no such setting)" if why == "n/a" else why)
+                f"{label:<30} " + ("n/a (the official exporter has no such setting)" if why == "n/a" else why)
             )
             continue
         print(
-            f"{p:<13} {c:<5} {fmt_ratio(r['throughput_best']):>12} {fmt_ratio(r['throughput_median']):>11} "
+            f"{label:<30} {fmt_ratio(r['throughput_best']):>12} {fmt_ratio(r['throughput_median']):>11} "
             f"{fmt_ratio(r['wire_up']):>11} {fmt_ratio(r['body']):>7}"
+        )
+
+
+def print_h2_ratios(h2_ratios: dict[str, Any]) -> None:
+    print()
+    print(
+        "ratios otlp HTTP/2 / otlp HTTP/1.1 (spans/s: higher is better for HTTP/2; "
+        "bytes per span: lower is fewer bytes with HTTP/2)"
+    )
+    rh = (
+        f"{'cell':<22} {'receivers 1.1 / 2':<23} {'spans/s best':>12} {'spans/s med':>11} "
+        f"{'wire B/span':>11} {'down':>7} {'conn 1.1 / 2':>12}"
+    )
+    print(rh)
+    print("-" * len(rh))
+    mixed = False
+    for label, r in h2_ratios.items():
+        if "n/a" in r:
+            print(f"{label:<22} {r['n/a']}")
+            continue
+        rx = r["receivers"]
+        mixed |= rx["1.1"] != rx["2"]
+        conn = r["connections"]
+        print(
+            f"{label:<22} {RECEIVER_LABEL[rx['1.1']] + ' / ' + RECEIVER_LABEL[rx['2']]:<23} "
+            f"{fmt_ratio(r['throughput_best']):>12} {fmt_ratio(r['throughput_median']):>11} "
+            f"{fmt_ratio(r['wire_up']):>11} {fmt_ratio(r['wire_down']):>7} "
+            f"{fmt_num(conn['1.1'], 'd') + ' / ' + fmt_num(conn['2'], 'd'):>12}"
+        )
+    if mixed:
+        print(
+            "note: HTTP/1.1 ran on http.server, HTTP/2 on hypercorn: spans/s and down bytes (response "
+            "headers, HTTP/2 WINDOW_UPDATEs) compare the receivers too; up bytes hardly depend on them. "
+            "--http-receiver hypercorn puts HTTP/1.1 on hypercorn as well."
         )
 
 
@@ -1240,6 +1577,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--exporter", required=True, choices=["official", "otlp"])
         p.add_argument("--protocol", required=True, choices=PROTOCOLS)
         p.add_argument("--compression", required=True, choices=COMPRESSIONS)
+        p.add_argument("--http-version", choices=HTTP_VERSIONS, default="1.1")
         p.add_argument("--endpoint", required=True)
         p.add_argument("--counter", required=True)
         p.add_argument("--spans", type=int, required=True)
@@ -1248,8 +1586,8 @@ def main(argv: list[str] | None = None) -> int:
         return worker_main(p.parse_args(argv[1:]))
 
     p = argparse.ArgumentParser(
-        description="OTLP trace export over every protocol and compression: wire bytes and throughput, "
-        "otlp vs the official exporters."
+        description="OTLP trace export over every protocol, compression and HTTP version: wire bytes "
+        "and throughput, otlp vs the official exporters."
     )
     p.add_argument("--only", choices=["both", "official", "otlp"], default="both")
     p.add_argument(
@@ -1263,6 +1601,21 @@ def main(argv: list[str] | None = None) -> int:
         type=csv_choice(COMPRESSIONS),
         default=list(COMPRESSIONS),
         help="comma-separated (default none,gzip,zstd)",
+    )
+    p.add_argument(
+        "--http-versions",
+        type=csv_choice(HTTP_VERSIONS),
+        default=list(HTTP_VERSIONS),
+        help="HTTP versions of the http/* cells, comma-separated (default 1.1,2). HTTP/2 runs otlp only "
+        "(http_version='2', h2c) on hypercorn and is skipped if hypercorn is not installed. "
+        "gRPC always runs on HTTP/2",
+    )
+    p.add_argument(
+        "--http-receiver",
+        choices=HTTP_RECEIVERS,
+        default="http.server",
+        help="receiver for the HTTP/1.1 cells, both exporters: http.server (default) or hypercorn, "
+        "the HTTP/2 receiver, for a like-for-like HTTP/1.1 vs HTTP/2 comparison",
     )
     p.add_argument("--spans", type=int, default=None, help="spans per run for both exporters")
     p.add_argument(
