@@ -8,8 +8,9 @@ import pytest
 import otlp
 
 PROTOCOLS = ["grpc", "http/protobuf", "http/json"]
-# rotel refuses zstd (HTTP 400, gRPC UNIMPLEMENTED); zstd is covered against the
-# embedded receiver (rust/otlp/tests/pipeline.rs) and by the transport benchmark.
+# rotel refuses zstd (HTTP 400, gRPC UNIMPLEMENTED); zstd is covered end to end by
+# test_transports.py (a hypercorn collector), the embedded receiver's tests
+# (rust/otlp/tests/pipeline.rs) and the transport benchmark.
 COMPRESSIONS = ["none", "gzip"]
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otlp import _lifecycle, _native
+from otlp import _env, _lifecycle, _native
 
 __all__ = ["Exporter"]
 
@@ -39,6 +39,12 @@ class Exporter(_native.Exporter):
             ``"2"`` always speaks HTTP/2 (prior knowledge, "h2c", over ``http://``: the
             collector must accept it); ``"1.1"`` never does. All exports then share one
             multiplexed connection. gRPC always runs on HTTP/2.
+        signals: settings for one signal that differ from the above, e.g.
+            ``{"metrics": {"endpoint": "http://metrics:4318/v1/metrics"}}``. Keys are
+            ``"traces"``, ``"metrics"`` and ``"logs"``; each may set ``endpoint``,
+            ``protocol``, ``headers``, ``compression``, ``timeout``, ``tls``,
+            ``http_version`` and (traces and logs) ``batch``. A signal's own
+            ``endpoint`` is its whole URL: OTLP/HTTP posts to it as it is.
 
     Raises:
         otlp.errors.ConfigError: an argument is invalid (the message names it).
@@ -50,3 +56,34 @@ class Exporter(_native.Exporter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Arguments were consumed by the native constructor.
         _lifecycle.track(self)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Exporter:
+        """An exporter configured by the OpenTelemetry environment variables.
+
+        ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``_PROTOCOL`` (default ``http/protobuf``, as the
+        specification says), ``_HEADERS``, ``_COMPRESSION``, ``_TIMEOUT`` (milliseconds),
+        ``_CERTIFICATE``, ``_CLIENT_CERTIFICATE``, ``_CLIENT_KEY`` and ``_INSECURE``
+        (for an endpoint without a scheme, gRPC only); the same with ``TRACES_``,
+        ``METRICS_`` or ``LOGS_`` after ``OTEL_EXPORTER_OTLP_`` for one signal (a
+        signal's endpoint is its whole URL); ``OTEL_BSP_*`` and ``OTEL_BLRP_*`` (schedule
+        delay, queue and batch sizes); ``OTEL_METRIC_EXPORT_INTERVAL`` and ``_TIMEOUT``;
+        ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``. ``OTEL_SERVICE_NAME`` and
+        ``OTEL_RESOURCE_ATTRIBUTES`` apply to every exporter, however it is made.
+
+        Keyword arguments are passed to the constructor and win over the environment;
+        ``signals`` entries are merged with the environment's per signal.
+
+        Raises:
+            otlp.errors.ConfigError: a variable's value is invalid (the message names it).
+        """
+        kwargs = _env.exporter_kwargs()
+        signals: dict[str, dict[str, Any]] = kwargs.pop("signals", {})
+        for name, settings in (overrides.pop("signals", None) or {}).items():
+            signals[name] = {**signals.get(name, {}), **settings}
+        kwargs.update(overrides)
+        if "endpoint" not in kwargs:
+            kwargs["endpoint"] = _env.default_endpoint(kwargs["protocol"])
+        if signals:
+            kwargs["signals"] = signals
+        return cls(**kwargs)

@@ -56,6 +56,7 @@ class Exporter:
         max_request_size: int = 4194304,
         tls: Any | None = None,
         http_version: Literal["auto", "1.1", "2"] = "auto",
+        signals: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Self: ...
     def tracer(
         self,

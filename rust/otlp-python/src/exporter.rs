@@ -214,6 +214,107 @@ fn resource(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Resource> {
 
 type ScopeKey = (String, Option<String>, Option<String>);
 
+/// The signals `signals=` may configure, and the settings each may override.
+const SIGNALS: [&str; 3] = ["traces", "metrics", "logs"];
+const SIGNAL_KEYS: &str = "'endpoint', 'protocol', 'headers', 'compression', 'timeout', \
+                           'tls', 'http_version', 'batch' (not for metrics)";
+
+/// `e` again, its message prefixed with where the bad value was (`signals['logs']`).
+fn within(py: Python<'_>, place: &str, e: PyErr) -> PyErr {
+    let message = format!("{place}: {}", e.value(py));
+    if e.is_instance_of::<PyTypeError>(py) {
+        PyTypeError::new_err(message)
+    } else {
+        config(message)
+    }
+}
+
+/// Per-signal settings over `base`: `{"logs": {"endpoint": ..., "compression": ...}}`.
+/// A per-signal `endpoint` is that signal's whole URL (OTLP/HTTP posts to it as it is).
+/// Returns one configuration per signal, in `SIGNALS` order.
+fn signal_configs(
+    base: &ExporterConfig,
+    signals: Option<&Bound<'_, PyAny>>,
+) -> PyResult<[Option<ExporterConfig>; 3]> {
+    let mut out: [Option<ExporterConfig>; 3] = [None, None, None];
+    let Some(obj) = signals.filter(|s| !s.is_none()) else {
+        return Ok(out);
+    };
+    let py = obj.py();
+    let dict = obj.cast::<PyDict>().map_err(|_| {
+        PyTypeError::new_err("`signals` must be a dict like {'logs': {'endpoint': ...}}")
+    })?;
+    for (name, settings) in dict.iter() {
+        let name: String = name
+            .extract()
+            .map_err(|_| PyTypeError::new_err("`signals` keys must be str"))?;
+        let Some(i) = SIGNALS.iter().position(|s| *s == name) else {
+            return Err(config(format!(
+                "`signals`: unknown signal '{name}'; expected 'traces', 'metrics' or 'logs'"
+            )));
+        };
+        let place = format!("`signals['{name}']`");
+        let settings = settings
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err(format!("{place} must be a dict of settings")))?;
+        let mut cfg = base.clone();
+        for (key, value) in settings.iter() {
+            let key: String = key
+                .extract()
+                .map_err(|_| PyTypeError::new_err(format!("{place} keys must be str")))?;
+            let text = || -> PyResult<String> {
+                value
+                    .extract()
+                    .map_err(|_| type_error(format!("`signals['{name}']['{key}']` must be a str")))
+            };
+            let bad = |e: PyErr| within(py, &place, e);
+            match key.as_str() {
+                "endpoint" => {
+                    cfg.endpoint = text()?;
+                    cfg.signal_url = true;
+                }
+                "protocol" => {
+                    cfg.protocol = Protocol::parse(&text()?).map_err(|e| bad(to_py(e)))?
+                }
+                "compression" => {
+                    cfg.compression = Compression::parse(&text()?).map_err(|e| bad(to_py(e)))?
+                }
+                "http_version" => {
+                    cfg.http_version = HttpVersion::parse(&text()?).map_err(|e| bad(to_py(e)))?
+                }
+                "timeout" => {
+                    let t: f64 = value.extract().map_err(|_| {
+                        type_error(format!("`signals['{name}']['timeout']` must be a number"))
+                    })?;
+                    cfg.timeout = positive_seconds(t, "timeout").map_err(bad)?;
+                }
+                "headers" => cfg.headers = headers(Some(&value)).map_err(bad)?,
+                "tls" => cfg.tls = tls_config(Some(&value)).map_err(bad)?,
+                "batch" if name != "metrics" => {
+                    cfg.batch = batch_config(Some(&value)).map_err(bad)?
+                }
+                other => {
+                    return Err(config(format!(
+                        "{place}: unknown setting '{other}'; expected {SIGNAL_KEYS}"
+                    )))
+                }
+            }
+        }
+        // Reported now, not when the first logger or meter is made.
+        cfg.check().map_err(|e| bad_config(py, &place, e))?;
+        out[i] = Some(cfg);
+    }
+    Ok(out)
+}
+
+fn type_error(message: String) -> PyErr {
+    PyTypeError::new_err(message)
+}
+
+fn bad_config(py: Python<'_>, place: &str, e: otlp::Error) -> PyErr {
+    within(py, place, to_py(e))
+}
+
 fn metrics_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<MetricsConfig> {
     let mut cfg = MetricsConfig::default();
     if let Some(m) = obj.filter(|m| !m.is_none()) {
@@ -276,9 +377,12 @@ pub struct PyExporter {
     metrics: Mutex<Option<Arc<MetricsExporter>>>,
     /// Created on the first `logger()` call.
     logs: Mutex<Option<Arc<LogExporter>>>,
-    export_config: ExporterConfig,
+    /// Where metrics and logs go (the exporter's settings, or their `signals=` entry).
+    metrics_export_config: ExporterConfig,
+    logs_config: ExporterConfig,
     metrics_config: MetricsConfig,
-    batch_given: bool,
+    /// A `batch` applies to logs (else the batch log record processor's 1 s delay).
+    logs_batch_given: bool,
     resource: Arc<Resource>,
     scopes: Mutex<HashMap<ScopeKey, Arc<Scope>>>,
     endpoint: String,
@@ -294,7 +398,7 @@ impl PyExporter {
         endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
         compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
         metrics = None, circuit_breaker = None, max_request_size = 4194304, tls = None,
-        http_version = "auto",
+        http_version = "auto", signals = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -311,6 +415,7 @@ impl PyExporter {
         max_request_size: usize,
         tls: Option<&Bound<'_, PyAny>>,
         http_version: &str,
+        signals: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         if max_request_size < 1024 {
             return Err(config(format!(
@@ -331,6 +436,7 @@ impl PyExporter {
             max_request_size,
             tls: tls_config(tls)?,
             http_version: HttpVersion::parse(http_version).map_err(to_py)?,
+            signal_url: false,
         };
         if cfg.tls != TlsConfig::default() {
             // Unreadable or mismatched files are reported now, whatever the scheme.
@@ -339,13 +445,22 @@ impl PyExporter {
         let resource = Arc::new(self::resource(resource)?);
         let metrics_config = metrics_config(metrics)?;
         let batch_given = batch.is_some_and(|b| !b.is_none());
-        let traces = TraceExporter::new(cfg.clone()).map_err(to_py)?;
+        let [traces_cfg, metrics_cfg, logs_cfg] = signal_configs(&cfg, signals)?;
+        let logs_batch_given = batch_given
+            || signals
+                .and_then(|s| s.get_item("logs").ok())
+                .and_then(|l| l.get_item("batch").ok())
+                .is_some();
+        let traces_cfg = traces_cfg.unwrap_or_else(|| cfg.clone());
+        let (protocol, compression) = (traces_cfg.protocol, traces_cfg.compression);
+        let traces = TraceExporter::new(traces_cfg).map_err(to_py)?;
         Ok(Self {
             metrics: Mutex::new(None),
             logs: Mutex::new(None),
-            export_config: cfg,
+            metrics_export_config: metrics_cfg.unwrap_or_else(|| cfg.clone()),
+            logs_config: logs_cfg.unwrap_or_else(|| cfg.clone()),
+            logs_batch_given,
             metrics_config,
-            batch_given,
             endpoint: traces.endpoint().to_string(),
             traces: Arc::new(traces),
             resource,
@@ -395,9 +510,9 @@ impl PyExporter {
             match slot.as_ref() {
                 Some(l) => l.clone(),
                 None => {
-                    let mut cfg = self.export_config.clone();
+                    let mut cfg = self.logs_config.clone();
                     // The batch log record processor's default delay (spec: 1 s).
-                    if !self.batch_given {
+                    if !self.logs_batch_given {
                         cfg.batch.schedule_delay = Duration::from_millis(1000);
                     }
                     let l = Arc::new(LogExporter::new(cfg).map_err(to_py)?);
@@ -434,7 +549,7 @@ impl PyExporter {
                 Some(m) => m.clone(),
                 None => {
                     let m = MetricsExporter::new(
-                        &self.export_config,
+                        &self.metrics_export_config,
                         self.metrics_config,
                         self.resource.clone(),
                     )

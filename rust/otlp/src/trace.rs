@@ -37,6 +37,9 @@ pub struct ExporterConfig {
     pub max_request_size: usize,
     /// OTLP/HTTP's HTTP version (gRPC is always HTTP/2).
     pub http_version: HttpVersion,
+    /// `endpoint` is the signal's own URL (a per-signal endpoint): OTLP/HTTP posts to
+    /// its path as it is, instead of appending `/v1/<signal>` to it.
+    pub signal_url: bool,
 }
 
 impl Default for ExporterConfig {
@@ -53,6 +56,7 @@ impl Default for ExporterConfig {
             circuit: CircuitConfig::default(),
             max_request_size: 4 << 20,
             http_version: HttpVersion::Auto,
+            signal_url: false,
         }
     }
 }
@@ -70,6 +74,15 @@ impl ExporterConfig {
         }
     }
 
+    /// Everything a client needs is valid: the endpoint, headers and TLS files.
+    pub fn check(&self) -> Result<()> {
+        if self.timeout.is_zero() {
+            return Err(Error::Config("`timeout` must be > 0 seconds".into()));
+        }
+        let endpoint = Endpoint::parse(&self.endpoint)?;
+        self.client(&endpoint).map(drop)
+    }
+
     /// A client for `endpoint` in the configured protocol, and the runtime it runs on.
     pub fn client(&self, endpoint: &Endpoint) -> Result<(Arc<Client>, Handle)> {
         let headers = validate_headers(self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
@@ -82,7 +95,15 @@ impl ExporterConfig {
                 ))
             }
             Protocol::Grpc => Client::Grpc(GrpcClient::new(GrpcConfig {
-                endpoint: endpoint.clone(),
+                endpoint: if self.signal_url {
+                    // A signal's gRPC URL names the collector; the method is fixed.
+                    Endpoint {
+                        path: String::new(),
+                        ..endpoint.clone()
+                    }
+                } else {
+                    endpoint.clone()
+                },
                 headers,
                 compression: self.compression,
                 user_agent: user_agent(),
@@ -96,6 +117,7 @@ impl ExporterConfig {
                 json: p.is_json(),
                 tls: self.tls_for(endpoint, self.http_version.alpn())?,
                 version: self.http_version,
+                signal_url: self.signal_url,
             })?),
         };
         let runtime = crate::runtime::handle()

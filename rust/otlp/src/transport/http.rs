@@ -79,13 +79,16 @@ pub struct HttpConfig {
     /// Set for `https://` endpoints; its ALPN protocols should be `version.alpn()`.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
     pub version: HttpVersion,
+    /// The endpoint's path is the whole request path (`/` if it has none); otherwise
+    /// the signal's path (`/v1/traces`) is appended to it.
+    pub signal_url: bool,
 }
 
 pub struct HttpClient {
     config: HttpConfig,
     /// Headers of every HTTP/1.1 request (HTTP/2 requests carry the same, less `host`).
     base_headers: HeaderMap,
-    /// The absolute URI's prefix (`http://host:port/base`) for HTTP/2 requests.
+    /// `http://host:port` for HTTP/2 requests, which carry it as pseudo-headers.
     origin: String,
     /// Idle HTTP/1.1 keep-alive connections.
     idle: Mutex<Vec<http1::SendRequest<Body>>>,
@@ -133,11 +136,7 @@ impl HttpClient {
             Scheme::Https => "https",
             Scheme::Http => "http",
         };
-        let origin = format!(
-            "{scheme}://{}{}",
-            config.endpoint.authority(),
-            config.endpoint.path
-        );
+        let origin = format!("{scheme}://{}", config.endpoint.authority());
         Ok(Self {
             config,
             base_headers: base,
@@ -274,6 +273,16 @@ impl HttpClient {
         self.lock_shared().take();
     }
 
+    /// The request path for a signal (`/v1/traces`).
+    fn path(&self, signal_path: &str) -> String {
+        let base = &self.config.endpoint.path;
+        match (self.config.signal_url, base.is_empty()) {
+            (true, true) => "/".to_owned(),
+            (true, false) => base.clone(),
+            (false, _) => format!("{base}{signal_path}"),
+        }
+    }
+
     /// POST `body` (already compressed as configured) to `signal_path` (`/v1/traces`),
     /// bounded by `timeout`. Returns the response body (decompressed) or a status
     /// classified as gRPC would (so the retry rules are shared), and whether the body
@@ -307,10 +316,11 @@ impl HttpClient {
         sent: &mut bool,
     ) -> std::result::Result<Bytes, Status> {
         let send = self.connection().await?;
+        let path = self.path(signal_path);
         let uri = match send {
             // HTTP/2 carries the scheme and authority as pseudo-headers.
-            Sender::Http2(_) => format!("{}{signal_path}", self.origin),
-            Sender::Http1(_) => format!("{}{signal_path}", self.config.endpoint.path),
+            Sender::Http2(_) => format!("{}{path}", self.origin),
+            Sender::Http1(_) => path,
         };
         let mut req = Request::builder()
             .method(Method::POST)
@@ -494,6 +504,34 @@ mod tests {
         assert_eq!(HttpVersion::Auto.alpn(), &[&b"h2"[..], b"http/1.1"]);
         assert_eq!(HttpVersion::Http1.alpn(), &[&b"http/1.1"[..]]);
         assert_eq!(HttpVersion::Http2.alpn(), &[&b"h2"[..]]);
+    }
+
+    fn client(url: &str, signal_url: bool) -> HttpClient {
+        HttpClient::new(HttpConfig {
+            endpoint: Endpoint::parse(url).unwrap(),
+            headers: HeaderMap::new(),
+            compression: Compression::None,
+            user_agent: "test".into(),
+            json: false,
+            tls: None,
+            version: HttpVersion::Auto,
+            signal_url,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_base_url_gets_the_signal_path_and_a_signal_url_is_used_as_it_is() {
+        assert_eq!(client("http://c:4318", false).path("/v1/logs"), "/v1/logs");
+        assert_eq!(
+            client("http://c:4318/base/", false).path("/v1/logs"),
+            "/base/v1/logs"
+        );
+        assert_eq!(
+            client("http://c:4318/custom/logs", true).path("/v1/logs"),
+            "/custom/logs"
+        );
+        assert_eq!(client("http://c:4318", true).path("/v1/logs"), "/");
     }
 
     #[test]
