@@ -36,7 +36,8 @@ a fresh worker subprocess that runs the handler.  The three processes share a
 tiny mmap'ed file holding the sink's counters.  Every wait is bounded by a
 deadline and every subprocess is killed on exit.
 
-The sink lives in this file on purpose, so benches do not depend on tests/.
+The sink lives in benches/ on purpose (this file, and the harness it shares with
+the other benches in ``_harness.py``), so benches do not depend on tests/.
 """
 
 from __future__ import annotations
@@ -44,12 +45,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import mmap
 import os
-import signal
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,25 +55,21 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import _harness as harness
+from _harness import TIMES, fmt_rate
+
 HERE = os.path.abspath(__file__)
 
-# --------------------------------------------------------------------------
-# Shared counter file: little-endian uint64 slots.
-# --------------------------------------------------------------------------
-SLOT_COUNT = 0  # log records received
-SLOT_LAST_NS = 1  # time.monotonic_ns() when the last request was handled
-SLOT_PORT = 2  # port the sink is listening on
-SLOT_READY = 3  # 1 once the sink is serving
-SLOT_REQUESTS = 4  # Export requests received
-SLOT_BUSY_NS = 5  # total time spent parsing and counting
-SLOT_FIRST_NS = 6  # time.monotonic_ns() when the first request arrived
-SLOT_BYTES = 7  # total serialized request bytes
-SLOT_SAMPLE = 8  # 0 = nothing checked yet, 1 = sample record ok, 2 = sample record wrong
-SLOT_SAMPLE_ATTRS = 9  # attribute count of the sample record
-N_SLOTS = 10
-SHM_SIZE = N_SLOTS * 8
+# The counter file's slots: the harness's base slots, then the sink's own.
+SLOTS = (
+    *harness.BASE_SLOTS,
+    "bytes",  # total serialized request bytes
+    "sample",  # 0 = nothing checked yet, 1 = sample record ok, 2 = sample record wrong
+    "sample_attrs",  # attribute count of the sample record
+)
+SLOT_SAMPLE = SLOTS.index("sample")
+SLOT_SAMPLE_ATTRS = SLOTS.index("sample_attrs")
 
-TIMES = "\u00d7"  # MULTIPLICATION SIGN, printed after every ratio
 SERVICE_NAME = "logs-bench"
 LOGGER_NAME = "bench.logs"
 TARGET_RATIO = 5.0  # from the issue: otlp >= 5x the official SDK
@@ -95,51 +88,6 @@ DEFAULTS: dict[str, dict[str, int]] = {
 }
 SEVERITY = {"info": 9, "exception": 17}  # INFO, ERROR
 BODY_RE = {"info": r"user \w+ did \w+", "exception": r"user \w+ failed to \w+"}
-
-
-class Counters:
-    """Reader/writer over the shared counter file."""
-
-    def __init__(self, path: str, writable: bool = False) -> None:
-        # mmap keeps its own reference to the file: the fd can be closed.
-        with open(path, "r+b" if writable else "rb") as f:
-            self._mm = mmap.mmap(
-                f.fileno(),
-                SHM_SIZE,
-                access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ,
-            )
-
-    def get(self, slot: int) -> int:
-        value: int = struct.unpack_from("<Q", self._mm, slot * 8)[0]
-        return value
-
-    def set(self, slot: int, value: int) -> None:
-        struct.pack_into("<Q", self._mm, slot * 8, value)
-
-    def snapshot(self) -> dict[str, int]:
-        v = struct.unpack_from(f"<{N_SLOTS}Q", self._mm, 0)
-        return {
-            "count": v[SLOT_COUNT],
-            "last_ns": v[SLOT_LAST_NS],
-            "port": v[SLOT_PORT],
-            "ready": v[SLOT_READY],
-            "requests": v[SLOT_REQUESTS],
-            "busy_ns": v[SLOT_BUSY_NS],
-            "first_ns": v[SLOT_FIRST_NS],
-            "bytes": v[SLOT_BYTES],
-            "sample": v[SLOT_SAMPLE],
-            "sample_attrs": v[SLOT_SAMPLE_ATTRS],
-        }
-
-    def close(self) -> None:
-        self._mm.close()
-
-
-def new_counter_file(directory: str, name: str) -> str:
-    path = os.path.join(directory, name)
-    with open(path, "wb") as f:
-        f.write(b"\0" * SHM_SIZE)
-    return path
 
 
 # --------------------------------------------------------------------------
@@ -164,163 +112,43 @@ def sample_ok(record: Any, shape: str) -> bool:
 
 
 def sink_main(counter_path: str, shape: str) -> int:
-    import threading
-    from concurrent import futures
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
-    import grpc  # type: ignore[import-untyped]
-    from opentelemetry.proto.collector.logs.v1 import (
-        logs_service_pb2,
-        logs_service_pb2_grpc,
-    )
+    counters = harness.Counters(counter_path, SLOTS, writable=True)
 
-    counters = Counters(counter_path, writable=True)
-    lock = threading.Lock()
-    state = {"count": 0, "requests": 0, "busy": 0, "bytes": 0, "first": 0}
-    Response = logs_service_pb2.ExportLogsServiceResponse
-    Request = logs_service_pb2.ExportLogsServiceRequest
+    def check_sample(request: Any) -> None:
+        first = next(
+            (r for rl in request.resource_logs for sl in rl.scope_logs for r in sl.log_records),
+            None,
+        )
+        if first is not None:
+            counters.set(SLOT_SAMPLE_ATTRS, len(first.attributes))
+            counters.set(SLOT_SAMPLE, 1 if sample_ok(first, shape) else 2)
 
-    def deserialize(data: bytes) -> tuple[Any, int, int]:
-        # Keep the raw size for the byte counter; parse with the generated class.
-        t = time.monotonic_ns()
-        return Request.FromString(data), len(data), t
+    # The first request's first record is checked (once per run, outside the counting hot path).
+    tally = harness.Tally(counters, on_first=check_sample)
 
-    class Servicer(logs_service_pb2_grpc.LogsServiceServicer):
-        def Export(self, parsed: Any, context: Any) -> Any:
-            request, nbytes, t0 = parsed  # t0: start of parsing
-            n = 0
-            for rl in request.resource_logs:
-                for sl in rl.scope_logs:
-                    n += len(sl.log_records)
-            with lock:
-                if not state["first"]:
-                    state["first"] = t0
-                    counters.set(SLOT_FIRST_NS, t0)
-                    first = next(
-                        (r for rl in request.resource_logs for sl in rl.scope_logs for r in sl.log_records),
-                        None,
-                    )
-                    if first is not None:
-                        counters.set(SLOT_SAMPLE_ATTRS, len(first.attributes))
-                        counters.set(SLOT_SAMPLE, 1 if sample_ok(first, shape) else 2)
-                now = time.monotonic_ns()
-                state["count"] += n
-                state["requests"] += 1
-                state["busy"] += now - t0
-                state["bytes"] += nbytes
-                # Timestamp first, count last: a reader that sees the final
-                # count also sees the matching timestamp.
-                counters.set(SLOT_LAST_NS, now)
-                counters.set(SLOT_REQUESTS, state["requests"])
-                counters.set(SLOT_BUSY_NS, state["busy"])
-                counters.set(SLOT_BYTES, state["bytes"])
-                counters.set(SLOT_COUNT, state["count"])
-            return Response()
+    def on_request(request: Any, nbytes: int, t0: int) -> None:
+        n = 0
+        for rl in request.resource_logs:
+            for sl in rl.scope_logs:
+                n += len(sl.log_records)
+        tally.record(t0, n, request, bytes=nbytes)
 
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
-        options=[
-            ("grpc.max_receive_message_length", 256 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
-    # Register with our own deserializer (so the byte count is free); this is
-    # the same handler add_LogsServiceServicer_to_server builds otherwise.
-    servicer = Servicer()
-    handler = grpc.method_handlers_generic_handler(
+    # The handler add_LogsServiceServicer_to_server builds, with our own
+    # deserializer (so the byte count is free).
+    port, stop_server = harness.start_grpc_sink(
         "opentelemetry.proto.collector.logs.v1.LogsService",
-        {
-            "Export": grpc.unary_unary_rpc_method_handler(
-                servicer.Export,
-                request_deserializer=deserialize,
-                response_serializer=Response.SerializeToString,
-            )
-        },
+        logs_service_pb2.ExportLogsServiceRequest,
+        logs_service_pb2.ExportLogsServiceResponse,
+        on_request,
     )
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    if not port:
-        print("sink: could not bind a port", file=sys.stderr)
-        return 2
-    server.start()
-    counters.set(SLOT_PORT, port)
-    counters.set(SLOT_READY, 1)
-
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    # Also stop if the parent disappears (bounded lifetime: 1 hour at most).
-    parent = os.getppid()
-    deadline = time.monotonic() + 3600
-    while not stop.is_set() and time.monotonic() < deadline:
-        if os.getppid() != parent:
-            break
-        stop.wait(0.5)
-    server.stop(0.5).wait(2)
-    counters.close()
-    return 0
-
-
-class Sink:
-    """A sink subprocess with its own counter file."""
-
-    def __init__(self, directory: str, tag: str, shape: str, start_timeout: float = 20.0):
-        self.counter_path = new_counter_file(directory, f"sink-{tag}.bin")
-        self._stderr_path = os.path.join(directory, f"sink-{tag}.err")
-        with open(self._stderr_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, HERE, "_sink", self.counter_path, shape],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-            )
-        self.counters = Counters(self.counter_path)
-        deadline = time.monotonic() + start_timeout
-        while not self.counters.get(SLOT_READY):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sink exited early (rc={self.proc.returncode}):\n{self.stderr()}")
-            if time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"sink did not start within {start_timeout}s:\n{self.stderr()}")
-            time.sleep(0.01)
-        self.port = self.counters.get(SLOT_PORT)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stderr(self) -> str:
-        try:
-            with open(self._stderr_path) as f:
-                return f.read()[-4000:]
-        except (OSError, ValueError):  # diagnostics only
-            return ""
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.counters.close()
+    return harness.serve_sink(counters, port, stop_server)
 
 
 # --------------------------------------------------------------------------
 # Worker subprocess: runs one handler once
 # --------------------------------------------------------------------------
-def _wait_for_count(counters: Counters, n: int, deadline: float) -> bool:
-    while counters.get(SLOT_COUNT) < n:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
-
-
 def make_logger(handler: logging.Handler) -> logging.Logger:
     """A stdlib logger whose only destination is ``handler``."""
     log = logging.getLogger(LOGGER_NAME)
@@ -402,14 +230,7 @@ def setup_official(args: argparse.Namespace, n: int) -> Harness:
 def setup_otlp(args: argparse.Namespace, n: int) -> Harness:
     import otlp
 
-    exp = otlp.Exporter(
-        args.endpoint,
-        resource={"service.name": SERVICE_NAME},
-        batch=otlp.BatchConfig(
-            max_queue_size=max(n, 2048),
-            max_export_batch_size=args.batch_size,
-        ),
-    )
+    exp = harness.otlp_exporter(args.endpoint, SERVICE_NAME, n, args.batch_size)
     handler = otlp.LoggingHandler(exp)
 
     def flush() -> bool:
@@ -438,8 +259,9 @@ def worker_floor(args: argparse.Namespace) -> int:
     t0 = time.monotonic_ns()
     run()
     t_created = time.monotonic_ns()
-    result = {"exporter": "floor", "shape": args.shape, "records": n, "create_s": (t_created - t0) / 1e9}
-    print("RESULT " + json.dumps(result), flush=True)
+    harness.emit_result(
+        {"exporter": "floor", "shape": args.shape, "records": n, "create_s": (t_created - t0) / 1e9}
+    )
     return 0
 
 
@@ -447,120 +269,78 @@ def worker_main(args: argparse.Namespace) -> int:
     if args.exporter == "floor":
         return worker_floor(args)
     n: int = args.records
-    counters = Counters(args.counter)
+    counters = harness.Counters(args.counter, SLOTS)
     setup = {"official": setup_official, "otlp": setup_otlp}.get(args.exporter)
     if setup is None:
         raise SystemExit(f"unknown exporter {args.exporter!r}")
     handler, flush, shutdown, stats = setup(args, n)
     run = make_workload(make_logger(handler), n, args.shape)
 
-    deadline = time.monotonic() + args.timeout
-    t0 = time.monotonic_ns()
-    run()
-    t_created = time.monotonic_ns()
-    flushed = flush()
-    t_flushed = time.monotonic_ns()
-    complete = _wait_for_count(counters, n, deadline)
-    t_seen = time.monotonic_ns()
-    snap = counters.snapshot()
+    timing = harness.time_export(
+        run, flush, lambda deadline: harness.wait_for_count(counters, n, deadline), counters, args.timeout
+    )
     exporter_stats = stats()
     logging.getLogger(LOGGER_NAME).removeHandler(handler)
     shutdown()
-    t_last = snap["last_ns"] if complete else t_seen
-    result = {
-        "exporter": args.exporter,
-        "shape": args.shape,
-        "records": n,
-        "complete": complete,
-        "flush_ok": flushed,
-        "create_s": (t_created - t0) / 1e9,
-        "flush_return_s": (t_flushed - t0) / 1e9,
-        "e2e_s": (t_last - t0) / 1e9,
-        "received_at_done": snap["count"],
-        "sink_requests": snap["requests"],
-        "sink_busy_s": snap["busy_ns"] / 1e9,
-        "sink_bytes": snap["bytes"],
-        "stats_before_shutdown": exporter_stats,
-    }
-    print("RESULT " + json.dumps(result), flush=True)
+    harness.emit_result(
+        {
+            "exporter": args.exporter,
+            "shape": args.shape,
+            "records": n,
+            **timing.result_fields(),
+            "sink_bytes": timing.snapshot["bytes"],
+            "stats_before_shutdown": exporter_stats,
+        }
+    )
     counters.close()
-    return 0 if complete else 3
+    return 0 if timing.complete else harness.RC_INCOMPLETE
 
 
 # --------------------------------------------------------------------------
 # Parent: orchestration, reporting
 # --------------------------------------------------------------------------
 def _worker_cmd(exporter: str, n: int, args: argparse.Namespace, endpoint: str, counter: str) -> list[str]:
-    return [
-        sys.executable,
+    return harness.worker_cmd(
         HERE,
-        "_worker",
-        "--exporter",
-        exporter,
-        "--endpoint",
-        endpoint,
-        "--counter",
-        counter,
-        "--records",
-        str(n),
-        "--shape",
-        args.shape,
-        "--batch-size",
-        str(args.batch_size),
-        "--timeout",
-        str(args.timeout),
-    ]
+        exporter=exporter,
+        endpoint=endpoint,
+        counter=counter,
+        records=n,
+        shape=args.shape,
+        batch_size=args.batch_size,
+        timeout=args.timeout,
+    )
 
 
-def _run_worker(cmd: list[str], exporter: str, n: int, args: argparse.Namespace, sink: Sink | None) -> Any:
-    def received() -> int | None:
-        return sink.counters.get(SLOT_COUNT) if sink is not None else None
-
-    try:
-        proc = subprocess.run(
-            cmd,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=args.timeout + 60,
-        )
-    except subprocess.TimeoutExpired:
+def _run_worker(
+    cmd: list[str], exporter: str, n: int, args: argparse.Namespace, sink: harness.SinkProcess | None
+) -> dict[str, Any]:
+    w = harness.run_worker(cmd, args.timeout + 60)
+    if w.result is None:
         return {
             "exporter": exporter,
             "records": n,
-            "error": "worker timed out (killed)",
-            "received": received(),
+            "error": "worker timed out (killed)" if w.timed_out else w.failure(),
+            "received": sink.counters.get(harness.SLOT_COUNT) if sink is not None else None,
         }
-    result: dict[str, Any] | None = None
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT ") :])
-    if result is None:
-        return {
-            "exporter": exporter,
-            "records": n,
-            "error": f"worker failed rc={proc.returncode}: {proc.stderr[-3000:]}",
-            "received": received(),
-        }
-    if proc.returncode not in (0, 3):
-        result["error"] = f"worker rc={proc.returncode}: {proc.stderr[-3000:]}"
-    if proc.stderr.strip():
+    result = w.result
+    rc_error = w.rc_error()
+    if rc_error:
+        result["error"] = rc_error
+    if w.stderr.strip():
         # A handler that hit an error prints "--- Logging error ---" here.
-        result["worker_stderr_lines"] = len(proc.stderr.splitlines())
-        if args.verbose:
-            result["worker_stderr"] = proc.stderr[-3000:]
+        result["worker_stderr_lines"] = len(w.stderr.splitlines())
+    harness.keep_stderr(result, w, args.verbose)
     return result
 
 
 def run_once(exporter: str, n: int, args: argparse.Namespace, tmp: str, tag: str) -> dict[str, Any]:
     if exporter == "floor":
-        res: dict[str, Any] = _run_worker(_worker_cmd("floor", n, args, "-", "-"), "floor", n, args, None)
-        return res
-    sink = Sink(tmp, tag, args.shape)
+        return _run_worker(_worker_cmd("floor", n, args, "-", "-"), "floor", n, args, None)
+    sink = harness.SinkProcess(HERE, tmp, tag, SLOTS, args=[args.shape])
     try:
         cmd = _worker_cmd(exporter, n, args, sink.endpoint, sink.counter_path)
-        result: dict[str, Any] = _run_worker(cmd, exporter, n, args, sink)
+        result = _run_worker(cmd, exporter, n, args, sink)
         if "error" not in result:
             # Let any stragglers/duplicates land, then read the final count.
             time.sleep(0.2)
@@ -571,24 +351,6 @@ def run_once(exporter: str, n: int, args: argparse.Namespace, tmp: str, tag: str
         return result
     finally:
         sink.close()
-
-
-def measure_import(stmt: str, runs: int = 5) -> float | None:
-    best = None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        r = subprocess.run(
-            [sys.executable, "-c", stmt],
-            check=False,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=120,
-        )
-        dt = time.perf_counter() - t0
-        if r.returncode != 0:
-            return None
-        best = dt if best is None or dt < best else best
-    return best
 
 
 def _good(r: dict[str, Any]) -> bool:
@@ -604,20 +366,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"runs": len(runs), "ok_runs": len(ok)}
     if not ok:
         return out
-    create = [r["records"] / r["create_s"] for r in ok]
-    out.update(
-        records=ok[0]["records"],
-        best_create_rate=max(create),
-        median_create_rate=statistics.median(create),
-        best_create_s=min(r["create_s"] for r in ok),
-    )
+    out.update(records=ok[0]["records"], **harness.create_stats(ok, "records"))
     if ok[0]["exporter"] != "floor":
-        e2e = [r["records"] / r["e2e_s"] for r in ok]
-        best = min(ok, key=lambda r: r["e2e_s"] / r["records"])
+        best = harness.best_run(ok, "records")
         out.update(
-            best_e2e_s=best["e2e_s"],
-            best_e2e_rate=max(e2e),
-            median_e2e_rate=statistics.median(e2e),
+            **harness.e2e_stats(ok, "records"),
             sink_busy_s_median=statistics.median(r["sink_busy_s"] for r in ok),
             sink_requests=best["sink_requests"],
             bytes_per_record=best["sink_bytes"] / best["records"],
@@ -659,10 +412,6 @@ def check_runs(runs: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def fmt_rate(x: float) -> str:
-    return f"{x:,.0f}"
-
-
 def _default_n(args: argparse.Namespace, exporter: str) -> int:
     explicit = {"official": args.records_official, "otlp": args.records_otlp, "floor": args.records_otlp}
     n = explicit[exporter] or args.records
@@ -676,23 +425,10 @@ def parent_main(args: argparse.Namespace) -> int:
     if not args.no_floor:
         exporters.append("floor")
     n_for = {e: _default_n(args, e) for e in exporters}
-    out = sys.stderr if args.json else sys.stdout
+    out = harness.progress_stream(args.json)
 
-    if "otlp" in exporters:
-        r = subprocess.run(
-            [sys.executable, "-c", "import otlp._native"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if r.returncode != 0:
-            print(
-                "ERROR: `import otlp._native` fails in this interpreter; build the extension "
-                "(maturin develop --release) or use --only official.\n" + r.stderr[-2000:],
-                file=sys.stderr,
-            )
-            return 2
+    if "otlp" in exporters and not harness.otlp_extension_ok():
+        return 2
 
     t_start = time.monotonic()
     runs: dict[str, list[dict[str, Any]]] = {e: [] for e in exporters}
@@ -733,32 +469,15 @@ def parent_main(args: argparse.Namespace) -> int:
 
     imports: dict[str, Any] = {}
     if not args.no_import_time:
-        base = measure_import("pass", args.import_runs)
-        imports["python_startup_s"] = base
         stmts = {
             # The exporter module imports opentelemetry.sdk._logs itself.
             "official": "import opentelemetry.exporter.otlp.proto.grpc._log_exporter",
             "otlp": "import otlp",
         }
-        for e in exporters:
-            if e not in stmts:
-                continue
-            t = measure_import(stmts[e], args.import_runs)
-            imports[e] = {
-                "stmt": stmts[e],
-                "best_s": t,
-                "net_s": (t - base) if (t is not None and base is not None) else None,
-            }
+        imports = harness.measure_imports({e: stmts[e] for e in exporters if e in stmts}, args.import_runs)
 
-    ratios: dict[str, Any] = {}
     so, sn, sf = summary.get("official", {}), summary.get("otlp", {}), summary.get("floor", {})
-    if so.get("ok_runs") and sn.get("ok_runs"):
-        ratios = {
-            "e2e_best": sn["best_e2e_rate"] / so["best_e2e_rate"],
-            "e2e_median": sn["median_e2e_rate"] / so["median_e2e_rate"],
-            "create_best": sn["best_create_rate"] / so["best_create_rate"],
-            "create_median": sn["median_create_rate"] / so["median_create_rate"],
-        }
+    ratios: dict[str, Any] = harness.otlp_over_official(sn, so)
     # Per-record cost above the floor (what the handler itself adds), best rates.
     handler_us: dict[str, float] = {}
     if sf.get("ok_runs"):
@@ -773,9 +492,7 @@ def parent_main(args: argparse.Namespace) -> int:
             ratios["handler_only_best"] = a / b
         if sn.get("ok_runs"):
             ratios["otlp_create_over_floor_best"] = sn["best_create_rate"] / sf["best_create_rate"]
-    if imports.get("official", {}).get("net_s") and imports.get("otlp", {}).get("net_s"):
-        ratios["import_official_over_otlp_net"] = imports["official"]["net_s"] / imports["otlp"]["net_s"]
-        ratios["import_official_over_otlp_wall"] = imports["official"]["best_s"] / imports["otlp"]["best_s"]
+    ratios.update(harness.import_ratios(imports))
     target = {}
     if "e2e_best" in ratios:
         target = {
@@ -807,18 +524,9 @@ def parent_main(args: argparse.Namespace) -> int:
     else:
         print_report(args, exporters, summary, ratios, target, handler_us, imports, elapsed)
 
-    if problems:
-        bar = "!" * 78
-        print(bar, file=sys.stderr)
-        print(
-            "!!! LOG RECORD COUNT / RUN PROBLEMS (runs with a wrong count are left out of the summary):",
-            file=sys.stderr,
-        )
-        for p in problems:
-            print("!!!   " + p, file=sys.stderr)
-        print(bar, file=sys.stderr)
-        return 1
-    return 0
+    return harness.report_problems(
+        "LOG RECORD COUNT / RUN PROBLEMS (runs with a wrong count are left out of the summary):", problems
+    )
 
 
 def print_report(
@@ -892,29 +600,7 @@ def print_report(
         if "otlp_create_over_floor_best" in ratios:
             print(f"  otlp runs at {ratios['otlp_create_over_floor_best']:.0%} of the floor's rate")
     if imports:
-        print()
-        base = imports.get("python_startup_s")
-        print(
-            f"import time (best of {args.import_runs}, wall; bare `python -c pass` = {base * 1000:.0f} ms)"
-            if base
-            else "import time:"
-        )
-        for e in exporters:
-            im = imports.get(e)
-            if im is None:
-                continue
-            if im["best_s"] is None:
-                print(f"  {e:<10} {im['stmt']}: FAILED")
-            else:
-                print(
-                    f"  {e:<10} {im['best_s'] * 1000:7.1f} ms  "
-                    f"(net {im['net_s'] * 1000:6.1f} ms)  {im['stmt']}"
-                )
-        if "import_official_over_otlp_net" in ratios:
-            print(
-                f"  import ratio official/otlp = {ratios['import_official_over_otlp_net']:.1f}{TIMES} "
-                f"(net of interpreter start; {ratios['import_official_over_otlp_wall']:.1f}{TIMES} wall)"
-            )
+        harness.print_import_times(imports, ratios, args.import_runs)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,12 +47,14 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+import _harness as harness
+from _harness import TIMES
 
 HERE = os.path.abspath(__file__)
 
@@ -83,7 +85,6 @@ LOGNORMAL_MEAN = 3.5
 LOGNORMAL_SIGMA = 1.5
 ATTRS: dict[str, Any] = {"route": "/"}
 SERVICE_NAME = "metrics-bench"
-TIMES = "\u00d7"  # MULTIPLICATION SIGN, printed after every ratio
 SUM_REL_TOL = 1e-9
 
 DEFAULTS = {
@@ -223,9 +224,6 @@ def stats_of(times: list[float], n: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 class MetricsSink:
     def __init__(self) -> None:
-        from concurrent import futures
-
-        import grpc  # type: ignore[import-untyped]
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
         self._lock = threading.Lock()
@@ -238,25 +236,14 @@ class MetricsSink:
                 self._requests.append(request)
             return Response()
 
-        handler = grpc.method_handlers_generic_handler(
+        self._server, self.port = harness.start_grpc_export_server(
             "opentelemetry.proto.collector.metrics.v1.MetricsService",
-            {
-                "Export": grpc.unary_unary_rpc_method_handler(
-                    export,
-                    request_deserializer=Request.FromString,
-                    response_serializer=Response.SerializeToString,
-                )
-            },
+            export,
+            Request.FromString,
+            Response.SerializeToString,
+            max_workers=2,
+            max_receive_message_length=64 * 1024 * 1024,
         )
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=2),
-            options=[("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.so_reuseport", 0)],
-        )
-        self._server.add_generic_rpc_handlers((handler,))
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        if not self.port:
-            raise RuntimeError("sink: could not bind a port on 127.0.0.1")
-        self._server.start()
 
     @property
     def endpoint(self) -> str:
@@ -546,7 +533,7 @@ def worker_main(argv: list[str]) -> int:
     result = WORKERS[args.kind](args)
     result["kind"] = args.kind
     result["worker_s"] = time.monotonic() - t0
-    print("RESULT " + json.dumps(result), flush=True)
+    harness.emit_result(result)
     return 0
 
 
@@ -562,46 +549,24 @@ def run_worker(
             env.pop(k, None)
         else:
             env[k] = v
-    cmd = [
-        sys.executable,
+    cmd = harness.worker_cmd(
         HERE,
-        "_worker",
         kind,
-        "--values",
-        str(args.values),
-        "--subsample",
-        str(args.subsample),
-        "--loop-n",
-        str(args.loop_n),
-        "--int-check",
-        str(args.int_check),
-        "--repeat",
-        str(args.repeat),
-        "--seed",
-        str(args.seed),
-    ]
-    try:
-        proc = subprocess.run(
-            cmd,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=args.timeout,
-            env=env,
-        )
-    except subprocess.TimeoutExpired as e:
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return {"label": label, "error": f"worker timed out after {args.timeout}s: {err[-3000:]}"}
-    result: dict[str, Any] | None = None
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT ") :])
-    if result is None or proc.returncode != 0:
-        return {"label": label, "error": f"worker failed rc={proc.returncode}: {proc.stderr[-3000:]}"}
+        values=args.values,
+        subsample=args.subsample,
+        loop_n=args.loop_n,
+        int_check=args.int_check,
+        repeat=args.repeat,
+        seed=args.seed,
+    )
+    w = harness.run_worker(cmd, args.timeout, env)
+    if w.timed_out:
+        return {"label": label, "error": f"worker timed out after {args.timeout}s: {w.stderr_tail}"}
+    result = w.result
+    if result is None or w.returncode != 0:
+        return {"label": label, "error": w.failure()}
     result["label"] = label
-    if proc.stderr.strip() and args.verbose:
-        result["worker_stderr"] = proc.stderr[-3000:]
+    harness.keep_stderr(result, w, args.verbose)
     return result
 
 
@@ -629,10 +594,6 @@ def _get(d: dict[str, Any] | None, *path: str) -> Any:
             return None
         d = d[k]
     return d
-
-
-def _div(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
 
 
 def cpu_flags() -> list[str]:
@@ -671,17 +632,11 @@ def parent_main(args: argparse.Namespace) -> int:
     want_otlp = args.only in ("all", "otlp")
     want_ref = args.only in ("all", "reference")
     if want_otlp:
-        r = subprocess.run(
-            [sys.executable, "-c", "import otlp; otlp.Exporter.meter; otlp.MetricsConfig"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if r.returncode != 0:
+        err = harness.python_error("import otlp; otlp.Exporter.meter; otlp.MetricsConfig")
+        if err is not None:
             print(
                 "ERROR: this build of otlp has no metrics API (`otlp.Exporter.meter`); build the "
-                "extension (maturin develop --release) or use --only reference.\n" + r.stderr[-2000:],
+                "extension (maturin develop --release) or use --only reference.\n" + err,
                 file=sys.stderr,
             )
             return 2
@@ -697,7 +652,7 @@ def parent_main(args: argparse.Namespace) -> int:
     if want_otlp:
         plan.append(("otlp single", "otlp_single", {"OTLP_FORCE_SCALAR": None}))
 
-    progress = sys.stderr if args.json else sys.stdout
+    progress = harness.progress_stream(args.json)
     raw: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in plan}
     t_start = time.monotonic()
     for rnd in range(args.rounds):
@@ -737,34 +692,34 @@ def parent_main(args: argparse.Namespace) -> int:
     official_per_value = _get(off, "histogram_record", "best_rate")
     official_per_value_med = _get(off, "histogram_record", "median_rate")
     ratios: dict[str, Any] = {
-        "record_many_vs_numpy": _div(rm(ours, "float64"), rm(npy, "float64")),
-        "record_many_vs_numpy_median": _div(
+        "record_many_vs_numpy": harness.ratio(rm(ours, "float64"), rm(npy, "float64")),
+        "record_many_vs_numpy_median": harness.ratio(
             rm(ours, "float64", "median_rate"), rm(npy, "float64", "median_rate")
         ),
-        "record_many_vs_official_loop": _div(rm(ours, "float64"), official_per_value),
-        "record_many_vs_official_loop_median": _div(
+        "record_many_vs_official_loop": harness.ratio(rm(ours, "float64"), official_per_value),
+        "record_many_vs_official_loop_median": harness.ratio(
             rm(ours, "float64", "median_rate"), official_per_value_med
         ),
-        "simd_vs_scalar": _div(rm(ours, "float64"), rm(scalar, "float64")),
-        "simd_vs_scalar_median": _div(
+        "simd_vs_scalar": harness.ratio(rm(ours, "float64"), rm(scalar, "float64")),
+        "simd_vs_scalar_median": harness.ratio(
             rm(ours, "float64", "median_rate"), rm(scalar, "float64", "median_rate")
         ),
-        "histogram_record_vs_official": _div(
+        "histogram_record_vs_official": harness.ratio(
             _get(off, "histogram_record", "best_ns"), _get(single, "histogram_record", "best_ns")
         ),
-        "histogram_record_vs_official_median": _div(
+        "histogram_record_vs_official_median": harness.ratio(
             _get(off, "histogram_record", "median_ns"), _get(single, "histogram_record", "median_ns")
         ),
-        "counter_add_vs_official": _div(
+        "counter_add_vs_official": harness.ratio(
             _get(off, "counter_add", "best_ns"), _get(single, "counter_add", "best_ns")
         ),
-        "counter_add_vs_official_median": _div(
+        "counter_add_vs_official_median": harness.ratio(
             _get(off, "counter_add", "median_ns"), _get(single, "counter_add", "median_ns")
         ),
     }
     for dtype in DTYPES[1:]:
-        ratios[f"record_many_vs_numpy_{dtype}"] = _div(rm(ours, dtype), rm(npy, dtype))
-        ratios[f"simd_vs_scalar_{dtype}"] = _div(rm(ours, dtype), rm(scalar, dtype))
+        ratios[f"record_many_vs_numpy_{dtype}"] = harness.ratio(rm(ours, dtype), rm(npy, dtype))
+        ratios[f"simd_vs_scalar_{dtype}"] = harness.ratio(rm(ours, dtype), rm(scalar, dtype))
     targets = {
         k: {"target": t, "measured": ratios[k], "met": None if ratios[k] is None else ratios[k] >= t}
         for k, t in TARGETS.items()
@@ -804,15 +759,7 @@ def parent_main(args: argparse.Namespace) -> int:
     else:
         print_report(args, meta, results, ratios)
 
-    if problems:
-        bar = "!" * 78
-        print(bar, file=sys.stderr)
-        print("!!! WORKER ERRORS / CORRECTNESS CHECK FAILURES:", file=sys.stderr)
-        for p in problems:
-            print("!!!   " + p, file=sys.stderr)
-        print(bar, file=sys.stderr)
-        return 1
-    return 0
+    return harness.report_problems("WORKER ERRORS / CORRECTNESS CHECK FAILURES:", problems)
 
 
 def print_report(

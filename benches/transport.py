@@ -53,27 +53,27 @@ in each direction. It sees exactly what the exporter puts on the socket:
 compressed bodies, HTTP/1.1 headers, HTTP/2 frames and HPACK, connection setup.
 The same proxy sits in front of both exporters. ``--no-proxy`` removes it.
 
-The receivers and the proxy live in this file on purpose: benches do not depend
-on tests/.
+The receivers and the proxy live in benches/ on purpose (this file, and the
+harness it shares with the other benches in ``_harness.py``): benches do not
+depend on tests/.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import mmap
 import os
-import signal
 import socket
 import statistics
-import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
+
+import _harness as harness
+from _harness import TIMES, ratio
 
 HERE = os.path.abspath(__file__)
 
@@ -101,49 +101,20 @@ OFFICIAL_IMPORT = {
     "http/protobuf": "opentelemetry.exporter.otlp.proto.http.trace_exporter",
 }
 
-# --------------------------------------------------------------------------
-# Shared counter file: little-endian uint64 slots, written by the receiver.
-# --------------------------------------------------------------------------
-SLOT_COUNT = 0  # spans received and counted
-SLOT_LAST_NS = 1  # time.monotonic_ns() when the last request was handled
-SLOT_PORT = 2  # port the receiver is listening on
-SLOT_READY = 3  # 1 once the receiver is serving
-SLOT_REQUESTS = 4  # export requests received
-SLOT_BUSY_NS = 5  # time spent decompressing, parsing and counting
-SLOT_FIRST_NS = 6  # time.monotonic_ns() when the first request arrived
-SLOT_BODY = 7  # request body bytes as received (compressed); 0 where unknown (grpcio)
-SLOT_PAYLOAD = 8  # decoded request bytes (serialized protobuf or JSON text)
-SLOT_ERRORS = 9  # requests the receiver refused
-SLOT_UNDECODED = 10  # requests accepted without decoding (zstd without `zstandard`)
-SLOT_ZSTD_OK = 11  # 1 if this receiver can decode zstd
-SLOT_H2_REQUESTS = 12  # OTLP/HTTP requests that arrived over HTTP/2 (HTTP receivers only)
-N_SLOTS = 13
-SHM_SIZE = N_SLOTS * 8
-_SLOT_NAMES = (
-    "count",
-    "last_ns",
-    "port",
-    "ready",
-    "requests",
-    "busy_ns",
-    "first_ns",
-    "body_bytes",
-    "payload_bytes",
-    "errors",
-    "undecoded",
-    "zstd_ok",
-    "h2_requests",
+# The counter file's slots (written by the receiver): the harness's base slots, then these.
+SLOTS = (
+    *harness.BASE_SLOTS,
+    "body_bytes",  # request body bytes as received (compressed); 0 where unknown (grpcio)
+    "payload_bytes",  # decoded request bytes (serialized protobuf or JSON text)
+    "errors",  # requests the receiver refused
+    "undecoded",  # requests accepted without decoding (zstd without `zstandard`)
+    "zstd_ok",  # 1 if this receiver can decode zstd
+    "h2_requests",  # OTLP/HTTP requests that arrived over HTTP/2 (HTTP receivers only)
 )
+SLOT_BODY = SLOTS.index("body_bytes")
+SLOT_ERRORS = SLOTS.index("errors")
+SLOT_ZSTD_OK = SLOTS.index("zstd_ok")
 
-ATTRS: dict[str, Any] = {
-    "http.method": "GET",
-    "http.route": "/api/items",
-    "http.status_code": 200,
-    "net.peer.port": 443,
-    "sampled": True,
-}
-SPAN_NAME = "GET /api/items"
-TIMES = "\u00d7"  # MULTIPLICATION SIGN, printed after every ratio
 SERVICE_NAME = "transport-bench"
 GRPC_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
@@ -151,84 +122,27 @@ DEFAULT_SPANS_OFFICIAL = 20_000
 DEFAULT_SPANS_OTLP = 200_000
 
 
-class Counters:
-    """Reader/writer over the shared counter file."""
-
-    def __init__(self, path: str, writable: bool = False) -> None:
-        # mmap keeps its own reference to the file: the fd can be closed.
-        with open(path, "r+b" if writable else "rb") as f:
-            self._mm = mmap.mmap(
-                f.fileno(),
-                SHM_SIZE,
-                access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ,
-            )
-
-    def get(self, slot: int) -> int:
-        value: int = struct.unpack_from("<Q", self._mm, slot * 8)[0]
-        return value
-
-    def set(self, slot: int, value: int) -> None:
-        struct.pack_into("<Q", self._mm, slot * 8, value)
-
-    def snapshot(self) -> dict[str, int]:
-        return dict(zip(_SLOT_NAMES, struct.unpack_from(f"<{N_SLOTS}Q", self._mm, 0)))
-
-    def close(self) -> None:
-        self._mm.close()
-
-
-def new_counter_file(directory: str, name: str) -> str:
-    path = os.path.join(directory, name)
-    with open(path, "wb") as f:
-        f.write(b"\0" * SHM_SIZE)
-    return path
-
-
-class Tally:
-    """Receiver-side totals, published to the counter file after each request."""
-
-    def __init__(self, counters: Counters) -> None:
-        self.counters = counters
-        self.lock = threading.Lock()
-        self.v = dict.fromkeys(_SLOT_NAMES, 0)
-
-    def record(
-        self,
-        t0: int,
-        spans: int,
-        body: int,
-        payload: int,
-        *,
-        error: bool,
-        undecoded: bool,
-        h2: bool = False,
-    ) -> None:
-        with self.lock:
-            now = time.monotonic_ns()
-            v = self.v
-            if not v["first_ns"]:
-                v["first_ns"] = t0
-                self.counters.set(SLOT_FIRST_NS, t0)
-            v["count"] += spans
-            v["requests"] += 1
-            v["busy_ns"] += now - t0
-            v["body_bytes"] += body
-            v["payload_bytes"] += payload
-            v["errors"] += error
-            v["undecoded"] += undecoded
-            v["h2_requests"] += h2
-            # Timestamp first, count last: a reader that sees the final count
-            # also sees the matching timestamp.
-            c = self.counters
-            c.set(SLOT_LAST_NS, now)
-            c.set(SLOT_REQUESTS, v["requests"])
-            c.set(SLOT_BUSY_NS, v["busy_ns"])
-            c.set(SLOT_BODY, v["body_bytes"])
-            c.set(SLOT_PAYLOAD, v["payload_bytes"])
-            c.set(SLOT_ERRORS, v["errors"])
-            c.set(SLOT_UNDECODED, v["undecoded"])
-            c.set(SLOT_H2_REQUESTS, v["h2_requests"])
-            c.set(SLOT_COUNT, v["count"])
+def record_request(
+    tally: harness.Tally,
+    t0: int,
+    spans: int,
+    body: int,
+    payload: int,
+    *,
+    error: bool,
+    undecoded: bool,
+    h2: bool = False,
+) -> None:
+    """One export request handled by a receiver, into its tally (and the counter file)."""
+    tally.record(
+        t0,
+        spans,
+        body_bytes=body,
+        payload_bytes=payload,
+        errors=int(error),
+        undecoded=int(undecoded),
+        h2_requests=int(h2),
+    )
 
 
 def count_pb_spans(request: Any) -> int:
@@ -251,50 +165,21 @@ def count_json_spans(doc: Any) -> int:
 # --------------------------------------------------------------------------
 # Receiver subprocess: grpcio, otlp.Receiver or http.server
 # --------------------------------------------------------------------------
-def start_grpcio(tally: Tally) -> tuple[int, Callable[[], None]]:
-    from concurrent import futures
-
-    import grpc  # type: ignore[import-untyped]
+def start_grpcio(tally: harness.Tally) -> tuple[int, Callable[[], None]]:
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-    Request = trace_service_pb2.ExportTraceServiceRequest
-    Response = trace_service_pb2.ExportTraceServiceResponse
+    def on_request(request: Any, nbytes: int, t0: int) -> None:
+        # grpcio has already undone any gzip: nbytes is the decoded message.
+        record_request(tally, t0, count_pb_spans(request), 0, nbytes, error=False, undecoded=False)
 
-    def deserialize(data: bytes) -> tuple[Any, int, int]:
-        # grpcio has already undone any gzip: len(data) is the decoded message.
-        t = time.monotonic_ns()
-        return Request.FromString(data), len(data), t
-
-    def export(parsed: tuple[Any, int, int], _context: Any) -> Any:
-        request, nbytes, t0 = parsed
-        tally.record(t0, count_pb_spans(request), 0, nbytes, error=False, undecoded=False)
-        return Response()
-
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
-        options=[
-            ("grpc.max_receive_message_length", 256 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),
-        ],
-    )
     # The handler add_TraceServiceServicer_to_server would build, with our own
     # deserializer so the byte count and the parse timing come for free.
-    handler = grpc.method_handlers_generic_handler(
+    return harness.start_grpc_sink(
         GRPC_SERVICE,
-        {
-            "Export": grpc.unary_unary_rpc_method_handler(
-                export,
-                request_deserializer=deserialize,
-                response_serializer=Response.SerializeToString,
-            )
-        },
+        trace_service_pb2.ExportTraceServiceRequest,
+        trace_service_pb2.ExportTraceServiceResponse,
+        on_request,
     )
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    if not port:
-        raise RuntimeError("grpcio: could not bind a port")
-    server.start()
-    return port, lambda: server.stop(0.5).wait(2)
 
 
 # Answers one OTLP/HTTP export: (path, Content-Type, Content-Encoding, body, over HTTP/2?)
@@ -303,7 +188,9 @@ ExportHandler = Callable[[str, str, str, bytes, bool], tuple[int, str, bytes]]
 AsgiMessage = dict[str, Any]  # ASGI scopes and events
 
 
-def handle_http_export(tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None) -> ExportHandler:
+def handle_http_export(
+    tally: harness.Tally, zstd_decompress: Callable[[bytes], bytes] | None
+) -> ExportHandler:
     """The OTLP/HTTP receive path shared by the http.server and hypercorn receivers:
     undo the Content-Encoding, parse, count the spans into `tally`, and pick the answer.
     The receivers only move bytes (HTTP/1.1 or HTTP/2 framing) in and out."""
@@ -325,7 +212,7 @@ def handle_http_export(tally: Tally, zstd_decompress: Callable[[bytes], bytes] |
     ) -> tuple[int, str, bytes]:
         t0 = time.monotonic_ns()  # the body is in: time decoding only
         if path.split("?")[0] != "/v1/traces":
-            tally.record(t0, 0, len(body), 0, error=True, undecoded=False, h2=h2)
+            record_request(tally, t0, 0, len(body), 0, error=True, undecoded=False, h2=h2)
             return 404, "text/plain", b"not found"
         encoding = (content_encoding or "identity").strip().lower()
         ctype = content_type.split(";")[0].strip().lower()
@@ -350,9 +237,9 @@ def handle_http_export(tally: Tally, zstd_decompress: Callable[[bytes], bytes] |
             else:
                 raise ValueError(f"unexpected Content-Type {ctype!r}")
         except bad_body as e:
-            tally.record(t0, 0, len(body), 0, error=True, undecoded=False, h2=h2)
+            record_request(tally, t0, 0, len(body), 0, error=True, undecoded=False, h2=h2)
             return 400, "text/plain", f"{type(e).__name__}: {e}".encode()[:500]
-        tally.record(t0, n, len(body), len(data or b""), error=False, undecoded=data is None, h2=h2)
+        record_request(tally, t0, n, len(body), len(data or b""), error=False, undecoded=data is None, h2=h2)
         # An empty ExportTraceServiceResponse: no bytes in protobuf, {} in JSON.
         if ctype == "application/json":
             return 200, "application/json", b"{}"
@@ -362,7 +249,7 @@ def handle_http_export(tally: Tally, zstd_decompress: Callable[[bytes], bytes] |
 
 
 def start_http(
-    tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None
+    tally: harness.Tally, zstd_decompress: Callable[[bytes], bytes] | None
 ) -> tuple[int, Callable[[], None]]:
     """HTTP/1.1 only: http.server, one thread per connection."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -435,7 +322,7 @@ def start_http(
 
 
 def start_hypercorn(
-    tally: Tally, zstd_decompress: Callable[[bytes], bytes] | None
+    tally: harness.Tally, zstd_decompress: Callable[[bytes], bytes] | None
 ) -> tuple[int, Callable[[], None]]:
     """HTTP/1.1 and HTTP/2: an ASGI app served by hypercorn on an asyncio loop in a thread.
 
@@ -554,9 +441,9 @@ def zstd_decoder() -> Callable[[bytes], bytes] | None:
     return decompress
 
 
-def sink_main(kind: str, counter_path: str) -> int:
-    counters = Counters(counter_path, writable=True)
-    tally = Tally(counters)
+def sink_main(counter_path: str, kind: str) -> int:
+    counters = harness.Counters(counter_path, SLOTS, writable=True)
+    tally = harness.Tally(counters)
     poll: Callable[[], None] | None = None
     if kind == "grpcio":
         port, stop_server = start_grpcio(tally)
@@ -583,95 +470,18 @@ def sink_main(kind: str, counter_path: str) -> int:
                 return
             seen[0] = now_seen
             now = time.monotonic_ns()
-            if not counters.get(SLOT_FIRST_NS):
-                counters.set(SLOT_FIRST_NS, now)
-            counters.set(SLOT_LAST_NS, now)
-            counters.set(SLOT_REQUESTS, c["requests"])
+            if not counters.get(harness.SLOT_FIRST_NS):
+                counters.set(harness.SLOT_FIRST_NS, now)
+            counters.set(harness.SLOT_LAST_NS, now)
+            counters.set(harness.SLOT_REQUESTS, c["requests"])
             counters.set(SLOT_BODY, c["bytes"])
             counters.set(SLOT_ERRORS, c["errors"])
-            counters.set(SLOT_COUNT, c["spans"])
+            counters.set(harness.SLOT_COUNT, c["spans"])
 
     else:
         print(f"sink: unknown kind {kind!r}", file=sys.stderr)
         return 2
-    counters.set(SLOT_PORT, port)
-    counters.set(SLOT_READY, 1)
-
-    stop = threading.Event()
-
-    def on_signal(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    # Also stop if the parent disappears (bounded lifetime: 1 hour at most).
-    parent = os.getppid()
-    deadline = time.monotonic() + 3600
-    interval = 0.001 if poll is not None else 0.5
-    next_parent_check = 0.0
-    while not stop.is_set() and time.monotonic() < deadline:
-        if poll is not None:
-            poll()
-        if time.monotonic() >= next_parent_check:
-            if os.getppid() != parent:
-                break
-            next_parent_check = time.monotonic() + 0.5
-        stop.wait(interval)
-    if poll is not None:
-        poll()
-    stop_server()
-    counters.close()
-    return 0
-
-
-class Sink:
-    """A receiver subprocess with its own counter file."""
-
-    def __init__(self, directory: str, kind: str, tag: str, start_timeout: float = 20.0):
-        self.kind = kind
-        self.counter_path = new_counter_file(directory, f"sink-{tag}.bin")
-        self._stderr_path = os.path.join(directory, f"sink-{tag}.err")
-        with open(self._stderr_path, "w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, HERE, "_sink", kind, self.counter_path],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                env=clean_env(),
-            )
-        self.counters = Counters(self.counter_path)
-        deadline = time.monotonic() + start_timeout
-        while not self.counters.get(SLOT_READY):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sink exited early (rc={self.proc.returncode}):\n{self.stderr()}")
-            if time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError(f"sink did not start within {start_timeout}s:\n{self.stderr()}")
-            time.sleep(0.01)
-        self.port = self.counters.get(SLOT_PORT)
-
-    def stderr(self) -> str:
-        try:
-            with open(self._stderr_path) as f:
-                return f.read()[-4000:]
-        except (OSError, ValueError):  # diagnostics only
-            return ""
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.counters.close()
-
-
-def clean_env() -> dict[str, str]:
-    """The environment for workers and receivers: no OTEL_* settings, no HTTP proxies."""
-    drop = ("OTEL_", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop) and k.lower() not in drop}
+    return harness.serve_sink(counters, port, stop_server, poll)
 
 
 # --------------------------------------------------------------------------
@@ -773,25 +583,14 @@ class CountingProxy:
 # --------------------------------------------------------------------------
 # Worker subprocess: runs one exporter once
 # --------------------------------------------------------------------------
-class Harness(NamedTuple):
-    run: Callable[[], None]  # create and end the N spans
-    flush: Callable[[], bool]
-    shutdown: Callable[[], object]
-    stats: Callable[[], dict[str, Any]]
-
-
-def setup_official(args: argparse.Namespace, n: int) -> Harness:
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
+def setup_official(args: argparse.Namespace, n: int) -> harness.ExportHooks:
     exporter: Any
     if (args.protocol, args.compression) not in OFFICIAL_SUPPORTS:
         raise SystemExit(f"the official exporter has no {args.protocol} + {args.compression}")
     if args.protocol != "grpc" and args.http_version != "1.1":
         raise SystemExit("the official OTLP/HTTP exporter (requests) speaks HTTP/1.1 only")
     if args.protocol == "grpc":
-        import grpc
+        import grpc  # type: ignore[import-untyped]
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
         gcomp = {"none": grpc.Compression.NoCompression, "gzip": grpc.Compression.Gzip}
@@ -809,66 +608,28 @@ def setup_official(args: argparse.Namespace, n: int) -> Harness:
             endpoint=args.endpoint + "/v1/traces", compression=hcomp[args.compression]
         )
 
-    attrs = dict(ATTRS)
-    name = SPAN_NAME
-    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
-    processor = BatchSpanProcessor(
-        exporter,
-        max_queue_size=max(n, 2048),
-        max_export_batch_size=args.batch_size,
-    )
-    provider.add_span_processor(processor)
-    tracer = provider.get_tracer("transport-bench", "1.0.0")
-
-    def run() -> None:
-        start = tracer.start_span
-        for _ in range(n):
-            start(name, attributes=attrs).end()
-
-    def flush() -> bool:
-        return provider.force_flush(timeout_millis=int(args.timeout * 1000))
-
-    return Harness(run=run, flush=flush, shutdown=provider.shutdown, stats=dict)
+    return harness.official_trace_hooks(exporter, SERVICE_NAME, n, args.batch_size, args.timeout)
 
 
-def setup_otlp(args: argparse.Namespace, n: int) -> Harness:
-    import otlp
-
-    attrs = dict(ATTRS)
-    name = SPAN_NAME
+def setup_otlp(args: argparse.Namespace, n: int) -> harness.ExportHooks:
     # OTLP/HTTP: the HTTP version is always explicit ("1.1" is what "auto" does on http://);
     # gRPC is HTTP/2 whatever http_version says, so it keeps the default.
     http: dict[str, Any] = {} if args.protocol == "grpc" else {"http_version": args.http_version}
-    exp = otlp.Exporter(
+    exp = harness.otlp_exporter(
         args.endpoint,
+        SERVICE_NAME,
+        n,
+        args.batch_size,
         protocol=args.protocol,
         compression=args.compression,
-        resource={"service.name": SERVICE_NAME},
-        batch=otlp.BatchConfig(
-            max_queue_size=max(n, 2048),
-            max_export_batch_size=args.batch_size,
-        ),
         **http,
     )
-    tracer = exp.tracer("transport-bench", version="1.0.0")
-
-    def run() -> None:
-        start = tracer.start_span
-        for _ in range(n):
-            start(name, attributes=attrs).end()
-
-    def flush() -> bool:
-        return exp.force_flush(timeout=args.timeout)
-
-    def stats() -> dict[str, Any]:
-        return dict(exp.stats())
-
-    return Harness(run=run, flush=flush, shutdown=exp.shutdown, stats=stats)
+    return harness.otlp_trace_hooks(exp, SERVICE_NAME, n, args.timeout)
 
 
 def worker_main(args: argparse.Namespace) -> int:
     n: int = args.spans
-    counters = Counters(args.counter)
+    counters = harness.Counters(args.counter, SLOTS)
     setup = {"official": setup_official, "otlp": setup_otlp}[args.exporter]
     run, flush, shutdown, stats = setup(args, n)
     # Can the receiver count the spans of this encoding? If not (zstd over HTTP
@@ -877,48 +638,42 @@ def worker_main(args: argparse.Namespace) -> int:
     if verified == "stats" and args.exporter != "otlp":
         raise SystemExit("only otlp reports its own counts")
 
-    deadline = time.monotonic() + args.timeout
-    t0 = time.monotonic_ns()
-    run()
-    t_created = time.monotonic_ns()
-    flushed = flush()
-    if verified == "sink":
-        complete = True
-        while counters.get(SLOT_COUNT) < n:
-            if time.monotonic() > deadline:
-                complete = False
-                break
-            time.sleep(0.001)
-    else:
+    def wait_for_stats(deadline: float) -> bool:
         while True:
             st = stats()
             done = st["spans_exported"] + st["spans_failed"] + st["spans_dropped"] + st["spans_rejected"]
             if done >= n or time.monotonic() > deadline:
                 break
             time.sleep(0.001)
-        complete = st["spans_exported"] == n
-    t_seen = time.monotonic_ns()
-    snap = counters.snapshot()
+        exported: bool = st["spans_exported"] == n
+        return exported
+
+    def wait_for_sink(deadline: float) -> bool:
+        return harness.wait_for_count(counters, n, deadline)
+
+    timing = harness.time_export(
+        run, flush, wait_for_sink if verified == "sink" else wait_for_stats, counters, args.timeout
+    )
     st_before = stats()
     shutdown()
-    t_last = snap["last_ns"] if complete and snap["last_ns"] else t_seen
-    result = {
-        "exporter": args.exporter,
-        "protocol": args.protocol,
-        "compression": args.compression,
-        "http_version": args.http_version,
-        "spans": n,
-        "verified": verified,
-        "complete": complete,
-        "flush_ok": bool(flushed),
-        "create_s": (t_created - t0) / 1e9,
-        "e2e_s": (t_last - t0) / 1e9,
-        "sink_at_done": snap,
-        "stats_before_shutdown": st_before,
-    }
-    print("RESULT " + json.dumps(result), flush=True)
+    harness.emit_result(
+        {
+            "exporter": args.exporter,
+            "protocol": args.protocol,
+            "compression": args.compression,
+            "http_version": args.http_version,
+            "spans": n,
+            "verified": verified,
+            "complete": timing.complete,
+            "flush_ok": timing.flush_ok,
+            "create_s": timing.create_s,
+            "e2e_s": timing.e2e_s,
+            "sink_at_done": timing.snapshot,
+            "stats_before_shutdown": st_before,
+        }
+    )
     counters.close()
-    return 0 if complete else 3
+    return 0 if timing.complete else harness.RC_INCOMPLETE
 
 
 # --------------------------------------------------------------------------
@@ -962,13 +717,13 @@ def run_once(key: Key, n: int, args: argparse.Namespace, tmp: str, tag: str) -> 
     }
     kind = sink_kind(protocol, compression, http_version, args)
     try:
-        sink = Sink(tmp, kind, tag)
+        sink = harness.SinkProcess(HERE, tmp, tag, SLOTS, args=[kind], env=harness.clean_env())
     except RuntimeError as e:
         return {**base, "receiver": kind, "error": str(e)}
     proxy = None if args.no_proxy else CountingProxy(sink.port)
     try:
         port = proxy.port if proxy is not None else sink.port
-        result = run_worker(key, n, args, sink, port)
+        result = run_worker(key, n, args, sink, kind, port)
     finally:
         wire = proxy.close() if proxy is not None else None
         sink.close()
@@ -978,62 +733,36 @@ def run_once(key: Key, n: int, args: argparse.Namespace, tmp: str, tag: str) -> 
     return result
 
 
-def run_worker(key: Key, n: int, args: argparse.Namespace, sink: Sink, port: int) -> dict[str, Any]:
+def run_worker(
+    key: Key, n: int, args: argparse.Namespace, sink: harness.SinkProcess, kind: str, port: int
+) -> dict[str, Any]:
     protocol, compression, http_version, exporter = key
-    cmd = [
-        sys.executable,
+    cmd = harness.worker_cmd(
         HERE,
-        "_worker",
-        "--exporter",
-        exporter,
-        "--protocol",
-        protocol,
-        "--compression",
-        compression,
-        "--http-version",
-        http_version,
-        "--endpoint",
-        f"http://127.0.0.1:{port}",
-        "--counter",
-        sink.counter_path,
-        "--spans",
-        str(n),
-        "--batch-size",
-        str(args.batch_size),
-        "--timeout",
-        str(args.timeout),
-    ]
-    try:
-        proc = subprocess.run(
-            cmd,
-            check=False,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=args.timeout + 60,
-            env=clean_env(),
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": "worker timed out (killed)", "receiver": sink.kind, "sink": sink.counters.snapshot()}
-    result: dict[str, Any] | None = None
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT ") :])
-    if result is None:
-        return {
-            "error": f"worker failed rc={proc.returncode}: {proc.stderr[-3000:]}",
-            "receiver": sink.kind,
-            "sink": sink.counters.snapshot(),
-        }
+        exporter=exporter,
+        protocol=protocol,
+        compression=compression,
+        http_version=http_version,
+        endpoint=f"http://127.0.0.1:{port}",
+        counter=sink.counter_path,
+        spans=n,
+        batch_size=args.batch_size,
+        timeout=args.timeout,
+    )
+    w = harness.run_worker(cmd, args.timeout + 60, harness.clean_env())
+    if w.result is None:
+        error = "worker timed out (killed)" if w.timed_out else w.failure()
+        return {"error": error, "receiver": kind, "sink": sink.counters.snapshot()}
+    result = w.result
     # Let any stragglers/duplicates land, then read the final counts.
     time.sleep(0.2)
-    result["receiver"] = sink.kind
+    result["receiver"] = kind
     result["sink"] = sink.counters.snapshot()
     result["received"] = result["sink"]["count"]
-    if proc.returncode not in (0, 3):
-        result["error"] = f"worker rc={proc.returncode}: {proc.stderr[-3000:]}"
-    if proc.stderr.strip() and args.verbose:
-        result["worker_stderr"] = proc.stderr[-3000:]
+    rc_error = w.rc_error()
+    if rc_error:
+        result["error"] = rc_error
+    harness.keep_stderr(result, w, args.verbose)
     return result
 
 
@@ -1106,11 +835,6 @@ def check_run(r: dict[str, Any], i: int) -> list[str]:
     return problems
 
 
-def median_or_none(xs: list[float | None]) -> float | None:
-    vals = [x for x in xs if x is not None]
-    return statistics.median(vals) if vals else None
-
-
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if run_ok(r)]
     out: dict[str, Any] = {"runs": len(runs), "ok_runs": len(ok)}
@@ -1121,7 +845,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
     def per_span(get: Callable[[dict[str, Any]], int | None]) -> float | None:
         vals = [(get(r), r["spans"]) for r in ok]
-        return median_or_none([None if b is None else b / n for b, n in vals])
+        return harness.median_or_none([None if b is None else b / n for b, n in vals])
 
     out.update(
         spans=ok[0]["spans"],
@@ -1151,57 +875,21 @@ def fmt_ratio(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}{TIMES}"
 
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
 def precheck(exporters: list[str], protocols: list[str]) -> tuple[list[str], dict[str, str]]:
     """Exporters that can run here, and the official protocols that cannot (with the reason)."""
     missing: dict[str, str] = {}
-    if "otlp" in exporters:
-        r = subprocess.run(
-            [sys.executable, "-c", "import otlp._native"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if r.returncode != 0:
-            print(
-                "ERROR: `import otlp._native` fails in this interpreter; build the extension "
-                "(maturin develop --release) or use --only official.\n" + r.stderr[-2000:],
-                file=sys.stderr,
-            )
-            exporters = [e for e in exporters if e != "otlp"]
+    if "otlp" in exporters and not harness.otlp_extension_ok():
+        exporters = [e for e in exporters if e != "otlp"]
     if "official" in exporters:
         for p in protocols:
-            if p not in OFFICIAL_IMPORT:
-                continue
-            r = subprocess.run(
-                [sys.executable, "-c", f"import {OFFICIAL_IMPORT[p]}"],
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            if r.returncode != 0:
+            if p in OFFICIAL_IMPORT and harness.python_error(f"import {OFFICIAL_IMPORT[p]}") is not None:
                 missing[p] = f"not installed: pip install {OFFICIAL_PIP[p]}"
     return exporters, missing
 
 
 def hypercorn_version() -> str | None:
     """hypercorn's version if the receivers' interpreter can import it, else None."""
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import hypercorn.asyncio, importlib.metadata as m; print(m.version('hypercorn'))",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = harness.run_python("import hypercorn.asyncio, importlib.metadata as m; print(m.version('hypercorn'))")
     return (r.stdout.strip() or "?") if r.returncode == 0 else None
 
 
@@ -1218,7 +906,7 @@ def parent_main(args: argparse.Namespace) -> int:
     if not runnable:
         return 2
     zstd_http = zstd_decoder() is not None
-    out = sys.stderr if args.json else sys.stdout
+    out = harness.progress_stream(args.json)
 
     # (protocol, compression, HTTP version); gRPC has one, HTTP/2.
     cells = [
@@ -1393,15 +1081,9 @@ def parent_main(args: argparse.Namespace) -> int:
     else:
         print_report(args, meta, cells, exporters, summary, skipped, cell_ratios, h2_ratios, across)
 
-    if problems:
-        bar = "!" * 78
-        print(bar, file=sys.stderr)
-        print("!!! COUNT / RUN PROBLEMS (failed runs are left out of the summary):", file=sys.stderr)
-        for p in problems:
-            print("!!!   " + p, file=sys.stderr)
-        print(bar, file=sys.stderr)
-        return 1
-    return 0
+    return harness.report_problems(
+        "COUNT / RUN PROBLEMS (failed runs are left out of the summary):", problems
+    )
 
 
 def variant_label(protocol: str, http_version: str) -> str:
@@ -1571,7 +1253,7 @@ def csv_choice(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_sink"]:
-        return sink_main(argv[1], argv[2])
+        return sink_main(argv[1], argv[2])  # counter file, receiver kind
     if argv[:1] == ["_worker"]:
         p = argparse.ArgumentParser(prog="transport.py _worker")
         p.add_argument("--exporter", required=True, choices=["official", "otlp"])
