@@ -649,15 +649,23 @@ def _attrs(a) -> str:
     return _r(a)
 
 
-def describe_spans(spans) -> str:
-    """Every encoder-visible field of every span, with object identity of resources/scopes."""
+def identity_tagger():
+    """A fresh ``tag(obj, prefix)`` for a failure report: ``"None"`` for None, else a
+    name ``<prefix>#<n>`` per distinct object (by identity; n counts the objects tagged
+    with that prefix before it), the same name whenever the same object comes again."""
     ids: dict[int, str] = {}
 
-    def tag(obj, prefix):
+    def tag(obj, prefix: str) -> str:
         if obj is None:
             return "None"
         return ids.setdefault(id(obj), f"{prefix}#{sum(1 for v in ids.values() if v.startswith(prefix))}")
 
+    return tag
+
+
+def describe_spans(spans) -> str:
+    """Every encoder-visible field of every span, with object identity of resources/scopes."""
+    tag = identity_tagger()
     lines = []
     for i, s in enumerate(spans):
         res, sc = s.resource, s.instrumentation_scope

@@ -265,13 +265,7 @@ def _sev(s) -> str:
 
 def describe_logs(records) -> str:
     """Every encoder-visible field of every record, with object identity of resources/scopes."""
-    ids: dict[int, str] = {}
-
-    def tag(obj, prefix):
-        if obj is None:
-            return "None"
-        return ids.setdefault(id(obj), f"{prefix}#{sum(1 for v in ids.values() if v.startswith(prefix))}")
-
+    tag = S.identity_tagger()
     lines = []
     for i, r in enumerate(records):
         lr, res, sc = r.log_record, r.resource, r.instrumentation_scope

@@ -133,6 +133,7 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 try:
     import strategies as S
@@ -375,6 +376,62 @@ def exotic_metrics_batches():
 
 
 # --------------------------------------------------------------------------
+# builders for hand-written examples (test_parity_metrics.py, test_json.py)
+# --------------------------------------------------------------------------
+
+RES = Resource({"service.name": "svc"})
+SCOPE = InstrumentationScope("lib", "1.0")
+
+
+def md(*metrics, resource=RES, scope=SCOPE) -> MetricsData:
+    """MetricsData with one resource and one scope holding ``metrics``."""
+    return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, list(metrics), "")], "")])
+
+
+def npoint(value=1, attributes=None, start=1, time=2, exemplars=()) -> NumberDataPoint:
+    return NumberDataPoint(attributes or {}, start, time, value, list(exemplars))
+
+
+def hpoint(**kw) -> HistogramDataPoint:
+    """A valid HistogramDataPoint; ``kw`` replaces any of its fields."""
+    d = {
+        "attributes": {},
+        "start_time_unix_nano": 1,
+        "time_unix_nano": 2,
+        "count": 3,
+        "sum": 6.0,
+        "bucket_counts": [1, 2, 0],
+        "explicit_bounds": [1.0, 10.0],
+        "min": 1.0,
+        "max": 4.0,
+        "exemplars": [],
+    }
+    d.update(kw)
+    return HistogramDataPoint(**d)
+
+
+def epoint(**kw) -> ExponentialHistogramDataPoint:
+    """A valid ExponentialHistogramDataPoint; ``kw`` replaces any of its fields."""
+    d = {
+        "attributes": {},
+        "start_time_unix_nano": 1,
+        "time_unix_nano": 2,
+        "count": 3,
+        "sum": 6.0,
+        "scale": 3,
+        "zero_count": 1,
+        "positive": Buckets(2, [1, 1]),
+        "negative": Buckets(0, []),
+        "flags": 0,
+        "min": 0.0,
+        "max": 4.0,
+        "exemplars": [],
+    }
+    d.update(kw)
+    return ExponentialHistogramDataPoint(**d)
+
+
+# --------------------------------------------------------------------------
 # description for failure reports
 # --------------------------------------------------------------------------
 
@@ -422,13 +479,7 @@ def _describe_point(p) -> str:
 
 def describe_metrics_data(data) -> str:
     """Every encoder-visible field, with object identity tags for resources/scopes."""
-    ids: dict[int, str] = {}
-
-    def tag(obj, prefix):
-        if obj is None:
-            return "None"
-        return ids.setdefault(id(obj), f"{prefix}#{sum(1 for v in ids.values() if v.startswith(prefix))}")
-
+    tag = S.identity_tagger()
     lines = []
     for i, rm in enumerate(data.resource_metrics):
         res = rm.resource

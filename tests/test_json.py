@@ -60,13 +60,10 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Buckets,
     ExponentialHistogram,
-    ExponentialHistogramDataPoint,
     Gauge,
     Histogram,
-    HistogramDataPoint,
     Metric,
     MetricsData,
-    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
     Sum,
@@ -449,8 +446,9 @@ def test_package_deviation_duplicate_resources(json_package):
 
 TRACE_ID = int.from_bytes(bytes(range(1, 17)), "big")
 SPAN_ID = int.from_bytes(bytes(range(0x11, 0x19)), "big")
-RES = Resource({"service.name": "svc"})
-SCOPE = InstrumentationScope("lib", "1.0")
+# the metrics builders are shared with test_parity_metrics.py (strategies_metrics.py)
+RES, SCOPE = SM.RES, SM.SCOPE
+md, npoint, hpoint, epoint = SM.md, SM.npoint, SM.hpoint, SM.epoint
 
 
 def ctx(trace_id=TRACE_ID, span_id=SPAN_ID, remote=False, flags=0, state=None) -> SpanContext:
@@ -468,51 +466,6 @@ def span(name="op", **kw) -> ReadableSpan:
 
 def metric(data, name="m", description="", unit="") -> Metric:
     return Metric(name, description, unit, data)
-
-
-def md(*metrics, resource=RES, scope=SCOPE) -> MetricsData:
-    return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, list(metrics), "")], "")])
-
-
-def npoint(value=1, attributes=None, start=1, time=2, exemplars=()) -> NumberDataPoint:
-    return NumberDataPoint(attributes or {}, start, time, value, list(exemplars))
-
-
-def hpoint(**kw) -> HistogramDataPoint:
-    d = {
-        "attributes": {},
-        "start_time_unix_nano": 1,
-        "time_unix_nano": 2,
-        "count": 3,
-        "sum": 6.0,
-        "bucket_counts": [1, 2, 0],
-        "explicit_bounds": [1.0, 10.0],
-        "min": 1.0,
-        "max": 4.0,
-        "exemplars": [],
-    }
-    d.update(kw)
-    return HistogramDataPoint(**d)
-
-
-def epoint(**kw) -> ExponentialHistogramDataPoint:
-    d = {
-        "attributes": {},
-        "start_time_unix_nano": 1,
-        "time_unix_nano": 2,
-        "count": 3,
-        "sum": 6.0,
-        "scale": 3,
-        "zero_count": 1,
-        "positive": Buckets(2, [1, 1]),
-        "negative": Buckets(0, []),
-        "flags": 0,
-        "min": 0.0,
-        "max": 4.0,
-        "exemplars": [],
-    }
-    d.update(kw)
-    return ExponentialHistogramDataPoint(**d)
 
 
 def log(body=None, attributes=None, resource=RES, scope=SCOPE, **fields) -> ReadableLogRecord:

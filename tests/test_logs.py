@@ -13,7 +13,6 @@ import logging
 import math
 import socket
 import statistics
-import struct
 import sys
 import threading
 import time
@@ -21,6 +20,7 @@ import traceback
 
 import pytest
 from opentelemetry.sdk._logs._internal import std_to_otel
+from roundtrip_helpers import exporter_factory, kvdict, pyval, sid, tid, typed
 
 import otlp
 
@@ -35,56 +35,10 @@ SLACK = 2.0  # seconds of scheduling slack on top of a documented timeout
 # -------------------------------------------------------------------------
 
 
-def pyval(av):
-    """proto AnyValue -> Python value (None for a value-less AnyValue)."""
-    which = av.WhichOneof("value")
-    if which is None:
-        return None
-    if which == "array_value":
-        return [pyval(v) for v in av.array_value.values]
-    if which == "kvlist_value":
-        return kvdict(av.kvlist_value.values)
-    return getattr(av, which)
-
-
-def kvdict(kvs) -> dict:
-    """repeated KeyValue -> dict, asserting keys are unique on the wire."""
-    keys = [kv.key for kv in kvs]
-    assert len(keys) == len(set(keys)), f"duplicate attribute keys on the wire: {keys}"
-    return {kv.key: pyval(kv.value) for kv in kvs}
-
-
-def typed(v):
-    """A strictly typed, hashable form: True != 1, 1 != 1.0, -0.0 != 0.0, NaN == NaN, list vs dict."""
-    if v is None:
-        return ("none",)
-    if isinstance(v, bool):
-        return ("bool", v)
-    if isinstance(v, int):
-        return ("int", v)
-    if isinstance(v, float):
-        return ("float", struct.pack("<d", v))
-    if isinstance(v, str):
-        return ("str", v)
-    if isinstance(v, (bytes, bytearray)):
-        return ("bytes", bytes(v))
-    if isinstance(v, (list, tuple)):
-        return ("list", tuple(typed(x) for x in v))
-    if isinstance(v, dict):
-        return ("dict", tuple(sorted((str(k), typed(x)) for k, x in v.items())))
-    raise AssertionError(f"unexpected value {v!r}")
-
-
 def assert_value(got, expected, what="value"):
-    assert typed(got) == typed(expected), f"{what}:\n got: {got!r}\nwant: {expected!r}"
-
-
-def tid(ctx) -> bytes:
-    return ctx.trace_id.to_bytes(16, "big")
-
-
-def sid(ctx) -> bytes:
-    return ctx.span_id.to_bytes(8, "big")
+    assert typed(got, str_keys=True) == typed(expected, str_keys=True), (
+        f"{what}:\n got: {got!r}\nwant: {expected!r}"
+    )
 
 
 def flush_and_wait(exp, sink, n, timeout=15.0) -> list:
@@ -131,22 +85,9 @@ def assert_accounted(exp, expected_accepted=None):
 
 @pytest.fixture
 def make_exporter():
-    made = []
-
-    def make(endpoint, **kw):
-        kw.setdefault("resource", SERVICE)
-        kw.setdefault("timeout", 5.0)
-        kw.setdefault("batch", otlp.BatchConfig(schedule_delay=0.05))
-        exp = otlp.Exporter(endpoint, **kw)
-        made.append(exp)
-        return exp
-
-    yield make
-    for exp in made:
-        try:
-            exp.shutdown(timeout=2.0)
-        except Exception:  # noqa: BLE001 - teardown must reach every exporter
-            pass
+    yield from exporter_factory(
+        lambda: {"resource": SERVICE, "timeout": 5.0, "batch": otlp.BatchConfig(schedule_delay=0.05)}
+    )
 
 
 @pytest.fixture

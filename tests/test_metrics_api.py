@@ -19,30 +19,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from roundtrip_helpers import DEFAULT_BOUNDS, exporter_factory
 
 import otlp
 import otlp.errors
 from otlp._native import _aggregate, _kernel
 
 pytestmark = pytest.mark.timeout(60)
-
-DEFAULT_BOUNDS = [
-    0.0,
-    5.0,
-    10.0,
-    25.0,
-    50.0,
-    75.0,
-    100.0,
-    250.0,
-    500.0,
-    750.0,
-    1000.0,
-    2500.0,
-    5000.0,
-    7500.0,
-    10000.0,
-]
 
 # -------------------------------------------------------------------------
 # fixtures, helpers
@@ -51,21 +34,10 @@ DEFAULT_BOUNDS = [
 
 @pytest.fixture
 def make_exporter():
-    made = []
-
-    def make(endpoint, **kw):
-        kw.setdefault("timeout", 1.0)
-        kw.setdefault("metrics", otlp.MetricsConfig(interval=600.0, timeout=1.0))
-        exp = otlp.Exporter(endpoint, **kw)
-        made.append(exp)
-        return exp
-
-    yield make
-    for exp in made:
-        try:
-            exp.shutdown(timeout=1.0)
-        except Exception:  # noqa: BLE001 - teardown must reach every exporter
-            pass
+    yield from exporter_factory(
+        lambda: {"timeout": 1.0, "metrics": otlp.MetricsConfig(interval=600.0, timeout=1.0)},
+        shutdown_timeout=1.0,
+    )
 
 
 @pytest.fixture

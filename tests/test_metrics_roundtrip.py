@@ -6,7 +6,6 @@ min/max, attributes, temporality and start/end times."""
 from __future__ import annotations
 
 import math
-import struct
 import sys
 import time
 import zlib
@@ -14,6 +13,7 @@ import zlib
 import numpy as np
 import pytest
 from opentelemetry.proto.metrics.v1 import metrics_pb2
+from roundtrip_helpers import DEFAULT_BOUNDS, exporter_factory, kvdict, typed
 
 import otlp
 
@@ -25,69 +25,11 @@ SCOPE = ("metrics-roundtrip-scope", "3.1.4")
 CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
 
-# OTel SDK default explicit bucket boundaries (spec: "Explicit Bucket Histogram Aggregation")
-DEFAULT_BOUNDS = [
-    0.0,
-    5.0,
-    10.0,
-    25.0,
-    50.0,
-    75.0,
-    100.0,
-    250.0,
-    500.0,
-    750.0,
-    1000.0,
-    2500.0,
-    5000.0,
-    7500.0,
-    10000.0,
-]
 OVERFLOW = {"otel.metric.overflow": True}
 
 # -------------------------------------------------------------------------
 # helpers
 # -------------------------------------------------------------------------
-
-
-def pyval(av):
-    """proto AnyValue -> Python value (None for a value-less AnyValue)."""
-    which = av.WhichOneof("value")
-    if which is None:
-        return None
-    if which == "array_value":
-        return [pyval(v) for v in av.array_value.values]
-    if which == "kvlist_value":
-        return kvdict(av.kvlist_value.values)
-    return getattr(av, which)
-
-
-def kvdict(kvs) -> dict:
-    """repeated KeyValue -> dict, asserting keys are unique on the wire."""
-    keys = [kv.key for kv in kvs]
-    assert len(keys) == len(set(keys)), f"duplicate attribute keys on the wire: {keys}"
-    return {kv.key: pyval(kv.value) for kv in kvs}
-
-
-def typed(v):
-    """A strictly typed, hashable form: True != 1, 1 != 1.0, -0.0 != 0.0, NaN == NaN, list vs dict."""
-    if v is None:
-        return ("none",)
-    if isinstance(v, bool):
-        return ("bool", v)
-    if isinstance(v, int):
-        return ("int", v)
-    if isinstance(v, float):
-        return ("float", struct.pack("<d", v))
-    if isinstance(v, str):
-        return ("str", v)
-    if isinstance(v, (bytes, bytearray)):
-        return ("bytes", bytes(v))
-    if isinstance(v, (list, tuple)):
-        return ("list", tuple(typed(x) for x in v))
-    if isinstance(v, dict):
-        return ("dict", tuple(sorted((k, typed(x)) for k, x in v.items())))
-    raise AssertionError(f"unexpected value {v!r}")
 
 
 def key(attrs: dict | None):
@@ -217,23 +159,14 @@ def assert_histogram(p, values, bounds):
 
 @pytest.fixture
 def make_exporter():
-    made = []
-
-    def make(endpoint, **kw):
-        kw.setdefault("resource", SERVICE)
-        kw.setdefault("timeout", 5.0)
-        # a long interval: only force_flush exports during a test
-        kw.setdefault("metrics", otlp.MetricsConfig(interval=600.0, timeout=5.0))
-        exp = otlp.Exporter(endpoint, **kw)
-        made.append(exp)
-        return exp
-
-    yield make
-    for exp in made:
-        try:
-            exp.shutdown(timeout=2.0)
-        except Exception:  # noqa: BLE001 - teardown must reach every exporter
-            pass
+    # a long interval: only force_flush exports during a test
+    yield from exporter_factory(
+        lambda: {
+            "resource": SERVICE,
+            "timeout": 5.0,
+            "metrics": otlp.MetricsConfig(interval=600.0, timeout=5.0),
+        }
+    )
 
 
 @pytest.fixture

@@ -33,13 +33,10 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Buckets,
     ExponentialHistogram,
-    ExponentialHistogramDataPoint,
     Gauge,
     Histogram,
-    HistogramDataPoint,
     Metric,
     MetricsData,
-    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
     Sum,
@@ -122,58 +119,13 @@ def assert_parity(data, *, label: str = "") -> bytes:
 # helpers for targeted examples
 # ---------------------------------------------------------------------------
 
-RES = Resource({"service.name": "svc"})
-SCOPE = InstrumentationScope("lib", "1.0")
-
-
-def md(*metrics, resource=RES, scope=SCOPE) -> MetricsData:
-    """MetricsData with one resource and one scope holding ``metrics``."""
-    return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, list(metrics), "")], "")])
+# the metrics builders are shared with test_json.py (strategies_metrics.py)
+RES, SCOPE = SM.RES, SM.SCOPE
+md, npoint, hpoint, epoint = SM.md, SM.npoint, SM.hpoint, SM.epoint
 
 
 def metric(data, name="m", description="d", unit="1") -> Metric:
     return Metric(name, description, unit, data)
-
-
-def npoint(value=1, attributes=None, start=1, time=2, exemplars=()) -> NumberDataPoint:
-    return NumberDataPoint(attributes or {}, start, time, value, list(exemplars))
-
-
-def hpoint(**kw) -> HistogramDataPoint:
-    d = {
-        "attributes": {},
-        "start_time_unix_nano": 1,
-        "time_unix_nano": 2,
-        "count": 3,
-        "sum": 6.0,
-        "bucket_counts": [1, 2, 0],
-        "explicit_bounds": [1.0, 10.0],
-        "min": 1.0,
-        "max": 4.0,
-        "exemplars": [],
-    }
-    d.update(kw)
-    return HistogramDataPoint(**d)
-
-
-def epoint(**kw) -> ExponentialHistogramDataPoint:
-    d = {
-        "attributes": {},
-        "start_time_unix_nano": 1,
-        "time_unix_nano": 2,
-        "count": 3,
-        "sum": 6.0,
-        "scale": 3,
-        "zero_count": 1,
-        "positive": Buckets(2, [1, 1]),
-        "negative": Buckets(0, []),
-        "flags": 0,
-        "min": 0.0,
-        "max": 4.0,
-        "exemplars": [],
-    }
-    d.update(kw)
-    return ExponentialHistogramDataPoint(**d)
 
 
 def a_sum(*points, temporality=T.CUMULATIVE, monotonic=True) -> Sum:

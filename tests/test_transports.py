@@ -71,12 +71,19 @@ def relay_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sink]:
         yield s
 
 
+def _serve(
+    relay_sink: Sink, tmp_path_factory: pytest.TempPathFactory, name: str, **kw: Any
+) -> Iterator[AsgiCollector]:
+    """A collector relaying to ``relay_sink``, for the module; no server errors at the end."""
+    with AsgiCollector(relay_sink, workdir=tmp_path_factory.mktemp(name), **kw) as c:
+        yield c
+        _no_server_errors(c)
+
+
 @pytest.fixture(scope="module")
 def collector(relay_sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AsgiCollector]:
     """Plain ``http://``: HTTP/1.1 and HTTP/2 with prior knowledge."""
-    with AsgiCollector(relay_sink, workdir=tmp_path_factory.mktemp("collector")) as c:
-        yield c
-        _no_server_errors(c)
+    yield from _serve(relay_sink, tmp_path_factory, "collector")
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +91,9 @@ def tls_collector(
     relay_sink: Sink, pki: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AsgiCollector]:
     """``https://``, ALPN offers h2 then http/1.1."""
-    with AsgiCollector(
-        relay_sink,
-        certfile=pki["server"],
-        keyfile=pki["server_key"],
-        workdir=tmp_path_factory.mktemp("tls-collector"),
-    ) as c:
-        yield c
-        _no_server_errors(c)
+    yield from _serve(
+        relay_sink, tmp_path_factory, "tls-collector", certfile=pki["server"], keyfile=pki["server_key"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +101,14 @@ def h1_tls_collector(
     relay_sink: Sink, pki: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AsgiCollector]:
     """``https://``, ALPN offers only http/1.1."""
-    with AsgiCollector(
+    yield from _serve(
         relay_sink,
+        tmp_path_factory,
+        "h1-tls-collector",
         certfile=pki["server"],
         keyfile=pki["server_key"],
         alpn=("http/1.1",),
-        workdir=tmp_path_factory.mktemp("h1-tls-collector"),
-    ) as c:
-        yield c
-        _no_server_errors(c)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -154,6 +155,19 @@ def _send_all_signals(exp: otlp.Exporter) -> set[int]:
     meter.histogram("latency", unit="ms").record_many([1.0, 2.0, 3.0])
     exp.logger("transports").emit({"k": [1, 2]}, severity=otlp.Severity.WARN, attributes={"a": "b"})
     return ids
+
+
+def _send_all_signals_flushed(endpoint: str, case: str, **kw: Any) -> tuple[set[int], dict[str, Any]]:
+    """``_send_all_signals`` through a new ``_exporter``, flushed (which must succeed) and
+    shut down; returns the span ids and the stats after the flush."""
+    exp = _exporter(endpoint, case, **kw)
+    try:
+        ids = _send_all_signals(exp)
+        assert exp.force_flush(timeout=30.0), exp.stats()
+        stats = exp.stats()
+    finally:
+        exp.shutdown(timeout=10.0)
+    return ids, stats
 
 
 def _mine(collector: AsgiCollector, signal: str, case: str) -> list[tuple[dict[str, Any], Any]]:
@@ -216,13 +230,7 @@ def _export_all_signals(collector: AsgiCollector, **kw: Any) -> list[dict[str, A
     """Send every signal to ``collector`` with exporter options ``kw``; check it all arrived
     intact and was acknowledged; return the collector's records of these requests."""
     case = uuid.uuid4().hex
-    exp = _exporter(collector.endpoint, case, **kw)
-    try:
-        ids = _send_all_signals(exp)
-        assert exp.force_flush(timeout=30.0), exp.stats()
-        stats = exp.stats()
-    finally:
-        exp.shutdown(timeout=10.0)
+    ids, stats = _send_all_signals_flushed(collector.endpoint, case, **kw)
     assert stats["spans_exported"] == N_SPANS, stats
     assert stats["metric_points_exported"] == 2, stats
     assert stats["logs_exported"] == 1, stats
@@ -518,13 +526,9 @@ def test_all_signals_reach_rotel_over_h2c(rotel_relay: Any, protocol: str) -> No
     cannot fall back to HTTP/1.1 on http://; the collector tests above show it is h2c)."""
     sink = rotel_relay.sink
     case = uuid.uuid4().hex
-    exp = _exporter(rotel_relay.http_endpoint, case, protocol=protocol, http_version="2")
-    try:
-        ids = _send_all_signals(exp)
-        assert exp.force_flush(timeout=30.0), exp.stats()
-        stats = exp.stats()
-    finally:
-        exp.shutdown(timeout=10.0)
+    ids, stats = _send_all_signals_flushed(
+        rotel_relay.http_endpoint, case, protocol=protocol, http_version="2"
+    )
     assert stats["spans_exported"] == N_SPANS and stats["logs_exported"] == 1, stats
     assert stats["metric_points_exported"] == 2 and stats["requests_failed"] == 0, stats
     spans = sink.wait_for_spans(N_SPANS, timeout=30.0)

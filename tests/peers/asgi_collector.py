@@ -65,14 +65,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import select
 import signal
 import socket
 import ssl
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -80,6 +77,9 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any, Optional
+
+from .process import PeerProcess, child_env, on_stdin_eof, poll_until, report_port
+from .sink import count_data_points
 
 SIGNALS = ("traces", "metrics", "logs")
 HTTP_PATHS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
@@ -164,14 +164,7 @@ def count_items(signal_name: str, req: Any) -> int:
         return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
     if signal_name == "logs":
         return sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
-    n = 0
-    for rm in req.resource_metrics:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                which = m.WhichOneof("data")
-                if which is not None:
-                    n += len(getattr(m, which).data_points)
-    return n
+    return count_data_points(req)
 
 
 def parse(signal_name: str, payload: bytes, fmt: str) -> tuple[Any, bytes]:
@@ -485,15 +478,6 @@ def _serve(argv: list[str]) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
 
-        def watch_stdin() -> None:
-            # parent closes our stdin (or dies) -> exit
-            try:
-                while sys.stdin.buffer.read(1):
-                    pass
-            except OSError:
-                pass
-            loop.call_soon_threadsafe(done.set)
-
         channel = grpc.aio.insecure_channel(args.relay, options=[("grpc.max_send_message_length", MAX_BODY)])
         await asyncio.wait_for(channel.channel_ready(), 20)
         calls = {s: channel.unary_unary(GRPC_PATH_BY_SIGNAL[s]) for s in SIGNALS}  # bytes in, bytes out
@@ -506,12 +490,8 @@ def _serve(argv: list[str]) -> int:
 
         app = CollectorApp(args.record, relay)
 
-        def started() -> None:
-            sys.stdout.write(f"PORT {port}\n")
-            sys.stdout.flush()
-
-        app.on_startup = started
-        threading.Thread(target=watch_stdin, daemon=True).start()
+        app.on_startup = lambda: report_port(port)
+        on_stdin_eof(lambda: loop.call_soon_threadsafe(done.set))
         try:
             await serve(app, config, shutdown_trigger=done.wait, mode="asgi")  # type: ignore[arg-type]
         finally:
@@ -531,7 +511,7 @@ class CollectorError(RuntimeError):
     pass
 
 
-class AsgiCollector:
+class AsgiCollector(PeerProcess):
     """Runs the collector child; relays into ``sink`` (a started :class:`peers.Sink`).
 
     Parameters:
@@ -539,6 +519,9 @@ class AsgiCollector:
         certfile, keyfile: PEM server certificate and key: serve ``https://``.
         alpn: ALPN protocols offered over TLS (default ``("h2", "http/1.1")``).
     """
+
+    label = "collector"
+    error_type = CollectorError
 
     def __init__(
         self,
@@ -552,21 +535,14 @@ class AsgiCollector:
     ) -> None:
         if (certfile is None) != (keyfile is None):
             raise ValueError("certfile and keyfile go together")
+        super().__init__(workdir, stderr_name="collector.stderr", tmp_prefix="otlp-asgi-")
         self.sink = sink
         self.certfile = certfile
         self.keyfile = keyfile
         self.alpn = tuple(alpn)
         self.startup_timeout = startup_timeout
-        self._own_dir: Optional[tempfile.TemporaryDirectory[str]] = None
-        if workdir is None:
-            self._own_dir = tempfile.TemporaryDirectory(prefix="otlp-asgi-")
-            workdir = self._own_dir.name
-        self.workdir = Path(workdir)
         self.record_path = self.workdir / "requests.jsonl"
-        self.stderr_path = self.workdir / "collector.stderr"
-        self.proc: Optional[subprocess.Popen[bytes]] = None
         self.port: Optional[int] = None
-        self._stderr: Any = None
         self._offset = 0
         self._records: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -583,8 +559,6 @@ class AsgiCollector:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> AsgiCollector:
-        from .sink import _die_with_parent
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.record_path.write_bytes(b"")
         tests_dir = str(Path(__file__).resolve().parent.parent)
@@ -602,69 +576,21 @@ class AsgiCollector:
             cmd += ["--certfile", str(self.certfile), "--keyfile", str(self.keyfile)]
             for p in self.alpn:
                 cmd += ["--alpn", p]
-        env = dict(os.environ)
-        for k in list(env):
-            if k.startswith(("OTEL_", "GRPC_")) or k.lower() in (
-                "http_proxy",
-                "https_proxy",
-                "all_proxy",
-                "no_proxy",
-            ):
-                env.pop(k)
-        env["PYTHONPATH"] = os.pathsep.join([tests_dir, *filter(None, [env.get("PYTHONPATH")])])
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            cwd=tests_dir,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            self.port = self._read_port()
+        python_path = os.pathsep.join([tests_dir, *filter(None, [os.environ.get("PYTHONPATH")])])
+        self._spawn(cmd, env=child_env(PYTHONPATH=python_path), cwd=tests_dir)
+        with self._stop_on_error():
+            self.port = self._read_port(self.startup_timeout)
             self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
         return self
-
-    def _read_port(self) -> int:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CollectorError(
-                    f"collector did not report its port in {self.startup_timeout}s; stderr:\n{self.stderr_tail()}"
-                )
-            r, _, _ = select.select([fd], [], [], min(left, 0.2))
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise CollectorError(
-                        f"collector exited (rc={self.proc.poll()}) before reporting its port; "
-                        f"stderr:\n{self.stderr_tail()}"
-                    )
-                buf += chunk
-        line = buf.split(b"\n", 1)[0].decode()
-        if not line.startswith("PORT "):
-            raise CollectorError(
-                f"unexpected first line from collector: {line!r}; stderr:\n{self.stderr_tail()}"
-            )
-        return int(line.split()[1])
 
     def _wait_ready(self) -> None:
         """``GET /healthz`` (HTTP/1.1, certificate unchecked) until it answers 200."""
         import http.client
 
-        deadline = time.monotonic() + self.startup_timeout
-        interval = 0.005
         last: Exception | None = None
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
+            nonlocal last
             if not self.alive():
                 raise CollectorError(f"collector exited during start-up; stderr:\n{self.stderr_tail()}")
             if self.tls:
@@ -677,59 +603,22 @@ class AsgiCollector:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             try:
                 conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    return
+                return conn.getresponse().status == 200
             except (OSError, http.client.HTTPException) as e:
                 last = e
+                return False
             finally:
                 conn.close()
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))  # bounded start-up probe
-            interval = min(interval * 2, 0.1)
-        raise CollectorError(
-            f"collector not ready in {self.startup_timeout}s ({last}); stderr:\n{self.stderr_tail()}"
+
+        poll_until(
+            healthy,
+            self.startup_timeout,
+            lambda: CollectorError(
+                f"collector not ready in {self.startup_timeout}s ({last}); stderr:\n{self.stderr_tail()}"
+            ),
+            interval=0.005,
+            max_interval=0.1,
         )
-
-    def stop(self, timeout: float = 5.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            try:
-                if proc.stdin:
-                    proc.stdin.close()
-            except OSError:
-                pass
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
-            if proc.stdout:
-                proc.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_dir is not None:
-            self._own_dir.cleanup()
-            self._own_dir = None
-
-    def __enter__(self) -> AsgiCollector:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stderr_tail(self, n: int = 4000) -> str:
-        try:
-            return self.stderr_path.read_bytes()[-n:].decode(errors="replace")
-        except OSError:
-            return ""
 
     # -- reading what was received ------------------------------------------
 
@@ -762,24 +651,6 @@ class AsgiCollector:
             if rec is not None:
                 out.append((rec, req))
         return out
-
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-        """Poll ``predicate()`` until it returns a truthy value (returned) or the deadline passes."""
-        deadline = time.monotonic() + timeout
-        interval = 0.002
-        while True:
-            v = predicate()
-            if v:
-                return v
-            if not self.alive():
-                raise CollectorError(
-                    f"collector died while waiting for {what}; stderr:\n{self.stderr_tail()}"
-                )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{what} not met within {timeout}s")
-            time.sleep(min(interval, left))  # polling a file inside a deadline-bounded wait
-            interval = min(interval * 2, 0.05)
 
 
 if __name__ == "__main__":

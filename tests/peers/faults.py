@@ -31,17 +31,18 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import select
-import signal
 import socket
 import struct
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+try:
+    from .process import PeerProcess, child_env, poll_until, serve_grpc
+except ImportError:  # the child: run as a script, ``python tests/peers/faults.py grpc ...``
+    from process import PeerProcess, child_env, poll_until, serve_grpc
 
 __all__ = [
     "GrpcFaultServer",
@@ -165,13 +166,11 @@ class _Server:
         return [i for r in self.snapshot() if r.acked for i in (r.span_ids or ())]
 
     def wait_requests(self, n: int, timeout: float = 10.0) -> list[Request]:
-        deadline = time.monotonic() + timeout
-        while len(self.snapshot()) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"{len(self.snapshot())} requests arrived, expected {n}: {self.snapshot()}"
-                )
-            time.sleep(0.01)
+        poll_until(
+            lambda: len(self.snapshot()) >= n,
+            timeout,
+            lambda: TimeoutError(f"{len(self.snapshot())} requests arrived, expected {n}: {self.snapshot()}"),
+        )
         return self.snapshot()
 
     # -- connections ----------------------------------------------------------
@@ -591,132 +590,46 @@ def _grpc_child(argv: list[str]) -> int:
         full_name, {"Export": grpc.unary_unary_rpc_method_handler(export)}
     )
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
-    if port == 0:
-        print("ERROR could not bind", flush=True)
-        return 2
-    server.start()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-
-    def watch_stdin() -> None:
-        try:
-            while sys.stdin.buffer.read(1):
-                pass
-        except OSError:
-            pass
-        done.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-    print(f"PORT {port}", flush=True)
-    while not done.wait(0.2):
-        pass
     # Graceful: calls in flight are answered before the process exits.
-    server.stop(2.0).wait(5)
+    if not serve_grpc(server, f"127.0.0.1:{args.port}", grace=2.0):
+        return 2
     record.close()
     return 0
 
 
-class GrpcFaultServer:
+class GrpcFaultServer(PeerProcess):
     """A grpcio TraceService in a child process, answering per ``script``.
 
     ``script``: list of ``("OK",)`` or ``(code_name, retry_delay_seconds_or_None)``; OK after it.
-    ``stop()`` ends it gracefully (SIGTERM: in-flight calls are answered); ``start()``
-    again binds the same port and appends to the same record.
+    ``stop()`` ends it gracefully (stdin closed, then SIGTERM: in-flight calls are
+    answered); ``start()`` again binds the same port and appends to the same record.
     """
 
+    label = "grpc fault server"
+
     def __init__(self, workdir: Path, script: list[Any] | None = None, port: int = 0) -> None:
-        self.workdir = Path(workdir)
+        super().__init__(workdir, stderr_name="grpc.stderr")
         self.script = [list(s) for s in (script or [])]
         self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
         self.record_path = self.workdir / "grpc-requests.jsonl"
-        self.stderr_path = self.workdir / "grpc.stderr"
-        self._stderr: Any = None
 
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> GrpcFaultServer:
-        from .sink import _die_with_parent
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.record_path.touch()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "GRPC_"))}
-        for k in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-            env.pop(k, None)
-            env.pop(k.upper(), None)
-        self._stderr = open(self.stderr_path, "ab")
         cmd = [sys.executable, "-u", str(Path(__file__).resolve()), "grpc", "--port", str(self.port)]
         cmd += ["--record", str(self.record_path), "--script", json.dumps(self.script)]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            preexec_fn=_die_with_parent,
-        )
-        try:
+        self._spawn(cmd, env=child_env())
+        with self._stop_on_error():
             self.port = self._read_port(timeout)
-        except BaseException:
-            self.stop()
-            raise
         return self
 
-    def _read_port(self, timeout: float) -> int:
-        assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"grpc fault server did not start; stderr:\n{self.stderr_tail()}")
-            r, _, _ = select.select([fd], [], [], min(left, 0.2))
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise RuntimeError(f"grpc fault server exited; stderr:\n{self.stderr_tail()}")
-                buf += chunk
-        line = buf.split(b"\n", 1)[0].decode()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"unexpected line {line!r}; stderr:\n{self.stderr_tail()}")
-        return int(line.split()[1])
-
     def stop(self, timeout: float = 10.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
-            for f in (proc.stdin, proc.stdout):
-                if f is not None:
-                    try:
-                        f.close()
-                    except OSError:
-                        pass
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def __enter__(self) -> GrpcFaultServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stderr_tail(self, n: int = 4000) -> str:
-        try:
-            return self.stderr_path.read_bytes()[-n:].decode(errors="replace")
-        except OSError:
-            return ""
+        """As :meth:`PeerProcess.stop`, with time for the calls in flight to be answered."""
+        super().stop(timeout)
 
     def records(self) -> list[dict[str, Any]]:
         text = self.record_path.read_text(encoding="utf-8")
@@ -726,11 +639,11 @@ class GrpcFaultServer:
         return [int(h, 16) for r in self.records() if r["answer"] == "OK" for h in r["ids"]]
 
     def wait_records(self, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(self.records()) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(self.records())} requests arrived, expected {n}")
-            time.sleep(0.01)
+        poll_until(
+            lambda: len(self.records()) >= n,
+            timeout,
+            lambda: TimeoutError(f"{len(self.records())} requests arrived, expected {n}"),
+        )
         return self.records()
 
 

@@ -41,11 +41,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
-from .sink import _die_with_parent
+from .process import PeerProcess, child_env, poll_until
 
 
 def rotel_binary() -> Path:
@@ -66,28 +64,33 @@ def free_port() -> int:
 def wait_for_port(
     port: int, timeout: float, proc: subprocess.Popen | None = None, host: str = "127.0.0.1"
 ) -> None:
-    """Connect to host:port until it accepts or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    interval = 0.005
-    while True:
+    """Connect to host:port until it accepts or the deadline passes (RuntimeError as soon
+    as ``proc`` has exited: the port may then be someone else's)."""
+
+    def accepts() -> bool:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(
                 f"process exited (rc={proc.returncode}) before {host}:{port} accepted connections"
             )
         try:
             with socket.create_connection((host, port), timeout=0.5):
-                return
+                return True
         except OSError:
-            pass
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"{host}:{port} did not accept connections within {timeout}s")
-        time.sleep(min(interval, left))
-        interval = min(interval * 2, 0.1)
+            return False
+
+    poll_until(
+        accepts,
+        timeout,
+        lambda: TimeoutError(f"{host}:{port} did not accept connections within {timeout}s"),
+        interval=0.005,
+        max_interval=0.1,
+    )
 
 
-class Rotel:
+class Rotel(PeerProcess):
     """rotel collector relaying OTLP (gRPC/HTTP in) to ``sink_endpoint`` (OTLP/gRPC out)."""
+
+    label = "rotel"
 
     def __init__(
         self,
@@ -101,6 +104,8 @@ class Rotel:
         startup_timeout: float = 20.0,
         attempts: int = 3,
     ):
+        # rotel logs to stderr; its stdout goes to the same file
+        super().__init__(workdir, stderr_name="rotel.out", tmp_prefix="otlp-rotel-")
         self.sink_endpoint = sink_endpoint
         self.batch_timeout = batch_timeout
         self.batch_max_size = batch_max_size
@@ -108,13 +113,7 @@ class Rotel:
         self.extra_args = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self.attempts = attempts
-        self._own_dir = None
-        if workdir is None:
-            self._own_dir = tempfile.TemporaryDirectory(prefix="otlp-rotel-")
-            workdir = self._own_dir.name
-        self.workdir = Path(workdir)
-        self.log_path = self.workdir / "rotel.out"
-        self.proc: subprocess.Popen | None = None
+        self.log_path = self.stderr_path
         self.grpc_port: int | None = None
         self.http_port: int | None = None
         self.args: list[str] = []
@@ -165,65 +164,25 @@ class Rotel:
         ]
 
     def start(self) -> Rotel:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ROTEL_", "OTEL_"))}
-        for k in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-            env.pop(k, None)
+        env = child_env(strip_prefixes=("ROTEL_", "OTEL_"))
         last_err: Exception | None = None
         for _ in range(self.attempts):
             self.grpc_port, self.http_port = free_port(), free_port()
             if self.grpc_port == self.http_port:
                 continue
             self.args = self.command(self.grpc_port, self.http_port)
-            self._out = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(
-                self.args,
-                stdin=subprocess.DEVNULL,
-                stdout=self._out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.workdir,
-                preexec_fn=_die_with_parent,
+            proc = self._spawn(
+                self.args, env=env, cwd=self.workdir, stdin=subprocess.DEVNULL, merge_stdout=True
             )
             try:
-                wait_for_port(self.grpc_port, self.startup_timeout, self.proc)
-                wait_for_port(self.http_port, self.startup_timeout, self.proc)
+                wait_for_port(self.grpc_port, self.startup_timeout, proc)
+                wait_for_port(self.http_port, self.startup_timeout, proc)
                 return self
             except (RuntimeError, TimeoutError) as e:
                 last_err = e
                 self.stop()
         raise RuntimeError(f"rotel did not start: {last_err}\n--- rotel output ---\n{self.output_tail()}")
 
-    def stop(self, timeout: float = 5.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()  # SIGTERM: graceful shutdown
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout)
-        if getattr(self, "_out", None) is not None:
-            self._out.close()
-            self._out = None
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_dir is not None:
-            self._own_dir.cleanup()
-            self._own_dir = None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def output_tail(self, n: int = 4000) -> str:
-        try:
-            return self.log_path.read_bytes()[-n:].decode(errors="replace")
-        except OSError:
-            return ""
-
-    def __enter__(self) -> Rotel:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        """The last ``n`` bytes of rotel's output (stdout and stderr)."""
+        return self.stderr_tail(n)

@@ -36,15 +36,16 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import signal
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+try:
+    from .process import PeerProcess, child_env, serve_grpc
+except ImportError:  # the child: run as a script, ``python tests/peers/sink.py``
+    from process import PeerProcess, child_env, serve_grpc
 
 KINDS = {"traces": b"T", "metrics": b"M", "logs": b"L"}
 _KIND_BY_TAG = {v: k for k, v in KINDS.items()}
@@ -65,7 +66,8 @@ _COUNTER_NAMES = (
 # --------------------------------------------------------------------------
 
 
-def _count_data_points(req) -> int:
+def count_data_points(req) -> int:
+    """Data points in one ExportMetricsServiceRequest, over every kind of metric."""
     n = 0
     for rm in req.resource_metrics:
         for sm in rm.scope_metrics:
@@ -172,7 +174,7 @@ def _serve(argv: list[str]) -> int:
     class MetricsService(mgrpc.MetricsServiceServicer):
         def Export(self, request, context):
             raw, req = request
-            n = _count_data_points(req) if args.count_only else 0
+            n = count_data_points(req) if args.count_only else 0
             handle("metrics", raw, req, context, n, 2)
             return mpb.ExportMetricsServiceResponse()
 
@@ -219,37 +221,8 @@ def _serve(argv: list[str]) -> int:
         )
         server.add_generic_rpc_handlers((handler,))
 
-    port = server.add_insecure_port("127.0.0.1:0")
-    if port == 0:
-        print("ERROR could not bind", flush=True)
+    if not serve_grpc(server, "127.0.0.1:0", grace=0.5):
         return 2
-    server.start()
-
-    done = threading.Event()
-
-    def on_signal(signum, frame):
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-    def watch_stdin():
-        # parent closes our stdin (or dies) -> exit
-        try:
-            while sys.stdin.buffer.read(1):
-                pass
-        except OSError:
-            pass
-        done.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
-
-    sys.stdout.write(f"PORT {port}\n")
-    sys.stdout.flush()
-
-    while not done.wait(0.5):
-        pass
-    server.stop(0.5).wait(2)
     if rec_file is not None:
         rec_file.close()
     if counter_fd is not None:
@@ -266,7 +239,7 @@ class SinkError(RuntimeError):
     pass
 
 
-class Sink:
+class Sink(PeerProcess):
     """Runs the sink child process; reads back what it received.
 
     Parameters:
@@ -277,6 +250,9 @@ class Sink:
         count_only: benchmark mode, only counters are kept (see ``counts()``).
         max_recv_mib: grpc max receive message size (default 4, as collectors).
     """
+
+    label = "sink"
+    error_type = SinkError
 
     def __init__(
         self,
@@ -291,6 +267,7 @@ class Sink:
         workdir: str | os.PathLike | None = None,
         startup_timeout: float = 20.0,
     ):
+        super().__init__(workdir, stderr_name="sink.stderr", tmp_prefix="otlp-sink-")
         if status is not None and not isinstance(status, str):
             status = status.name  # grpc.StatusCode member
         self.status = status
@@ -301,15 +278,8 @@ class Sink:
         self.max_recv_mib = max_recv_mib
         self.workers = workers
         self.startup_timeout = startup_timeout
-        self._own_dir = None
-        if workdir is None:
-            self._own_dir = tempfile.TemporaryDirectory(prefix="otlp-sink-")
-            workdir = self._own_dir.name
-        self.workdir = Path(workdir)
         self.record_path = self.workdir / "records.bin"
         self.counter_path = self.workdir / "counters.bin"
-        self.stderr_path = self.workdir / "sink.stderr"
-        self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self._offset = 0
         self._records: list[tuple[str, dict, bytes]] = []
@@ -354,98 +324,10 @@ class Sink:
             ]
         if self.delay:
             cmd += ["--delay", str(self.delay)]
-        env = dict(os.environ)
-        # the child must not inherit OTel / proxy settings of the test process
-        for k in list(env):
-            if k.startswith(("OTEL_", "GRPC_")) or k.lower() in (
-                "http_proxy",
-                "https_proxy",
-                "all_proxy",
-                "no_proxy",
-            ):
-                env.pop(k)
-        self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            preexec_fn=_die_with_parent,
-        )
-        try:
-            self.port = self._read_port()
-        except BaseException:
-            self.stop()
-            raise
+        self._spawn(cmd, env=child_env())
+        with self._stop_on_error():
+            self.port = self._read_port(self.startup_timeout)
         return self
-
-    def _read_port(self) -> int:
-        deadline = time.monotonic() + self.startup_timeout
-        buf = b""
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise SinkError(
-                    f"sink did not report its port in {self.startup_timeout}s; stderr:\n{self.stderr_tail()}"
-                )
-            r, _, _ = select.select([fd], [], [], min(left, 0.2))
-            if r:
-                chunk = os.read(fd, 4096)
-                if not chunk:
-                    raise SinkError(
-                        f"sink exited (rc={self.proc.poll()}) before reporting its port; "
-                        f"stderr:\n{self.stderr_tail()}"
-                    )
-                buf += chunk
-        line = buf.split(b"\n", 1)[0].decode()
-        if not line.startswith("PORT "):
-            raise SinkError(f"unexpected first line from sink: {line!r}; stderr:\n{self.stderr_tail()}")
-        return int(line.split()[1])
-
-    def stop(self, timeout: float = 5.0) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            try:
-                if proc.stdin:
-                    proc.stdin.close()
-            except OSError:
-                pass
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout)
-            if proc.stdout:
-                proc.stdout.close()
-        if getattr(self, "_stderr", None) is not None:
-            self._stderr.close()
-            self._stderr = None
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_dir is not None:
-            self._own_dir.cleanup()
-            self._own_dir = None
-
-    def __enter__(self) -> Sink:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stderr_tail(self, n: int = 4000) -> str:
-        try:
-            data = self.stderr_path.read_bytes()
-        except OSError:
-            return ""
-        return data[-n:].decode(errors="replace")
 
     # -- reading what was received -----------------------------------------
 
@@ -561,38 +443,20 @@ class Sink:
         return len(self.records(kind))
 
     def _wait(self, what: str, get_count, n: int, timeout: float):
-        deadline = time.monotonic() + timeout
-        interval = 0.002
-        while True:
-            c = get_count()
-            if c >= n:
-                return c
-            if not self.alive():
-                raise SinkError(
-                    f"sink process died while waiting for {n} {what} (have {c}); "
-                    f"stderr:\n{self.stderr_tail()}"
-                )
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"sink received {c} {what}, expected >= {n} within {timeout}s")
-            time.sleep(min(interval, left))  # polling a file inside a deadline-bounded wait
-            interval = min(interval * 2, 0.05)
+        count = 0
 
-    def wait_until(self, predicate, timeout: float = 10.0, what: str = "condition"):
-        """Poll ``predicate()`` until it returns a truthy value (returned) or the deadline passes."""
-        deadline = time.monotonic() + timeout
-        interval = 0.002
-        while True:
-            v = predicate()
-            if v:
-                return v
-            if not self.alive():
-                raise SinkError(f"sink process died while waiting for {what}; stderr:\n{self.stderr_tail()}")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{what} not met within {timeout}s")
-            time.sleep(min(interval, left))  # polling a file inside a deadline-bounded wait
-            interval = min(interval * 2, 0.05)
+        def enough() -> bool:
+            nonlocal count
+            count = get_count()
+            return count >= n
+
+        self._poll_alive(
+            enough,
+            timeout,
+            lambda: f"{n} {what} (have {count})",
+            lambda: TimeoutError(f"sink received {count} {what}, expected >= {n} within {timeout}s"),
+        )
+        return count
 
     def wait_for_spans(self, n: int, timeout: float = 10.0):
         """Wait until at least n spans were received; return spans() (or the count in count-only mode)."""
@@ -612,7 +476,7 @@ class Sink:
 
 
 def _count_data_points_all(reqs) -> int:
-    return sum(_count_data_points(r) for r in reqs)
+    return sum(count_data_points(r) for r in reqs)
 
 
 def _request_class(kind: str):
@@ -631,21 +495,6 @@ def _request_class(kind: str):
     else:
         raise ValueError(kind)
     return C
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGKILL the child when the parent dies.
-
-    Linux ties PDEATHSIG to the *thread* that forked: start peers from the main thread
-    (pytest fixtures do), not from a short-lived worker thread."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
 
 
 if __name__ == "__main__":
