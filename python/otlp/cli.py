@@ -134,7 +134,10 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
 
 def serve(args: argparse.Namespace, out: TextIO) -> int:
     receiver = _native.Receiver(args.address)
-    out.write(f"listening for OTLP/gRPC on {receiver.endpoint} (Ctrl-C to stop)\n")
+    out.write(
+        f"listening for OTLP/gRPC and OTLP/HTTP over HTTP/2 (h2c, protobuf) on {receiver.endpoint}"
+        " (Ctrl-C to stop)\n"
+    )
     out.flush()
     last = None
     try:
@@ -163,7 +166,9 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     p.add_argument("--endpoint", help="send to this collector instead, e.g. http://localhost:4317")
     p.add_argument("--seconds", type=float, default=3.0, help="how long to send (default 3)")
     p.add_argument("--compression", default="none", choices=["none", "gzip", "zstd"])
-    s = sub.add_parser("serve", help="run a local OTLP/gRPC receiver that counts what arrives")
+    s = sub.add_parser(
+        "serve", help="run a local receiver (OTLP/gRPC; OTLP/HTTP protobuf over h2c) that counts what arrives"
+    )
     s.add_argument("--address", default="127.0.0.1:4317", help="listen address (default 127.0.0.1:4317)")
     args = parser.parse_args(argv)
     if args.command == "demo":

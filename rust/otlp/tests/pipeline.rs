@@ -10,7 +10,8 @@ use otlp::pipeline::BatchConfig;
 use otlp::receiver::Receiver;
 use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::trace::{ExporterConfig, TraceExporter};
-use otlp::transport::Compression;
+use otlp::transport::http::HttpVersion;
+use otlp::transport::{Compression, Protocol};
 
 fn spans(n: usize) -> Vec<SpanData> {
     let resource = Arc::new(Resource {
@@ -79,6 +80,46 @@ fn every_span_arrives_plain_gzip_and_zstd() {
         assert_eq!(receiver.counts().errors.load(Ordering::Relaxed), 0);
         assert!(exporter.shutdown(Duration::from_secs(5)));
     }
+}
+
+#[test]
+fn otlp_http_over_http2_reaches_the_receiver_compressed_or_not() {
+    let rt = otlp::runtime::handle().unwrap();
+    let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
+    let mut sent = 0;
+    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let exporter = TraceExporter::new(ExporterConfig {
+            compression,
+            protocol: Protocol::HttpProtobuf,
+            http_version: HttpVersion::Http2,
+            ..config(format!("http://{}", receiver.local_addr()))
+        })
+        .unwrap();
+        for s in spans(5_000) {
+            exporter.export(Box::new(s));
+        }
+        sent += 5_000;
+        assert!(exporter.force_flush(Duration::from_secs(20)));
+        let stats = exporter.stats();
+        assert_eq!(stats.exported, 5_000, "{compression:?}: {stats:?}");
+        assert_eq!(receiver.counts().spans.load(Ordering::Relaxed), sent);
+        assert_eq!(receiver.counts().errors.load(Ordering::Relaxed), 0);
+        assert!(exporter.shutdown(Duration::from_secs(5)));
+    }
+    // JSON is not counted by the receiver: refused as a final (non-retryable) answer.
+    let exporter = TraceExporter::new(ExporterConfig {
+        protocol: Protocol::HttpJson,
+        http_version: HttpVersion::Http2,
+        ..config(format!("http://{}", receiver.local_addr()))
+    })
+    .unwrap();
+    for s in spans(10) {
+        exporter.export(Box::new(s));
+    }
+    assert!(exporter.force_flush(Duration::from_secs(20)));
+    let stats = exporter.stats();
+    assert_eq!(stats.failed_non_retryable, 10, "{stats:?}");
+    assert!(stats.last_error.unwrap().contains("HTTP 415"));
 }
 
 #[test]

@@ -1,3 +1,7 @@
+//! The embedded receiver: OTLP/gRPC, and OTLP/HTTP (protobuf) over HTTP/2 with prior
+//! knowledge, on one port. It decodes gzip and zstd, counts spans, metrics and log
+//! records, and answers success; `python -m otlp demo` / `serve` and the benchmarks use it.
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,6 +20,8 @@ use crate::transport::compression::Compression;
 const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 const LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+/// OTLP/HTTP paths, served over HTTP/2 (h2c) on the same port.
+const HTTP_PATHS: [&str; 3] = ["/v1/traces", "/v1/metrics", "/v1/logs"];
 const MAX_MESSAGE: usize = 64 << 20;
 
 /// What a [`Receiver`] has seen so far.
@@ -120,12 +126,20 @@ async fn handle(
     counts: Arc<ReceiverCounts>,
 ) {
     let path = req.uri().path().to_owned();
-    let encoding = req
-        .headers()
-        .get("grpc-encoding")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("identity")
-        .to_owned();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let http = HTTP_PATHS.contains(&path.as_str());
+    let encoding = header(if http {
+        "content-encoding"
+    } else {
+        "grpc-encoding"
+    });
+    let content_type = header("content-type");
     let mut body = req.into_body();
     let mut data = Vec::new();
     while let Some(chunk) = body.data().await {
@@ -133,12 +147,18 @@ async fn handle(
         let _ = body.flow_control().release_capacity(chunk.len());
         if data.len() + chunk.len() > MAX_MESSAGE {
             counts.errors.fetch_add(1, Ordering::Relaxed);
+            if http {
+                return http_answer(respond, 413, "request too large");
+            }
             return finish(respond, 8, "message too large");
         }
         data.extend_from_slice(chunk.chunk());
     }
     counts.requests.fetch_add(1, Ordering::Relaxed);
     counts.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+    if http {
+        return handle_http(&path, &content_type, &encoding, &data, respond, &counts);
+    }
     if ![TRACES, METRICS, LOGS].contains(&path.as_str()) {
         counts.errors.fetch_add(1, Ordering::Relaxed);
         return finish(respond, 12, &format!("unknown method {path}"));
@@ -177,6 +197,67 @@ async fn handle(
     let mut trailers = HeaderMap::new();
     trailers.insert("grpc-status", HeaderValue::from_static("0"));
     let _ = stream.send_trailers(trailers);
+}
+
+/// An OTLP/HTTP request (protobuf only) that arrived over HTTP/2.
+fn handle_http(
+    path: &str,
+    content_type: &str,
+    encoding: &str,
+    data: &[u8],
+    respond: SendResponse<Bytes>,
+    counts: &ReceiverCounts,
+) {
+    let counter = match path {
+        "/v1/traces" => &counts.spans,
+        "/v1/metrics" => &counts.metrics,
+        _ => &counts.log_records,
+    };
+    let refuse = |status: u16, why: &str, respond| {
+        counts.errors.fetch_add(1, Ordering::Relaxed);
+        http_answer(respond, status, why)
+    };
+    if content_type.split(';').next().map(str::trim) != Some("application/x-protobuf") {
+        return refuse(415, "only application/x-protobuf is accepted", respond);
+    }
+    let message = match Compression::from_token(encoding).unwrap_or(Compression::None) {
+        _ if encoding.is_empty() || encoding == "identity" => data.to_vec(),
+        Compression::None => return refuse(415, "unsupported content-encoding", respond),
+        c => match c.decompress(data, MAX_MESSAGE) {
+            Ok(m) => m,
+            Err(_) => return refuse(400, "invalid compressed body", respond),
+        },
+    };
+    match count_items(&message) {
+        Ok(n) => {
+            counter.fetch_add(n, Ordering::Relaxed);
+            http_answer(respond, 200, "")
+        }
+        Err(_) => refuse(400, "malformed export request", respond),
+    }
+}
+
+/// An OTLP/HTTP answer: 200 with an empty protobuf response, or an error status.
+fn http_answer(mut respond: SendResponse<Bytes>, status: u16, why: &str) {
+    let ok = status == 200;
+    let head = Response::builder()
+        .status(status)
+        .header(
+            "content-type",
+            if ok {
+                "application/x-protobuf"
+            } else {
+                "text/plain"
+            },
+        )
+        .body(())
+        .expect("static response");
+    let Ok(mut stream) = respond.send_response(head, ok) else {
+        return;
+    };
+    if !ok {
+        let _ = stream.send_data(Bytes::from(why.to_owned()), true);
+    }
 }
 
 fn unframe(data: &[u8], encoding: &str) -> std::result::Result<Vec<u8>, &'static str> {
