@@ -11,6 +11,9 @@ Run from the repository root::
     python benches/transport.py --protocols grpc --compressions none,gzip --json
     python benches/transport.py --http-receiver hypercorn  # HTTP/1.1 on hypercorn too
     python benches/transport.py --http-versions 1.1      # no HTTP/2 cells
+    python benches/transport.py --h2-receiver otlp       # HTTP/2 cells on otlp.Receiver
+    python benches/transport.py --only otlp --protocols grpc,http/protobuf --http-versions 2 \
+        --grpc-receiver otlp --h2-receiver otlp          # gRPC vs HTTP/2, one receiver
 
 Workload (identical for both exporters, as in e2e_traces.py): on a single
 thread, create and end N spans with 5 attributes each, flush the exporter, then
@@ -21,8 +24,10 @@ always runs on HTTP/2): an HTTP/1.1 cell runs both exporters, ``otlp`` with
 ``http_version="1.1"`` and the official exporter (requests, HTTP/1.1 only). An
 HTTP/2 cell runs ``otlp`` with ``http_version="2"`` (h2c with prior knowledge on
 the ``http://`` endpoint, every export multiplexed on one connection); the
-official exporter has no HTTP/2. HTTP/2 cells need ``hypercorn``: without it
-they are skipped, and the table says so.
+official exporter has no HTTP/2. HTTP/2 cells go to ``hypercorn`` by default
+(``--h2-receiver hypercorn``): without it they are skipped, and the table says
+so. ``--h2-receiver otlp`` sends them to ``otlp.Receiver`` instead (protobuf
+only: the http/json HTTP/2 cells are then skipped, with the reason).
 
 Receivers (each run gets a fresh one, in its own subprocess, on 127.0.0.1):
 
@@ -34,18 +39,32 @@ Receivers (each run gets a fresh one, in its own subprocess, on 127.0.0.1):
   decodes zstd and counts spans. Only ``otlp`` runs it.
 * HTTP/1.1 (``--http-receiver http.server``, the default): a ``http.server``
   server that accepts ``POST /v1/traces``.
-* HTTP/2, and HTTP/1.1 with ``--http-receiver hypercorn``: an ASGI app served by
-  ``hypercorn`` (asyncio, plain TCP). It speaks HTTP/1.1 and, when a connection
-  opens with the HTTP/2 preface, HTTP/2 (h2c prior knowledge) on the same port,
-  so HTTP/1.1 and HTTP/2 can be compared on one receiver.
+* HTTP/2 (``--h2-receiver hypercorn``, the default), and HTTP/1.1 with
+  ``--http-receiver hypercorn``: an ASGI app served by ``hypercorn`` (asyncio,
+  plain TCP). It speaks HTTP/1.1 and, when a connection opens with the HTTP/2
+  preface, HTTP/2 (h2c prior knowledge) on the same port, so HTTP/1.1 and HTTP/2
+  can be compared on one receiver.
 
-  Both HTTP receivers hand the request to the same decode-and-count function
-  (built by ``handle_http_export``): it undoes gzip or deflate (zstd too when the
-  ``zstandard`` package is installed), parses protobuf with
+  These two Python HTTP receivers hand the request to the same decode-and-count
+  function (built by ``handle_http_export``): it undoes gzip or deflate (zstd too
+  when the ``zstandard`` package is installed), parses protobuf with
   ``ExportTraceServiceRequest`` or JSON with ``json``, counts spans, and answers
   200 with an empty response. They also count the requests that came over
-  HTTP/2, and a run whose requests did not all use the cell's HTTP version is
-  reported as a problem.
+  HTTP/2.
+* HTTP/2 with ``--h2-receiver otlp``: ``otlp.Receiver``, which also takes
+  OTLP/HTTP over HTTP/2 with prior knowledge on its gRPC port (``POST
+  /v1/traces``, ``application/x-protobuf``, none/gzip/zstd; 200; JSON is refused
+  with 415). It speaks only HTTP/2, so every request it counts came over HTTP/2.
+
+A run whose OTLP/HTTP requests did not all use the cell's HTTP version is
+reported as a problem.
+
+HTTP/2 speed is the receiver's (measured on the 2-core machine; benches/README.md
+has the commands and numbers): hypercorn's HTTP/2 stack is slower than its
+HTTP/1.1 one (otlp HTTP/2 / HTTP/1.1 on hypercorn alone: 0.72-0.87x spans/s), and
+so is rotel's (0.4-0.9x uncompressed, measured ad hoc with its blackhole exporter). Against the
+Rust receiver, otlp's HTTP/2 path runs like its gRPC path (``--grpc-receiver otlp
+--h2-receiver otlp``: HTTP/2 / gRPC 0.99-1.10x spans/s, same bytes per span).
 
 Wire bytes: every exporter connects to a counting TCP proxy (threads in this
 parent process) that forwards to the receiver and adds up the TCP payload bytes
@@ -83,6 +102,11 @@ COMPRESSIONS = ("none", "gzip", "zstd")
 # and its cells carry "2".
 HTTP_VERSIONS = ("1.1", "2")
 HTTP_RECEIVERS = ("http.server", "hypercorn")
+# Receivers of the HTTP/2 OTLP/HTTP cells (--h2-receiver): hypercorn, or otlp.Receiver
+# (the extension's Rust receiver, which also takes OTLP/HTTP protobuf over h2c).
+H2_RECEIVERS = ("hypercorn", "otlp")
+# Why http/json HTTP/2 cells are skipped with --h2-receiver otlp.
+H2_OTLP_NO_JSON = "skipped: otlp.Receiver does not decode JSON (415); --h2-receiver hypercorn runs it"
 HYPERCORN_PIP = "pip install hypercorn"
 # What the official Python exporters can do (opentelemetry-exporter-otlp-proto-grpc
 # and -proto-http 1.45): no zstd anywhere, no JSON encoding at all.
@@ -109,11 +133,14 @@ SLOTS = (
     "errors",  # requests the receiver refused
     "undecoded",  # requests accepted without decoding (zstd without `zstandard`)
     "zstd_ok",  # 1 if this receiver can decode zstd
-    "h2_requests",  # OTLP/HTTP requests that arrived over HTTP/2 (HTTP receivers only)
+    # Requests that arrived over HTTP/2: the Python HTTP receivers count them per request;
+    # otlp.Receiver speaks nothing else, so for it this is every request it counted.
+    "h2_requests",
 )
 SLOT_BODY = SLOTS.index("body_bytes")
 SLOT_ERRORS = SLOTS.index("errors")
 SLOT_ZSTD_OK = SLOTS.index("zstd_ok")
+SLOT_H2_REQUESTS = SLOTS.index("h2_requests")
 
 SERVICE_NAME = "transport-bench"
 GRPC_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -463,7 +490,10 @@ def sink_main(counter_path: str, kind: str) -> int:
         def poll() -> None:
             # otlp.Receiver counts in Rust; mirror its counters into the file. The
             # timestamp is taken when a change is first seen: at most ~1 ms late.
-            # It bumps `requests` before `spans`, so watch all of them.
+            # It bumps `requests` before `spans`, so watch all of them. It speaks HTTP/2
+            # only (gRPC, and OTLP/HTTP protobuf over h2c; no HTTP/1.1), so every request
+            # it counted came over HTTP/2. `bytes` is the request bodies as received
+            # (gRPC: with the 5-byte message prefix); it does not report decoded bytes.
             c = rx.counts()
             now_seen = (c["requests"], c["spans"], c["bytes"], c["errors"])
             if now_seen == seen[0]:
@@ -474,6 +504,7 @@ def sink_main(counter_path: str, kind: str) -> int:
                 counters.set(harness.SLOT_FIRST_NS, now)
             counters.set(harness.SLOT_LAST_NS, now)
             counters.set(harness.SLOT_REQUESTS, c["requests"])
+            counters.set(SLOT_H2_REQUESTS, c["requests"])
             counters.set(SLOT_BODY, c["bytes"])
             counters.set(SLOT_ERRORS, c["errors"])
             counters.set(harness.SLOT_COUNT, c["spans"])
@@ -692,9 +723,10 @@ def cell_label(protocol: str, compression: str, http_version: str) -> str:
 
 def sink_kind(protocol: str, compression: str, http_version: str, args: argparse.Namespace) -> str:
     if protocol != "grpc":
-        if http_version == "2" or args.http_receiver == "hypercorn":
-            return "hypercorn"  # http.server cannot speak HTTP/2
-        return "http"
+        if http_version == "2":
+            # http.server cannot speak HTTP/2; otlp.Receiver speaks nothing else.
+            return "receiver" if args.h2_receiver == "otlp" else "hypercorn"
+        return "hypercorn" if args.http_receiver == "hypercorn" else "http"
     return "receiver" if compression == "zstd" or args.grpc_receiver == "otlp" else "grpcio"
 
 
@@ -781,8 +813,9 @@ def body_bytes(r: dict[str, Any]) -> int | None:
 
 
 def http_version_problem(r: dict[str, Any]) -> str | None:
-    """Did every request reach the HTTP receiver over the cell's HTTP version?"""
-    if r["protocol"] == "grpc" or r.get("receiver") not in ("http", "hypercorn"):
+    """Did every request of an OTLP/HTTP cell reach the receiver over the cell's HTTP
+    version? (otlp.Receiver reports all its requests as HTTP/2: it speaks nothing else.)"""
+    if r["protocol"] == "grpc" or r.get("receiver") not in ("http", "hypercorn", "receiver"):
         return None
     s = r["sink"]
     want = s["requests"] if r["http_version"] == "2" else 0
@@ -925,10 +958,13 @@ def parent_main(args: argparse.Namespace) -> int:
                 skipped[k] = "n/a (requests: HTTP/1.1 only)"
             elif e == "official" and p in official_missing:
                 skipped[k] = official_missing[p]
+            elif p == "http/json" and sink_kind(p, c, h, args) == "receiver":
+                skipped[k] = H2_OTLP_NO_JSON
             else:
                 plan.append(k)
 
-    # hypercorn serves the HTTP/2 cells (and HTTP/1.1 with --http-receiver hypercorn).
+    # hypercorn serves the HTTP/2 cells unless --h2-receiver otlp (and HTTP/1.1 with
+    # --http-receiver hypercorn).
     hypercorn: str | None = None
     if any(sink_kind(p, c, h, args) == "hypercorn" for p, c, h, _ in plan):
         hypercorn = hypercorn_version()
@@ -968,11 +1004,17 @@ def parent_main(args: argparse.Namespace) -> int:
                     if res["verified"] == "sink"
                     else f"exporter says {res['stats_before_shutdown']['spans_exported']:,} exported"
                 )
-                over_h2 = f" ({sink['h2_requests']} over HTTP/2)" if res["receiver"] == "hypercorn" else ""
+                over_h2 = (
+                    f" ({sink['h2_requests']} over HTTP/2)"
+                    if res["receiver"] == "hypercorn" or (res["receiver"] == "receiver" and p != "grpc")
+                    else ""
+                )
+                # otlp.Receiver decodes in Rust, off the Python clock: no busy time to show.
+                busy = "" if res["receiver"] == "receiver" else f" (sink busy {sink['busy_ns'] / 1e9:.3f}s)"
                 print(
                     f"{head} {res['spans']:,} spans: e2e {res['e2e_s']:.3f}s "
                     f"({res['spans'] / res['e2e_s']:,.0f}/s), {got} in {sink['requests']} "
-                    f"requests{over_h2}, {wire_txt} (sink busy {sink['busy_ns'] / 1e9:.3f}s)",
+                    f"requests{over_h2}, {wire_txt}{busy}",
                     file=out,
                     flush=True,
                 )
@@ -1050,6 +1092,7 @@ def parent_main(args: argparse.Namespace) -> int:
         "grpc_receiver": args.grpc_receiver,
         "http_versions": http_versions,
         "http_receiver": args.http_receiver,
+        "h2_receiver": args.h2_receiver,
         "hypercorn": hypercorn,
         "zstd_http_decoding": zstd_http,
         "elapsed_s": elapsed,
@@ -1113,9 +1156,10 @@ def print_report(
     )
     print("body = request bodies as sent (compressed); payload = decoded request (protobuf or JSON)")
     if any(p != "grpc" for p, _, _ in cells):
+        h2_rx = RECEIVER_LABEL["receiver" if args.h2_receiver == "otlp" else "hypercorn"]
         print(
             f"http = HTTP version (gRPC: always 2); OTLP/HTTP receivers: HTTP/1.1 on {args.http_receiver} "
-            "(--http-receiver), HTTP/2 on hypercorn (h2c, prior knowledge)"
+            f"(--http-receiver), HTTP/2 on {h2_rx} (--h2-receiver; h2c, prior knowledge)"
         )
     hdr = (
         f"{'protocol':<13} {'http':<4} {'compr':<5} {'exporter':<8} {'receiver':<13} {'spans':>7} "
@@ -1171,12 +1215,28 @@ def print_report(
                 print(f"{variant_label(p, h):<22} " + " ".join(f"{x:>17}" for x in row))
 
     notes = []
-    if args.grpc_receiver == "grpcio" and any(s.get("receiver") == "receiver" for s in summary.values()):
+    on_receiver = {k[0] for k, s in summary.items() if s.get("receiver") == "receiver"}
+    if args.grpc_receiver == "grpcio" and "grpc" in on_receiver:
         notes.append(
             "grpc+zstd goes to otlp.Receiver (Rust; grpcio and rotel refuse zstd), so its spans/s "
             "is not comparable with the grpcio rows (--grpc-receiver otlp puts every gRPC cell on it)."
         )
-    if not meta["zstd_http_decoding"] and any(c == "zstd" and p != "grpc" for p, c, _ in cells):
+    if "http/protobuf" in on_receiver:
+        notes.append(
+            "the HTTP/2 OTLP/HTTP rows ran on otlp.Receiver (Rust, --h2-receiver otlp): their spans/s "
+            "is not comparable with the rows on Python receivers (http.server, hypercorn, grpcio)"
+            + (
+                "; the gRPC rows are on otlp.Receiver too, so gRPC vs HTTP/2 is like-for-like here."
+                if args.grpc_receiver == "otlp"
+                else ". --grpc-receiver otlp puts gRPC on it too, for a like-for-like gRPC vs HTTP/2."
+            )
+        )
+    python_zstd = [
+        (p, c, h)
+        for p, c, h in cells
+        if c == "zstd" and p != "grpc" and sink_kind(p, c, h, args) in ("http", "hypercorn")
+    ]
+    if not meta["zstd_http_decoding"] and python_zstd:
         notes.append(
             "http+zstd bodies are counted but not decoded (pip install zstandard to decode them): "
             "spans are checked against otlp's stats()['spans_exported'], and the receiver does no "
@@ -1212,7 +1272,7 @@ def print_h2_ratios(h2_ratios: dict[str, Any]) -> None:
         "bytes per span: lower is fewer bytes with HTTP/2)"
     )
     rh = (
-        f"{'cell':<22} {'receivers 1.1 / 2':<23} {'spans/s best':>12} {'spans/s med':>11} "
+        f"{'cell':<22} {'receivers 1.1 / 2':<27} {'spans/s best':>12} {'spans/s med':>11} "
         f"{'wire B/span':>11} {'down':>7} {'conn 1.1 / 2':>12}"
     )
     print(rh)
@@ -1226,16 +1286,28 @@ def print_h2_ratios(h2_ratios: dict[str, Any]) -> None:
         mixed |= rx["1.1"] != rx["2"]
         conn = r["connections"]
         print(
-            f"{label:<22} {RECEIVER_LABEL[rx['1.1']] + ' / ' + RECEIVER_LABEL[rx['2']]:<23} "
+            f"{label:<22} {RECEIVER_LABEL[rx['1.1']] + ' / ' + RECEIVER_LABEL[rx['2']]:<27} "
             f"{fmt_ratio(r['throughput_best']):>12} {fmt_ratio(r['throughput_median']):>11} "
             f"{fmt_ratio(r['wire_up']):>11} {fmt_ratio(r['wire_down']):>7} "
             f"{fmt_num(conn['1.1'], 'd') + ' / ' + fmt_num(conn['2'], 'd'):>12}"
         )
     if mixed:
+        pairs = sorted(
+            {
+                (RECEIVER_LABEL[r["receivers"]["1.1"]], RECEIVER_LABEL[r["receivers"]["2"]])
+                for r in h2_ratios.values()
+                if "receivers" in r and r["receivers"]["1.1"] != r["receivers"]["2"]
+            }
+        )
+        ran = ", ".join(f"HTTP/1.1 on {a} and HTTP/2 on {b}" for a, b in pairs)
+        hint = (
+            "--http-receiver hypercorn --h2-receiver hypercorn puts both on hypercorn."
+            if any(b != "hypercorn" for _, b in pairs)
+            else "--http-receiver hypercorn puts HTTP/1.1 on hypercorn as well."
+        )
         print(
-            "note: HTTP/1.1 ran on http.server, HTTP/2 on hypercorn: spans/s and down bytes (response "
-            "headers, HTTP/2 WINDOW_UPDATEs) compare the receivers too; up bytes hardly depend on them. "
-            "--http-receiver hypercorn puts HTTP/1.1 on hypercorn as well."
+            f"note: {ran}: spans/s and down bytes (response headers, HTTP/2 WINDOW_UPDATEs) compare the "
+            f"receivers too; up bytes hardly depend on them. {hint}"
         )
 
 
@@ -1289,15 +1361,23 @@ def main(argv: list[str] | None = None) -> int:
         type=csv_choice(HTTP_VERSIONS),
         default=list(HTTP_VERSIONS),
         help="HTTP versions of the http/* cells, comma-separated (default 1.1,2). HTTP/2 runs otlp only "
-        "(http_version='2', h2c) on hypercorn and is skipped if hypercorn is not installed. "
-        "gRPC always runs on HTTP/2",
+        "(http_version='2', h2c) on the --h2-receiver; on hypercorn it is skipped if hypercorn is not "
+        "installed. gRPC always runs on HTTP/2",
     )
     p.add_argument(
         "--http-receiver",
         choices=HTTP_RECEIVERS,
         default="http.server",
         help="receiver for the HTTP/1.1 cells, both exporters: http.server (default) or hypercorn, "
-        "the HTTP/2 receiver, for a like-for-like HTTP/1.1 vs HTTP/2 comparison",
+        "the default HTTP/2 receiver, for a like-for-like HTTP/1.1 vs HTTP/2 comparison",
+    )
+    p.add_argument(
+        "--h2-receiver",
+        choices=H2_RECEIVERS,
+        default="hypercorn",
+        help="receiver for the HTTP/2 cells: hypercorn (default; Python h2 stack) or otlp "
+        "(otlp.Receiver, Rust, protobuf only: http/json HTTP/2 is then skipped). With "
+        "--grpc-receiver otlp, gRPC and OTLP/HTTP over HTTP/2 run on the same receiver",
     )
     p.add_argument("--spans", type=int, default=None, help="spans per run for both exporters")
     p.add_argument(
