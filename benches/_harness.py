@@ -117,7 +117,7 @@ class Counters:
 
     def snapshot(self) -> dict[str, int]:
         """Every slot, by name, read in one go."""
-        return dict(zip(self.names, struct.unpack_from(f"<{len(self.names)}Q", self._mm, 0)))
+        return dict(zip(self.names, struct.unpack_from(f"<{len(self.names)}Q", self._mm, 0), strict=False))
 
     def close(self) -> None:
         self._mm.close()

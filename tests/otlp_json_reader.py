@@ -260,7 +260,7 @@ def _diff(a: Any, b: Any, path: str, out: list[str], limit: int) -> None:
     elif isinstance(a, list) and isinstance(b, list):
         if len(a) != len(b):
             out.append(f"{path}: {len(a)} elements in ours, {len(b)} in theirs")
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             _diff(x, y, f"{path}[{i}]", out, limit)
     elif type(a) is not type(b) or a != b:
         out.append(f"{path}: ours {_short(a)} != theirs {_short(b)}")

@@ -6,8 +6,8 @@ comparing them strictly, and the body of their ``make_exporter`` fixtures."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import otlp
 

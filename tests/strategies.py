@@ -838,7 +838,8 @@ def explain_mismatch(expected: bytes, actual: bytes, message_cls, max_lines: int
 
     parts = [f"expected {len(expected)} bytes, got {len(actual)} bytes"]
     first = next(
-        (i for i, (a, b) in enumerate(zip(expected, actual)) if a != b), min(len(expected), len(actual))
+        (i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b),
+        min(len(expected), len(actual)),
     )
     exp_dump = wire_dump(expected, message_cls.DESCRIPTOR)
     act_dump = wire_dump(actual, message_cls.DESCRIPTOR)

@@ -211,7 +211,7 @@ def test_grpc_status_is_retried_exactly_per_spec(sink_factory, exporter, code: s
     answers = [head["status"] for _, head, _ in sink.records("traces")]
     acked = [
         int.from_bytes(sp.span_id, "big")
-        for (_, head, _), req in zip(sink.records("traces"), sink.requests("traces"))
+        for (_, head, _), req in zip(sink.records("traces"), sink.requests("traces"), strict=False)
         if head["status"] == "OK"
         for rs in req.resource_spans
         for ss in rs.scope_spans

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from otlp.errors import ConfigError
 
@@ -34,7 +34,7 @@ def _frozen(cls: _T) -> _T:
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(names):
             raise TypeError(f"{qualname}() takes at most {len(names)} positional arguments")
-        values = dict(zip(names, args))
+        values = dict(zip(names, args, strict=False))
         for key, value in kwargs.items():
             if key not in names:
                 raise TypeError(f"{qualname}() got an unexpected keyword argument {key!r}")

@@ -11,8 +11,8 @@ variable, rather than being skipped in silence.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Mapping
+from typing import Any, Optional
 from urllib.parse import unquote
 
 from otlp._config import TLS, BatchConfig, MetricsConfig

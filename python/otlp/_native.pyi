@@ -1,8 +1,8 @@
 """Type stubs of the Rust extension ``otlp._native``."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Callable, Literal, TypeVar, final
+from typing import Any, Literal, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
 

@@ -641,7 +641,9 @@ class AsgiCollector(PeerProcess):
         """(collector record, decoded request as the sink got it) per relayed request of a signal."""
         by_seq = {r["seq"]: r for r in self.records(signal_name)}
         out = []
-        for (_, head, _), req in zip(self.sink.records(signal_name), self.sink.requests(signal_name)):
+        for (_, head, _), req in zip(
+            self.sink.records(signal_name), self.sink.requests(signal_name), strict=False
+        ):
             seq = next((v for k, v in head["metadata"] if k == SEQ_METADATA), None)
             if seq is None:
                 continue  # not relayed by this collector (the sink may be shared)

@@ -420,7 +420,7 @@ class Sink(PeerProcess):
                 data = b""
             if len(data) < _COUNTERS.size:
                 return dict.fromkeys(_COUNTER_NAMES, 0)
-            return dict(zip(_COUNTER_NAMES, _COUNTERS.unpack(data)))
+            return dict(zip(_COUNTER_NAMES, _COUNTERS.unpack(data), strict=False))
         return {
             "trace_requests": len(self.requests("traces")),
             "spans": len(self.spans()),
