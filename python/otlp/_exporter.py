@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otlp import _env, _lifecycle, _native
+from otlp import _lifecycle, _native
 
 __all__ = ["Exporter"]
 
@@ -77,6 +77,8 @@ class Exporter(_native.Exporter):
         Raises:
             otlp.errors.ConfigError: a variable's value is invalid (the message names it).
         """
+        from otlp import _env  # urllib.parse and re: imported only when needed
+
         kwargs = _env.exporter_kwargs()
         signals: dict[str, dict[str, Any]] = kwargs.pop("signals", {})
         for name, settings in (overrides.pop("signals", None) or {}).items():
