@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from otlp import errors
+from otlp import errors, propagate
 from otlp._config import TLS, BatchConfig, CircuitBreaker, MetricsConfig, Observation, RetryPolicy
 from otlp._exporter import Exporter
 from otlp._native import (
@@ -53,6 +53,7 @@ __all__ = [
     "__version__",
     "current_span",
     "errors",
+    "propagate",
 ]
 
 from otlp._logging import LoggingHandler
