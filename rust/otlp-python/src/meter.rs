@@ -17,8 +17,6 @@ use crate::convert::{self, Mode};
 
 /// Arrays at least this long are aggregated with the GIL released.
 const DETACH_THRESHOLD: usize = 4096;
-/// Non-f64 arrays are widened to f64 in chunks of this many values.
-const CHUNK: usize = 4096;
 
 fn attribute_set(attributes: Option<&Bound<'_, PyAny>>) -> PyResult<AttributeSet> {
     match attributes {
@@ -127,34 +125,16 @@ impl Values<'_> {
         matches!(self, Values::I64(_) | Values::I32(_) | Values::OwnedI64(_))
     }
 
-    /// Histogram aggregation (ints widened to f64 in chunks; same order on every
-    /// kernel, so AVX2 and scalar stay bit-identical).
+    /// Histogram aggregation. The kernels read every dtype as it is, and sum in the same
+    /// order whichever runs, so AVX2 and scalar stay bit-identical.
     fn histogram(&self, kernels: Kernels, bounds: &[f64], counts: &mut [u64]) -> Summary {
-        fn widen<T: Copy>(
-            values: &[T],
-            kernels: Kernels,
-            bounds: &[f64],
-            counts: &mut [u64],
-            f: impl Fn(T) -> f64,
-        ) -> Summary {
-            let mut total = Summary::default();
-            let mut buf = [0.0f64; CHUNK];
-            for chunk in values.chunks(CHUNK) {
-                for (d, s) in buf.iter_mut().zip(chunk) {
-                    *d = f(*s);
-                }
-                let s = kernels.histogram(&buf[..chunk.len()], bounds, counts);
-                total = merge(total, s);
-            }
-            total
-        }
         match self {
             Values::F64(v) => kernels.histogram(v, bounds, counts),
             Values::OwnedF64(v) => kernels.histogram(v, bounds, counts),
-            Values::F32(v) => widen(v, kernels, bounds, counts, f64::from),
-            Values::I64(v) => widen(v, kernels, bounds, counts, |x| x as f64),
-            Values::OwnedI64(v) => widen(v, kernels, bounds, counts, |x| x as f64),
-            Values::I32(v) => widen(v, kernels, bounds, counts, f64::from),
+            Values::F32(v) => kernels.histogram(v, bounds, counts),
+            Values::I64(v) => kernels.histogram(v, bounds, counts),
+            Values::OwnedI64(v) => kernels.histogram(v, bounds, counts),
+            Values::I32(v) => kernels.histogram(v, bounds, counts),
         }
     }
 
@@ -172,16 +152,6 @@ impl Values<'_> {
             Values::I32(v) => go(v),
             _ => (0, 0),
         }
-    }
-}
-
-fn merge(a: Summary, b: Summary) -> Summary {
-    Summary {
-        count: a.count + b.count,
-        sum: a.sum + b.sum,
-        min: if b.min < a.min { b.min } else { a.min },
-        max: if b.max > a.max { b.max } else { a.max },
-        nan_count: a.nan_count + b.nan_count,
     }
 }
 

@@ -12,11 +12,65 @@
 //! 16-way fold, then the tail), checked by the tests. Bucket `i` counts `b[i-1] < v <= b[i]`,
 //! that is, the number of boundaries strictly below `v`; NaN lands in bucket 0 (the
 //! recording API rejects NaN before it gets here).
+//!
+//! The kernels read `f64`, `f32`, `i32` and `i64` arrays as they are ([`Element`]),
+//! converting each value to `f64` as it is loaded, so other dtypes need no separate
+//! conversion pass. `f32` and `i32` convert exactly; `i64` rounds as `x as f64` does
+//! (AVX2 converts exactly with a magic-number add when |x| < 2^51, and lane by lane
+//! otherwise).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Accumulator lanes: 4 AVX2 registers of 4 doubles.
 const LANES: usize = 16;
+
+/// An array element the kernels read directly, widened exactly to `f64`.
+pub trait Element: Copy + sealed::Sealed {
+    /// How the AVX2 kernel loads four of them (0: f64, 1: f32, 2: i32, 3: i64).
+    #[doc(hidden)]
+    const KIND: u8;
+    fn to_f64(self) -> f64;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f64 {}
+    impl Sealed for f32 {}
+    impl Sealed for i32 {}
+    impl Sealed for i64 {}
+}
+
+impl Element for f64 {
+    const KIND: u8 = 0;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+impl Element for f32 {
+    const KIND: u8 = 1;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Element for i32 {
+    const KIND: u8 = 2;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Element for i64 {
+    const KIND: u8 = 3;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+}
 
 /// Running count/sum/min/max over any number of chunks.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -135,7 +189,12 @@ impl Kernels {
     /// Summarize `values` and add each to its bucket in `counts`
     /// (`counts.len() == bounds.len() + 1`; `bounds` sorted ascending, no NaN).
     /// Returns the summary of this call's values.
-    pub fn histogram(self, values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
+    pub fn histogram<T: Element>(
+        self,
+        values: &[T],
+        bounds: &[f64],
+        counts: &mut [u64],
+    ) -> Summary {
         assert_eq!(counts.len(), bounds.len() + 1, "one count per bucket");
         match self {
             #[cfg(target_arch = "x86_64")]
@@ -148,7 +207,7 @@ impl Kernels {
     }
 
     /// Count, sum, min and max of `values`.
-    pub fn summarize(self, values: &[f64]) -> Summary {
+    pub fn summarize<T: Element>(self, values: &[T]) -> Summary {
         self.histogram(values, &[], &mut [0])
     }
 }
@@ -177,7 +236,7 @@ fn bucket_of(v: f64, bounds: &[f64]) -> usize {
 mod scalar {
     use super::*;
 
-    pub fn histogram(values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
+    pub fn histogram<T: Element>(values: &[T], bounds: &[f64], counts: &mut [u64]) -> Summary {
         let mut sum = [0.0f64; LANES];
         let mut min = [f64::INFINITY; LANES];
         let mut max = [f64::NEG_INFINITY; LANES];
@@ -185,7 +244,7 @@ mod scalar {
         let body = values.len() - values.len() % LANES;
         for chunk in values[..body].chunks_exact(LANES) {
             for l in 0..LANES {
-                let v = chunk[l];
+                let v = chunk[l].to_f64();
                 sum[l] += v;
                 min[l] = min_of(v, min[l]);
                 max[l] = max_of(v, max[l]);
@@ -193,7 +252,7 @@ mod scalar {
             }
             if !bounds.is_empty() {
                 for &v in chunk {
-                    counts[bucket_of(v, bounds)] += 1;
+                    counts[bucket_of(v.to_f64(), bounds)] += 1;
                 }
             }
         }
@@ -204,7 +263,8 @@ mod scalar {
             max: fold_max(&max),
             nan_count: nan,
         };
-        for &v in &values[body..] {
+        for v in &values[body..] {
+            let v = v.to_f64();
             s.sum += v;
             s.min = min_of(v, s.min);
             s.max = max_of(v, s.max);
@@ -229,16 +289,20 @@ mod avx2 {
     /// The CPU must support AVX2.
     // SAFETY: callers check AVX2 at run time (`Kernels::histogram`).
     #[target_feature(enable = "avx2")]
-    pub unsafe fn histogram(values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
+    pub unsafe fn histogram<T: Element>(
+        values: &[T],
+        bounds: &[f64],
+        counts: &mut [u64],
+    ) -> Summary {
         // A copy of the loop per boundary count up to 16 keeps the per-boundary
         // counters in registers.
         macro_rules! by_len {
             ($($n:literal)*) => {
                 match bounds.len() {
                     // SAFETY: the caller guarantees AVX2.
-                    $($n => unsafe { run::<$n>(values, bounds, counts) },)*
+                    $($n => unsafe { run::<$n, T>(values, bounds, counts) },)*
                     // SAFETY: as above.
-                    _ => unsafe { run::<0>(values, bounds, counts) },
+                    _ => unsafe { run::<0, T>(values, bounds, counts) },
                 }
             };
         }
@@ -251,7 +315,11 @@ mod avx2 {
     /// The CPU must support AVX2.
     // SAFETY: only called from `histogram`, whose caller checked AVX2.
     #[target_feature(enable = "avx2")]
-    unsafe fn run<const N: usize>(values: &[f64], bounds: &[f64], counts: &mut [u64]) -> Summary {
+    unsafe fn run<const N: usize, T: Element>(
+        values: &[T],
+        bounds: &[f64],
+        counts: &mut [u64],
+    ) -> Summary {
         let zero = _mm256_setzero_pd();
         let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
         let inf = _mm256_set1_pd(f64::INFINITY);
@@ -271,18 +339,47 @@ mod avx2 {
         let mut above = [_mm256_setzero_si256(); 17];
         let mut lane_counts = [[0u64; 33]; 4];
         let p = values.as_ptr();
+        // Four elements from `p + at`, widened to doubles (T::KIND is a constant: one
+        // arm survives per element type).
+        let bias = _mm256_set1_epi64x(1 << 51);
+        let magic_bits = _mm256_set1_epi64x(0x4338_0000_0000_0000); // 1.5 * 2^52
+        let magic = _mm256_set1_pd(6_755_399_441_055_744.0);
+        macro_rules! load4 {
+            ($at:expr) => {
+                match T::KIND {
+                    0 => _mm256_loadu_pd(p.add($at).cast()),
+                    1 => _mm256_cvtps_pd(_mm_loadu_ps(p.add($at).cast())),
+                    2 => _mm256_cvtepi32_pd(_mm_loadu_si128(p.add($at).cast())),
+                    _ => {
+                        let x = _mm256_loadu_si256(p.add($at).cast());
+                        // -2^51 <= x < 2^51 in every lane: x + 2^51 has no bit above 51.
+                        let high = _mm256_srli_epi64::<52>(_mm256_add_epi64(x, bias));
+                        if _mm256_testz_si256(high, high) == 1 {
+                            // The double 1.5 * 2^52 + x is exact; minus 1.5 * 2^52 is x.
+                            _mm256_sub_pd(
+                                _mm256_castsi256_pd(_mm256_add_epi64(x, magic_bits)),
+                                magic,
+                            )
+                        } else {
+                            let mut lanes = [0i64; 4];
+                            _mm256_storeu_si256(lanes.as_mut_ptr().cast(), x);
+                            _mm256_set_pd(
+                                lanes[3] as f64,
+                                lanes[2] as f64,
+                                lanes[1] as f64,
+                                lanes[0] as f64,
+                            )
+                        }
+                    }
+                }
+            };
+        }
         let mut i = 0;
         while i < body {
-            // SAFETY: i + 16 <= body <= values.len(), so all four loads are in bounds;
-            // `loadu` has no alignment requirement.
-            let (v0, v1, v2, v3) = unsafe {
-                (
-                    _mm256_loadu_pd(p.add(i)),
-                    _mm256_loadu_pd(p.add(i + 4)),
-                    _mm256_loadu_pd(p.add(i + 8)),
-                    _mm256_loadu_pd(p.add(i + 12)),
-                )
-            };
+            // SAFETY: i + 16 <= body <= values.len(), so all four loads (of 4 elements
+            // of T each) are in bounds; the unaligned loads have no alignment needs.
+            let (v0, v1, v2, v3) =
+                unsafe { (load4!(i), load4!(i + 4), load4!(i + 8), load4!(i + 12)) };
             s0 = _mm256_add_pd(s0, v0);
             s1 = _mm256_add_pd(s1, v1);
             s2 = _mm256_add_pd(s2, v2);
@@ -329,7 +426,8 @@ mod avx2 {
             } else if !bounds.is_empty() {
                 // SAFETY: as for the loads above.
                 let chunk = unsafe { std::slice::from_raw_parts(p.add(i), LANES) };
-                for &v in chunk {
+                for v in chunk {
+                    let v = v.to_f64();
                     counts[bounds.partition_point(|b| *b < v)] += 1;
                 }
             }
@@ -385,7 +483,8 @@ mod avx2 {
             max: fold_max(&hi),
             nan_count: nans.iter().sum(),
         };
-        for &v in &values[body..] {
+        for v in &values[body..] {
+            let v = v.to_f64();
             s.sum += v;
             s.min = min_of(v, s.min);
             s.max = max_of(v, s.max);
@@ -473,6 +572,70 @@ mod tests {
         }
     }
 
+    /// float32, int32 and int64 arrays, read directly: both kernels agree with each other
+    /// and with running the f64 kernel over the same values converted first.
+    #[test]
+    fn narrow_arrays_agree_with_their_widened_f64_copy() {
+        if !Kernels::Avx2.available() {
+            return;
+        }
+        let bound_sets: [Vec<f64>; 4] = [
+            vec![],
+            vec![-1.0, 0.0, 1.0],
+            (0..15).map(|i| i as f64 * 100.0 - 300.0).collect(),
+            (0..40).map(|i| i as f64 * 7.0 - 100.0).collect(),
+        ];
+        fn check<T: Element>(v: &[T], bounds: &[f64]) {
+            let wide: Vec<f64> = v.iter().map(|x| x.to_f64()).collect();
+            let mut c = [
+                vec![0; bounds.len() + 1],
+                vec![0; bounds.len() + 1],
+                vec![0; bounds.len() + 1],
+            ];
+            let [c0, c1, c2] = &mut c;
+            let a = Kernels::Scalar.histogram(v, bounds, c0);
+            let b = Kernels::Avx2.histogram(v, bounds, c1);
+            let w = Kernels::Avx2.histogram(&wide, bounds, c2);
+            for other in [b, w] {
+                assert!(same(a.sum, other.sum), "sum {} vs {}", a.sum, other.sum);
+                assert!(same(a.min, other.min) && same(a.max, other.max));
+                assert_eq!((a.count, a.nan_count), (other.count, other.nan_count));
+            }
+            assert_eq!(c[0], c[1]);
+            assert_eq!(c[0], c[2]);
+        }
+        for bounds in &bound_sets {
+            for n in [0, 1, 15, 16, 17, 33, 1000, 4099, 100_003] {
+                for seed in 0..3 {
+                    let f = sample(seed * 7 + n as u64, n, bounds);
+                    // f32 keeps NaN, infinities and -0.0; large values round.
+                    let narrow: Vec<f32> = f.iter().map(|x| *x as f32).collect();
+                    check(&narrow, bounds);
+                    let ints: Vec<i32> = f
+                        .iter()
+                        .map(|x| if x.is_finite() { *x as i32 } else { i32::MIN })
+                        .collect();
+                    check(&ints, bounds);
+                    // int64: small values (the exact fast path) mixed with huge ones
+                    // (converted lane by lane, rounding as `as f64` does).
+                    let longs: Vec<i64> = f
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| match i % 97 {
+                            0 => i64::MAX - i as i64,
+                            1 => i64::MIN + i as i64,
+                            2 => (1 << 51) - (i as i64 % 3),
+                            3 => -(1 << 51) + (i as i64 % 3) - 1,
+                            _ if x.is_finite() => *x as i64,
+                            _ => 0,
+                        })
+                        .collect();
+                    check(&longs, bounds);
+                }
+            }
+        }
+    }
+
     #[test]
     fn buckets_are_upper_inclusive() {
         let bounds = [0.0, 10.0];
@@ -509,7 +672,7 @@ mod tests {
                 (s.count, s.sum, s.min, s.max, s.nan_count),
                 (100, 5050.0, 1.0, 100.0, 0)
             );
-            let s = k.summarize(&[]);
+            let s = k.summarize::<f64>(&[]);
             assert_eq!(
                 (s.count, s.sum, s.min, s.max),
                 (0, 0.0, f64::INFINITY, f64::NEG_INFINITY)
