@@ -1,11 +1,13 @@
-"""Command line: ``python -m otlp demo | serve``."""
+"""Command line: ``python -m otlp demo | serve | bench``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TextIO
 
 import otlp
 from otlp import _native
@@ -132,6 +134,118 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _wait_for(received: Callable[[], int], n: int, timeout: float) -> bool:
+    """Poll the receiver's count until it reaches ``n`` (bounded by ``timeout``)."""
+    deadline = time.perf_counter() + timeout
+    while received() < n:
+        if time.perf_counter() > deadline:
+            return False
+        time.sleep(0.0005)
+    return True
+
+
+def _bench_otlp(endpoint: str, n: int, received: Callable[[], int], **kw: Any) -> tuple[float, float]:
+    """(spans/s on the calling thread, spans/s end to end) for ``n`` spans."""
+    exporter = otlp.Exporter(
+        endpoint, batch=otlp.BatchConfig(max_queue_size=max(n, 2048), max_export_batch_size=512), **kw
+    )
+    tracer = exporter.tracer("otlp.bench", version=otlp.__version__)
+    before = received()
+    start = time.perf_counter()
+    for _ in range(n):
+        tracer.start_span("GET /api/items/{id}", attributes=_ATTRS).end()
+    created = time.perf_counter() - start
+    exporter.force_flush(timeout=60.0)
+    ok = _wait_for(lambda: received() - before, n, 60.0)
+    elapsed = time.perf_counter() - start
+    exporter.shutdown(timeout=5.0)
+    if not ok:
+        raise RuntimeError(f"only {received() - before:,} of {n:,} spans arrived")
+    return n / created, n / elapsed
+
+
+def _bench_official(endpoint: str, n: int, received: Callable[[], int]) -> tuple[float, float] | None:
+    """The same workload through the OpenTelemetry SDK and its OTLP/gRPC exporter, if installed."""
+    try:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    except ImportError:
+        return None
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True), max_queue_size=max(n, 2048))
+    )
+    tracer = provider.get_tracer("otlp.bench")
+    before = received()
+    start = time.perf_counter()
+    for _ in range(n):
+        tracer.start_span("GET /api/items/{id}", attributes=_ATTRS).end()
+    created = time.perf_counter() - start
+    provider.force_flush(timeout_millis=60_000)
+    ok = _wait_for(lambda: received() - before, n, 60.0)
+    elapsed = time.perf_counter() - start
+    provider.shutdown()
+    if not ok:
+        raise RuntimeError(f"official exporter: only {received() - before:,} of {n:,} spans arrived")
+    return n / created, n / elapsed
+
+
+def bench(args: argparse.Namespace, out: TextIO) -> int:
+    """A quick measurement on this machine, against the embedded receiver."""
+    receiver = _native.Receiver("127.0.0.1:0")
+    spans = lambda: receiver.counts()["spans"]  # noqa: E731 - a tiny accessor
+    n = args.spans
+    out.write(
+        f"otlp {otlp.__version__} bench: {n:,} spans with 5 attributes per case, "
+        f"to the embedded receiver at {receiver.endpoint}\n"
+    )
+    out.write(f"{'case':<34}{'app thread':>16}{'end to end':>16}\n")
+    rows: list[tuple[str, tuple[float, float]]] = []
+    try:
+        for label, kw in (
+            ("otlp, OTLP/gRPC", {"protocol": "grpc"}),
+            ("otlp, OTLP/HTTP over HTTP/2", {"protocol": "http/protobuf", "http_version": "2"}),
+            ("otlp, OTLP/gRPC + zstd", {"protocol": "grpc", "compression": "zstd"}),
+        ):
+            rows.append((label, _bench_otlp(receiver.endpoint, n, spans, **kw)))
+            out.write(f"{label:<34}{rows[-1][1][0]:>12,.0f} /s {rows[-1][1][1]:>12,.0f} /s\n")
+            out.flush()
+        official = None if args.no_official else _bench_official(receiver.endpoint, max(n // 10, 1), spans)
+        if official is not None:
+            label = "OpenTelemetry SDK, OTLP/gRPC"
+            out.write(f"{label:<34}{official[0]:>12,.0f} /s {official[1]:>12,.0f} /s\n")
+            grpc = rows[0][1]
+            out.write(
+                f"otlp / official: {grpc[1] / official[1]:.1f}x end to end, "
+                f"{grpc[0] / official[0]:.1f}x on the app thread\n"
+            )
+        elif not args.no_official:
+            out.write("(the OpenTelemetry SDK and its OTLP/gRPC exporter are not installed: no comparison)\n")
+    except RuntimeError as e:
+        out.write(f"not everything was delivered: {e}\n")
+        return 1
+    finally:
+        receiver.stop()
+    try:
+        import numpy as np
+    except ImportError:
+        out.write("(numpy is not installed: histogram kernels not measured)\n")
+        return 0
+    values = np.random.default_rng(1).lognormal(3.5, 1.5, 2_000_000)
+    bounds = [0.0, 5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 250.0, 500.0, 750.0, 1000.0, 2500.0, 5000.0]
+    for k in dict.fromkeys([_native._kernel(), "scalar"]):
+        best = min(_time(partial(_native._aggregate, values, bounds, k)) for _ in range(5))
+        out.write(f"histogram kernel {k:<8}{values.size / best / 1e6:>10,.0f} M values/s (numpy float64)\n")
+    return 0
+
+
+def _time(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def serve(args: argparse.Namespace, out: TextIO) -> int:
     receiver = _native.Receiver(args.address)
     out.write(
@@ -170,7 +284,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         "serve", help="run a local receiver (OTLP/gRPC; OTLP/HTTP protobuf over h2c) that counts what arrives"
     )
     s.add_argument("--address", default="127.0.0.1:4317", help="listen address (default 127.0.0.1:4317)")
+    b = sub.add_parser("bench", help="measure span export and aggregation speed on this machine")
+    b.add_argument("--spans", type=int, default=200_000, help="spans per case (default 200,000)")
+    b.add_argument(
+        "--no-official", action="store_true", help="skip the OpenTelemetry SDK comparison (1/10 of the spans)"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args, out)
+    if args.command == "bench":
+        if args.spans < 1:
+            parser.error("--spans must be at least 1")
+        return bench(args, out)
     return serve(args, out)
