@@ -233,6 +233,31 @@ fn bucket_of(v: f64, bounds: &[f64]) -> usize {
     }
 }
 
+/// The values after the last full block of 16 (added one by one, after the fold, in
+/// both kernels), and with no boundaries every value in the single bucket.
+#[inline(always)]
+fn finish<T: Element>(
+    s: &mut Summary,
+    values: &[T],
+    body: usize,
+    bounds: &[f64],
+    counts: &mut [u64],
+) {
+    for v in &values[body..] {
+        let v = v.to_f64();
+        s.sum += v;
+        s.min = min_of(v, s.min);
+        s.max = max_of(v, s.max);
+        s.nan_count += v.is_nan() as u64;
+        if !bounds.is_empty() {
+            counts[bucket_of(v, bounds)] += 1;
+        }
+    }
+    if bounds.is_empty() {
+        counts[0] += values.len() as u64;
+    }
+}
+
 mod scalar {
     use super::*;
 
@@ -263,19 +288,7 @@ mod scalar {
             max: fold_max(&max),
             nan_count: nan,
         };
-        for v in &values[body..] {
-            let v = v.to_f64();
-            s.sum += v;
-            s.min = min_of(v, s.min);
-            s.max = max_of(v, s.max);
-            s.nan_count += v.is_nan() as u64;
-            if !bounds.is_empty() {
-                counts[bucket_of(v, bounds)] += 1;
-            }
-        }
-        if bounds.is_empty() {
-            counts[0] += values.len() as u64;
-        }
+        finish(&mut s, values, body, bounds, counts);
         s
     }
 }
@@ -483,19 +496,7 @@ mod avx2 {
             max: fold_max(&hi),
             nan_count: nans.iter().sum(),
         };
-        for v in &values[body..] {
-            let v = v.to_f64();
-            s.sum += v;
-            s.min = min_of(v, s.min);
-            s.max = max_of(v, s.max);
-            s.nan_count += v.is_nan() as u64;
-            if !bounds.is_empty() {
-                counts[bucket_of(v, bounds)] += 1;
-            }
-        }
-        if bounds.is_empty() {
-            counts[0] += values.len() as u64;
-        }
+        finish(&mut s, values, body, bounds, counts);
         s
     }
 }
