@@ -1,6 +1,6 @@
 """The harness the benchmark scripts in ``benches/`` share.
 
-Each script (``e2e_traces.py``, ``logs.py``, ``metrics.py``, ``transport.py``)
+Each script (``e2e_traces.py``, ``logs.py``, ``memory.py``, ``metrics.py``, ``transport.py``)
 keeps its workload, its checks and its report; this module holds the plumbing
 around them:
 
@@ -29,9 +29,9 @@ around them:
 * the worker's view of an exporter (:class:`ExportHooks`), and what the two
   trace benchmarks share of their workload: the span (:data:`SPAN_NAME`,
   :data:`SPAN_ATTRS`), the timed loop (:func:`span_loop`, the same code for
-  every exporter) and the exporters' set-up (:func:`official_trace_hooks`,
-  :func:`otlp_exporter`, :func:`otlp_trace_hooks`; ``otlp_exporter`` serves
-  ``logs.py`` too).
+  every exporter) and the exporters' set-up (:func:`official_tracing`,
+  :func:`official_trace_hooks`, :func:`otlp_exporter`, :func:`otlp_trace_hooks`;
+  ``otlp_exporter`` serves ``logs.py`` too, ``official_tracing`` ``memory.py``).
 
 Only the standard library is imported here at import time; grpc,
 opentelemetry and ``otlp`` are imported by the functions that need them (in
@@ -465,9 +465,15 @@ def span_loop(tracer: Any, n: int, shape: str, cm_method: str) -> Callable[[], N
     return run_with if shape == "with" else run_start_end
 
 
-def official_trace_hooks(
-    span_exporter: Any, service_name: str, n: int, batch_size: int, timeout: float, shape: str = "start_end"
-) -> ExportHooks:
+class OfficialTracing(NamedTuple):
+    """The official SDK's tracing objects, as :func:`official_tracing` builds them."""
+
+    provider: Any  # opentelemetry.sdk.trace.TracerProvider
+    processor: Any  # opentelemetry.sdk.trace.export.BatchSpanProcessor
+    tracer: Any
+
+
+def official_tracing(span_exporter: Any, service_name: str, n: int, batch_size: int) -> OfficialTracing:
     """The official SDK around ``span_exporter``: a ``TracerProvider`` (resource
     ``service.name``; the tracer is named after the service too) with a
     ``BatchSpanProcessor`` whose queue holds all ``n`` spans (so it never drops any)."""
@@ -482,10 +488,17 @@ def official_trace_hooks(
         max_export_batch_size=batch_size,
     )
     provider.add_span_processor(processor)
-    tracer = provider.get_tracer(service_name, "1.0.0")
+    return OfficialTracing(provider, processor, provider.get_tracer(service_name, "1.0.0"))
+
+
+def official_trace_hooks(
+    span_exporter: Any, service_name: str, n: int, batch_size: int, timeout: float, shape: str = "start_end"
+) -> ExportHooks:
+    """:func:`official_tracing` as the hooks of a worker."""
+    provider, _processor, tracer = official_tracing(span_exporter, service_name, n, batch_size)
 
     def flush() -> bool:
-        return provider.force_flush(timeout_millis=int(timeout * 1000))
+        return bool(provider.force_flush(timeout_millis=int(timeout * 1000)))
 
     return ExportHooks(
         run=span_loop(tracer, n, shape, "start_as_current_span"),
