@@ -144,24 +144,30 @@ def _wait_for(received: Callable[[], int], n: int, timeout: float) -> bool:
     return True
 
 
-def _bench_otlp(endpoint: str, n: int, received: Callable[[], int], **kw: Any) -> tuple[float, float]:
-    """(spans/s on the calling thread, spans/s end to end) for ``n`` spans."""
-    exporter = otlp.Exporter(
-        endpoint, batch=otlp.BatchConfig(max_queue_size=max(n, 2048), max_export_batch_size=512), **kw
-    )
-    tracer = exporter.tracer("otlp.bench", version=otlp.__version__)
+def _timed(
+    tracer: Any, n: int, flush: Callable[[], object], received: Callable[[], int], who: str
+) -> tuple[float, float]:
+    """(spans/s on the calling thread, spans/s end to end) for ``n`` spans from ``tracer``."""
     before = received()
     start = time.perf_counter()
     for _ in range(n):
         tracer.start_span("GET /api/items/{id}", attributes=_ATTRS).end()
     created = time.perf_counter() - start
-    exporter.force_flush(timeout=60.0)
-    ok = _wait_for(lambda: received() - before, n, 60.0)
-    elapsed = time.perf_counter() - start
-    exporter.shutdown(timeout=5.0)
-    if not ok:
-        raise RuntimeError(f"only {received() - before:,} of {n:,} spans arrived")
-    return n / created, n / elapsed
+    flush()
+    if not _wait_for(lambda: received() - before, n, 60.0):
+        raise RuntimeError(f"{who}: only {received() - before:,} of {n:,} spans arrived")
+    return n / created, n / (time.perf_counter() - start)
+
+
+def _bench_otlp(endpoint: str, n: int, received: Callable[[], int], **kw: Any) -> tuple[float, float]:
+    exporter = otlp.Exporter(
+        endpoint, batch=otlp.BatchConfig(max_queue_size=max(n, 2048), max_export_batch_size=512), **kw
+    )
+    try:
+        tracer = exporter.tracer("otlp.bench", version=otlp.__version__)
+        return _timed(tracer, n, lambda: exporter.force_flush(timeout=60.0), received, "otlp")
+    finally:
+        exporter.shutdown(timeout=5.0)
 
 
 def _bench_official(endpoint: str, n: int, received: Callable[[], int]) -> tuple[float, float] | None:
@@ -176,19 +182,12 @@ def _bench_official(endpoint: str, n: int, received: Callable[[], int]) -> tuple
     provider.add_span_processor(
         BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True), max_queue_size=max(n, 2048))
     )
-    tracer = provider.get_tracer("otlp.bench")
-    before = received()
-    start = time.perf_counter()
-    for _ in range(n):
-        tracer.start_span("GET /api/items/{id}", attributes=_ATTRS).end()
-    created = time.perf_counter() - start
-    provider.force_flush(timeout_millis=60_000)
-    ok = _wait_for(lambda: received() - before, n, 60.0)
-    elapsed = time.perf_counter() - start
-    provider.shutdown()
-    if not ok:
-        raise RuntimeError(f"official exporter: only {received() - before:,} of {n:,} spans arrived")
-    return n / created, n / elapsed
+    try:
+        tracer = provider.get_tracer("otlp.bench")
+        flush = partial(provider.force_flush, timeout_millis=60_000)
+        return _timed(tracer, n, flush, received, "official exporter")
+    finally:
+        provider.shutdown()
 
 
 def bench(args: argparse.Namespace, out: TextIO) -> int:
