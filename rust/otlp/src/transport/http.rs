@@ -193,7 +193,11 @@ impl HttpClient {
         if !s.is_closed() && s.ready().await.is_ok() {
             return Some(s);
         }
-        self.forget_shared();
+        // Closed: forget it, unless another request has already replaced it.
+        let mut shared = self.lock_shared();
+        if shared.as_ref().is_some_and(|current| current.is_closed()) {
+            *shared = None;
+        }
         None
     }
 
