@@ -229,14 +229,15 @@ fn within(py: Python<'_>, place: &str, e: PyErr) -> PyErr {
     }
 }
 
-/// Per-signal settings over `base`: `{"logs": {"endpoint": ..., "compression": ...}}`.
-/// A per-signal `endpoint` is that signal's whole URL (OTLP/HTTP posts to it as it is).
-/// Returns one configuration per signal, in `SIGNALS` order.
+/// Per-signal settings over each signal's base configuration (`bases`, in `SIGNALS`
+/// order): `{"logs": {"endpoint": ..., "compression": ...}}`. A per-signal `endpoint` is
+/// that signal's whole URL (OTLP/HTTP posts to it as it is). Returns one configuration
+/// per signal, in `SIGNALS` order.
 fn signal_configs(
-    base: &ExporterConfig,
+    bases: [ExporterConfig; 3],
     signals: Option<&Bound<'_, PyAny>>,
-) -> PyResult<[Option<ExporterConfig>; 3]> {
-    let mut out: [Option<ExporterConfig>; 3] = [None, None, None];
+) -> PyResult<[ExporterConfig; 3]> {
+    let mut out = bases;
     let Some(obj) = signals.filter(|s| !s.is_none()) else {
         return Ok(out);
     };
@@ -257,7 +258,7 @@ fn signal_configs(
         let settings = settings
             .cast::<PyDict>()
             .map_err(|_| PyTypeError::new_err(format!("{place} must be a dict of settings")))?;
-        let mut cfg = base.clone();
+        let cfg = &mut out[i];
         for (key, value) in settings.iter() {
             let key: String = key
                 .extract()
@@ -302,7 +303,6 @@ fn signal_configs(
         }
         // Reported now, not when the first logger or meter is made.
         cfg.check().map_err(|e| bad_config(py, &place, e))?;
-        out[i] = Some(cfg);
     }
     Ok(out)
 }
@@ -379,10 +379,9 @@ pub struct PyExporter {
     logs: Mutex<Option<Arc<LogExporter>>>,
     /// Where metrics and logs go (the exporter's settings, or their `signals=` entry).
     metrics_export_config: ExporterConfig,
+    /// With the batch log record processor's 1 s delay unless a `batch` was given.
     logs_config: ExporterConfig,
     metrics_config: MetricsConfig,
-    /// A `batch` applies to logs (else the batch log record processor's 1 s delay).
-    logs_batch_given: bool,
     resource: Arc<Resource>,
     scopes: Mutex<HashMap<ScopeKey, Arc<Scope>>>,
     endpoint: String,
@@ -444,22 +443,20 @@ impl PyExporter {
         }
         let resource = Arc::new(self::resource(resource)?);
         let metrics_config = metrics_config(metrics)?;
-        let batch_given = batch.is_some_and(|b| !b.is_none());
-        let [traces_cfg, metrics_cfg, logs_cfg] = signal_configs(&cfg, signals)?;
-        let logs_batch_given = batch_given
-            || signals
-                .and_then(|s| s.get_item("logs").ok())
-                .and_then(|l| l.get_item("batch").ok())
-                .is_some();
-        let traces_cfg = traces_cfg.unwrap_or_else(|| cfg.clone());
+        let mut logs_base = cfg.clone();
+        if batch.is_none_or(|b| b.is_none()) {
+            // The batch log record processor's default delay (spec: 1 s).
+            logs_base.batch.schedule_delay = Duration::from_millis(1000);
+        }
+        let [traces_cfg, metrics_cfg, logs_cfg] =
+            signal_configs([cfg.clone(), cfg, logs_base], signals)?;
         let (protocol, compression) = (traces_cfg.protocol, traces_cfg.compression);
         let traces = TraceExporter::new(traces_cfg).map_err(to_py)?;
         Ok(Self {
             metrics: Mutex::new(None),
             logs: Mutex::new(None),
-            metrics_export_config: metrics_cfg.unwrap_or_else(|| cfg.clone()),
-            logs_config: logs_cfg.unwrap_or_else(|| cfg.clone()),
-            logs_batch_given,
+            metrics_export_config: metrics_cfg,
+            logs_config: logs_cfg,
             metrics_config,
             endpoint: traces.endpoint().to_string(),
             traces: Arc::new(traces),
@@ -510,12 +507,7 @@ impl PyExporter {
             match slot.as_ref() {
                 Some(l) => l.clone(),
                 None => {
-                    let mut cfg = self.logs_config.clone();
-                    // The batch log record processor's default delay (spec: 1 s).
-                    if !self.logs_batch_given {
-                        cfg.batch.schedule_delay = Duration::from_millis(1000);
-                    }
-                    let l = Arc::new(LogExporter::new(cfg).map_err(to_py)?);
+                    let l = Arc::new(LogExporter::new(self.logs_config.clone()).map_err(to_py)?);
                     *slot = Some(l.clone());
                     l
                 }
