@@ -24,7 +24,8 @@ impl Endpoint {
     pub fn parse(url: &str) -> Result<Self> {
         let bad = |why: &str| {
             Error::Config(format!(
-                "`endpoint` must be a URL like 'http://localhost:4317'; got {url:?} ({why})"
+                "`endpoint` must be a URL like 'http://localhost:4317'; got {:?} ({why})",
+                redacted(url)
             ))
         };
         let url = url.trim();
@@ -99,6 +100,31 @@ impl Endpoint {
     }
 }
 
+/// `url` as it may be shown in a message: credentials (`user:password@`), query
+/// strings and fragments, which often carry secrets, are replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let (before_query, cut) = match url.find(['?', '#']) {
+        Some(i) => (&url[..i], true),
+        None => (url, false),
+    };
+    let start = before_query.find("://").map_or(0, |i| i + 3);
+    let authority_end = before_query[start..]
+        .find('/')
+        .map_or(before_query.len(), |i| start + i);
+    let mut out = match before_query[start..authority_end].rfind('@') {
+        Some(at) => format!(
+            "{}***@{}",
+            &before_query[..start],
+            &before_query[start + at + 1..]
+        ),
+        None => before_query.to_owned(),
+    };
+    if cut {
+        out.push_str("?***");
+    }
+    out
+}
+
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = match self.scheme {
@@ -154,5 +180,23 @@ mod tests {
                 "{bad:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn messages_never_echo_credentials_or_query_strings() {
+        for (url, secret) in [
+            ("http://user:s3cr3t@host:4317", "s3cr3t"),
+            ("http://user:s3cr3t@host:4317/v1/traces?x=1", "s3cr3t"),
+            ("http://host:4318/v1/traces?api_key=s3cr3t", "s3cr3t"),
+            ("http://host:4318/v1/traces#s3cr3t", "s3cr3t"),
+            ("ftp://user:s3cr3t@host", "s3cr3t"),
+            ("user:s3cr3t@host:4317", "s3cr3t"),
+        ] {
+            let err = Endpoint::parse(url).unwrap_err().to_string();
+            assert!(!err.contains(secret), "{url:?}: {err}");
+            assert!(err.contains("***"), "{url:?}: {err}");
+        }
+        assert_eq!(redacted("https://a:b@h:1/p?q#f"), "https://***@h:1/p?***");
+        assert_eq!(redacted("http://h:1/p"), "http://h:1/p");
     }
 }
