@@ -31,6 +31,12 @@ pub struct CircuitConfig {
     pub cool_down: Duration,
 }
 
+impl CircuitConfig {
+    pub fn validate(&self) -> crate::Result<()> {
+        crate::time::check(self.cool_down, "circuit_breaker.cool_down")
+    }
+}
+
 impl Default for CircuitConfig {
     fn default() -> Self {
         Self {
@@ -72,6 +78,8 @@ struct Inner {
     open_until: Instant,
     probe_in_flight: bool,
     times_opened: u64,
+    /// What the last counted failure was, so that "circuit open" keeps its cause.
+    last_failure: Option<String>,
 }
 
 pub struct Circuit {
@@ -92,6 +100,7 @@ impl Circuit {
                 open_until: now,
                 probe_in_flight: false,
                 times_opened: 0,
+                last_failure: None,
             }),
         }
     }
@@ -125,8 +134,9 @@ impl Circuit {
         }
     }
 
-    /// Report an attempt's outcome: `healthy` is false for failures that count.
-    pub fn record(&self, healthy: bool, probe: bool) {
+    /// Report an attempt's outcome: `failure` is the cause of a failure that counts,
+    /// `None` for a healthy answer.
+    pub fn record(&self, failure: Option<&str>, probe: bool) {
         if self.config.failure_threshold == 0 {
             return;
         }
@@ -135,14 +145,15 @@ impl Circuit {
         if probe {
             c.probe_in_flight = false;
         }
-        if healthy {
+        let Some(cause) = failure else {
             if c.state == CircuitState::HalfOpen && !probe {
                 return; // a late answer from before the circuit opened decides nothing
             }
             c.state = CircuitState::Closed;
             c.consecutive_failures = 0;
             return;
-        }
+        };
+        c.last_failure = Some(cause.to_owned());
         c.consecutive_failures = c.consecutive_failures.saturating_add(1);
         let trip = match c.state {
             CircuitState::Closed => c.consecutive_failures >= self.config.failure_threshold,
@@ -151,7 +162,7 @@ impl Circuit {
         };
         if trip {
             c.state = CircuitState::Open;
-            c.open_until = now + self.config.cool_down;
+            c.open_until = crate::time::at(now, self.config.cool_down);
             c.times_opened += 1;
         }
     }
@@ -162,6 +173,20 @@ impl Circuit {
 
     pub fn times_opened(&self) -> u64 {
         self.lock().times_opened
+    }
+
+    /// Why the circuit is open: "circuit open (...): <the last failure>".
+    pub fn open_reason(&self) -> String {
+        let c = self.lock();
+        let mut out = format!(
+            "circuit open after {} consecutive failures",
+            c.consecutive_failures
+        );
+        if let Some(cause) = &c.last_failure {
+            out.push_str("; last: ");
+            out.push_str(cause);
+        }
+        out
     }
 }
 
@@ -201,12 +226,16 @@ mod tests {
         let (c, clock) = circuit(3);
         for _ in 0..2 {
             assert_eq!(c.admit(), Admission::Go { probe: false });
-            c.record(false, false);
+            c.record(Some("refused"), false);
         }
         assert_eq!(c.state(), CircuitState::Closed);
-        c.record(false, false);
+        c.record(Some("refused"), false);
         assert_eq!(c.state(), CircuitState::Open);
         assert_eq!(c.times_opened(), 1);
+        assert_eq!(
+            c.open_reason(),
+            "circuit open after 3 consecutive failures; last: refused"
+        );
         assert_eq!(c.admit(), Admission::Wait(Duration::from_secs(10)));
         clock.advance(Duration::from_secs(4));
         assert_eq!(c.admit(), Admission::Wait(Duration::from_secs(6)));
@@ -215,7 +244,7 @@ mod tests {
         assert_eq!(c.admit(), Admission::Go { probe: true });
         assert_eq!(c.state(), CircuitState::HalfOpen);
         assert!(matches!(c.admit(), Admission::Wait(_)));
-        c.record(true, true);
+        c.record(None, true);
         assert_eq!(c.state(), CircuitState::Closed);
         assert_eq!(c.admit(), Admission::Go { probe: false });
     }
@@ -223,10 +252,10 @@ mod tests {
     #[test]
     fn a_failed_probe_opens_again_for_a_full_cool_down() {
         let (c, clock) = circuit(1);
-        c.record(false, false);
+        c.record(Some("refused"), false);
         clock.advance(Duration::from_secs(10));
         assert_eq!(c.admit(), Admission::Go { probe: true });
-        c.record(false, true);
+        c.record(Some("refused"), true);
         assert_eq!(c.state(), CircuitState::Open);
         assert_eq!(c.times_opened(), 2);
         assert_eq!(c.admit(), Admission::Wait(Duration::from_secs(10)));
@@ -235,13 +264,13 @@ mod tests {
     #[test]
     fn a_success_resets_the_count_and_zero_disables() {
         let (c, _) = circuit(2);
-        c.record(false, false);
-        c.record(true, false);
-        c.record(false, false);
+        c.record(Some("refused"), false);
+        c.record(None, false);
+        c.record(Some("refused"), false);
         assert_eq!(c.state(), CircuitState::Closed);
         let (off, _) = circuit(0);
         for _ in 0..100 {
-            off.record(false, false);
+            off.record(Some("refused"), false);
         }
         assert_eq!(off.admit(), Admission::Go { probe: false });
     }
