@@ -136,7 +136,12 @@ def test_empty_variables_count_as_unset() -> None:
         (P + "TIMEOUT", "0", "OTEL_EXPORTER_OTLP_TIMEOUT must be more than 0"),
         (P + "LOGS_TIMEOUT", "-5", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT must be a number"),
         (P + "INSECURE", "yes", "OTEL_EXPORTER_OTLP_INSECURE must be 'true' or 'false'"),
-        (P + "HEADERS", "a=1,broken", "OTEL_EXPORTER_OTLP_HEADERS: 'broken' is not a key=value pair"),
+        (P + "HEADERS", "a=1,broken", "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not a key=value pair"),
+        (P + "TIMEOUT", "1e22", "OTEL_EXPORTER_OTLP_TIMEOUT must be at most 31536000000 milliseconds"),
+        (P + "TIMEOUT", "nan", "OTEL_EXPORTER_OTLP_TIMEOUT must be a finite number of milliseconds"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "1e300", "OTEL_BSP_SCHEDULE_DELAY must be at most"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", str(10**12), "OTEL_BSP_MAX_QUEUE_SIZE must be at most"),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "0", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE must be >= 1"),
         (P + "ENDPOINT", "collector:4318", "OTEL_EXPORTER_OTLP_ENDPOINT must start with http://"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "1.5", "OTEL_BSP_MAX_QUEUE_SIZE must be a whole number"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "soon", "OTEL_METRIC_EXPORT_INTERVAL must be a number"),
@@ -146,6 +151,39 @@ def test_empty_variables_count_as_unset() -> None:
 def test_a_bad_value_is_a_config_error_naming_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         _env.exporter_kwargs({name: value})
+
+
+def test_header_values_are_never_echoed() -> None:
+    # A ':' typo for '=' must not print the token in a message that ends up in logs.
+    for value in ("authorization:Bearer s3cr3t-token", "x-api-key s3cr3t-token", "a=1,s3cr3t-token"):
+        with pytest.raises(ConfigError) as err:
+            _env.exporter_kwargs({P + "HEADERS": value})
+        assert "s3cr3t" not in str(err.value)
+        assert "OTEL_EXPORTER_OTLP_HEADERS" in str(err.value)
+    with pytest.raises(ConfigError, match="key=value, not key:value"):
+        _env.exporter_kwargs({P + "TRACES_HEADERS": "authorization:Bearer s3cr3t-token"})
+
+
+def test_endpoint_credentials_and_queries_are_never_echoed() -> None:
+    for value in ("user:s3cr3t@collector:4318", "collector:4318/v1/traces?api_key=s3cr3t"):
+        with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_ENDPOINT must start with") as err:
+            _env.exporter_kwargs({P + "ENDPOINT": value})
+        assert "s3cr3t" not in str(err.value)
+
+
+def test_a_queue_smaller_than_the_default_batch_is_taken_as_the_batch_size() -> None:
+    kw = _env.exporter_kwargs({"OTEL_BSP_MAX_QUEUE_SIZE": "100"})
+    batch = kw["signals"]["traces"]["batch"]
+    assert (batch.max_queue_size, batch.max_export_batch_size) == (100, 100)
+    kw = _env.exporter_kwargs({"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "5000"})
+    batch = kw["signals"]["logs"]["batch"]
+    assert (batch.max_queue_size, batch.max_export_batch_size) == (5000, 5000)
+    # Both given and inconsistent: the message names both variables, not BatchConfig's fields.
+    with pytest.raises(ConfigError) as err:
+        _env.exporter_kwargs({"OTEL_BSP_MAX_QUEUE_SIZE": "100", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "200"})
+    assert (
+        str(err.value) == "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (200) must not exceed OTEL_BSP_MAX_QUEUE_SIZE (100)"
+    )
 
 
 def test_from_env_reads_os_environ_and_overrides_win(clean_env: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
+from otlp import _native
 from otlp.errors import ConfigError
 
 __all__ = ["TLS", "BatchConfig", "CircuitBreaker", "MetricsConfig", "Observation", "RetryPolicy"]
@@ -78,11 +79,17 @@ def _frozen(cls: _T) -> _T:
     return cls
 
 
-def _int(name: str, value: object, minimum: int) -> None:
+#: The longest duration any setting accepts: one year (timeouts, delays, intervals).
+MAX_SECONDS: int = _native._MAX_SECONDS
+
+
+def _int(name: str, value: object, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"`{name}` must be an int; got {type(value).__name__}")
     if value < minimum:
         raise ConfigError(f"`{name}` must be >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"`{name}` must be at most {maximum:,}; got {value:,}")
 
 
 def _seconds(name: str, value: object, *, allow_zero: bool = False) -> None:
@@ -91,6 +98,8 @@ def _seconds(name: str, value: object, *, allow_zero: bool = False) -> None:
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"`{name}` must be a finite number of seconds {bound}; got {value}")
+    if value > MAX_SECONDS:
+        raise ConfigError(f"`{name}` must be at most {MAX_SECONDS} seconds (one year); got {value}")
 
 
 @_frozen
@@ -111,9 +120,9 @@ class BatchConfig:
     max_concurrent_exports: int = 2
 
     def __post_init__(self) -> None:
-        _int("max_queue_size", self.max_queue_size, 1)
-        _int("max_export_batch_size", self.max_export_batch_size, 1)
-        _int("max_concurrent_exports", self.max_concurrent_exports, 1)
+        _int("max_queue_size", self.max_queue_size, 1, _native._MAX_QUEUE_SIZE)
+        _int("max_export_batch_size", self.max_export_batch_size, 1, _native._MAX_QUEUE_SIZE)
+        _int("max_concurrent_exports", self.max_concurrent_exports, 1, _native._MAX_CONCURRENT_EXPORTS)
         _seconds("schedule_delay", self.schedule_delay)
         if self.max_export_batch_size > self.max_queue_size:
             raise ConfigError(
@@ -181,7 +190,7 @@ class MetricsConfig:
             raise ConfigError(
                 f"`temporality` must be one of 'cumulative', 'delta', 'lowmemory'; got {self.temporality!r}"
             )
-        _int("cardinality_limit", self.cardinality_limit, 2)
+        _int("cardinality_limit", self.cardinality_limit, 2, _native._MAX_QUEUE_SIZE)
 
 
 @_frozen

@@ -10,12 +10,13 @@ variable, rather than being skipped in silence.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, Optional
 from urllib.parse import unquote
 
-from otlp._config import TLS, BatchConfig, MetricsConfig
+from otlp._config import MAX_SECONDS, TLS, BatchConfig, MetricsConfig
 from otlp.errors import ConfigError
 
 __all__ = ["default_endpoint", "exporter_kwargs"]
@@ -58,7 +59,15 @@ def _number(env: Mapping[str, str], name: str, convert: Callable[[str], Any], wh
 
 def _millis(env: Mapping[str, str], name: str) -> Optional[float]:
     ms = _number(env, name, float, "a number of milliseconds")
-    return None if ms is None else ms / 1000.0
+    if ms is None:
+        return None
+    if math.isnan(ms):
+        raise ConfigError(f"{name} must be a finite number of milliseconds; got {env[name].strip()!r}")
+    if ms > MAX_SECONDS * 1000:
+        raise ConfigError(
+            f"{name} must be at most {MAX_SECONDS * 1000} milliseconds (one year); got {env[name].strip()!r}"
+        )
+    return float(ms) / 1000.0
 
 
 def _count(env: Mapping[str, str], name: str) -> Optional[int]:
@@ -81,13 +90,15 @@ def _headers(env: Mapping[str, str], name: str) -> Optional[dict[str, str]]:
     if value is None:
         return None
     out: dict[str, str] = {}
-    for item in value.split(","):
+    for index, item in enumerate(value.split(","), 1):
         if not item.strip():
             continue
         key, sep, val = item.partition("=")
         key = unquote(key.strip())
         if not sep or not key:
-            raise ConfigError(f"{name}: {item.strip()!r} is not a key=value pair")
+            # Header values are often credentials: the entry itself is never shown.
+            hint = " (write key=value, not key:value)" if ":" in item else ""
+            raise ConfigError(f"{name}: entry {index} is not a key=value pair{hint}")
         out[key.lower()] = unquote(val.strip())
     return out
 
@@ -98,7 +109,7 @@ def _endpoint(url: str, name: str, protocol: str, insecure: Optional[bool]) -> s
     if "://" in url:
         return url
     if protocol != "grpc":
-        raise ConfigError(f"{name} must start with http:// or https://; got {url!r}")
+        raise ConfigError(f"{name} must start with http:// or https://; got {_redacted(url)!r}")
     return ("http://" if insecure else "https://") + url
 
 
@@ -128,6 +139,18 @@ def _transport(env: Mapping[str, str], prefix: str, protocol: str) -> dict[str, 
     return out
 
 
+def _redacted(url: str) -> str:
+    """``url`` without what often carries secrets: credentials, query string, fragment."""
+    for mark in "?#":
+        if mark in url:
+            url = url.split(mark, 1)[0] + "?***"
+    scheme, sep, rest = url.rpartition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{authority}{slash}{path}"
+
+
 def default_endpoint(protocol: str, signal: Optional[str] = None) -> str:
     """The specification's default endpoint for ``protocol`` (a signal's own URL if given)."""
     if protocol == "grpc":
@@ -137,17 +160,31 @@ def default_endpoint(protocol: str, signal: Optional[str] = None) -> str:
 
 def _batch(env: Mapping[str, str], prefix: str, defaults: BatchConfig) -> Optional[BatchConfig]:
     """``OTEL_BSP_*`` or ``OTEL_BLRP_*``; unset ones keep ``defaults``. (``*_EXPORT_TIMEOUT``
-    has no counterpart: ``timeout`` bounds each attempt, ``RetryPolicy`` all of them.)"""
+    has no counterpart: ``timeout`` bounds each attempt, ``RetryPolicy`` all of them.)
+
+    A queue set smaller than the default batch size makes the batch size follow it (as
+    the other OpenTelemetry SDKs do); both set inconsistently is an error naming both."""
     delay = _millis(env, prefix + "SCHEDULE_DELAY")
     queue = _count(env, prefix + "MAX_QUEUE_SIZE")
     size = _count(env, prefix + "MAX_EXPORT_BATCH_SIZE")
     if delay is None and queue is None and size is None:
         return None
-    return BatchConfig(
-        max_queue_size=defaults.max_queue_size if queue is None else queue,
-        max_export_batch_size=defaults.max_export_batch_size if size is None else size,
-        schedule_delay=defaults.schedule_delay if delay is None else delay,
-    )
+    if queue is not None and size is None:
+        size = min(queue, defaults.max_export_batch_size)
+    elif queue is None and size is not None:
+        queue = max(size, defaults.max_queue_size)
+    try:
+        return BatchConfig(
+            max_queue_size=defaults.max_queue_size if queue is None else queue,
+            max_export_batch_size=defaults.max_export_batch_size if size is None else size,
+            schedule_delay=defaults.schedule_delay if delay is None else delay,
+        )
+    except ConfigError as e:
+        # Name the variables, not the BatchConfig fields they became.
+        message = str(e)
+        for field in ("max_queue_size", "max_export_batch_size", "schedule_delay"):
+            message = message.replace(f"`{field}`", prefix + field.upper())
+        raise ConfigError(message) from None
 
 
 def _metrics(env: Mapping[str, str]) -> Optional[MetricsConfig]:

@@ -40,7 +40,8 @@ class Exporter(_native.Exporter):
             collector must accept it); ``"1.1"`` never does. All exports then share one
             multiplexed connection. gRPC always runs on HTTP/2.
         signals: settings for one signal that differ from the above, e.g.
-            ``{"metrics": {"endpoint": "http://metrics:4318/v1/metrics"}}``. Keys are
+            ``{"metrics": {"endpoint": "http://metrics:4318/v1/metrics", "protocol":
+            "http/protobuf"}}``. Keys are
             ``"traces"``, ``"metrics"`` and ``"logs"``; each may set ``endpoint``,
             ``protocol``, ``headers``, ``compression``, ``timeout``, ``tls``,
             ``http_version`` and (traces and logs) ``batch``. A signal's own

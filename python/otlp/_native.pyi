@@ -14,6 +14,9 @@ _AttributeValue = str | bool | int | float | bytes | Sequence[Any] | Mapping[str
 _Attributes = Mapping[str, _AttributeValue]
 
 __all__ = [
+    "_MAX_CONCURRENT_EXPORTS",
+    "_MAX_QUEUE_SIZE",
+    "_MAX_SECONDS",
     "Counter",
     "Exporter",
     "Gauge",
@@ -37,6 +40,9 @@ __all__ = [
     "encode_spans",
 ]
 __version__: str
+_MAX_SECONDS: int
+_MAX_QUEUE_SIZE: int
+_MAX_CONCURRENT_EXPORTS: int
 
 @disjoint_base
 class Exporter:

@@ -1,7 +1,10 @@
 //! Core errors to the `otlp.errors` hierarchy (defined in Python, imported here).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use pyo3::PyErr;
 
+pyo3::import_exception!(otlp.errors, OtlpError);
 pyo3::import_exception!(otlp.errors, ConfigError);
 pyo3::import_exception!(otlp.errors, ExportError);
 pyo3::import_exception!(otlp.errors, ExportTimeoutError);
@@ -13,10 +16,19 @@ pub fn to_py(err: otlp::Error) -> PyErr {
         otlp::Error::Transport(m) => TransportError::new_err(m),
         e @ otlp::Error::Timeout(_) => ExportTimeoutError::new_err(e.to_string()),
         otlp::Error::Export(m) => ExportError::new_err(m),
+        e @ otlp::Error::Internal(_) => OtlpError::new_err(e.to_string()),
     }
 }
 
 /// `ConfigError` with a message naming the argument.
 pub fn config(message: impl Into<String>) -> PyErr {
     ConfigError::new_err(message.into())
+}
+
+/// Run `f`; a panic in it (a bug) becomes `otlp.errors.OtlpError` rather than
+/// pyo3's `PanicException`, which is a `BaseException` that `except Exception` in
+/// the application would not catch.
+pub fn guard<T>(f: impl FnOnce() -> pyo3::PyResult<T>) -> pyo3::PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(to_py(otlp::Error::from_panic(&*panic))))
 }

@@ -17,10 +17,10 @@ use otlp::transport::tls::TlsConfig;
 use otlp::transport::{Compression, Protocol};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyString};
 
 use crate::convert::{self, Mode};
-use crate::errors::{config, to_py};
+use crate::errors::{config, guard, to_py};
 use crate::logger::PyLogger;
 use crate::meter::PyMeter;
 use crate::tracer::{scope, PyTracer, TracerCore};
@@ -28,14 +28,9 @@ use crate::tracer::{scope, PyTracer, TracerCore};
 /// Waits are cut into slices so that Ctrl-C interrupts them.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
 
-pub fn seconds(value: f64, name: &str) -> PyResult<Duration> {
-    if !value.is_finite() || value < 0.0 {
-        return Err(config(format!(
-            "`{name}` must be a finite number of seconds >= 0; got {value}"
-        )));
-    }
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| config(format!("`{name}` is too large: {value}")))
+/// A configured duration: finite, >= 0 and at most `otlp::time::MAX_DURATION`.
+fn seconds(value: f64, name: &str) -> PyResult<Duration> {
+    otlp::time::seconds(value, name).map_err(to_py)
 }
 
 fn positive_seconds(value: f64, name: &str) -> PyResult<Duration> {
@@ -44,6 +39,75 @@ fn positive_seconds(value: f64, name: &str) -> PyResult<Duration> {
         return Err(config(format!("`{name}` must be > 0 seconds; got {value}")));
     }
     Ok(d)
+}
+
+/// The deadline of a wait (`force_flush`, `shutdown`): `timeout` seconds from now
+/// (10 by default). A timeout too long to represent waits as long as it takes.
+fn wait_deadline(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Instant> {
+    let value = given(timeout).map_or(Ok(10.0), |t| number(t, "timeout"))?;
+    if value.is_nan() || value < 0.0 {
+        return Err(config(format!(
+            "`timeout` must be a number of seconds >= 0; got {value}"
+        )));
+    }
+    let wait = Duration::try_from_secs_f64(value).unwrap_or(Duration::MAX);
+    Ok(otlp::time::after(wait))
+}
+
+/// A float argument, with a `TypeError` naming it when it is not a number.
+fn number(value: &Bound<'_, PyAny>, name: &str) -> PyResult<f64> {
+    if value.is_instance_of::<PyBool>() {
+        return Err(type_error(format!(
+            "`{name}` must be a number of seconds, not bool"
+        )));
+    }
+    value.extract::<f64>().map_err(|_| {
+        type_error(format!(
+            "`{name}` must be a number of seconds; got {}",
+            type_name(value)
+        ))
+    })
+}
+
+/// A size or count argument, with a `TypeError` naming it when it is not an int and
+/// a `ConfigError` when it is negative or absurdly large.
+fn size(value: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(type_error(format!(
+            "`{name}` must be an int; got {}",
+            type_name(value)
+        )));
+    }
+    value.extract::<usize>().map_err(|_| {
+        config(format!(
+            "`{name}` must be a positive int of a sensible size; got {value}"
+        ))
+    })
+}
+
+/// An optional argument that was given (`None` means "the default").
+fn given<'a, 'py>(arg: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    arg.filter(|a| !a.is_none())
+}
+
+/// An optional str argument, or its default.
+fn text_or(arg: Option<&Bound<'_, PyAny>>, name: &str, default: &str) -> PyResult<String> {
+    given(arg).map_or_else(|| Ok(default.to_owned()), |a| text(a, name))
+}
+
+/// A str argument, with a `TypeError` naming it otherwise.
+fn text(value: &Bound<'_, PyAny>, name: &str) -> PyResult<String> {
+    value
+        .extract::<String>()
+        .map_err(|_| type_error(format!("`{name}` must be a str; got {}", type_name(value))))
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 fn field<'py, T: for<'a> FromPyObject<'a, 'py>>(
@@ -60,10 +124,7 @@ fn field<'py, T: for<'a> FromPyObject<'a, 'py>>(
     v.extract::<T>().map_err(|_| {
         PyTypeError::new_err(format!(
             "`{arg}.{name}` has the wrong type ({})",
-            v.get_type()
-                .qualname()
-                .map(|n| n.to_string())
-                .unwrap_or_default()
+            type_name(&v)
         ))
     })
 }
@@ -131,6 +192,7 @@ fn circuit_config(obj: Option<&Bound<'_, PyAny>>) -> PyResult<CircuitConfig> {
             "circuit_breaker.cool_down",
         )?;
     }
+    cfg.validate().map_err(to_py)?;
     Ok(cfg)
 }
 
@@ -284,9 +346,7 @@ fn signal_configs(
                     cfg.http_version = HttpVersion::parse(&text()?).map_err(|e| bad(to_py(e)))?
                 }
                 "timeout" => {
-                    let t: f64 = value.extract().map_err(|_| {
-                        type_error(format!("`signals['{name}']['timeout']` must be a number"))
-                    })?;
+                    let t = number(&value, &format!("signals['{name}']['timeout']"))?;
                     cfg.timeout = positive_seconds(t, "timeout").map_err(bad)?;
                 }
                 "headers" => cfg.headers = headers(Some(&value)).map_err(bad)?,
@@ -393,78 +453,99 @@ pub struct PyExporter {
 #[pymethods]
 impl PyExporter {
     #[new]
-    #[pyo3(signature = (
-        endpoint = "http://localhost:4317", *, protocol = "grpc", headers = None,
-        compression = "none", timeout = 10.0, resource = None, batch = None, retry = None,
-        metrics = None, circuit_breaker = None, max_request_size = 4194304, tls = None,
-        http_version = "auto", signals = None,
-    ))]
+    #[pyo3(
+        signature = (
+            endpoint = None, *, protocol = None, headers = None, compression = None,
+            timeout = None, resource = None, batch = None, retry = None, metrics = None,
+            circuit_breaker = None, max_request_size = None, tls = None, http_version = None,
+            signals = None,
+        ),
+        text_signature = "(endpoint='http://localhost:4317', *, protocol='grpc', headers=None, \
+                          compression='none', timeout=10.0, resource=None, batch=None, \
+                          retry=None, metrics=None, circuit_breaker=None, \
+                          max_request_size=4194304, tls=None, http_version='auto', signals=None)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
-        endpoint: &str,
-        protocol: &str,
+        endpoint: Option<&Bound<'_, PyAny>>,
+        protocol: Option<&Bound<'_, PyAny>>,
         headers: Option<&Bound<'_, PyAny>>,
-        compression: &str,
-        timeout: f64,
+        compression: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
         resource: Option<&Bound<'_, PyAny>>,
         batch: Option<&Bound<'_, PyAny>>,
         retry: Option<&Bound<'_, PyAny>>,
         metrics: Option<&Bound<'_, PyAny>>,
         circuit_breaker: Option<&Bound<'_, PyAny>>,
-        max_request_size: usize,
+        max_request_size: Option<&Bound<'_, PyAny>>,
         tls: Option<&Bound<'_, PyAny>>,
-        http_version: &str,
+        http_version: Option<&Bound<'_, PyAny>>,
         signals: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        if max_request_size < 1024 {
-            return Err(config(format!(
-                "`max_request_size` must be at least 1024 bytes; got {max_request_size}"
-            )));
-        }
-        let protocol = Protocol::parse(protocol).map_err(to_py)?;
-        let compression = Compression::parse(compression).map_err(to_py)?;
-        let cfg = ExporterConfig {
-            endpoint: endpoint.to_owned(),
-            protocol,
-            headers: self::headers(headers)?,
-            compression,
-            timeout: positive_seconds(timeout, "timeout")?,
-            batch: batch_config(batch)?,
-            retry: retry_policy(retry)?,
-            circuit: circuit_config(circuit_breaker)?,
-            max_request_size,
-            tls: tls_config(tls)?,
-            http_version: HttpVersion::parse(http_version).map_err(to_py)?,
-            signal_url: false,
-        };
-        if cfg.tls != TlsConfig::default() {
-            // Unreadable or mismatched files are reported now, whatever the scheme.
-            otlp::transport::tls::client_config(&cfg.tls, &[b"h2"]).map_err(to_py)?;
-        }
-        let resource = Arc::new(self::resource(resource)?);
-        let metrics_config = metrics_config(metrics)?;
-        let mut logs_base = cfg.clone();
-        if batch.is_none_or(|b| b.is_none()) {
-            // The batch log record processor's default delay (spec: 1 s).
-            logs_base.batch.schedule_delay = Duration::from_millis(1000);
-        }
-        let [traces_cfg, metrics_cfg, logs_cfg] =
-            signal_configs([cfg.clone(), cfg, logs_base], signals)?;
-        let (protocol, compression) = (traces_cfg.protocol, traces_cfg.compression);
-        let traces = TraceExporter::new(traces_cfg).map_err(to_py)?;
-        Ok(Self {
-            metrics: Mutex::new(None),
-            logs: Mutex::new(None),
-            metrics_export_config: metrics_cfg,
-            logs_config: logs_cfg,
-            metrics_config,
-            endpoint: traces.endpoint().to_string(),
-            traces: Arc::new(traces),
-            resource,
-            scopes: Mutex::new(HashMap::new()),
-            protocol,
-            compression,
-            shut_down: AtomicBool::new(false),
+        // Arguments are taken as objects so that a wrong type is a TypeError naming
+        // the argument; `None` (the default) means the documented default.
+        guard(|| {
+            let endpoint = text_or(endpoint, "endpoint", "http://localhost:4317")?;
+            let protocol =
+                Protocol::parse(&text_or(protocol, "protocol", "grpc")?).map_err(to_py)?;
+            let compression =
+                Compression::parse(&text_or(compression, "compression", "none")?).map_err(to_py)?;
+            let http_version = HttpVersion::parse(&text_or(http_version, "http_version", "auto")?)
+                .map_err(to_py)?;
+            let timeout = given(timeout).map_or(Ok(10.0), |t| number(t, "timeout"))?;
+            let max_request_size = match given(max_request_size) {
+                None => otlp::trace::DEFAULT_MAX_REQUEST_SIZE,
+                Some(m) => size(m, "max_request_size")?,
+            };
+            if !(1024..=otlp::trace::MAX_REQUEST_SIZE).contains(&max_request_size) {
+                return Err(config(format!(
+                    "`max_request_size` must be between 1024 and {} bytes; got {max_request_size}",
+                    otlp::trace::MAX_REQUEST_SIZE
+                )));
+            }
+            let cfg = ExporterConfig {
+                endpoint,
+                protocol,
+                headers: self::headers(headers)?,
+                compression,
+                timeout: positive_seconds(timeout, "timeout")?,
+                batch: batch_config(batch)?,
+                retry: retry_policy(retry)?,
+                circuit: circuit_config(circuit_breaker)?,
+                max_request_size,
+                tls: tls_config(tls)?,
+                http_version,
+                signal_url: false,
+            };
+            if cfg.tls != TlsConfig::default() {
+                // Unreadable or mismatched files are reported now, whatever the scheme.
+                otlp::transport::tls::client_config(&cfg.tls, &[b"h2"]).map_err(to_py)?;
+            }
+            let resource = Arc::new(self::resource(resource)?);
+            let metrics_config = metrics_config(metrics)?;
+            let mut logs_base = cfg.clone();
+            if batch.is_none_or(|b| b.is_none()) {
+                // The batch log record processor's default delay (spec: 1 s).
+                logs_base.batch.schedule_delay = Duration::from_millis(1000);
+            }
+            let [traces_cfg, metrics_cfg, logs_cfg] =
+                signal_configs([cfg.clone(), cfg, logs_base], signals)?;
+            let (protocol, compression) = (traces_cfg.protocol, traces_cfg.compression);
+            let traces = TraceExporter::new(traces_cfg).map_err(to_py)?;
+            Ok(Self {
+                metrics: Mutex::new(None),
+                logs: Mutex::new(None),
+                metrics_export_config: metrics_cfg,
+                logs_config: logs_cfg,
+                metrics_config,
+                endpoint: traces.endpoint().to_string(),
+                traces: Arc::new(traces),
+                resource,
+                scopes: Mutex::new(HashMap::new()),
+                protocol,
+                compression,
+                shut_down: AtomicBool::new(false),
+            })
         })
     }
 
@@ -558,9 +639,9 @@ impl PyExporter {
     /// Export everything recorded so far; wait up to `timeout` seconds. Returns True
     /// when all of it was delivered in time; False when the deadline passed or some
     /// spans were dropped, rejected or failed meanwhile (`stats()` says which).
-    #[pyo3(signature = (timeout = 10.0))]
-    fn force_flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        let deadline = Instant::now() + seconds(timeout, "timeout")?;
+    #[pyo3(signature = (timeout = None), text_signature = "(self, timeout=10.0)")]
+    fn force_flush(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let deadline = wait_deadline(timeout)?;
         let mut ok = flush_pipeline(py, &self.traces.pipeline(), deadline)?;
         if let Some(l) = self.logs() {
             ok &= flush_pipeline(py, &l.pipeline(), deadline)?;
@@ -577,9 +658,9 @@ impl PyExporter {
     /// Flush, then stop. Returns by `timeout` seconds whatever the collector does;
     /// spans still unsent then are dropped and counted (`spans_dropped_shutdown`).
     /// Calling it again does nothing and returns True.
-    #[pyo3(signature = (timeout = 10.0))]
-    fn shutdown(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        let deadline = Instant::now() + seconds(timeout, "timeout")?;
+    #[pyo3(signature = (timeout = None), text_signature = "(self, timeout=10.0)")]
+    fn shutdown(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        let deadline = wait_deadline(timeout)?;
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(true);
         }
@@ -702,7 +783,7 @@ impl PyExporter {
 
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.shutdown(py, 10.0)?;
+        self.shutdown(py, None)?;
         Ok(false)
     }
 

@@ -15,6 +15,23 @@ pub enum Error {
     /// The collector answered with an error status.
     #[error("export failed: {0}")]
     Export(String),
+    /// A bug in otlp (a panic caught at a boundary): never a user's mistake.
+    #[error("internal error in otlp (please report it): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The error for a panic caught by `catch_unwind`, keeping its message.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic".to_owned()
+        };
+        Error::Internal(message)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,6 +17,7 @@ pub mod receiver;
 pub mod resilience;
 pub mod runtime;
 pub mod stats;
+pub mod time;
 pub mod trace;
 pub mod transport;
 

@@ -18,6 +18,13 @@ use crate::transport::tls::{self, TlsConfig};
 use crate::transport::{Client, Compression, Endpoint, Paths, Protocol, Scheme};
 use tokio::runtime::Handle;
 
+/// The default largest request before compression: the common gRPC receiver limit.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 4 << 20;
+
+/// The largest `max_request_size` accepted: a gRPC message length is 32 bits, and
+/// receivers refuse far less.
+pub const MAX_REQUEST_SIZE: usize = 1 << 30;
+
 pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Everything needed to build an exporter.
@@ -54,7 +61,7 @@ impl Default for ExporterConfig {
             batch: BatchConfig::default(),
             retry: RetryPolicy::default(),
             circuit: CircuitConfig::default(),
-            max_request_size: 4 << 20,
+            max_request_size: DEFAULT_MAX_REQUEST_SIZE,
             http_version: HttpVersion::Auto,
             signal_url: false,
         }
@@ -79,6 +86,16 @@ impl ExporterConfig {
         if self.timeout.is_zero() {
             return Err(Error::Config("`timeout` must be > 0 seconds".into()));
         }
+        crate::time::check(self.timeout, "timeout")?;
+        if !(1024..=MAX_REQUEST_SIZE).contains(&self.max_request_size) {
+            return Err(Error::Config(format!(
+                "`max_request_size` must be between 1024 and {MAX_REQUEST_SIZE} bytes; got {}",
+                self.max_request_size
+            )));
+        }
+        self.batch.validate()?;
+        self.retry.validate()?;
+        self.circuit.validate()?;
         let endpoint = Endpoint::parse(&self.endpoint)?;
         self.client(&endpoint).map(drop)
     }
@@ -93,6 +110,13 @@ impl ExporterConfig {
                      protocol='http/protobuf' for HTTP/1.1"
                         .into(),
                 ))
+            }
+            Protocol::Grpc if is_otlp_http_path(&endpoint.path) => {
+                return Err(Error::Config(format!(
+                    "`endpoint` {endpoint} ends in an OTLP/HTTP path, but the protocol is \
+                     'grpc'; give protocol='http/protobuf' (or 'http/json') to post there, or \
+                     the collector's gRPC address (usually port 4317, no path)"
+                )))
             }
             Protocol::Grpc => Client::Grpc(GrpcClient::new(GrpcConfig {
                 endpoint: if self.signal_url {
@@ -177,6 +201,7 @@ impl<T: Signal> BatchExporter<T> {
         if config.timeout.is_zero() {
             return Err(Error::Config("`timeout` must be > 0 seconds".into()));
         }
+        crate::time::check(config.timeout, "timeout")?;
         let pipeline = Self::start(&config, &endpoint)?;
         Ok(Self {
             config,
@@ -252,6 +277,14 @@ impl<T: Signal> BatchExporter<T> {
         std::mem::forget(old);
         Ok(())
     }
+}
+
+/// Whether `path` is where OTLP/HTTP posts a signal: a gRPC exporter given such an
+/// endpoint was almost certainly meant to speak OTLP/HTTP.
+fn is_otlp_http_path(path: &str) -> bool {
+    ["/v1/traces", "/v1/metrics", "/v1/logs"]
+        .iter()
+        .any(|p| path.ends_with(p))
 }
 
 /// `user-agent` per the OTLP exporter spec, with this distribution's name first.

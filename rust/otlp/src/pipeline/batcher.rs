@@ -8,8 +8,12 @@
 //! exported, rejected by the collector, dropped or failed (each with its reason).
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,10 +47,20 @@ impl Default for BatchConfig {
     }
 }
 
+/// The largest `max_queue_size` (and so batch size) accepted: far beyond what fits
+/// in memory for real spans, it only keeps sizes out of overflow territory.
+pub const MAX_QUEUE_SIZE: usize = 100_000_000;
+
+/// The most export requests allowed in flight at once.
+pub const MAX_CONCURRENT_EXPORTS: usize = 1024;
+
 impl BatchConfig {
     pub fn validate(&self) -> Result<()> {
-        if self.max_queue_size == 0 {
-            return Err(Error::Config("`max_queue_size` must be at least 1".into()));
+        if self.max_queue_size == 0 || self.max_queue_size > MAX_QUEUE_SIZE {
+            return Err(Error::Config(format!(
+                "`max_queue_size` must be between 1 and {MAX_QUEUE_SIZE}; got {}",
+                self.max_queue_size
+            )));
         }
         if self.max_export_batch_size == 0 || self.max_export_batch_size > self.max_queue_size {
             return Err(Error::Config(format!(
@@ -54,11 +68,14 @@ impl BatchConfig {
                 self.max_queue_size, self.max_export_batch_size
             )));
         }
-        if self.max_concurrent_exports == 0 {
-            return Err(Error::Config(
-                "`max_concurrent_exports` must be at least 1".into(),
-            ));
+        if self.max_concurrent_exports == 0 || self.max_concurrent_exports > MAX_CONCURRENT_EXPORTS
+        {
+            return Err(Error::Config(format!(
+                "`max_concurrent_exports` must be between 1 and {MAX_CONCURRENT_EXPORTS}; got {}",
+                self.max_concurrent_exports
+            )));
         }
+        crate::time::check(self.schedule_delay, "schedule_delay")?;
         Ok(())
     }
 }
@@ -166,6 +183,27 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T: Weighted> Shared<T> {
+    /// The batcher died: stop accepting items and settle what it left, queued or
+    /// in flight, as failed, so that no waiter is left waiting for it. (A batch
+    /// still in flight settles once, whichever comes first.)
+    fn abandon(&self, why: &Error) {
+        self.stats.set_last_error(why.to_string());
+        let mut st = self.lock();
+        st.shutdown = true;
+        st.batcher_done = true;
+        let left = std::mem::take(&mut st.queue);
+        let live = st.live.clone();
+        drop(st);
+        let weight = weight_of(left.as_slices().0) + weight_of(left.as_slices().1);
+        self.stats.dropped(DropReason::NonRetryable, weight);
+        for t in &live {
+            self.settle(t, u64::MAX, Outcome::Dropped(DropReason::NonRetryable));
+        }
+        self.progress.notify_all();
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Outcome {
     Exported { rejected: u64 },
@@ -189,9 +227,12 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     ) -> Result<Self> {
         config.validate()?;
         settings.retry.validate()?;
+        settings.circuit.validate()?;
+        crate::time::check(settings.timeout, "timeout")?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                queue: VecDeque::with_capacity(config.max_export_batch_size),
+                // Grows as items arrive: a large `max_queue_size` costs nothing until used.
+                queue: VecDeque::new(),
                 shutdown: false,
                 batcher_done: false,
                 flush_requested: 0,
@@ -215,9 +256,16 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             permits: Arc::new(Semaphore::new(config.max_concurrent_exports)),
             cancelled,
         };
+        let guarded = shared.clone();
         let thread = std::thread::Builder::new()
             .name("otlp-batcher".into())
-            .spawn(move || batcher.run())
+            .spawn(move || {
+                // A bug must not leave flush and shutdown waiting for a batcher that
+                // is gone: what it held is settled, and the pipeline stops.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| batcher.run())) {
+                    guarded.abandon(&Error::from_panic(&*panic));
+                }
+            })
             .map_err(|e| Error::Transport(format!("cannot start the batcher thread: {e}")))?;
         Ok(Self {
             shared,
@@ -264,7 +312,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     /// Returns whether everything was settled in time.
     pub fn force_flush(&self, timeout: Duration) -> bool {
         let generation = self.request_flush();
-        self.wait_flush(generation, Instant::now() + timeout)
+        self.wait_flush(generation, crate::time::after(timeout))
     }
 
     /// Ask the batcher to export everything queued now; returns a generation to wait on.
@@ -305,7 +353,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     /// Returns whether everything was delivered or settled in time.
     pub fn shutdown(&self, timeout: Duration) -> bool {
         self.begin_shutdown();
-        let clean = self.wait_idle(Instant::now() + timeout);
+        let clean = self.wait_idle(crate::time::after(timeout));
         self.finish_shutdown();
         clean
     }
@@ -402,7 +450,7 @@ struct Batcher<T> {
 impl<T: Weighted + Send + 'static> Batcher<T> {
     fn run(self) {
         let cfg = self.shared.config;
-        let mut next_export = Instant::now() + cfg.schedule_delay;
+        let mut next_export = crate::time::after(cfg.schedule_delay);
         loop {
             let mut st = self.shared.lock();
             loop {
@@ -448,7 +496,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             let barrier = st.next_ticket - 1;
             drop(st);
             if timer || batches.is_empty() {
-                next_export = Instant::now() + cfg.schedule_delay;
+                next_export = crate::time::after(cfg.schedule_delay);
             }
             for (batch, ticket) in batches {
                 self.export(batch, ticket);
@@ -526,10 +574,33 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             cancelled: self.cancelled.clone(),
         };
         self.runtime.spawn(async move {
-            let outcome = task.deliver(body).await;
+            // A panic while delivering still settles the batch (as failed), so that
+            // flush and shutdown are not left waiting for it.
+            let outcome = CatchPanic(Box::pin(task.deliver(body)))
+                .await
+                .unwrap_or_else(|e| {
+                    task.shared.stats.set_last_error(e.to_string());
+                    Outcome::Dropped(DropReason::NonRetryable)
+                });
             task.shared.settle(&ticket, weight, outcome);
             drop(permit);
         });
+    }
+}
+
+/// A future whose panic becomes an [`Error::Internal`] instead of unwinding.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(Error::from_panic(&*panic))),
+        }
     }
 }
 
@@ -554,8 +625,8 @@ impl<T> ExportTask<T> {
                 match circuit.admit() {
                     Admission::Go { probe } => break probe,
                     Admission::Wait(d) => {
-                        if start.elapsed() + d > self.settings.retry.max_elapsed {
-                            stats.set_last_error("circuit open: the collector kept failing".into());
+                        if start.elapsed().saturating_add(d) > self.settings.retry.max_elapsed {
+                            stats.set_last_error(circuit.open_reason());
                             return Outcome::Dropped(DropReason::RetriesExhausted);
                         }
                         tokio::select! {
@@ -571,15 +642,16 @@ impl<T> ExportTask<T> {
             let (result, sent) = tokio::select! {
                 r = attempt => r,
                 _ = cancelled.wait_for(|c| *c) => {
-                    circuit.record(true, probe);
+                    circuit.record(None, probe);
                     return Outcome::Dropped(DropReason::Shutdown);
                 }
             };
             // Only "unreachable or not coping" failures count against the collector.
-            circuit.record(
-                result.as_ref().map_or_else(|s| !is_retryable(s), |_| true),
-                probe,
-            );
+            let counted = match &result {
+                Err(status) if is_retryable(status) => Some(status.to_string()),
+                _ => None,
+            };
+            circuit.record(counted.as_deref(), probe);
             if sent {
                 Stats::add(&stats.bytes_sent, body.len() as u64);
             }
@@ -615,5 +687,131 @@ impl<T> ExportTask<T> {
                 _ = cancelled.wait_for(|c| *c) => return Outcome::Dropped(DropReason::Shutdown),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::grpc::{GrpcClient, GrpcConfig};
+    use crate::transport::{Compression, Endpoint};
+
+    struct Item(bool);
+
+    impl Weighted for Item {
+        fn weight(&self) -> u64 {
+            1
+        }
+    }
+
+    /// Encodes nothing, and panics on an item marked `true`: a stand-in for a bug.
+    fn encode(items: &[Item], _buf: &mut Vec<u8>) {
+        assert!(!items.iter().any(|i| i.0), "an encoder bug");
+    }
+
+    fn pipeline(config: BatchConfig) -> Pipeline<Item> {
+        let client = GrpcClient::new(GrpcConfig {
+            // Nothing listens on port 9 of loopback: every attempt is refused.
+            endpoint: Endpoint::parse("http://127.0.0.1:9").unwrap(),
+            headers: Default::default(),
+            compression: Compression::None,
+            user_agent: "test".into(),
+            tls: None,
+        })
+        .unwrap();
+        Pipeline::start(
+            config,
+            ExportSettings {
+                paths: Paths {
+                    grpc: "/x",
+                    http: "/x",
+                },
+                encode,
+                timeout: Duration::from_secs(1),
+                retry: RetryPolicy {
+                    max_elapsed: Duration::ZERO,
+                    ..RetryPolicy::default()
+                },
+                circuit: CircuitConfig {
+                    failure_threshold: 0,
+                    ..CircuitConfig::default()
+                },
+                max_request_size: 1 << 20,
+            },
+            Arc::new(Client::Grpc(client)),
+            crate::runtime::handle().unwrap(),
+            Arc::new(Stats::default()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_panicking_batcher_settles_what_it_held_and_flush_returns() {
+        let p = pipeline(BatchConfig::default());
+        p.push(Item(true));
+        p.push(Item(false));
+        let start = Instant::now();
+        assert!(p.force_flush(Duration::from_secs(30)));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        let s = p.stats().snapshot();
+        assert_eq!(s.failed_non_retryable, 2, "{s:?}");
+        assert!(
+            s.last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("an encoder bug"),
+            "{s:?}"
+        );
+        // Later items are counted, not queued for a batcher that is gone.
+        p.push(Item(false));
+        assert_eq!(p.pending(), 0);
+        assert!(p.shutdown(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn absurd_durations_never_overflow_a_deadline() {
+        let p = pipeline(BatchConfig {
+            schedule_delay: crate::time::MAX_DURATION,
+            ..BatchConfig::default()
+        });
+        p.push(Item(false));
+        assert!(p.force_flush(Duration::MAX));
+        assert_eq!(p.stats().snapshot().failed_retries_exhausted, 1);
+        assert!(p.shutdown(Duration::MAX));
+        let err = BatchConfig {
+            schedule_delay: Duration::MAX,
+            ..BatchConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`schedule_delay` must be at most"), "{err}");
+        let err = BatchConfig {
+            max_queue_size: 1 << 61,
+            ..BatchConfig::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`max_queue_size` must be between 1 and"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_future_becomes_an_internal_error() {
+        let rt = crate::runtime::handle().unwrap();
+        let out = rt.block_on(CatchPanic(Box::pin(async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            1
+        })));
+        let err = out.unwrap_err().to_string();
+        assert!(
+            err.contains("internal error") && err.contains("boom"),
+            "{err}"
+        );
     }
 }

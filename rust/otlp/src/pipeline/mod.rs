@@ -2,4 +2,6 @@
 
 mod batcher;
 
-pub use batcher::{BatchConfig, ExportSettings, Pipeline, Weighted};
+pub use batcher::{
+    BatchConfig, ExportSettings, Pipeline, Weighted, MAX_CONCURRENT_EXPORTS, MAX_QUEUE_SIZE,
+};

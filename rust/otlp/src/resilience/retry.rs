@@ -33,6 +33,9 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     pub fn validate(&self) -> Result<()> {
+        crate::time::check(self.initial_backoff, "retry.initial_backoff")?;
+        crate::time::check(self.max_backoff, "retry.max_backoff")?;
+        crate::time::check(self.max_elapsed, "retry.max_elapsed")?;
         if self.initial_backoff.is_zero() {
             return Err(Error::Config("`initial_backoff` must be > 0".into()));
         }
@@ -83,8 +86,12 @@ impl Backoff {
     }
 
     /// The delay before the next attempt, or `None` when the retry budget is spent.
-    /// `server_delay` (RetryInfo / Retry-After) replaces the computed delay. `spent`
-    /// is the time already used by attempts, which counts against `max_elapsed`.
+    /// `server_delay` (RetryInfo / Retry-After) replaces the computed delay, as the
+    /// specification asks; a server delay that does not fit in what is left of
+    /// `max_elapsed` ends the retries at once (as the Collector's exporterhelper does)
+    /// instead of holding the batch past its budget. `spent` is the time already used
+    /// by attempts, which counts against `max_elapsed`. Any durations, however large,
+    /// are handled without overflow.
     pub fn next_delay(
         &mut self,
         spent: Duration,
@@ -92,22 +99,22 @@ impl Backoff {
     ) -> Option<Duration> {
         let delay = match server_delay {
             // A zero server delay would retry in a tight loop: back off as usual.
-            Some(d) if !d.is_zero() => d,
+            Some(d) if !d.is_zero() => d.min(crate::time::MAX_DURATION),
             // Full jitter in [next/2, next]: spreads reconnecting exporters apart.
             _ => {
                 let base = self.next.as_secs_f64();
                 let frac = (random_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                Duration::from_secs_f64(base * (0.5 + 0.5 * frac))
+                Duration::try_from_secs_f64(base * (0.5 + 0.5 * frac)).unwrap_or(self.next)
             }
         };
-        self.next = self
-            .policy
-            .max_backoff
-            .min(self.next.mul_f64(self.policy.multiplier));
-        if spent + delay > self.policy.max_elapsed {
+        let grown = Duration::try_from_secs_f64(self.next.as_secs_f64() * self.policy.multiplier)
+            .unwrap_or(Duration::MAX);
+        self.next = self.policy.max_backoff.min(grown);
+        let elapsed = spent.saturating_add(delay);
+        if elapsed > self.policy.max_elapsed {
             return None;
         }
-        self.elapsed = spent + delay;
+        self.elapsed = elapsed;
         Some(delay)
     }
 }
@@ -159,6 +166,36 @@ mod tests {
             assert!(d >= hi / 2.0 && d <= hi, "{d} not in [{}, {hi}]", hi / 2.0);
         }
         assert!(delays.len() >= 5, "{delays:?}");
+    }
+
+    #[test]
+    fn absurd_server_delays_and_policies_end_the_retries_without_overflow() {
+        let mut b = Backoff::new(RetryPolicy::default());
+        for huge in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(1 << 40),
+        ] {
+            assert_eq!(b.next_delay(Duration::from_secs(1), Some(huge)), None);
+            assert_eq!(b.next_delay(Duration::MAX, None), None);
+        }
+        let mut wild = Backoff::new(RetryPolicy {
+            initial_backoff: crate::time::MAX_DURATION,
+            max_backoff: crate::time::MAX_DURATION,
+            multiplier: f64::MAX,
+            max_elapsed: crate::time::MAX_DURATION,
+        });
+        for _ in 0..3 {
+            let _ = wild.next_delay(Duration::ZERO, None);
+        }
+        let err = RetryPolicy {
+            max_elapsed: Duration::MAX,
+            ..RetryPolicy::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`retry.max_elapsed` must be at most"), "{err}");
     }
 
     #[test]

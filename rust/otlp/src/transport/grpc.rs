@@ -15,7 +15,6 @@ use h2::client::SendRequest;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
-use tokio::time::Instant;
 
 use super::compression::Compression;
 use super::endpoint::{Endpoint, Scheme};
@@ -357,7 +356,7 @@ impl GrpcClient {
         body: Bytes,
         timeout: Duration,
     ) -> (Result<Bytes, Status>, bool) {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::tokio_after(timeout);
         let mut broken = None;
         let mut used = None;
         let mut sent = false;

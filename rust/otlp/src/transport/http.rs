@@ -16,7 +16,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 use super::compression::Compression;
 use super::endpoint::{Endpoint, Scheme};
@@ -297,7 +296,7 @@ impl HttpClient {
         body: Bytes,
         timeout: Duration,
     ) -> (std::result::Result<Bytes, Status>, bool) {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::time::tokio_after(timeout);
         let mut sent = false;
         let result = tokio::time::timeout_at(deadline, self.call(signal_path, body, &mut sent))
             .await

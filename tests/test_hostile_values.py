@@ -1,0 +1,246 @@
+"""Absurd values from the application, the environment or a collector: configuration
+errors are raised at construction, typed and naming what is wrong; nothing that arrives
+at run time panics, overflows or holds a batch past its deadline; messages never echo
+secrets."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from peers.faults import H2FaultServer, HttpFaultServer, grpc_retry_info_status
+
+import otlp
+from otlp.errors import ConfigError, OtlpError
+
+YEAR = 365 * 24 * 3600
+
+
+def _no_breaker_exporter(endpoint: str, **kw: object) -> otlp.Exporter:
+    return otlp.Exporter(
+        endpoint,
+        batch=otlp.BatchConfig(max_export_batch_size=10, schedule_delay=0.02),
+        retry=otlp.RetryPolicy(initial_backoff=0.05, max_backoff=0.2, max_elapsed=5.0),
+        circuit_breaker=otlp.CircuitBreaker(failure_threshold=0),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _end_spans(exp: otlp.Exporter, n: int) -> None:
+    tracer = exp.tracer("hostile")
+    for i in range(n):
+        tracer.start_span("op", attributes={"i": i}).end()
+
+
+# ---------------------------------------------------------------------------
+# Durations and sizes from the application
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda: otlp.Exporter("http://127.0.0.1:1", timeout=1e19), "`timeout`"),
+        (lambda: otlp.BatchConfig(schedule_delay=1e19), "`schedule_delay`"),
+        (lambda: otlp.CircuitBreaker(cool_down=1e19), "`cool_down`"),
+        (lambda: otlp.MetricsConfig(interval=1e19), "`interval`"),
+        (lambda: otlp.MetricsConfig(timeout=YEAR + 1), "`timeout`"),
+        (lambda: otlp.RetryPolicy(max_elapsed=1e19), "`max_elapsed`"),
+        (lambda: otlp.RetryPolicy(initial_backoff=1e19, max_backoff=1e19), "`initial_backoff`"),
+        (
+            lambda: otlp.Exporter("http://127.0.0.1:1", signals={"logs": {"timeout": 1e19}}),
+            "`signals['logs']`: `timeout`",
+        ),
+        (lambda: otlp.BatchConfig(max_queue_size=2**61, max_export_batch_size=2**61), "`max_queue_size`"),
+        (lambda: otlp.BatchConfig(max_export_batch_size=10**9), "`max_export_batch_size`"),
+        (lambda: otlp.BatchConfig(max_concurrent_exports=2**40), "`max_concurrent_exports`"),
+        (lambda: otlp.Exporter("http://127.0.0.1:1", max_request_size=2**62), "`max_request_size`"),
+        (lambda: otlp.Exporter("http://127.0.0.1:1", max_request_size=2**70), "`max_request_size`"),
+    ],
+)
+def test_absurd_settings_are_config_errors_naming_the_argument(make, name: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        make()
+    assert name in str(err.value), err.value
+
+
+def test_a_huge_queue_allocates_nothing_until_items_arrive() -> None:
+    # Capacity used to be reserved at construction: 10**8 slots took 800 MB at once.
+    code = textwrap.dedent(
+        """
+        import resource, otlp
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        exp = otlp.Exporter("http://127.0.0.1:1", batch=otlp.BatchConfig(
+            max_queue_size=10**8, max_export_batch_size=10**8))
+        exp.tracer("t").start_span("s").end()
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        exp.shutdown(timeout=0.1)
+        print(grown)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    grown_kib = int(out.stdout.split()[-1])
+    assert grown_kib < 64 * 1024, f"constructing grew the peak RSS by {grown_kib} KiB"
+
+
+def test_waits_with_absurd_timeouts_return_and_never_panic() -> None:
+    exp = otlp.Exporter("http://127.0.0.1:1")
+    assert exp.force_flush(timeout=sys.maxsize) is True
+    assert exp.force_flush(timeout=1e300) is True
+    assert exp.shutdown(timeout=1e19) is True
+    with pytest.raises(ConfigError, match="`timeout` must be a number of seconds >= 0"):
+        exp.force_flush(timeout=-1)
+    with pytest.raises(ConfigError, match="`timeout`"):
+        exp.force_flush(timeout=float("nan"))
+
+
+def test_a_panic_never_escapes_as_a_base_exception() -> None:
+    # pyo3 turns a Rust panic into PanicException, a BaseException that `except
+    # Exception` misses; every error otlp raises is an OtlpError (or TypeError).
+    assert issubclass(ConfigError, OtlpError) and issubclass(ConfigError, Exception)
+    for bad in (1e19, 2**61, float("inf")):
+        with pytest.raises(Exception) as err:
+            otlp.Exporter("http://127.0.0.1:1", timeout=bad)
+        assert isinstance(err.value, OtlpError), repr(err.value)
+
+
+# ---------------------------------------------------------------------------
+# Types: TypeErrors name the argument
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"timeout": "10"}, "`timeout` must be a number of seconds; got str"),
+        ({"timeout": True}, "`timeout` must be a number of seconds, not bool"),
+        ({"max_request_size": "10"}, "`max_request_size` must be an int; got str"),
+        ({"max_request_size": 1.5}, "`max_request_size` must be an int; got float"),
+        ({"protocol": 3}, "`protocol` must be a str; got int"),
+        ({"compression": b"gzip"}, "`compression` must be a str; got bytes"),
+        ({"http_version": 2}, "`http_version` must be a str; got int"),
+        ({"endpoint": 4317}, "`endpoint` must be a str; got int"),
+    ],
+)
+def test_wrong_types_are_type_errors_naming_the_argument(kwargs: dict, message: str) -> None:
+    kwargs.setdefault("endpoint", "http://127.0.0.1:1")
+    with pytest.raises(TypeError) as err:
+        otlp.Exporter(**kwargs)
+    assert str(err.value) == message
+
+
+def test_wait_timeouts_of_the_wrong_type_name_the_argument() -> None:
+    with otlp.Exporter("http://127.0.0.1:1") as exp:
+        with pytest.raises(TypeError, match="`timeout` must be a number of seconds; got str"):
+            exp.force_flush("1")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="`timeout` must be a number of seconds; got list"):
+            exp.shutdown([1])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------
+# Durations from a collector
+# ---------------------------------------------------------------------------
+
+
+def _servers_for(kind: str):
+    if kind == "http":
+        return HttpFaultServer([(503, {"Retry-After": "18446744073709551615"})]), {
+            "protocol": "http/protobuf"
+        }
+    if kind == "http-date":
+        return HttpFaultServer([(503, {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"})]), {
+            "protocol": "http/protobuf"
+        }
+    # gRPC RESOURCE_EXHAUSTED with a RetryInfo delay of about 3,000 years.
+    return H2FaultServer([("grpc", 8, "come back later", grpc_retry_info_status(8, 1e11))]), {}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["http", "http-date", "grpc"])
+def test_a_server_delay_of_centuries_ends_the_retries_at_once(kind: str) -> None:
+    srv, kwargs = _servers_for(kind)
+    with srv:
+        exp = _no_breaker_exporter(srv.endpoint, **kwargs)
+        try:
+            _end_spans(exp, 5)
+            started = time.monotonic()
+            # Before: the export task panicked on the overflow, the batch was never
+            # settled and every flush waited its whole timeout.
+            assert exp.force_flush(timeout=10.0) is False
+            assert time.monotonic() - started < 5.0
+            stats = exp.stats()
+            assert stats["spans_failed_retries_exhausted"] == 5, stats
+            assert stats["spans_pending"] == 0, stats
+            assert len(srv.snapshot()) == 1  # not retried: the delay is beyond the budget
+            # Later batches go through (the server now answers OK), and flush says so.
+            _end_spans(exp, 5)
+            started = time.monotonic()
+            assert exp.force_flush(timeout=10.0) is True
+            assert time.monotonic() - started < 5.0
+            assert exp.stats()["spans_exported"] == 5
+        finally:
+            exp.shutdown(timeout=2.0)
+
+
+# ---------------------------------------------------------------------------
+# Secrets and endpoints
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://user:s3cr3t@127.0.0.1:4317",
+        "http://127.0.0.1:4318/v1/traces?api_key=s3cr3t",
+        "http://127.0.0.1:4318/v1/traces#s3cr3t",
+    ],
+)
+def test_endpoint_errors_never_echo_credentials_or_query_strings(endpoint: str) -> None:
+    for make in (
+        lambda: otlp.Exporter(endpoint),
+        lambda: otlp.Exporter("http://127.0.0.1:4317", signals={"logs": {"endpoint": endpoint}}),
+    ):
+        with pytest.raises(ConfigError) as err:
+            make()
+        assert "s3cr3t" not in str(err.value), err.value
+        assert "`endpoint`" in str(err.value)
+
+
+def test_header_values_are_never_echoed() -> None:
+    with pytest.raises(ConfigError) as err:
+        otlp.Exporter("http://127.0.0.1:1", headers={"authorization": "Bearer s3cr3t\n"})
+    assert "s3cr3t" not in str(err.value) and "authorization" in str(err.value)
+
+
+@pytest.mark.parametrize("signal", ["traces", "metrics", "logs"])
+def test_a_grpc_endpoint_on_an_otlp_http_path_is_refused_with_the_fix(signal: str) -> None:
+    # The README once showed {"logs": {"endpoint": "http://logs:4318/v1/logs"}}: with the
+    # default protocol (gRPC) every export failed with UNIMPLEMENTED (HTTP 404).
+    with pytest.raises(ConfigError) as err:
+        otlp.Exporter(
+            "http://127.0.0.1:4317", signals={signal: {"endpoint": f"http://127.0.0.1:4318/v1/{signal}"}}
+        )
+    message = str(err.value)
+    assert f"`signals['{signal}']`" in message and "protocol='http/protobuf'" in message, message
+    with pytest.raises(ConfigError, match="OTLP/HTTP path, but the protocol is 'grpc'"):
+        otlp.Exporter("http://127.0.0.1:4318/v1/traces")
+    # Said explicitly, it is fine.
+    otlp.Exporter(
+        "http://127.0.0.1:4317",
+        signals={signal: {"endpoint": f"http://127.0.0.1:4318/v1/{signal}", "protocol": "http/protobuf"}},
+    ).shutdown(timeout=0.1)
+
+
+def test_the_readme_signals_example_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = re.search(r"`(signals=\{.*?\}\})`", readme, re.S)
+    assert example, "the README's signals= example moved: update this test"
+    kwargs = eval(f"dict({example.group(1)})")  # our own README
+    exp = otlp.Exporter("http://127.0.0.1:4317", **kwargs)
+    exp.logger("readme")
+    exp.shutdown(timeout=0.1)
