@@ -35,7 +35,9 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture
 def make_exporter():
     yield from exporter_factory(
-        lambda: {"timeout": 1.0, "metrics": otlp.MetricsConfig(interval=600.0, timeout=1.0)},
+        # Strict: these tests check the errors a bad measurement raises (by default it is
+        # dropped and counted instead: tests/test_never_raises.py).
+        lambda: {"timeout": 1.0, "metrics": otlp.MetricsConfig(interval=600.0, timeout=1.0), "strict": True},
         shutdown_timeout=1.0,
     )
 

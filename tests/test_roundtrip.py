@@ -72,6 +72,12 @@ def tracer(exp):
     return exp.tracer(SCOPE[0], version=SCOPE[1])
 
 
+@pytest.fixture
+def strict_exp(sink, make_exporter):
+    """An exporter in strict mode: a bad value raises (by default it is dropped and counted)."""
+    return make_exporter(sink.endpoint, strict=True)
+
+
 # Every attribute kind the API accepts, including the edge values that a "skip default
 # values" encoder would lose (0, False, 0.0, "", b"", [], {}).
 ATTRS = {
@@ -769,7 +775,8 @@ class Weird:
 
 
 @pytest.mark.parametrize("bad, type_name", [(object(), "object"), (Weird(), "Weird"), ({1, 2}, "set")])
-def test_unsupported_attribute_value_raises_type_error(sink, exp, tracer, bad, type_name):
+def test_unsupported_attribute_value_raises_type_error(strict_exp, bad, type_name):
+    tracer = strict_exp.tracer("strict")
     with tracer.span("typed") as s:
         for call in (
             lambda: s.set_attribute("badkey", bad),
@@ -783,7 +790,8 @@ def test_unsupported_attribute_value_raises_type_error(sink, exp, tracer, bad, t
             assert "badkey" in msg and type_name in msg, msg
 
 
-def test_unsupported_nested_attribute_value_raises_type_error(sink, exp, tracer):
+def test_unsupported_nested_attribute_value_raises_type_error(sink, strict_exp):
+    exp, tracer = strict_exp, strict_exp.tracer("strict")
     with tracer.span("typed-nested") as s:
         with pytest.raises(TypeError) as ei:
             s.set_attribute("badkey", [1, object()])

@@ -1,9 +1,10 @@
 //! Python values to model values.
 //!
-//! Two modes: `Strict` for the native API (an unsupported value is the caller's bug
-//! and raises `TypeError` naming the key and type), and `Sdk`, which mirrors the
-//! official encoder's `_encode_value`: same type order, and a key whose value cannot be
-//! encoded is skipped.
+//! Three modes: `Raise` for configuration (a resource or scope attribute that cannot
+//! be encoded raises `TypeError` naming the key and type), `Native` for the native API
+//! at run time (the exporter's [`Policy`] drops and counts it, or raises in strict
+//! mode), and `Sdk`, which mirrors the official encoder's `_encode_value`: same type
+//! order, and a key whose value cannot be encoded is skipped.
 
 use otlp::model::{AnyValue, KeyValue};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
@@ -11,10 +12,19 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Strict,
+use crate::policy::Policy;
+
+#[derive(Clone, Copy)]
+pub enum Mode<'a> {
+    Raise,
+    Native(&'a Policy),
     Sdk,
+}
+
+impl Mode<'_> {
+    fn is_sdk(self) -> bool {
+        matches!(self, Mode::Sdk)
+    }
 }
 
 /// Most attributes a span, event or link keeps (OTel's default limit); the rest are
@@ -26,13 +36,14 @@ pub const ATTRIBUTE_LIMIT: usize = 128;
 /// (`KeyValueList`, `KeyValue`, `AnyValue`). It also bounds recursion here.
 ///
 /// SDK mode: the upb parser's limit (101), beyond which upstream drops the attribute.
-/// Strict mode: collectors parse at most 100 levels in a whole request, and an event
+/// Otherwise: collectors parse at most 100 levels in a whole request, and an event
 /// or link attribute's `AnyValue` already sits at level 7, so 94 keeps every accepted
 /// value decodable wherever it is used.
-const fn max_depth(mode: Mode) -> u32 {
-    match mode {
-        Mode::Sdk => 101,
-        Mode::Strict => 94,
+fn max_depth(mode: Mode<'_>) -> u32 {
+    if mode.is_sdk() {
+        101
+    } else {
+        94
     }
 }
 
@@ -100,12 +111,12 @@ pub fn string(obj: &Bound<'_, PyAny>) -> Result<String, Bad> {
 }
 
 /// Convert one value.
-pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode) -> Result<AnyValue, Bad> {
+pub fn any_value(obj: &Bound<'_, PyAny>, mode: Mode<'_>) -> Result<AnyValue, Bad> {
     value_at(obj, mode, 1)
 }
 
 /// Convert a value whose `AnyValue` sits at message depth `depth`.
-fn value_at(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, Bad> {
+fn value_at(obj: &Bound<'_, PyAny>, mode: Mode<'_>, depth: u32) -> Result<AnyValue, Bad> {
     // Exact types first (the common case), in the official encoder's order.
     if let Ok(s) = obj.cast_exact::<PyString>() {
         return Ok(AnyValue::String(
@@ -131,9 +142,10 @@ fn value_at(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, 
         return Ok(AnyValue::Bytes(b.as_bytes().to_vec()));
     }
     if obj.is_none() {
-        return match mode {
-            Mode::Sdk => Ok(AnyValue::Empty),
-            Mode::Strict => Err(Bad::Type("NoneType".into())),
+        return if mode.is_sdk() {
+            Ok(AnyValue::Empty)
+        } else {
+            Err(Bad::Type("NoneType".into()))
         };
     }
     // Containers: the ArrayValue / KeyValueList is one level below.
@@ -187,7 +199,7 @@ fn value_at(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, 
 }
 
 /// An element of an array or kvlist: `None` is an empty value there in both modes.
-fn element(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, Bad> {
+fn element(obj: &Bound<'_, PyAny>, mode: Mode<'_>, depth: u32) -> Result<AnyValue, Bad> {
     if depth > max_depth(mode) {
         Err(Bad::TooDeep)
     } else if obj.is_none() {
@@ -199,7 +211,7 @@ fn element(obj: &Bound<'_, PyAny>, mode: Mode, depth: u32) -> Result<AnyValue, B
 
 fn kvlist<'py>(
     items: impl Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)>,
-    mode: Mode,
+    mode: Mode<'_>,
     depth: u32,
 ) -> Result<AnyValue, Bad> {
     let mut out = Vec::new();
@@ -237,13 +249,14 @@ pub fn key(k: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// Convert a mapping of attributes. Keys must be `str`. Beyond `limit` entries,
-/// attributes are counted as dropped. In `Strict` mode the first bad value raises; in
-/// `Sdk` mode its key is skipped, as upstream does.
+/// attributes are counted as dropped. A key or value that cannot be encoded raises
+/// (`Raise`), goes to the policy (`Native`), or is skipped as upstream does (`Sdk`).
 pub fn attributes(
     obj: &Bound<'_, PyAny>,
-    mode: Mode,
+    mode: Mode<'_>,
     limit: usize,
 ) -> PyResult<(Vec<KeyValue>, u32)> {
+    let py = obj.py();
     let mut out = match obj.cast::<PyDict>() {
         Ok(d) => Vec::with_capacity(d.len().min(limit)),
         Err(_) => Vec::new(),
@@ -253,9 +266,9 @@ pub fn attributes(
         let key = match k.cast::<PyString>().map(|s| s.to_cow()) {
             Ok(Ok(s)) => s.into_owned(),
             // Upstream passes the key to a protobuf constructor, where None means unset.
-            Err(_) if mode == Mode::Sdk && k.is_none() => String::new(),
+            Err(_) if mode.is_sdk() && k.is_none() => String::new(),
             // ... and where UTF-8 `bytes` are accepted for a string field.
-            Err(_) if mode == Mode::Sdk && k.is_instance_of::<PyBytes>() => {
+            Err(_) if mode.is_sdk() && k.is_instance_of::<PyBytes>() => {
                 match std::str::from_utf8(
                     k.cast::<PyBytes>()
                         .map(|b| b.as_bytes())
@@ -266,9 +279,14 @@ pub fn attributes(
                 }
             }
             // Upstream fails on any other such key and skips it.
-            _ if mode == Mode::Sdk => return Ok(()),
-            Ok(Err(_)) => return Err(bad_key(&k)),
-            Err(_) => return Err(bad_key(&k)),
+            _ => match mode {
+                Mode::Sdk => return Ok(()),
+                Mode::Raise => return Err(bad_key(&k)),
+                Mode::Native(policy) => {
+                    let shown = k.repr().map(|r| r.to_string()).unwrap_or_default();
+                    return policy.bad_attribute(py, &shown, Bad::Py(bad_key(&k)));
+                }
+            },
         };
         match any_value(&v, mode) {
             Ok(value) => {
@@ -279,9 +297,11 @@ pub fn attributes(
                 }
                 Ok(())
             }
-            Err(Bad::Py(e)) if mode == Mode::Strict => Err(e),
-            Err(bad) if mode == Mode::Strict => Err(bad.into_err(&key)),
-            Err(_) => Ok(()),
+            Err(bad) => match mode {
+                Mode::Sdk => Ok(()),
+                Mode::Raise => Err(bad.into_err(&key)),
+                Mode::Native(policy) => policy.bad_attribute(py, &key, bad),
+            },
         }
     };
     if let Ok(dict) = obj.cast::<PyDict>() {
@@ -290,12 +310,21 @@ pub fn attributes(
         }
     } else if obj.is_none() {
     } else {
-        let items = obj.call_method0("items").map_err(|_| {
-            PyTypeError::new_err(format!(
-                "`attributes` must be a mapping (dict) of str to values; got {}",
-                type_name(obj)
-            ))
-        })?;
+        let items = match obj.call_method0("items") {
+            Ok(items) => items,
+            Err(_) => {
+                let e = PyTypeError::new_err(format!(
+                    "`attributes` must be a mapping (dict) of str to values; got {}",
+                    type_name(obj)
+                ));
+                return match mode {
+                    Mode::Native(policy) => policy
+                        .bad_attribute(py, "attributes", Bad::Py(e))
+                        .map(|()| (Vec::new(), 0)),
+                    _ => Err(e),
+                };
+            }
+        };
         for kv in items.try_iter()? {
             let (k, v): (Bound<'_, PyAny>, Bound<'_, PyAny>) = kv?.extract()?;
             add(k, v)?;

@@ -23,6 +23,7 @@ use crate::convert::{self, Mode};
 use crate::errors::{config, guard, to_py};
 use crate::logger::PyLogger;
 use crate::meter::PyMeter;
+use crate::policy::Policy;
 use crate::tracer::{scope, PyTracer, TracerCore};
 
 /// Waits are cut into slices so that Ctrl-C interrupts them.
@@ -83,6 +84,21 @@ fn size(value: &Bound<'_, PyAny>, name: &str) -> PyResult<usize> {
             "`{name}` must be a positive int of a sensible size; got {value}"
         ))
     })
+}
+
+/// `OTLP_STRICT`: strict mode when `strict` is not given ("1"/"true"/"yes" or
+/// "0"/"false"/"no"/empty).
+fn strict_from_env() -> PyResult<bool> {
+    let Ok(raw) = std::env::var("OTLP_STRICT") else {
+        return Ok(false);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(config(
+            "OTLP_STRICT must be 'true' or 'false' (or 1 / 0); it is set to something else",
+        )),
+    }
 }
 
 /// An optional argument that was given (`None` means "the default").
@@ -257,7 +273,7 @@ fn resource(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Resource> {
         }
     }
     if let Some(obj) = obj.filter(|r| !r.is_none()) {
-        let (user, _) = convert::attributes(obj, Mode::Strict, usize::MAX).map_err(|e| {
+        let (user, _) = convert::attributes(obj, Mode::Raise, usize::MAX).map_err(|e| {
             if e.is_instance_of::<PyTypeError>(obj.py()) {
                 PyTypeError::new_err(format!("`resource`: {}", e.value(obj.py())))
             } else {
@@ -403,7 +419,7 @@ impl PyExporter {
         let name = name.to_cow()?.into_owned();
         Ok(match attributes.filter(|a| !a.is_none()) {
             Some(a) => {
-                let (attrs, _) = convert::attributes(a, Mode::Strict, usize::MAX)?;
+                let (attrs, _) = convert::attributes(a, Mode::Raise, usize::MAX)?;
                 Arc::new(scope(name, version, schema_url, attrs))
             }
             None => {
@@ -448,6 +464,8 @@ pub struct PyExporter {
     protocol: Protocol,
     compression: Compression,
     shut_down: AtomicBool,
+    /// Bad values and late calls: dropped and counted, or raised in strict mode.
+    policy: Arc<Policy>,
 }
 
 #[pymethods]
@@ -458,12 +476,13 @@ impl PyExporter {
             endpoint = None, *, protocol = None, headers = None, compression = None,
             timeout = None, resource = None, batch = None, retry = None, metrics = None,
             circuit_breaker = None, max_request_size = None, tls = None, http_version = None,
-            signals = None,
+            signals = None, strict = None,
         ),
         text_signature = "(endpoint='http://localhost:4317', *, protocol='grpc', headers=None, \
                           compression='none', timeout=10.0, resource=None, batch=None, \
                           retry=None, metrics=None, circuit_breaker=None, \
-                          max_request_size=4194304, tls=None, http_version='auto', signals=None)"
+                          max_request_size=4194304, tls=None, http_version='auto', signals=None, \
+                          strict=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -481,6 +500,7 @@ impl PyExporter {
         tls: Option<&Bound<'_, PyAny>>,
         http_version: Option<&Bound<'_, PyAny>>,
         signals: Option<&Bound<'_, PyAny>>,
+        strict: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         // Arguments are taken as objects so that a wrong type is a TypeError naming
         // the argument; `None` (the default) means the documented default.
@@ -493,6 +513,12 @@ impl PyExporter {
             let http_version = HttpVersion::parse(&text_or(http_version, "http_version", "auto")?)
                 .map_err(to_py)?;
             let timeout = given(timeout).map_or(Ok(10.0), |t| number(t, "timeout"))?;
+            let strict = match given(strict) {
+                Some(s) => s.extract::<bool>().map_err(|_| {
+                    type_error(format!("`strict` must be a bool; got {}", type_name(s)))
+                })?,
+                None => strict_from_env()?,
+            };
             let max_request_size = match given(max_request_size) {
                 None => otlp::trace::DEFAULT_MAX_REQUEST_SIZE,
                 Some(m) => size(m, "max_request_size")?,
@@ -545,6 +571,7 @@ impl PyExporter {
                 protocol,
                 compression,
                 shut_down: AtomicBool::new(false),
+                policy: Arc::new(Policy::new(strict)),
             })
         })
     }
@@ -565,6 +592,7 @@ impl PyExporter {
                 exporter: self.traces.clone(),
                 resource: self.resource.clone(),
                 scope,
+                policy: self.policy.clone(),
             }),
         })
     }
@@ -578,19 +606,18 @@ impl PyExporter {
         schema_url: Option<String>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyLogger> {
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(config(
-                "the exporter is shut down; create loggers before shutdown()",
-            ));
-        }
-        let exporter = {
+        // After shutdown: a logger that emits nothing (counted), rather than a new
+        // pipeline nobody will shut down.
+        let exporter = if self.shut_down.load(Ordering::Acquire) {
+            self.logs()
+        } else {
             let mut slot = self.logs.lock().unwrap_or_else(|e| e.into_inner());
             match slot.as_ref() {
-                Some(l) => l.clone(),
+                Some(l) => Some(l.clone()),
                 None => {
                     let l = Arc::new(LogExporter::new(self.logs_config.clone()).map_err(to_py)?);
                     *slot = Some(l.clone());
-                    l
+                    Some(l)
                 }
             }
         };
@@ -599,6 +626,7 @@ impl PyExporter {
             exporter,
             resource: self.resource.clone(),
             scope,
+            policy: self.policy.clone(),
         })
     }
 
@@ -611,15 +639,14 @@ impl PyExporter {
         schema_url: Option<String>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyMeter> {
-        if self.shut_down.load(Ordering::Acquire) {
-            return Err(config(
-                "the exporter is shut down; create meters before shutdown()",
-            ));
-        }
-        let exporter = {
+        // After shutdown: instruments that record nothing (counted), rather than a
+        // new reader nobody will stop.
+        let exporter = if self.shut_down.load(Ordering::Acquire) {
+            self.metrics()
+        } else {
             let mut slot = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
             match slot.as_ref() {
-                Some(m) => m.clone(),
+                Some(m) => Some(m.clone()),
                 None => {
                     let m = MetricsExporter::new(
                         &self.metrics_export_config,
@@ -628,12 +655,16 @@ impl PyExporter {
                     )
                     .map_err(to_py)?;
                     *slot = Some(m.clone());
-                    m
+                    Some(m)
                 }
             }
         };
         let scope = self.scope(name, version, schema_url, attributes)?;
-        Ok(PyMeter { exporter, scope })
+        Ok(PyMeter {
+            exporter,
+            scope,
+            policy: self.policy.clone(),
+        })
     }
 
     /// Export everything recorded so far; wait up to `timeout` seconds. Returns True
@@ -664,6 +695,7 @@ impl PyExporter {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(true);
         }
+        self.policy.mark_shut_down();
         let clean = shutdown_pipeline(py, &self.traces.pipeline(), deadline);
         let logs_clean = match self.logs() {
             Some(l) => shutdown_pipeline(py, &l.pipeline(), deadline)?,
@@ -729,6 +761,20 @@ impl PyExporter {
         d.set_item("last_error", s.last_error)?;
         let pipeline = self.traces.pipeline();
         d.set_item("circuit_state", pipeline.circuit().state().name())?;
+        let policy = &self.policy;
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        d.set_item(
+            "attributes_dropped_invalid",
+            get(&policy.attributes_dropped_invalid),
+        )?;
+        d.set_item(
+            "measurements_dropped_invalid",
+            get(&policy.measurements_dropped_invalid),
+        )?;
+        d.set_item(
+            "dropped_after_shutdown",
+            get(&policy.dropped_after_shutdown),
+        )?;
         d.set_item("circuit_opened", pipeline.circuit().times_opened())?;
         let logs = self.logs();
         let ls = logs.as_ref().map(|l| l.stats()).unwrap_or_default();

@@ -6,6 +6,7 @@ mod errors;
 mod exporter;
 mod logger;
 mod meter;
+mod policy;
 mod receiver;
 mod sdk;
 mod tracer;

@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::convert::{self, Mode, ATTRIBUTE_LIMIT};
+use crate::policy::Policy;
 use crate::tracer::current_context;
 
 /// Severity text for a severity number (OTel data model "displaying severity").
@@ -35,9 +36,45 @@ fn severity_text(n: i32) -> &'static str {
 /// Emits log records for one instrumentation scope. Get one from `Exporter.logger()`.
 #[pyclass(frozen, name = "Logger", module = "otlp")]
 pub struct PyLogger {
-    pub exporter: Arc<LogExporter>,
+    /// `None` for a logger made after the exporter was shut down: it emits nothing.
+    pub exporter: Option<Arc<LogExporter>>,
     pub resource: Arc<Resource>,
     pub scope: Arc<Scope>,
+    pub policy: Arc<Policy>,
+}
+
+impl PyLogger {
+    /// Where records go, or `None` when they are to be dropped (after shutdown).
+    fn target(&self, py: Python<'_>) -> PyResult<Option<&LogExporter>> {
+        if self.policy.closed(py, "a log record was emitted")? {
+            return Ok(None);
+        }
+        Ok(self.exporter.as_deref())
+    }
+
+    /// A body that is not an OTLP value is sent as its `str()` (and reported once), or
+    /// raises in strict mode.
+    fn body(&self, py: Python<'_>, body: &Bound<'_, PyAny>) -> PyResult<AnyValue> {
+        match convert::any_value(body, Mode::Native(&self.policy)) {
+            Ok(v) => Ok(v),
+            Err(bad) if self.policy.strict => Err(bad.into_err("body")),
+            Err(_) => {
+                let text = body.str()?.to_cow()?.into_owned();
+                self.policy.warn_once(
+                    py,
+                    "log body",
+                    format_args!(
+                        "a log body of type '{}' is not an OTLP value; it was sent as its str()",
+                        body.get_type()
+                            .qualname()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    ),
+                );
+                Ok(AnyValue::String(text))
+            }
+        }
+    }
 }
 
 /// `LogRecord` attributes that are not user "extra" fields (as the OTel SDK handler).
@@ -109,6 +146,9 @@ impl PyLogger {
         record: &Bound<'py, PyAny>,
         body: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<()> {
+        let Some(exporter) = self.target(py)? else {
+            return Ok(());
+        };
         let dict = record
             .getattr(intern!(py, "__dict__"))?
             .cast_into::<PyDict>()
@@ -118,7 +158,7 @@ impl PyLogger {
         };
         // Body: the formatted text, or getMessage(), or a structured msg kept as is.
         let body = match body {
-            Some(b) => convert::any_value(b, Mode::Strict).unwrap_or(AnyValue::Empty),
+            Some(b) => convert::any_value(b, Mode::Raise).unwrap_or(AnyValue::Empty),
             None => {
                 let msg = get(intern!(py, "msg"));
                 let no_args =
@@ -132,7 +172,7 @@ impl PyLogger {
                         } else {
                             m.str()?.into_any()
                         };
-                        convert::any_value(&m, Mode::Strict).unwrap_or_else(|_| {
+                        convert::any_value(&m, Mode::Raise).unwrap_or_else(|_| {
                             AnyValue::String(m.str().map(|s| s.to_string()).unwrap_or_default())
                         })
                     }
@@ -156,9 +196,11 @@ impl PyLogger {
             if reserved(&key) || !is_exportable(&v) {
                 continue;
             }
-            // An extra the exporter cannot encode is left out; the record still goes.
-            if let Ok(value) = convert::any_value(&v, Mode::Strict) {
-                attrs.push(KeyValue::new(key.into_owned(), value));
+            // An extra the exporter cannot encode is left out (and counted); the
+            // record still goes.
+            match convert::any_value(&v, Mode::Native(&self.policy)) {
+                Ok(value) => attrs.push(KeyValue::new(key.into_owned(), value)),
+                Err(bad) => self.policy.bad_attribute(py, &key, bad)?,
             }
         }
         let string_of = |k: &Bound<'py, PyString>| -> AnyValue {
@@ -239,7 +281,7 @@ impl PyLogger {
             rec.span_id = Some(ctx.span_id);
             rec.flags = ctx.trace_flags as u32;
         }
-        self.exporter.export(Box::new(rec));
+        exporter.export(Box::new(rec));
         Ok(())
     }
 
@@ -274,14 +316,18 @@ impl PyLogger {
             )));
         }
         let severity = severity as i32;
+        let Some(exporter) = self.target(py)? else {
+            return Ok(());
+        };
         let body = if body.is_none() {
             AnyValue::Empty
         } else {
-            convert::any_value(body, Mode::Strict).map_err(|b| b.into_err("body"))?
+            self.body(py, body)?
         };
         let mut record = LogRecord::new(self.resource.clone(), self.scope.clone(), body);
         if let Some(a) = attributes {
-            let (attrs, dropped) = convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?;
+            let (attrs, dropped) =
+                convert::attributes(a, Mode::Native(&self.policy), ATTRIBUTE_LIMIT)?;
             record.attributes = attrs;
             record.dropped_attributes_count = dropped;
         }
@@ -297,7 +343,7 @@ impl PyLogger {
             record.span_id = Some(ctx.span_id);
             record.flags = ctx.trace_flags as u32;
         }
-        self.exporter.export(Box::new(record));
+        exporter.export(Box::new(record));
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use otlp::aggregate::{
-    AttributeSet, Descriptor, Instrument, InstrumentKind, Kernels, Summary, DEFAULT_BOUNDARIES,
+    AttributeSet, Descriptor, Instrument, InstrumentKind, Kernels, Summary, TemporalityPreference,
+    DEFAULT_BOUNDARIES,
 };
 use otlp::ids::now_unix_nano;
 use otlp::metrics::{Callback, MetricsExporter};
@@ -14,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::convert::{self, Mode};
+use crate::policy::Policy;
 
 /// Arrays at least this long are aggregated with the GIL released.
 const DETACH_THRESHOLD: usize = 4096;
@@ -23,8 +25,22 @@ fn attribute_set(attributes: Option<&Bound<'_, PyAny>>) -> PyResult<AttributeSet
         None => Ok(AttributeSet::empty()),
         Some(a) if a.is_none() => Ok(AttributeSet::empty()),
         Some(a) => Ok(AttributeSet::new(
-            convert::attributes(a, Mode::Strict, usize::MAX)?.0,
+            convert::attributes(a, Mode::Raise, usize::MAX)?.0,
         )),
+    }
+}
+
+/// The attributes of a measurement: one that cannot be encoded is the policy's to
+/// drop or raise.
+fn measured_attributes(
+    attributes: Option<&Bound<'_, PyAny>>,
+    policy: &Policy,
+) -> PyResult<AttributeSet> {
+    match attributes {
+        Some(a) if !a.is_none() => Ok(AttributeSet::new(
+            convert::attributes(a, Mode::Native(policy), usize::MAX)?.0,
+        )),
+        _ => Ok(AttributeSet::empty()),
     }
 }
 
@@ -323,8 +339,11 @@ fn aggregate(py: Python<'_>, values: &Values<'_>, bounds: &[f64]) -> (Vec<u64>, 
 /// Creates instruments for one scope. Get one from `Exporter.meter()`.
 #[pyclass(frozen, name = "Meter", module = "otlp")]
 pub struct PyMeter {
-    pub exporter: Arc<MetricsExporter>,
+    /// `None` for a meter made after the exporter was shut down: its instruments
+    /// record nothing.
+    pub exporter: Option<Arc<MetricsExporter>>,
     pub scope: Arc<Scope>,
+    pub policy: Arc<Policy>,
 }
 
 fn descriptor(
@@ -418,6 +437,19 @@ macro_rules! instrument_class {
         #[pyclass(frozen, name = $name, module = "otlp")]
         pub struct $py {
             inst: Arc<Instrument>,
+            policy: Arc<Policy>,
+        }
+
+        #[allow(dead_code)]
+        impl $py {
+            /// Run `record` unless the exporter is shut down; a measurement it refuses
+            /// is the policy's to drop (counted, reported once) or raise.
+            fn measure(&self, py: Python<'_>, record: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
+                if self.policy.closed(py, "a measurement was recorded")? {
+                    return Ok(());
+                }
+                record().or_else(|e| self.policy.bad_measurement(py, &self.inst.descriptor.name, e))
+            }
         }
 
         #[pymethods]
@@ -454,10 +486,11 @@ fn add_many(
     inst: &Instrument,
     values: &Bound<'_, PyAny>,
     attributes: Option<&Bound<'_, PyAny>>,
+    policy: &Policy,
     monotonic: bool,
     what: &str,
 ) -> PyResult<()> {
-    let attrs = attribute_set(attributes)?;
+    let attrs = measured_attributes(attributes, policy)?;
     let vals = self::values(values, what)?;
     if vals.len() == 0 {
         return Ok(());
@@ -497,14 +530,21 @@ fn add_many(
 instrument_class!(PyCounter, "Counter", {
     /// Add a non-negative increment.
     #[pyo3(signature = (value, attributes = None))]
-    fn add(&self, value: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let n = non_negative(
-            finite(number(value, "Counter.add")?, "Counter.add")?,
-            "Counter.add",
-        )?;
-        self.inst
-            .add(n, attribute_set(attributes)?, now_unix_nano());
-        Ok(())
+    fn add(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.measure(py, || {
+            let n = non_negative(
+                finite(number(value, "Counter.add")?, "Counter.add")?,
+                "Counter.add",
+            )?;
+            let attrs = measured_attributes(attributes, &self.policy)?;
+            self.inst.add(n, attrs, now_unix_nano());
+            Ok(())
+        })
     }
 
     /// Add every value of a 1-D array (float64, float32, int64, int32; not copied) or
@@ -516,18 +556,35 @@ instrument_class!(PyCounter, "Counter", {
         values: &Bound<'_, PyAny>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        add_many(py, &self.inst, values, attributes, true, "Counter.add_many")
+        self.measure(py, || {
+            add_many(
+                py,
+                &self.inst,
+                values,
+                attributes,
+                &self.policy,
+                true,
+                "Counter.add_many",
+            )
+        })
     }
 });
 
 instrument_class!(PyUpDownCounter, "UpDownCounter", {
     /// Add an increment (may be negative).
     #[pyo3(signature = (value, attributes = None))]
-    fn add(&self, value: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let n = finite(number(value, "UpDownCounter.add")?, "UpDownCounter.add")?;
-        self.inst
-            .add(n, attribute_set(attributes)?, now_unix_nano());
-        Ok(())
+    fn add(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.measure(py, || {
+            let n = finite(number(value, "UpDownCounter.add")?, "UpDownCounter.add")?;
+            let attrs = measured_attributes(attributes, &self.policy)?;
+            self.inst.add(n, attrs, now_unix_nano());
+            Ok(())
+        })
     }
 
     /// Add every value of a 1-D array or sequence.
@@ -538,14 +595,17 @@ instrument_class!(PyUpDownCounter, "UpDownCounter", {
         values: &Bound<'_, PyAny>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        add_many(
-            py,
-            &self.inst,
-            values,
-            attributes,
-            false,
-            "UpDownCounter.add_many",
-        )
+        self.measure(py, || {
+            add_many(
+                py,
+                &self.inst,
+                values,
+                attributes,
+                &self.policy,
+                false,
+                "UpDownCounter.add_many",
+            )
+        })
     }
 });
 
@@ -554,30 +614,30 @@ instrument_class!(PyHistogram, "Histogram", {
     #[pyo3(signature = (value, attributes = None))]
     fn record(
         &self,
+        py: Python<'_>,
         value: &Bound<'_, PyAny>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let v = match finite(number(value, "Histogram.record")?, "Histogram.record")? {
-            Number::Int(i) => i as f64,
-            Number::Double(d) => d,
-        };
-        let bounds = &self.inst.descriptor.boundaries;
-        let mut counts = vec![0u64; bounds.len() + 1];
-        counts[bounds.partition_point(|b| *b < v)] = 1;
-        let summary = Summary {
-            count: 1,
-            sum: v,
-            min: v,
-            max: v,
-            nan_count: 0,
-        };
-        self.inst.merge_histogram(
-            &counts,
-            &summary,
-            attribute_set(attributes)?,
-            now_unix_nano(),
-        );
-        Ok(())
+        self.measure(py, || {
+            let v = match finite(number(value, "Histogram.record")?, "Histogram.record")? {
+                Number::Int(i) => i as f64,
+                Number::Double(d) => d,
+            };
+            let attrs = measured_attributes(attributes, &self.policy)?;
+            let bounds = &self.inst.descriptor.boundaries;
+            let mut counts = vec![0u64; bounds.len() + 1];
+            counts[bounds.partition_point(|b| *b < v)] = 1;
+            let summary = Summary {
+                count: 1,
+                sum: v,
+                min: v,
+                max: v,
+                nan_count: 0,
+            };
+            self.inst
+                .merge_histogram(&counts, &summary, attrs, now_unix_nano());
+            Ok(())
+        })
     }
 
     /// Record every value of a 1-D array (float64, float32, int64, int32; not copied,
@@ -589,20 +649,22 @@ instrument_class!(PyHistogram, "Histogram", {
         values: &Bound<'_, PyAny>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let attrs = attribute_set(attributes)?;
-        let vals = self::values(values, "Histogram.record_many")?;
-        if vals.len() == 0 {
-            return Ok(());
-        }
-        let (counts, s) = aggregate(py, &vals, &self.inst.descriptor.boundaries);
-        if s.nan_count > 0 || !(s.min.is_finite() && s.max.is_finite()) {
-            return Err(PyValueError::new_err(
-                "Histogram.record_many: `values` must be finite numbers (found NaN or infinity; nothing was recorded)",
-            ));
-        }
-        self.inst
-            .merge_histogram(&counts, &s, attrs, now_unix_nano());
-        Ok(())
+        self.measure(py, || {
+            let attrs = measured_attributes(attributes, &self.policy)?;
+            let vals = self::values(values, "Histogram.record_many")?;
+            if vals.len() == 0 {
+                return Ok(());
+            }
+            let (counts, s) = aggregate(py, &vals, &self.inst.descriptor.boundaries);
+            if s.nan_count > 0 || !(s.min.is_finite() && s.max.is_finite()) {
+                return Err(PyValueError::new_err(
+                    "Histogram.record_many: `values` must be finite numbers (found NaN or infinity; nothing was recorded)",
+                ));
+            }
+            self.inst
+                .merge_histogram(&counts, &s, attrs, now_unix_nano());
+            Ok(())
+        })
     }
 
     /// The explicit bucket boundaries.
@@ -615,14 +677,21 @@ instrument_class!(PyHistogram, "Histogram", {
 instrument_class!(PyGauge, "Gauge", {
     /// Set the current value.
     #[pyo3(signature = (value, attributes = None))]
-    fn set(&self, value: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let n = number(value, "Gauge.set")?;
-        if matches!(n, Number::Double(d) if d.is_nan()) {
-            return Err(PyValueError::new_err("Gauge.set: `value` must not be NaN"));
-        }
-        self.inst
-            .set(n, attribute_set(attributes)?, now_unix_nano());
-        Ok(())
+    fn set(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.measure(py, || {
+            let n = number(value, "Gauge.set")?;
+            if matches!(n, Number::Double(d) if d.is_nan()) {
+                return Err(PyValueError::new_err("Gauge.set: `value` must not be NaN"));
+            }
+            let attrs = measured_attributes(attributes, &self.policy)?;
+            self.inst.set(n, attrs, now_unix_nano());
+            Ok(())
+        })
     }
 });
 
@@ -635,10 +704,18 @@ impl PyMeter {
         kind: InstrumentKind,
         bounds: Vec<f64>,
     ) -> PyResult<Arc<Instrument>> {
-        Ok(self.exporter.instrument(
-            &self.scope,
-            descriptor(name, unit, description, kind, bounds)?,
-        ))
+        let descriptor = descriptor(name, unit, description, kind, bounds)?;
+        Ok(match &self.exporter {
+            Some(exporter) => exporter.instrument(&self.scope, descriptor),
+            // Made after shutdown: never collected, and every measurement is refused
+            // before reaching it.
+            None => Arc::new(Instrument::new(
+                descriptor,
+                TemporalityPreference::Cumulative,
+                2,
+                now_unix_nano(),
+            )),
+        })
     }
 
     fn observable(
@@ -663,11 +740,13 @@ impl PyMeter {
                 list.push(cb.unbind());
             }
         }
-        if !list.is_empty() {
-            self.exporter
-                .register_callback(inst.clone(), Arc::new(PyCallbacks { callbacks: list }));
+        if let Some(exporter) = self.exporter.as_ref().filter(|_| !list.is_empty()) {
+            exporter.register_callback(inst.clone(), Arc::new(PyCallbacks { callbacks: list }));
         }
-        Ok(PyObservable { inst })
+        Ok(PyObservable {
+            inst,
+            policy: self.policy.clone(),
+        })
     }
 }
 
@@ -678,6 +757,7 @@ impl PyMeter {
     fn counter(&self, name: &str, unit: &str, description: &str) -> PyResult<PyCounter> {
         Ok(PyCounter {
             inst: self.make(name, unit, description, InstrumentKind::Counter, Vec::new())?,
+            policy: self.policy.clone(),
         })
     }
 
@@ -697,6 +777,7 @@ impl PyMeter {
                 InstrumentKind::UpDownCounter,
                 Vec::new(),
             )?,
+            policy: self.policy.clone(),
         })
     }
 
@@ -712,6 +793,7 @@ impl PyMeter {
         let b = self::boundaries(boundaries)?;
         Ok(PyHistogram {
             inst: self.make(name, unit, description, InstrumentKind::Histogram, b)?,
+            policy: self.policy.clone(),
         })
     }
 
@@ -720,6 +802,7 @@ impl PyMeter {
     fn gauge(&self, name: &str, unit: &str, description: &str) -> PyResult<PyGauge> {
         Ok(PyGauge {
             inst: self.make(name, unit, description, InstrumentKind::Gauge, Vec::new())?,
+            policy: self.policy.clone(),
         })
     }
 

@@ -14,6 +14,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::convert::{self, Mode, ATTRIBUTE_LIMIT};
+use crate::policy::Policy;
 
 /// Most events and links a span keeps (OTel defaults); the rest are counted as dropped.
 const EVENT_LIMIT: usize = 128;
@@ -162,6 +163,7 @@ pub struct TracerCore {
     pub exporter: Arc<TraceExporter>,
     pub resource: Arc<Resource>,
     pub scope: Arc<Scope>,
+    pub policy: Arc<Policy>,
 }
 
 /// Creates spans for one instrumentation scope. Get one from `Exporter.tracer()`.
@@ -204,10 +206,14 @@ fn context_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<PySpanContext> {
     )))
 }
 
-fn link_from(target: &Bound<'_, PyAny>, attributes: Option<&Bound<'_, PyAny>>) -> PyResult<Link> {
+fn link_from(
+    target: &Bound<'_, PyAny>,
+    attributes: Option<&Bound<'_, PyAny>>,
+    policy: &Policy,
+) -> PyResult<Link> {
     let ctx = context_of(target, "links")?;
     let (attributes, dropped) = match attributes {
-        Some(a) => convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?,
+        Some(a) => convert::attributes(a, Mode::Native(policy), ATTRIBUTE_LIMIT)?,
         None => (Vec::new(), 0),
     };
     Ok(Link {
@@ -254,6 +260,9 @@ impl PyTracer {
             }
         };
         let core = &self.core;
+        if core.policy.closed(py, "a span was started")? {
+            return Ok(PySpan::non_recording(core, parent.as_ref()));
+        }
         let mut data = SpanData::new(core.resource.clone(), core.scope.clone(), name.to_cow()?);
         data.kind = kind;
         data.span_id = new_span_id();
@@ -273,7 +282,8 @@ impl PyTracer {
         };
         data.flags |= trace_flags as u32;
         if let Some(a) = attributes {
-            let (attrs, dropped) = convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?;
+            let (attrs, dropped) =
+                convert::attributes(a, Mode::Native(&core.policy), ATTRIBUTE_LIMIT)?;
             data.attributes = attrs;
             data.dropped_attributes_count = dropped;
         }
@@ -281,8 +291,10 @@ impl PyTracer {
             for item in links.try_iter()? {
                 let item = item?;
                 let link = match item.cast::<PyTuple>() {
-                    Ok(t) if t.len() == 2 => link_from(&t.get_item(0)?, Some(&t.get_item(1)?))?,
-                    _ => link_from(&item, None)?,
+                    Ok(t) if t.len() == 2 => {
+                        link_from(&t.get_item(0)?, Some(&t.get_item(1)?), &core.policy)?
+                    }
+                    _ => link_from(&item, None, &core.policy)?,
                 };
                 if data.links.len() < LINK_LIMIT {
                     data.links.push(link);
@@ -337,7 +349,7 @@ impl PyTracer {
             kind_from(Some(k))?;
         }
         if let Some(a) = attributes {
-            convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?;
+            convert::attributes(a, Mode::Native(&slf.get().core.policy), ATTRIBUTE_LIMIT)?;
         }
         let make = py
             .import(intern!(py, "otlp._decorator"))?
@@ -379,6 +391,29 @@ pub struct PySpan {
 }
 
 impl PySpan {
+    /// A span that records nothing (started after shutdown): it carries its parent's
+    /// trace, so that context still propagates, and is not sampled unless the parent is.
+    fn non_recording(tracer: &Arc<TracerCore>, parent: Option<&PySpanContext>) -> Self {
+        let (trace_id, trace_flags, trace_state) = match parent {
+            Some(p) if p.trace_id != [0; 16] => (p.trace_id, p.trace_flags, p.trace_state.clone()),
+            _ => (new_trace_id(), 0, String::new()),
+        };
+        PySpan {
+            context: PySpanContext {
+                trace_id,
+                span_id: new_span_id(),
+                trace_flags,
+                is_remote: false,
+                trace_state,
+            },
+            tracer: tracer.clone(),
+            state: Mutex::new(SpanState {
+                data: None,
+                token: None,
+            }),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, SpanState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -455,9 +490,24 @@ impl PySpan {
     }
 
     /// Set (or replace) one attribute.
-    fn set_attribute(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = convert::key(key)?;
-        let value = convert::any_value(value, Mode::Strict).map_err(|b| b.into_err(&key))?;
+    fn set_attribute(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let policy = &self.tracer.policy;
+        let key = match convert::key(key) {
+            Ok(k) => k,
+            Err(e) => {
+                let shown = key.repr().map(|r| r.to_string()).unwrap_or_default();
+                return policy.bad_attribute(py, &shown, convert::Bad::Py(e));
+            }
+        };
+        let value = match convert::any_value(value, Mode::Native(policy)) {
+            Ok(v) => v,
+            Err(bad) => return policy.bad_attribute(py, &key, bad),
+        };
         self.with_data(|d| {
             convert::set_attribute(
                 &mut d.attributes,
@@ -471,7 +521,8 @@ impl PySpan {
 
     /// Set several attributes from a mapping; nothing is set if one value is invalid.
     fn set_attributes(&self, attributes: &Bound<'_, PyAny>) -> PyResult<()> {
-        let (attrs, _) = convert::attributes(attributes, Mode::Strict, usize::MAX)?;
+        let (attrs, _) =
+            convert::attributes(attributes, Mode::Native(&self.tracer.policy), usize::MAX)?;
         self.with_data(|d| {
             for kv in attrs {
                 convert::set_attribute(
@@ -494,7 +545,7 @@ impl PySpan {
         timestamp: Option<u64>,
     ) -> PyResult<()> {
         let (attributes, dropped) = match attributes {
-            Some(a) => convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?,
+            Some(a) => convert::attributes(a, Mode::Native(&self.tracer.policy), ATTRIBUTE_LIMIT)?,
             None => (Vec::new(), 0),
         };
         let event = Event {
@@ -514,7 +565,7 @@ impl PySpan {
         context: &Bound<'_, PyAny>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let link = link_from(context, attributes)?;
+        let link = link_from(context, attributes, &self.tracer.policy)?;
         self.with_data(|d| {
             if d.links.len() < LINK_LIMIT {
                 d.links.push(link);
@@ -563,7 +614,8 @@ impl PySpan {
         let mut attrs = exception_event(py, exception)?;
         let mut dropped = 0;
         if let Some(a) = attributes {
-            let (extra, _) = convert::attributes(a, Mode::Strict, ATTRIBUTE_LIMIT)?;
+            let (extra, _) =
+                convert::attributes(a, Mode::Native(&self.tracer.policy), ATTRIBUTE_LIMIT)?;
             for kv in extra {
                 convert::set_attribute(&mut attrs, &mut dropped, kv.key, kv.value);
             }
