@@ -9,7 +9,7 @@ import otlp
 from otlp import _native
 
 
-def use_the_api(endpoint: str, receiver_counts: Callable[[], dict[str, int]]) -> dict[str, object]:
+def use_the_api(endpoint: str, receiver_counts: Callable[[], dict[str, int]]) -> otlp.Stats:
     with otlp.Exporter(
         endpoint,
         protocol="grpc",
@@ -56,12 +56,33 @@ def use_the_api(endpoint: str, receiver_counts: Callable[[], dict[str, int]]) ->
 
         meter.observable_gauge("cpu", callbacks=[observe])
         assert exp.force_flush(timeout=5.0)
-        stats: dict[str, object] = exp.stats()
+        stats: otlp.Stats = exp.stats()
+        sent: int = stats["spans_exported"]
+        assert sent >= 0
         metrics_received = receiver_counts()["metrics"]
     # counter, up-down counter, histogram, gauge, observable gauge; before the final
     # collection that shutdown() makes
     assert metrics_received == 5
     return stats
+
+
+def typos_fail_type_checking() -> None:
+    """Never run: each line is an error that ``mypy --strict`` must report (the ignores
+    are checked too: an unused ``type: ignore`` is itself an error)."""
+    otlp.Exporter(protocol="grcp")  # type: ignore[arg-type]
+    otlp.Exporter(compression="brotli")  # type: ignore[arg-type]
+    otlp.Exporter(http_version="h2")  # type: ignore[arg-type]
+    otlp.Exporter(batch=otlp.RetryPolicy())  # type: ignore[arg-type]
+    otlp.Exporter(retry=otlp.BatchConfig())  # type: ignore[arg-type]
+    otlp.Exporter(tls="/etc/ca.pem")  # type: ignore[arg-type]
+    otlp.Exporter(metrics={"interval": 1})  # type: ignore[arg-type]
+    otlp.Exporter(signals={"log": {"endpoint": "http://c:4318/v1/logs"}})  # type: ignore[dict-item]
+    otlp.Exporter(signals={"logs": {"compresion": "gzip"}})  # type: ignore[typeddict-unknown-key]
+    otlp.MetricsConfig(temporality="deltas")  # type: ignore[arg-type]
+    stats = otlp.Exporter().stats()
+    stats["spans_exportd"]  # type: ignore[typeddict-item]
+    name: int = stats["last_error"]  # type: ignore[assignment]
+    del name
 
 
 def test_typed_usage_runs() -> None:

@@ -26,7 +26,7 @@ from otlp._native import (
     __version__,
     current_span,
 )
-from otlp._types import Severity, SpanKind, StatusCode
+from otlp._types import Severity, SignalSettings, SpanKind, Stats, StatusCode
 
 __all__ = [
     "TLS",
@@ -44,9 +44,11 @@ __all__ = [
     "Observation",
     "RetryPolicy",
     "Severity",
+    "SignalSettings",
     "Span",
     "SpanContext",
     "SpanKind",
+    "Stats",
     "StatusCode",
     "Tracer",
     "UpDownCounter",

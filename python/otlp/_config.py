@@ -5,6 +5,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from otlp import _native
+from otlp._types import Temporality
 from otlp.errors import ConfigError
 
 __all__ = ["TLS", "BatchConfig", "CircuitBreaker", "MetricsConfig", "Observation", "RetryPolicy"]
@@ -180,7 +181,7 @@ class MetricsConfig:
 
     interval: float = 60.0
     timeout: float = 30.0
-    temporality: str = "cumulative"
+    temporality: Temporality = "cumulative"
     cardinality_limit: int = 2000
 
     def __post_init__(self) -> None:

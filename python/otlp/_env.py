@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from urllib.parse import unquote
 
 from otlp._config import MAX_SECONDS, TLS, BatchConfig, MetricsConfig
+from otlp._types import Temporality
 from otlp.errors import ConfigError
 
 __all__ = ["default_endpoint", "exporter_kwargs"]
@@ -199,7 +200,7 @@ def _metrics(env: Mapping[str, str]) -> Optional[MetricsConfig]:
     return MetricsConfig(
         interval=d.interval if interval is None else interval,
         timeout=d.timeout if timeout is None else timeout,
-        temporality=d.temporality if temporality is None else temporality,
+        temporality=d.temporality if temporality is None else cast(Temporality, temporality),
     )
 
 

@@ -6,7 +6,17 @@ from typing import Any, Literal, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
 
-from otlp._types import Severity, SpanKind, StatusCode
+from otlp._config import TLS, BatchConfig, CircuitBreaker, MetricsConfig, RetryPolicy
+from otlp._types import (
+    Compression,
+    HttpVersion,
+    Protocol,
+    Severity,
+    SignalSettings,
+    SpanKind,
+    Stats,
+    StatusCode,
+)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -50,19 +60,20 @@ class Exporter:
         cls,
         endpoint: str = "http://localhost:4317",
         *,
-        protocol: str = "grpc",
+        protocol: Protocol = "grpc",
         headers: Mapping[str, str] | None = None,
-        compression: str = "none",
+        compression: Compression = "none",
         timeout: float = 10.0,
         resource: _Attributes | None = None,
-        batch: Any | None = None,
-        retry: Any | None = None,
-        metrics: Any | None = None,
-        circuit_breaker: Any | None = None,
+        batch: BatchConfig | None = None,
+        retry: RetryPolicy | None = None,
+        metrics: MetricsConfig | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
         max_request_size: int = 4194304,
-        tls: Any | None = None,
-        http_version: Literal["auto", "1.1", "2"] = "auto",
-        signals: Mapping[str, Mapping[str, Any]] | None = None,
+        tls: TLS | None = None,
+        http_version: HttpVersion = "auto",
+        signals: Mapping[Literal["traces", "metrics", "logs"], SignalSettings] | None = None,
+        strict: bool | None = None,
     ) -> Self: ...
     def tracer(
         self,
@@ -90,16 +101,16 @@ class Exporter:
     ) -> Meter: ...
     def force_flush(self, timeout: float = 10.0) -> bool: ...
     def shutdown(self, timeout: float = 10.0) -> bool: ...
-    def stats(self) -> dict[str, Any]: ...
+    def stats(self) -> Stats: ...
     def _before_fork(self) -> None: ...
     def _after_fork_in_parent(self) -> None: ...
     def _after_fork_in_child(self) -> None: ...
     @property
     def endpoint(self) -> str: ...
     @property
-    def protocol(self) -> str: ...
+    def protocol(self) -> Protocol: ...
     def __enter__(self) -> Self: ...
-    def __exit__(self, *_args: object) -> bool: ...
+    def __exit__(self, *_args: object) -> Literal[False]: ...
 
 @final
 class Tracer:

@@ -1,8 +1,105 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal, Optional, TypedDict
 
-__all__ = ["Severity", "SpanKind", "StatusCode"]
+if TYPE_CHECKING:
+    from otlp._config import TLS, BatchConfig
+
+__all__ = [
+    "Compression",
+    "HttpVersion",
+    "Protocol",
+    "Severity",
+    "SignalSettings",
+    "SpanKind",
+    "Stats",
+    "StatusCode",
+    "Temporality",
+]
+
+#: OTLP transports: ``"grpc"``, ``"http/protobuf"`` or ``"http/json"``.
+Protocol = Literal["grpc", "http/protobuf", "http/json"]
+#: Request body compression.
+Compression = Literal["none", "gzip", "zstd"]
+#: OTLP/HTTP's HTTP version (gRPC always runs on HTTP/2).
+HttpVersion = Literal["auto", "1.1", "2"]
+#: ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``'s values.
+Temporality = Literal["cumulative", "delta", "lowmemory"]
+
+
+class SignalSettings(TypedDict, total=False):
+    """One signal's own settings in ``Exporter(signals={"logs": {...}})``."""
+
+    endpoint: str
+    protocol: Protocol
+    headers: Mapping[str, str]
+    compression: Compression
+    timeout: float
+    tls: TLS
+    http_version: HttpVersion
+    batch: BatchConfig
+
+
+class Stats(TypedDict):
+    """``Exporter.stats()``: counters since the exporter was created (in a forked child:
+    since the fork). Every accepted span, log record and metric point ends up counted
+    exactly once: exported, rejected, dropped or failed."""
+
+    spans_accepted: int
+    spans_exported: int
+    #: Refused by the collector in a partial success.
+    spans_rejected: int
+    #: ``queue_full`` + ``shutdown`` + ``too_large``.
+    spans_dropped: int
+    spans_dropped_queue_full: int
+    #: Still unsent when ``shutdown()``'s deadline passed, or ended after it.
+    spans_dropped_shutdown: int
+    #: A single span larger than ``max_request_size``.
+    spans_dropped_too_large: int
+    #: ``non_retryable`` + ``retries_exhausted``.
+    spans_failed: int
+    spans_failed_non_retryable: int
+    spans_failed_retries_exhausted: int
+    #: Queued or in flight now.
+    spans_pending: int
+    requests_sent: int
+    requests_ok: int
+    requests_failed: int
+    requests_retried: int
+    bytes_sent: int
+    #: The last export error of the span pipeline (server text is truncated).
+    last_error: Optional[str]
+    circuit_state: Literal["closed", "open", "half_open"]
+    circuit_opened: int
+    #: Attribute keys or values that could not be encoded (wrong type, too deep...).
+    attributes_dropped_invalid: int
+    #: Metric measurements that were refused (NaN, negative increments, wrong types).
+    measurements_dropped_invalid: int
+    #: Spans started, log records emitted and measurements made after ``shutdown()``.
+    dropped_after_shutdown: int
+    logs_pending: int
+    logs_accepted: int
+    logs_exported: int
+    logs_rejected: int
+    logs_dropped: int
+    logs_failed: int
+    logs_requests_ok: int
+    logs_requests_failed: int
+    logs_bytes_sent: int
+    logs_last_error: Optional[str]
+    metric_points_accepted: int
+    metric_points_exported: int
+    metric_points_rejected: int
+    metric_points_dropped: int
+    metric_points_failed: int
+    metric_requests_ok: int
+    metric_requests_failed: int
+    metric_bytes_sent: int
+    #: Observable-instrument callbacks that raised.
+    metric_callback_errors: int
+    metric_last_error: Optional[str]
 
 
 class SpanKind(enum.IntEnum):
