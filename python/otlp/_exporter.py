@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from otlp import _lifecycle, _native
 
@@ -46,6 +46,12 @@ class Exporter(_native.Exporter):
             ``protocol``, ``headers``, ``compression``, ``timeout``, ``tls``,
             ``http_version`` and (traces and logs) ``batch``. A signal's own
             ``endpoint`` is its whole URL: OTLP/HTTP posts to it as it is.
+        strict: what a bad value at run time does (an attribute of an unsupported type,
+            a NaN measurement, a negative counter increment, a call after
+            :meth:`shutdown`). By default it is dropped, counted in :meth:`stats` and
+            reported once through the ``otlp`` logger: telemetry never raises into
+            the application. ``True`` raises instead, for tests. Default: the
+            ``OTLP_STRICT`` environment variable (``1``/``true``), else ``False``.
 
     Raises:
         otlp.errors.ConfigError: an argument is invalid (the message names it).
@@ -54,9 +60,24 @@ class Exporter(_native.Exporter):
 
     __slots__ = ()
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # Arguments were consumed by the native constructor.
-        _lifecycle.track(self)
+    if not TYPE_CHECKING:  # type checkers see the native constructor's signature
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            # Arguments were consumed by the native constructor.
+            _lifecycle.track(self)
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Flush, then stop. Returns by ``timeout`` seconds whatever the collector does;
+        spans still unsent then are dropped and counted (``spans_dropped_shutdown``). If
+        any telemetry was lost, a warning on the ``otlp`` logger says what, how much and
+        the last error. Calling it again does nothing and returns True."""
+        clean = super().shutdown(timeout)
+        _lifecycle.report_losses(self, at_shutdown=True)
+        return clean
+
+    def __exit__(self, *_args: object) -> Literal[False]:
+        self.shutdown()
+        return False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Exporter:

@@ -39,28 +39,40 @@ _stop = threading.Event()
 _watcher: threading.Thread | None = None
 _watcher_lock = threading.Lock()
 
+# Per exporter, its stats when losses were last reported: each loss is reported once,
+# by the periodic report or by the one at shutdown, whichever sees it first.
+_reported: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_reported_lock = threading.Lock()
 
-def _report(previous: dict[int, dict[str, Any]]) -> None:
-    for exporter in list(_live):
-        try:
-            stats = exporter.stats()
-        except Exception:  # noqa: BLE001 - a shut-down or broken exporter: skip it
-            continue
-        before = previous.get(id(exporter), {})
-        for key, what in _LOSSES:
-            grown = stats.get(key, 0) - before.get(key, 0)
-            if grown > 0:
-                error = (
-                    stats.get("last_error") or stats.get("logs_last_error") or stats.get("metric_last_error")
-                )
-                logger.warning("%d %s (exporter %s; last error: %s)", grown, what, exporter.endpoint, error)
-        previous[id(exporter)] = stats
+
+def report_losses(exporter: Any, *, at_shutdown: bool = False) -> None:
+    """Warn through the ``otlp`` logger about telemetry ``exporter`` lost since the last
+    report: what, how many, and the last error."""
+    try:
+        stats = exporter.stats()
+    except Exception:  # noqa: BLE001 - a broken exporter: nothing to report
+        return
+    with _reported_lock:
+        before = _reported.get(exporter, {})
+        _reported[exporter] = stats
+    lost = [(stats.get(key, 0) - before.get(key, 0), what) for key, what in _LOSSES]
+    lost = [(n, what) for n, what in lost if n > 0]
+    if not lost:
+        return
+    error = stats.get("last_error") or stats.get("logs_last_error") or stats.get("metric_last_error")
+    logger.warning(
+        "%s (exporter %s%s; last error: %s)",
+        ", ".join(f"{n:,} {what}" for n, what in lost),
+        exporter.endpoint,
+        ", at shutdown" if at_shutdown else "",
+        error,
+    )
 
 
 def _watch() -> None:
-    previous: dict[int, dict[str, Any]] = {}
     while not _stop.wait(DIAGNOSTICS_INTERVAL):
-        _report(previous)
+        for exporter in list(_live):
+            report_losses(exporter)
 
 
 def _start_watcher() -> None:
