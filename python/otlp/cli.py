@@ -59,7 +59,8 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         f"otlp {otlp.__version__} demo: sending traces, metrics and logs to the {where} "
         f"at {endpoint} for {args.seconds:g}s\n"
     )
-    batch = otlp.BatchConfig(max_queue_size=65536, max_export_batch_size=512, schedule_delay=0.2)
+    queue = 65536
+    batch = otlp.BatchConfig(max_queue_size=queue, max_export_batch_size=512, schedule_delay=0.2)
     exporter = otlp.Exporter(
         endpoint,
         compression=args.compression,
@@ -94,6 +95,10 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         requests.add(200, {"route": "/api/items/{id}"})
         log.emit("served 200 requests", severity=otlp.Severity.INFO, attributes={"batch": sent // 600})
         logged += 1
+        # The producer is faster than the receiver it shares this machine with: wait for
+        # room instead of overflowing the queue (a real service would run slower, or
+        # drop, which stats() counts).
+        _wait_for_room(exporter, queue)
         now = time.perf_counter()
         received = receiver.counts()["spans"] if receiver else exporter.stats()["spans_exported"]
         progress.show(
@@ -127,11 +132,44 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     )
     if receiver:
         receiver.stop()
-    logs_ok = stats["logs_exported"] == logged
-    if not flushed or received != sent or not logs_ok:
-        out.write("not everything was delivered: see the counts above\n")
-        return 1
-    return 0
+    return _verdict(out, stats, sent=sent, received=received, logged=logged, flushed=flushed)
+
+
+def _wait_for_room(exporter: otlp.Exporter, queue: int, timeout: float = 10.0) -> None:
+    """Pace the producer: once half the queue is waiting, wait until a quarter is (or
+    ``timeout``, if the collector stopped taking anything: drops are then counted)."""
+    if exporter.stats()["spans_pending"] < queue // 2:
+        return
+    deadline = time.perf_counter() + timeout
+    while exporter.stats()["spans_pending"] > queue // 4 and time.perf_counter() < deadline:
+        time.sleep(0.001)
+
+
+def _verdict(out: TextIO, stats: otlp.Stats, *, sent: int, received: int, logged: int, flushed: bool) -> int:
+    """0 when everything arrived; otherwise say what was lost and why. Only a delivery
+    failure (the collector refused or could not be reached) makes the exit status 1."""
+    failed = stats["spans_failed"] + stats["logs_failed"] + stats["metric_points_failed"]
+    dropped = stats["spans_dropped"] + stats["logs_dropped"] + stats["metric_points_dropped"]
+    if flushed and received == sent and stats["logs_exported"] == logged and not failed and not dropped:
+        return 0
+    reasons = [
+        (stats["spans_dropped_queue_full"], "spans dropped: the queue was full (made faster than sent)"),
+        (stats["spans_dropped_shutdown"], "spans still unsent at the shutdown deadline"),
+        (stats["spans_dropped_too_large"], "spans larger than a request may be"),
+        (stats["spans_failed"], "spans the collector refused or could not be sent"),
+        (stats["logs_dropped"] + stats["logs_failed"], "log records lost"),
+        (stats["metric_points_dropped"] + stats["metric_points_failed"], "metric points lost"),
+        (max(stats["spans_exported"] - received, 0), "spans exported but not counted by the receiver"),
+    ]
+    out.write("not everything was delivered:\n")
+    for n, why in reasons:
+        if n:
+            out.write(f"  {n:,} {why}\n")
+    error = stats["last_error"] or stats["logs_last_error"] or stats["metric_last_error"]
+    if error:
+        out.write(f"  last error: {error}\n")
+    delivery_failed = failed > 0 or received < stats["spans_exported"] or (not flushed and not dropped)
+    return 1 if delivery_failed else 0
 
 
 def _wait_for(received: Callable[[], int], n: int, timeout: float) -> bool:
