@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt};
 
 use crate::convert::{self, Mode};
+use crate::errors::guard;
 
 const FLAG_HAS_IS_REMOTE: u32 = 0x100;
 const FLAG_IS_REMOTE: u32 = 0x200;
@@ -306,6 +307,14 @@ pub fn encode_spans<'py>(
     spans: &Bound<'py, PyAny>,
     format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    guard(|| encode_spans_now(py, spans, format))
+}
+
+fn encode_spans_now<'py>(
+    py: Python<'py>,
+    spans: &Bound<'py, PyAny>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
     let json = is_json(format)?;
     let mut groups = Groups::new(py);
     let mut data = Vec::new();
@@ -567,6 +576,14 @@ pub fn encode_metrics<'py>(
     metrics_data: &Bound<'py, PyAny>,
     format: &str,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    guard(|| encode_metrics_now(py, metrics_data, format))
+}
+
+fn encode_metrics_now<'py>(
+    py: Python<'py>,
+    metrics_data: &Bound<'py, PyAny>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
     let json = is_json(format)?;
     let export = py.import(intern!(py, "opentelemetry.sdk.metrics.export"))?;
     let classes = MetricClasses {
@@ -697,6 +714,14 @@ fn log_record<'py>(readable: &Bound<'py, PyAny>, groups: &mut Groups<'py>) -> Py
 #[pyfunction]
 #[pyo3(signature = (records, format = "protobuf"))]
 pub fn encode_logs<'py>(
+    py: Python<'py>,
+    records: &Bound<'py, PyAny>,
+    format: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    guard(|| encode_logs_now(py, records, format))
+}
+
+fn encode_logs_now<'py>(
     py: Python<'py>,
     records: &Bound<'py, PyAny>,
     format: &str,
