@@ -70,22 +70,25 @@ def test_absurd_settings_are_config_errors_naming_the_argument(make, name: str) 
 
 
 def test_a_huge_queue_allocates_nothing_until_items_arrive() -> None:
-    # Capacity used to be reserved at construction: 10**8 slots took 800 MB at once.
+    # Capacity used to be reserved at construction: 10**8 slots took 800 MB of address
+    # space at once (8 GB for 10**9, which failed outright on smaller machines).
     code = textwrap.dedent(
         """
-        import resource, otlp
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        import otlp
+        def vm_kib():
+            with open("/proc/self/status") as f:
+                return next(int(l.split()[1]) for l in f if l.startswith("VmSize:"))
+        warm = otlp.Exporter("http://127.0.0.1:1")  # the runtime and its threads
+        before = vm_kib()
         exp = otlp.Exporter("http://127.0.0.1:1", batch=otlp.BatchConfig(
             max_queue_size=10**8, max_export_batch_size=10**8))
         exp.tracer("t").start_span("s").end()
-        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-        exp.shutdown(timeout=0.1)
-        print(grown)
+        print(vm_kib() - before)
         """
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     grown_kib = int(out.stdout.split()[-1])
-    assert grown_kib < 64 * 1024, f"constructing grew the peak RSS by {grown_kib} KiB"
+    assert grown_kib < 200 * 1024, f"constructing took {grown_kib} KiB of address space"
 
 
 def test_waits_with_absurd_timeouts_return_and_never_panic() -> None:
@@ -147,11 +150,21 @@ def test_wait_timeouts_of_the_wrong_type_name_the_argument() -> None:
 # ---------------------------------------------------------------------------
 
 
+def _slowly(answer):
+    """A script action answering ``answer`` after a second and a bit: the attempt's own
+    time then counts too (with it, 2^64-1 seconds used to overflow)."""
+
+    def act(_request):
+        time.sleep(1.1)  # a slow collector, not synchronisation
+        return answer
+
+    return act
+
+
 def _servers_for(kind: str):
     if kind == "http":
-        return HttpFaultServer([(503, {"Retry-After": "18446744073709551615"})]), {
-            "protocol": "http/protobuf"
-        }
+        slow = _slowly((503, {"Retry-After": "18446744073709551615"}))
+        return HttpFaultServer([slow]), {"protocol": "http/protobuf"}
     if kind == "http-date":
         return HttpFaultServer([(503, {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"})]), {
             "protocol": "http/protobuf"
@@ -172,7 +185,7 @@ def test_a_server_delay_of_centuries_ends_the_retries_at_once(kind: str) -> None
             # Before: the export task panicked on the overflow, the batch was never
             # settled and every flush waited its whole timeout.
             assert exp.force_flush(timeout=10.0) is False
-            assert time.monotonic() - started < 5.0
+            assert time.monotonic() - started < 6.0
             stats = exp.stats()
             assert stats["spans_failed_retries_exhausted"] == 5, stats
             assert stats["spans_pending"] == 0, stats
