@@ -55,6 +55,58 @@ def test_demo_passes_every_time_on_a_busy_machine() -> None:
         burner.wait()
 
 
+@pytest.mark.timeout(120)
+def test_demo_waits_for_a_stalled_collector_instead_of_dropping() -> None:
+    # A collector that stops reading for a second (a GC pause, a busy machine): the demo
+    # used to keep producing into the queue, overflow it and fail.
+    port = free_port()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "otlp", "serve", "--address", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    demo = None
+    try:
+        assert serve.stdout is not None
+        assert b"listening" in serve.stdout.readline()
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "otlp",
+                "demo",
+                "--endpoint",
+                f"http://127.0.0.1:{port}",
+                "--seconds",
+                "3",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        # Once spans arrive, freeze the collector for longer than the queue lasts.
+        deadline = time.monotonic() + 30
+        while b"spans 0 " in (line := serve.stdout.readline()) or b"spans" not in line:
+            assert line and time.monotonic() < deadline, "the demo never reached the collector"
+        serve.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(1.5)  # the stall being injected, not synchronisation
+        finally:
+            serve.send_signal(signal.SIGCONT)
+        demo_out, _ = demo.communicate(timeout=90)
+        assert demo.returncode == 0, demo_out
+        assert "not everything was delivered" not in demo_out, demo_out
+        assert "dropped   0   failed 0" in demo_out, demo_out
+    finally:
+        for proc in (demo, serve):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+        if serve.stdout is not None:
+            serve.stdout.close()
+
+
 def test_demo_says_why_something_was_lost_and_fails_only_for_a_delivery_failure() -> None:
     stats = {
         key: 0
