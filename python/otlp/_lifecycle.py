@@ -31,6 +31,7 @@ _LOSSES = (
     ("metric_points_dropped", "metric points dropped"),
     ("metric_points_failed", "metric points failed to export"),
     ("metric_callback_errors", "metric callbacks raised"),
+    ("metric_collections_late", "metric collections ended after shutdown and were dropped"),
     ("logs_dropped", "log records dropped"),
     ("logs_failed", "log records failed to export"),
 )

@@ -99,6 +99,9 @@ class Stats(TypedDict):
     metric_bytes_sent: int
     #: Observable-instrument callbacks that raised.
     metric_callback_errors: int
+    #: Collections that ended after ``shutdown()`` stopped waiting for them (a callback
+    #: outlived its timeout): dropped, not exported.
+    metric_collections_late: int
     metric_last_error: Optional[str]
 
 

@@ -679,8 +679,7 @@ impl PyExporter {
         }
         if let Some(m) = self.metrics() {
             let before = lost(&m.stats());
-            // Collection runs the callbacks, which take the GIL themselves.
-            let flushed = py.detach(|| m.force_flush(deadline));
+            let flushed = m.force_flush_with(|done| wait_in_slices(py, deadline, done))?;
             ok &= flushed && lost(&m.stats()) == before;
         }
         Ok(ok)
@@ -702,7 +701,7 @@ impl PyExporter {
             None => true,
         };
         let metrics_clean = match self.metrics() {
-            Some(m) => py.detach(|| m.shutdown(deadline)),
+            Some(m) => m.shutdown_with(deadline, |done| wait_in_slices(py, deadline, done))?,
             None => true,
         };
         Ok(clean? && logs_clean && metrics_clean)
@@ -804,6 +803,10 @@ impl PyExporter {
         d.set_item(
             "metric_callback_errors",
             m.as_ref().map_or(0, |m| m.callback_errors()),
+        )?;
+        d.set_item(
+            "metric_collections_late",
+            m.as_ref().map_or(0, |m| m.collections_late()),
         )?;
         d.set_item(
             "metric_last_error",

@@ -4,11 +4,16 @@
 //! collects every instrument and hands one `ResourceMetrics` to a pipeline of batch
 //! size one, which encodes it and delivers it with the same retry, flush and shutdown
 //! rules as spans. Stats count data points.
+//!
+//! Collections run only on the reader thread. `force_flush` and `shutdown` ask it for
+//! one and wait with their deadline; a callback that outlives it holds up nobody but
+//! the reader, and may itself call `force_flush`, `shutdown` or fork.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use crate::aggregate::{AttributeSet, Descriptor, Instrument, TemporalityPreference};
@@ -18,6 +23,7 @@ use crate::ids::now_unix_nano;
 use crate::model::{Number, Resource, ResourceMetrics, Scope, ScopeMetrics};
 use crate::pipeline::{BatchConfig, ExportSettings, Pipeline, Weighted};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::time;
 use crate::trace::ExporterConfig;
 use crate::transport::{Endpoint, Paths};
 
@@ -93,28 +99,80 @@ struct Registry {
     callbacks: Vec<(Arc<Instrument>, Arc<dyn Callback>)>,
 }
 
-struct ReaderState {
+/// The longest `pause_for_fork` waits for the reader to leave a part of a collection
+/// that holds locks. Those parts run no user code, so this only guards against the
+/// unforeseen: a fork must never hang on telemetry.
+const FORK_PAUSE_LIMIT: Duration = Duration::from_secs(1);
+
+/// How `force_flush_with` and `shutdown_with` wait: given `done`, call `done(until)`
+/// (it blocks until its condition holds, then returns true, or until `until`) until it
+/// returns true or the caller's deadline passes (then return false). The binding waits
+/// in slices with the GIL released and may give up with an error (Ctrl-C).
+pub type Done<'a> = dyn Fn(Instant) -> bool + Sync + 'a;
+
+/// The reader's state, shared with the reader thread. Collections run only on that
+/// thread, one at a time; `force_flush` and `shutdown` ask for one and wait for it
+/// with their deadline.
+struct Control {
+    /// Collections asked for, numbered from 1.
+    requested: u64,
+    /// Every collection asked for up to this number has been handed to the pipeline.
+    collected: u64,
+    /// The number the running collection settles, while one runs.
+    running: Option<u64>,
+    /// Shutdown has begun: the reader exits once collection `last` is handed over.
     stop: bool,
+    last: u64,
+    /// Shutdown stopped waiting for the reader: what it is collecting is late, and
+    /// is dropped (and counted) instead of exported.
+    abandoned: bool,
+    /// Shutdown was called by a callback, on the reader thread: the reader shuts the
+    /// pipeline down itself, by this deadline, once its collection is handed over.
+    close_by: Option<Instant>,
+    /// The current reader thread and its generation (a forked child starts anew).
+    thread: Option<ThreadId>,
+    epoch: u64,
+    /// The reader of this epoch has ended.
+    exited: bool,
+    /// A fork is under way: no part of a collection that takes locks may start.
+    paused: bool,
+    /// The reader is in such a part (never while a callback runs).
+    locking: bool,
+}
+
+impl Control {
+    fn on_reader_thread(&self) -> bool {
+        self.thread == Some(std::thread::current().id())
+    }
+}
+
+struct Reader {
+    control: Mutex<Control>,
+    /// Wakes the reader: a request, shutdown, the end of a fork.
+    wake: Condvar,
+    /// Wakes waiters: a collection handed over, the reader gone, a locking part over.
+    progress: Condvar,
+}
+
+impl Reader {
+    fn lock(&self) -> MutexGuard<'_, Control> {
+        lock(&self.control)
+    }
 }
 
 pub struct MetricsExporter {
     resource: Arc<Resource>,
     config: MetricsConfig,
     registry: Mutex<Registry>,
-    /// Serializes collections (delta state), taken without the GIL.
-    collecting: Mutex<()>,
-    /// Fork gate: `(paused, collecting)`; no collection runs while paused, so no
-    /// instrument lock is held when the process forks.
-    gate: Mutex<(bool, bool)>,
-    gate_changed: Condvar,
     /// Replaced (never freed) in a child after `fork()`.
     pipeline: RwLock<Arc<Pipeline<Box<Collection>>>>,
     export_config: ExporterConfig,
     /// Shared with the reader thread, which holds no strong reference while waiting.
-    reader: Arc<(Mutex<ReaderState>, Condvar)>,
+    reader: Arc<Reader>,
     thread: Mutex<Option<JoinHandle<()>>>,
     callback_errors: AtomicU64,
     last_callback_error: Mutex<Option<String>>,
+    collections_late: AtomicU64,
     start: u64,
 }
 
@@ -133,6 +191,8 @@ impl MetricsExporter {
                 "`metrics.interval` and `metrics.timeout` must be > 0 seconds".into(),
             ));
         }
+        time::check(config.interval, "metrics.interval")?;
+        time::check(config.timeout, "metrics.timeout")?;
         if config.cardinality_limit < 2 {
             return Err(Error::Config(
                 "`metrics.cardinality_limit` must be at least 2 (one series plus the overflow series)".into(),
@@ -140,8 +200,6 @@ impl MetricsExporter {
         }
         let pipeline = Self::start_pipeline(export, &config)?;
         let this = Arc::new(Self {
-            gate: Mutex::new((false, false)),
-            gate_changed: Condvar::new(),
             export_config: export.clone(),
             resource,
             config,
@@ -150,15 +208,32 @@ impl MetricsExporter {
                 by_name: HashMap::new(),
                 callbacks: Vec::new(),
             }),
-            collecting: Mutex::new(()),
             pipeline: RwLock::new(Arc::new(pipeline)),
-            reader: Arc::new((Mutex::new(ReaderState { stop: false }), Condvar::new())),
+            reader: Arc::new(Reader {
+                control: Mutex::new(Control {
+                    requested: 0,
+                    collected: 0,
+                    running: None,
+                    stop: false,
+                    last: 0,
+                    abandoned: false,
+                    close_by: None,
+                    thread: None,
+                    epoch: 0,
+                    exited: false,
+                    paused: false,
+                    locking: false,
+                }),
+                wake: Condvar::new(),
+                progress: Condvar::new(),
+            }),
             thread: Mutex::new(None),
             callback_errors: AtomicU64::new(0),
             last_callback_error: Mutex::new(None),
+            collections_late: AtomicU64::new(0),
             start: now_unix_nano(),
         });
-        this.spawn_reader()?;
+        this.spawn_reader(0)?;
         Ok(this)
     }
 
@@ -196,38 +271,78 @@ impl MetricsExporter {
         )
     }
 
-    fn spawn_reader(self: &Arc<Self>) -> Result<()> {
+    fn spawn_reader(self: &Arc<Self>, epoch: u64) -> Result<()> {
         let weak = Arc::downgrade(self);
         let reader = self.reader.clone();
         let interval = self.config.interval;
-        let thread = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("otlp-metrics".into())
-            .spawn(move || reader_loop(weak, reader, interval))
-            .map_err(|e| Error::Transport(format!("cannot start the metrics reader: {e}")))?;
-        *lock(&self.thread) = Some(thread);
-        Ok(())
+            .spawn(move || reader_loop(weak, reader, interval, epoch));
+        match spawned {
+            Ok(thread) => {
+                *lock(&self.thread) = Some(thread);
+                Ok(())
+            }
+            Err(e) => {
+                // Nobody will collect: waiters must not wait for it.
+                self.reader.lock().exited = true;
+                Err(Error::Transport(format!(
+                    "cannot start the metrics reader: {e}"
+                )))
+            }
+        }
     }
 
-    /// Before `fork()`: wait for a running collection to end and hold new ones back.
+    /// Before `fork()`: hold collections back from their parts that take locks, and
+    /// wait (briefly) for such a part to end, so that no lock is held across the fork.
+    /// A callback may be running (it holds no lock of ours); when it is the callback
+    /// that forks, this is the reader thread and there is nothing to wait for.
     pub fn pause_for_fork(&self) {
-        let mut g = lock(&self.gate);
-        g.0 = true;
-        while g.1 {
-            g = self.gate_changed.wait(g).unwrap_or_else(|e| e.into_inner());
+        let r = &*self.reader;
+        let mut c = r.lock();
+        c.paused = true;
+        if c.on_reader_thread() {
+            return;
+        }
+        let until = time::after(FORK_PAUSE_LIMIT);
+        while c.locking {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            c = r
+                .progress
+                .wait_timeout(c, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 
     /// In the parent after `fork()`.
     pub fn resume_after_fork(&self) {
-        lock(&self.gate).0 = false;
-        self.gate_changed.notify_all();
+        self.reader.lock().paused = false;
+        self.reader.wake.notify_all();
     }
 
     /// In the child after `fork()`: what was recorded belongs to the parent (which
     /// still exports it), so every series starts over; a fresh pipeline and reader
-    /// replace the threads that did not survive, and the old pipeline is leaked.
+    /// replace the threads that did not survive, and the old pipeline is leaked. When a
+    /// callback forked, this thread was the parent's reader: its collection is left
+    /// unfinished here (the parent finishes and exports it).
     pub fn after_fork_in_child(self: &Arc<Self>) -> Result<()> {
-        *lock(&self.gate) = (false, false);
+        let epoch = {
+            let mut c = self.reader.lock();
+            c.epoch += 1;
+            c.collected = c.requested;
+            c.running = None;
+            c.abandoned = false;
+            c.close_by = None;
+            c.thread = None;
+            c.exited = false;
+            c.paused = false;
+            c.locking = false;
+            c.epoch
+        };
         let reg = lock(&self.registry);
         for s in &reg.scopes {
             for i in &s.instruments {
@@ -245,8 +360,7 @@ impl MetricsExporter {
         if let Some(old) = lock(&self.thread).take() {
             std::mem::forget(old);
         }
-        lock(&self.reader.0).stop = false;
-        self.spawn_reader()
+        self.spawn_reader(epoch)
     }
 
     pub fn config(&self) -> &MetricsConfig {
@@ -286,23 +400,35 @@ impl MetricsExporter {
         lock(&self.registry).callbacks.push((instrument, callback));
     }
 
-    /// Run callbacks, collect every instrument and queue the result for export.
-    /// Must be called without holding the GIL (callbacks take it).
-    pub fn collect(&self) {
-        {
-            let mut g = lock(&self.gate);
-            if g.0 {
-                return; // a fork is under way
-            }
-            g.1 = true;
+    /// Start a part of a collection that takes locks, once no fork is under way; false
+    /// when this reader has been replaced (in a forked child).
+    fn enter_locking(&self, epoch: u64) -> bool {
+        let r = &*self.reader;
+        let mut c = r.lock();
+        while c.paused && c.epoch == epoch {
+            c = r.wake.wait(c).unwrap_or_else(|e| e.into_inner());
         }
-        self.collect_now();
-        lock(&self.gate).1 = false;
-        self.gate_changed.notify_all();
+        if c.epoch != epoch {
+            return false;
+        }
+        c.locking = true;
+        true
     }
 
-    fn collect_now(&self) {
-        let _one_at_a_time = lock(&self.collecting);
+    /// Whether the running collection should stop calling callbacks: nobody will
+    /// take its result.
+    fn given_up(&self, epoch: u64) -> bool {
+        let c = self.reader.lock();
+        c.abandoned || c.epoch != epoch
+    }
+
+    /// One collection, on the reader thread: run the callbacks, collect every
+    /// instrument and hand the result to the pipeline, settling requests up to `target`.
+    fn collect(&self, target: u64, epoch: u64) {
+        let r = &*self.reader;
+        if !self.enter_locking(epoch) {
+            return;
+        }
         let (callbacks, scopes): (Vec<_>, Vec<_>) = {
             let reg = lock(&self.registry);
             (
@@ -313,17 +439,71 @@ impl MetricsExporter {
                     .collect(),
             )
         };
+        {
+            let mut c = r.lock();
+            c.locking = false;
+            c.running = Some(target);
+        }
+        r.progress.notify_all();
+
+        // Callbacks run with no lock of ours held: they may take as long as they like,
+        // fork, or call force_flush() or shutdown().
         let now = now_unix_nano();
+        let mut errors = Vec::new();
         for (instrument, callback) in &callbacks {
+            if self.given_up(epoch) {
+                break;
+            }
             let result = callback.call(&mut |value, attrs| instrument.observe(value, attrs, now));
             if let Err(e) = result {
-                self.callback_errors.fetch_add(1, Ordering::Relaxed);
-                *lock(&self.last_callback_error) = Some(format!(
+                errors.push(format!(
                     "callback of {:?} failed: {e}",
                     instrument.descriptor.name
                 ));
             }
         }
+
+        if !self.enter_locking(epoch) {
+            return;
+        }
+        if let Some(last) = errors.pop() {
+            self.callback_errors
+                .fetch_add(errors.len() as u64 + 1, Ordering::Relaxed);
+            *lock(&self.last_callback_error) = Some(last);
+        }
+        let collection = if self.given_up(epoch) {
+            None
+        } else {
+            self.gather(scopes)
+        };
+        let mut c = r.lock();
+        c.locking = false;
+        c.running = None;
+        let mut close_by = None;
+        if c.abandoned {
+            self.collections_late.fetch_add(1, Ordering::Relaxed);
+        } else {
+            // Under the lock: once shutdown has given up, nothing more is pushed.
+            if let Some(collection) = collection {
+                self.pipeline().push(collection);
+            }
+            c.collected = c.collected.max(target);
+            if c.stop && c.collected >= c.last {
+                close_by = c.close_by.take();
+            }
+        }
+        drop(c);
+        r.progress.notify_all();
+        if let Some(deadline) = close_by {
+            let pipeline = self.pipeline();
+            pipeline.begin_shutdown();
+            pipeline.wait_idle(deadline);
+            pipeline.finish_shutdown();
+        }
+    }
+
+    /// Collect every instrument into one `ResourceMetrics`; None when nothing has data.
+    fn gather(&self, scopes: Vec<(Arc<Scope>, Vec<Arc<Instrument>>)>) -> Option<Box<Collection>> {
         let now = now_unix_nano();
         let mut scope_metrics = Vec::new();
         let mut points = 0;
@@ -339,23 +519,81 @@ impl MetricsExporter {
             scope_metrics.push(ScopeMetrics { scope, metrics });
         }
         if scope_metrics.is_empty() {
-            return;
+            return None;
         }
-        self.pipeline().push(Box::new(Collection {
+        Some(Box::new(Collection {
             data: vec![ResourceMetrics {
                 resource: self.resource.clone(),
                 scope_metrics,
             }],
             points,
-        }));
+        }))
+    }
+
+    /// Wait until collection `target` has been handed to the pipeline (true), or the
+    /// reader is gone, or `until` (false).
+    fn wait_collected(&self, target: u64, until: Instant) -> bool {
+        let r = &*self.reader;
+        let mut c = r.lock();
+        loop {
+            if c.collected >= target {
+                return true;
+            }
+            if c.exited || c.abandoned {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            c = r
+                .progress
+                .wait_timeout(c, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Collect now, then wait until the export settles or `until`.
     pub fn force_flush(&self, until: Instant) -> bool {
-        self.collect();
+        let Ok(flushed) = self.force_flush_with(|done| Ok::<_, Infallible>(done(until)));
+        flushed
+    }
+
+    /// Have the reader collect now, and wait (through `wait`, see [`Done`]) until that
+    /// collection is exported; true when it was in time. A collection that outlives the
+    /// wait is still exported when it ends. Called from a callback (on the reader
+    /// thread), it cannot wait for the collection it is part of: it exports what was
+    /// collected before and returns false.
+    pub fn force_flush_with<E>(
+        &self,
+        mut wait: impl FnMut(&Done<'_>) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<bool, E> {
+        let target = {
+            let mut c = self.reader.lock();
+            if c.on_reader_thread() {
+                None
+            } else if c.stop {
+                Some(c.last)
+            } else {
+                c.requested += 1;
+                Some(c.requested)
+            }
+        };
+        let collected = match target {
+            Some(target) => {
+                self.reader.wake.notify_all();
+                if !wait(&|until| self.wait_collected(target, until))? {
+                    return Ok(false);
+                }
+                true
+            }
+            None => false,
+        };
         let pipeline = self.pipeline();
         let generation = pipeline.request_flush();
-        pipeline.wait_flush(generation, until)
+        let flushed = wait(&|until| pipeline.wait_flush(generation, until))?;
+        Ok(collected && flushed)
     }
 
     pub fn pipeline(&self) -> Arc<Pipeline<Box<Collection>>> {
@@ -367,32 +605,66 @@ impl MetricsExporter {
 
     /// Final collection, export, and stop; returns by `until`.
     pub fn shutdown(&self, until: Instant) -> bool {
-        if !self.stop_reader() {
-            return true;
-        }
-        if let Some(t) = lock(&self.thread).take() {
-            // The reader exits at once when told (or after its current collection).
-            let _ = t.join();
-        }
-        self.collect();
-        let pipeline = self.pipeline();
-        pipeline.begin_shutdown();
-        let clean = pipeline.wait_idle(until);
-        pipeline.finish_shutdown();
+        let Ok(clean) = self.shutdown_with(until, |done| Ok::<_, Infallible>(done(until)));
         clean
     }
 
-    /// Tell the reader to stop; false if it already was.
-    fn stop_reader(&self) -> bool {
-        let (state, wake) = &*self.reader;
-        let mut r = lock(state);
-        if r.stop {
-            return false;
+    /// Have the reader make a last collection, export it and stop, waiting (through
+    /// `wait`, see [`Done`]) no longer than `deadline` allows; true when all of it was
+    /// delivered in time. The reader thread is never joined: one still in a callback
+    /// is left to end on its own, and what it collects is dropped and counted
+    /// ([`Self::collections_late`]). Called from a callback (on the reader thread), the
+    /// collection it is part of is the last one and the reader shuts the pipeline down
+    /// after handing it over, by `deadline`; this returns false at once. Calling it
+    /// again returns true.
+    pub fn shutdown_with<E>(
+        &self,
+        deadline: Instant,
+        mut wait: impl FnMut(&Done<'_>) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<bool, E> {
+        let last = {
+            let mut c = self.reader.lock();
+            if c.stop {
+                return Ok(true);
+            }
+            c.stop = true;
+            if c.on_reader_thread() {
+                c.last = c.running.unwrap_or(c.collected);
+                c.close_by = Some(deadline);
+                return Ok(false);
+            }
+            c.requested += 1;
+            c.last = c.requested;
+            c.last
+        };
+        self.reader.wake.notify_all();
+        let pipeline = self.pipeline();
+        let result = wait(&|until| self.wait_collected(last, until)).and_then(|collected| {
+            self.abandon(last);
+            pipeline.begin_shutdown();
+            wait(&|until| pipeline.wait_idle(until)).map(|idle| collected && idle)
+        });
+        // Also when the wait was interrupted: the exporter is shut down either way.
+        self.abandon(last);
+        pipeline.begin_shutdown();
+        pipeline.finish_shutdown();
+        if let Some(thread) = lock(&self.thread).take() {
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
         }
-        r.stop = true;
-        drop(r);
-        wake.notify_all();
-        true
+        result
+    }
+
+    /// Stop waiting for collection `last`: if it has not been handed over yet, it is
+    /// late and will not be.
+    fn abandon(&self, last: u64) {
+        let mut c = self.reader.lock();
+        if c.collected < last {
+            c.abandoned = true;
+        }
+        drop(c);
+        self.reader.wake.notify_all();
     }
 
     pub fn stats(&self) -> StatsSnapshot {
@@ -406,42 +678,87 @@ impl MetricsExporter {
     pub fn last_callback_error(&self) -> Option<String> {
         lock(&self.last_callback_error).clone()
     }
+
+    /// Collections that ended after shutdown had stopped waiting for them (a callback
+    /// that outlived the deadline): dropped, not exported.
+    pub fn collections_late(&self) -> u64 {
+        self.collections_late.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for MetricsExporter {
     fn drop(&mut self) {
-        self.stop_reader();
+        let mut c = self.reader.lock();
+        if !c.stop {
+            c.stop = true;
+            c.last = c.collected;
+        }
+        drop(c);
+        self.reader.wake.notify_all();
     }
 }
 
-fn reader_loop(
-    this: Weak<MetricsExporter>,
-    reader: Arc<(Mutex<ReaderState>, Condvar)>,
-    interval: Duration,
-) {
-    let (state, wake) = &*reader;
-    let mut next = Instant::now() + interval;
+/// Marks the reader of `epoch` as gone when its thread ends, however it ends.
+struct Exiting<'a> {
+    reader: &'a Reader,
+    epoch: u64,
+}
+
+impl Drop for Exiting<'_> {
+    fn drop(&mut self) {
+        let mut c = self.reader.lock();
+        if c.epoch == self.epoch {
+            c.exited = true;
+            c.running = None;
+            c.locking = false;
+        }
+        drop(c);
+        self.reader.progress.notify_all();
+    }
+}
+
+fn reader_loop(this: Weak<MetricsExporter>, reader: Arc<Reader>, interval: Duration, epoch: u64) {
+    let _exiting = Exiting {
+        reader: &reader,
+        epoch,
+    };
+    {
+        let mut c = reader.lock();
+        if c.epoch != epoch {
+            return;
+        }
+        c.thread = Some(std::thread::current().id());
+    }
+    let mut next = time::after(interval);
     loop {
-        {
-            let mut r = lock(state);
+        let target = {
+            let mut c = reader.lock();
             loop {
-                if r.stop {
+                if c.epoch != epoch || c.abandoned || (c.stop && c.collected >= c.last) {
                     return;
+                }
+                if c.requested > c.collected {
+                    break c.requested;
                 }
                 let now = Instant::now();
                 if now >= next {
-                    break;
+                    break c.requested;
                 }
-                r = wake
-                    .wait_timeout(r, next - now)
+                c = reader
+                    .wake
+                    .wait_timeout(c, next - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
-        }
+        };
         let Some(exp) = this.upgrade() else { return };
-        exp.collect();
+        exp.collect(target, epoch);
         drop(exp);
-        // Never run behind: skip ticks missed while collecting.
-        next = (next + interval).max(Instant::now());
+        // A collection asked for by force_flush leaves the schedule as it is; a due
+        // one sets the next, skipping ticks missed while collecting.
+        let now = Instant::now();
+        if now >= next {
+            next = time::at(next, interval).max(now);
+        }
     }
 }
