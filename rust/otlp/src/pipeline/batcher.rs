@@ -397,9 +397,9 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         let idle = st.batcher_done;
         drop(st);
         if !left.is_empty() {
-            self.shared
-                .stats
-                .dropped(DropReason::Shutdown, left.len() as u64);
+            // By weight: a queued metrics collection counts its data points.
+            let weight = weight_of(left.as_slices().0) + weight_of(left.as_slices().1);
+            self.shared.stats.dropped(DropReason::Shutdown, weight);
         }
         for t in &live {
             self.shared
@@ -709,7 +709,23 @@ mod tests {
         assert!(!items.iter().any(|i| i.0), "an encoder bug");
     }
 
+    /// A collection of `.0` metric points: it weighs what it holds.
+    struct Points(u64);
+
+    impl Weighted for Points {
+        fn weight(&self) -> u64 {
+            self.0
+        }
+    }
+
     fn pipeline(config: BatchConfig) -> Pipeline<Item> {
+        pipeline_of(config, encode)
+    }
+
+    fn pipeline_of<T: Weighted + Send + 'static>(
+        config: BatchConfig,
+        encode: fn(&[T], &mut Vec<u8>),
+    ) -> Pipeline<T> {
         let client = GrpcClient::new(GrpcConfig {
             // Nothing listens on port 9 of loopback: every attempt is refused.
             endpoint: Endpoint::parse("http://127.0.0.1:9").unwrap(),
@@ -766,6 +782,26 @@ mod tests {
         p.push(Item(false));
         assert_eq!(p.pending(), 0);
         assert!(p.shutdown(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn what_shutdown_drops_from_the_queue_is_counted_by_weight() {
+        let p = pipeline_of(
+            BatchConfig {
+                max_export_batch_size: 1,
+                max_concurrent_exports: 1,
+                ..BatchConfig::default()
+            },
+            |_: &[Points], _: &mut Vec<u8>| {},
+        );
+        for _ in 0..4 {
+            p.push(Points(7));
+        }
+        p.shutdown(Duration::ZERO);
+        let s = p.stats().snapshot();
+        assert_eq!(s.accepted, 28);
+        // Queued, in flight or already failed: every point is counted once.
+        assert_eq!(s.dropped_shutdown + s.failed_retries_exhausted, 28, "{s:?}");
     }
 
     #[test]
