@@ -665,3 +665,221 @@ def test_flush_and_shutdown_meet_their_deadline(servers, protocol: str, server: 
     assert stats["spans_dropped_shutdown"] == len(sent) and stats["spans_exported"] == 0, stats
     assert stats["logs_accepted"] == 1 and stats["logs_dropped"] == 1, stats
     assert srv.connections >= 1
+
+
+# ---------------------------------------------------------------------------
+# What a collector answers: an accepted export stays accepted, and what a server
+# says is kept to a bounded size
+# ---------------------------------------------------------------------------
+
+MiB = 1 << 20
+# What a user is shown of a server's text: a few hundred characters, then how much was cut.
+MAX_LAST_ERROR = 1200
+
+
+def partial_success(rejected: int, message: str) -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTracePartialSuccess,
+        ExportTraceServiceResponse,
+    )
+
+    ps = ExportTracePartialSuccess(rejected_spans=rejected, error_message=message)
+    return ExportTraceServiceResponse(partial_success=ps).SerializeToString()
+
+
+def grpc_message(payload: bytes, flag: int = 0) -> bytes:
+    return bytes([flag]) + len(payload).to_bytes(4, "big") + payload
+
+
+def accepted_answer(protocol: str, body: bytes, headers: dict | None = None):
+    """A script entry accepting the export with ``body`` (a raw HTTP body, or a framed
+    gRPC message) and response ``headers``."""
+    if protocol == "grpc":
+        return ("ok", body, headers or {})
+    if protocol == H2:
+        return ("http", 200, headers or {}, body)
+    return (200, headers or {}, body)
+
+
+def assert_bounded(last_error: str) -> None:
+    assert len(last_error) < MAX_LAST_ERROR, len(last_error)
+    assert "more bytes)" in last_error, last_error[-200:]
+
+
+ALL_PROTOCOLS = ["grpc", "http/protobuf", H2]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
+def test_an_accepted_export_with_a_5_mib_body_is_exported_once(servers, exporter, protocol: str) -> None:
+    # A 5 MiB partial success (3 spans rejected, the rest accepted): the count comes
+    # first and is read; the message is cut to a few hundred characters.
+    body = partial_success(3, "r" * (5 * MiB))
+    if protocol == "grpc":
+        body = grpc_message(body)
+    srv = fault_server(servers, protocol, [accepted_answer(protocol, body)])
+    exp = exporter(srv.endpoint, protocol)
+    send(exp)
+    exp.force_flush(timeout=10.0)  # False: not every span was exported
+    stats = settled(exp.stats())
+    assert len(srv.snapshot()) == 1, srv.snapshot()
+    assert stats["spans_exported"] == N - 3 and stats["spans_rejected"] == 3, stats
+    assert stats["requests_ok"] == 1 and stats["requests_failed"] == 0, stats
+    assert stats["last_error"].startswith("partial success: 3 rejected: rrr"), stats["last_error"][:100]
+    assert_bounded(stats["last_error"])
+
+
+UNREADABLE = {
+    # A body announced as gzip that is not.
+    "bad-gzip": ({"content-encoding": "gzip"}, b"\x1f\x8b this is not gzip"),
+    # 5 MiB that is not a protobuf message at all (an HTML page, say).
+    "huge-junk": ({}, b"<html>" + b"x" * (5 * MiB)),
+}
+GRPC_UNREADABLE = {
+    "bad-gzip": ({"grpc-encoding": "gzip"}, grpc_message(b"this is not gzip", flag=1)),
+    "huge-junk": ({}, grpc_message(b"\xff" * (5 * MiB))),
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("body", list(UNREADABLE))
+@pytest.mark.parametrize("protocol", ALL_PROTOCOLS)
+def test_an_accepted_export_with_an_unreadable_body_is_exported(
+    servers, exporter, protocol: str, body
+) -> None:
+    headers, payload = (GRPC_UNREADABLE if protocol == "grpc" else UNREADABLE)[body]
+    srv = fault_server(servers, protocol, [accepted_answer(protocol, payload, headers)])
+    exp = exporter(srv.endpoint, protocol)
+    sent = send(exp)
+    assert exp.force_flush(timeout=10.0), exp.stats()
+    stats = settled(exp.stats())
+    assert len(srv.snapshot()) == 1 and sorted(srv.acked_ids()) == sorted(sent), srv.snapshot()
+    assert stats["spans_exported"] == N and stats["requests_failed"] == 0, stats
+    # Not a failure, but the user is told that the partial success could not be read.
+    assert stats["last_error"].startswith("partial success unreadable: "), stats["last_error"]
+    assert srv.endpoint in stats["last_error"], stats["last_error"]
+    assert len(stats["last_error"]) < MAX_LAST_ERROR, len(stats["last_error"])
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_an_accepted_export_whose_body_never_ends_is_exported(servers, exporter, protocol: str) -> None:
+    if protocol == H2:
+        answer = ("http", 200, {}, b"", "stall")
+    else:
+        answer = (200, {"Content-Length": "100"}, b"", "stall")
+    srv = fault_server(servers, protocol, [answer])
+    exp = exporter(srv.endpoint, protocol, timeout=0.5)
+    sent = send(exp)
+    assert exp.force_flush(timeout=10.0), exp.stats()
+    stats = settled(exp.stats())
+    assert len(srv.snapshot()) == 1 and sorted(srv.acked_ids()) == sorted(sent), srv.snapshot()
+    assert stats["spans_exported"] == N and stats["requests_failed"] == 0, stats
+    assert stats["last_error"].startswith("partial success unreadable: "), stats["last_error"]
+    assert "in time" in stats["last_error"], stats["last_error"]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_a_response_head_too_large_to_read_is_not_retried(servers, exporter, protocol: str) -> None:
+    # Over what the client reads of a head (HTTP/1.1: a 400 KiB buffer; HTTP/2: a
+    # 400 KiB header list): the answer cannot be known, and retrying would deliver the
+    # batch again if it was accepted, to get the same answer. It fails at once.
+    srv = fault_server(servers, protocol, [], default=accepted_answer(protocol, b"", {"x-big": "b" * MiB}))
+    exp = exporter(srv.endpoint, protocol)
+    send(exp)
+    assert not exp.force_flush(timeout=10.0)
+    stats = settled(exp.stats())
+    assert len(srv.snapshot()) == 1, srv.snapshot()
+    assert stats["spans_failed_non_retryable"] == N and stats["requests_retried"] == 0, stats
+    assert stats["last_error"].startswith("INTERNAL"), stats["last_error"]
+    assert "cannot be read" in stats["last_error"], stats["last_error"]
+
+
+@pytest.mark.timeout(30)
+def test_an_8_mib_grpc_message_is_kept_to_a_few_hundred_characters(servers, exporter) -> None:
+    srv = servers(H2FaultServer, [("grpc", 3, "m" * (8 * MiB), None)])
+    exp = exporter(srv.endpoint)
+    send(exp)
+    assert not exp.force_flush(timeout=10.0)
+    stats = settled(exp.stats())
+    assert stats["spans_failed_non_retryable"] == N, stats
+    assert stats["last_error"].startswith("INVALID_ARGUMENT: mmm"), stats["last_error"][:100]
+    assert_bounded(stats["last_error"])
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("content_type", ["application/x-protobuf", "text/html"])
+@pytest.mark.parametrize("protocol", HTTP_PROTOCOLS)
+def test_an_http_error_body_is_kept_to_a_few_hundred_characters(
+    servers, exporter, protocol: str, content_type: str
+) -> None:
+    if content_type == "text/html":
+        body = b"<html>" + b"e" * (2 * MiB)
+    else:
+        from google.rpc import status_pb2
+
+        body = status_pb2.Status(code=3, message="e" * (2 * MiB)).SerializeToString()
+    headers = {"content-type": content_type}
+    answer = ("http", 400, headers, body) if protocol == H2 else (400, headers, body)
+    srv = fault_server(servers, protocol, [answer])
+    exp = exporter(srv.endpoint, protocol)
+    send(exp)
+    assert not exp.force_flush(timeout=10.0)
+    stats = settled(exp.stats())
+    assert stats["spans_failed_non_retryable"] == N, stats
+    assert "HTTP 400" in stats["last_error"] and "eee" in stats["last_error"], stats["last_error"][:200]
+    assert_bounded(stats["last_error"])
+
+
+@pytest.mark.timeout(30)
+def test_an_http_error_names_the_url_it_was_sent_to(servers, exporter) -> None:
+    # A generic endpoint already ending in /v1/traces gets /v1/traces appended: the
+    # collector answers 404, and the message says where the request went.
+    srv = servers(HttpFaultServer, [])
+    exp = exporter(srv.endpoint + "/v1/traces", "http/protobuf")
+    send(exp)
+    assert not exp.force_flush(timeout=10.0)
+    stats = settled(exp.stats())
+    assert stats["spans_failed_non_retryable"] == N, stats
+    expected = f"HTTP 404 from {srv.endpoint}/v1/traces/v1/traces"
+    assert expected in stats["last_error"], stats["last_error"]
+
+
+# ---------------------------------------------------------------------------
+# The other protocol's port: said in words, and not retried
+# ---------------------------------------------------------------------------
+
+
+def fails_at_once(exp: otlp.Exporter) -> dict:
+    """The spans sent to ``exp`` fail after one attempt, well within its retry budget."""
+    send(exp)
+    started = time.monotonic()
+    assert not exp.force_flush(timeout=10.0)
+    assert time.monotonic() - started < 3.0
+    stats = settled(exp.stats())
+    assert stats["spans_failed_non_retryable"] == N and stats["requests_retried"] == 0, stats
+    return stats
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    ("protocol", "says"),
+    [("grpc", ["HTTP/1.1", "protocol='http/protobuf'"]), (H2, ["HTTP/1.1", "http_version='1.1'"])],
+)
+def test_http2_to_an_http1_only_port_says_so(servers, exporter, protocol: str, says: list[str]) -> None:
+    srv = servers(HttpFaultServer, [])
+    stats = fails_at_once(exporter(srv.endpoint, protocol, max_elapsed=20.0))
+    for words in says:
+        assert words in stats["last_error"], stats["last_error"]
+    assert srv.snapshot() == []
+
+
+@pytest.mark.timeout(60)
+def test_http1_to_a_grpc_port_says_so(sink, exporter) -> None:
+    # The reference sink is a grpcio server: HTTP/2 only.
+    stats = fails_at_once(exporter(sink.endpoint, "http/protobuf", max_elapsed=20.0))
+    assert "OTLP/gRPC port" in stats["last_error"], stats["last_error"]
+    assert "protocol='grpc'" in stats["last_error"], stats["last_error"]
+    assert "/v1/traces" in stats["last_error"], stats["last_error"]
+    assert sink.records("traces") == []

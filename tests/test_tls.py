@@ -1,4 +1,5 @@
-"""gRPC over TLS and mutual TLS against a grpcio server with certificates made here."""
+"""gRPC over TLS and mutual TLS against a grpcio server with certificates made here, and
+certificates the exporter must refuse at once (gRPC and OTLP/HTTP)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from peers.faults import HttpFaultServer, server_tls
 from peers.pki import make_pki
 
 import otlp
@@ -36,12 +38,12 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):
 def tls_server(pki):
     servers = []
 
-    def start(require_client_auth: bool):
+    def start(require_client_auth: bool, cert: str = "server"):
         traces = _Traces()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(traces, server)
         creds = grpc.ssl_server_credentials(
-            [(pki["server_key"].read_bytes(), pki["server"].read_bytes())],
+            [(pki["server_key"].read_bytes(), pki[cert].read_bytes())],
             root_certificates=pki["ca"].read_bytes() if require_client_auth else None,
             require_client_auth=require_client_auth,
         )
@@ -131,3 +133,51 @@ def test_bad_certificate_files_fail_at_construction(pki, tmp_path) -> None:
         )
     with pytest.raises(otlp.errors.ConfigError, match="go together"):
         otlp.TLS(cert_file=str(pki["client"]))
+
+
+# A certificate that does not verify will not verify on the next attempt either: the
+# batch fails at once (not after the retry budget), saying why.
+REFUSED = [
+    pytest.param("expired", "certificate expired", id="expired"),
+    pytest.param("wrong_name", "not valid for name", id="wrong-name"),
+    pytest.param("rogue", "UnknownIssuer", id="unknown-ca"),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize(("cert", "reason"), REFUSED)
+def test_a_refused_server_certificate_fails_at_once(tls_server, pki, protocol, cert, reason) -> None:
+    if protocol == "grpc":
+        endpoint, traces = tls_server(require_client_auth=False, cert=cert)
+        received = lambda: traces.spans  # noqa: E731
+    else:
+        srv = HttpFaultServer(tls=server_tls(pki[cert], pki["server_key"], ["http/1.1"]))
+        endpoint = srv.endpoint
+        received = lambda: len(srv.acked_ids())  # noqa: E731
+    exp = otlp.Exporter(
+        endpoint,
+        protocol=protocol,
+        tls=otlp.TLS(ca_file=str(pki["ca"])),
+        retry=otlp.RetryPolicy(initial_backoff=0.2, max_backoff=1.0, max_elapsed=30.0),
+        circuit_breaker=otlp.CircuitBreaker(failure_threshold=0),
+    )
+    try:
+        tracer = exp.tracer("tls")
+        for i in range(5):
+            tracer.start_span("s", attributes={"i": i}).end()
+        started = time.monotonic()
+        assert exp.force_flush(timeout=10.0) is False
+        took = time.monotonic() - started
+        stats = exp.stats()
+    finally:
+        exp.shutdown(timeout=2.0)
+        if protocol != "grpc":
+            srv.close()
+    # One attempt, no retry, well within the 30 s budget.
+    assert took < 3.0, (took, stats)
+    assert stats["requests_failed"] == 1 and stats["requests_retried"] == 0, stats
+    assert stats["spans_failed_non_retryable"] == 5 and stats["spans_exported"] == 0, stats
+    last_error = str(stats["last_error"])
+    assert reason in last_error and "certificate" in last_error, last_error
+    assert received() == 0

@@ -3,10 +3,12 @@
 In-process servers (plain sockets and threads, no grpcio in the test process):
 
 * :class:`SilentServer` accepts connections, reads whatever arrives and never answers.
-* :class:`HttpFaultServer` is an OTLP/HTTP (HTTP/1.1) collector for ``POST /v1/traces``
-  that answers each request as its *script* says: a status (with headers such as
-  ``Retry-After``), or a connection fault (``reset`` mid-request with SO_LINGER 0,
-  ``garbage`` bytes, ``close`` without an answer, ``stall`` for ever).
+* :class:`HttpFaultServer` is an OTLP/HTTP (HTTP/1.1 only, optionally over TLS)
+  collector for ``POST /v1/traces`` that answers each request as its *script* says: a
+  status (with headers such as ``Retry-After``, and a body of the script's choosing), or
+  a connection fault (``reset`` mid-request with SO_LINGER 0, ``garbage`` bytes,
+  ``close`` without an answer, ``stall`` for ever). Like any HTTP/1.1-only server it
+  answers the HTTP/2 preface with ``400 Bad Request``.
 * :class:`H2FaultServer` is a minimal OTLP/gRPC collector written on raw HTTP/2 frames
   (no HPACK decoding is needed: requests are told apart by stream id only; answers use
   literal header fields). Per request stream its script chooses: ``ok``, a gRPC status
@@ -14,7 +16,9 @@ In-process servers (plain sockets and threads, no grpcio in the test process):
   without ``grpc-status``, ``RST_STREAM``, ``GOAWAY`` (before or after answering),
   ``garbage`` bytes, a connection ``reset`` or a ``stall``. With ``http=True`` it is an
   OTLP/HTTP collector over HTTP/2 (h2c prior knowledge) instead: plain protobuf bodies,
-  answers are HTTP statuses (optionally with headers such as ``retry-after``).
+  answers are HTTP statuses (optionally with headers such as ``retry-after``). Header
+  blocks of any size go out as HEADERS + CONTINUATION frames, and bodies of any size
+  within the client's flow-control windows.
 
 Every server records each request (arrival time, the action taken, the span ids it
 carried) and which of them it *acknowledged* (answered with success): a span counts as
@@ -32,6 +36,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -101,8 +106,15 @@ def _linger0_close(conn: socket.socket) -> None:
 class _Server:
     """A TCP listener on 127.0.0.1 with one thread per connection; ``close()`` ends them all."""
 
-    def __init__(self, script: list[Any] | None = None, default: Any = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        script: list[Any] | None = None,
+        default: Any = None,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.script = list(script or [])
+        self._tls = tls
         self.default = default
         self.requests: list[Request] = []
         self.errors: list[BaseException] = []
@@ -124,7 +136,7 @@ class _Server:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> _Server:
         return self
@@ -196,6 +208,12 @@ class _Server:
 
     def _run(self, conn: socket.socket, n: int) -> None:
         try:
+            if self._tls is not None:
+                conn.settimeout(5.0)
+                raw, conn = conn, self._tls.wrap_socket(conn, server_side=True)
+                conn.settimeout(0.05)
+                with self._lock:
+                    self._conns[self._conns.index(raw)] = conn
             self.handle(conn, n)
         except _Closed:
             pass
@@ -284,20 +302,44 @@ def _rpc_status(code: int, message: str) -> bytes:
     return status_pb2.Status(code=code, message=message).SerializeToString()
 
 
+SIGNAL_PATHS = ("/v1/traces", "/v1/metrics", "/v1/logs")
+
+
+def server_tls(cert: Path, key: Path, alpn: list[str]) -> ssl.SSLContext:
+    """A server-side TLS context for the fault servers."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
 class HttpFaultServer(_Server):
-    """OTLP/HTTP collector answering ``POST /v1/...`` per its script (spans are read
-    from ``/v1/traces`` requests only).
+    """OTLP/HTTP collector answering ``POST /v1/{traces,metrics,logs}`` per its script
+    (spans are read from ``/v1/traces`` requests only; any other path is 404).
 
     Script entries (one per request, in arrival order; ``default`` after the script):
-    an ``int`` status; ``(status, {header: value})``; a callable returning either (called
-    when the request head has arrived); or ``"reset"`` (after the request head, before
-    the body: RST), ``"garbage"`` (garbage bytes as the response, then close),
-    ``"close"`` (close without answering), ``"stall"`` (never answer).
+    an ``int`` status; ``(status, {header: value})``; ``(status, {header: value},
+    body)`` with the body's bytes (else an empty ``Export*ServiceResponse`` for a 2xx,
+    a ``google.rpc.Status`` otherwise; a ``Content-Length`` header replaces the real
+    one), ``(status, {header: value}, body, "stall")`` that answer, then nothing more
+    (with a ``Content-Length`` beyond the body: a body that never ends); a callable
+    returning any of these (called when
+    the request head has arrived); or ``"reset"`` (after the request head, before the
+    body: RST), ``"garbage"`` (garbage bytes as the response, then close), ``"close"``
+    (close without answering), ``"stall"`` (never answer).
     A 2xx answer acknowledges the spans of the request.
+
+    ``tls``: a server context (:func:`server_tls`): serve ``https://``.
     """
 
-    def __init__(self, script: list[Any] | None = None, default: Any = 200, port: int = 0) -> None:
-        super().__init__(script, default, port)
+    def __init__(
+        self,
+        script: list[Any] | None = None,
+        default: Any = 200,
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(script, default, port, tls)
 
     def handle(self, conn: socket.socket, n: int) -> None:
         buf = b""
@@ -307,6 +349,11 @@ class HttpFaultServer(_Server):
             head, buf = buf.split(b"\r\n\r\n", 1)
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
+            if method == "PRI":
+                # The HTTP/2 preface: not a request this server can read.
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                self._finish(conn)
+                raise _Closed
             headers = {}
             for line in lines[1:]:
                 k, _, v = line.partition(":")
@@ -332,16 +379,20 @@ class HttpFaultServer(_Server):
                 raise _Closed
             if action == "stall":
                 self._hold(conn)
-            status, extra = action if isinstance(action, tuple) else (action, {})
-            if not path.startswith("/v1/"):
-                status, extra = 404, {}
-            if 200 <= status < 300:
-                payload = b""  # an empty ExportTraceServiceResponse
-            else:
-                payload = _rpc_status(2, f"scripted HTTP {status}")
+            parts = action if isinstance(action, tuple) else (action,)
+            status = parts[0]
+            extra = dict(parts[1]) if len(parts) > 1 else {}
+            payload = parts[2] if len(parts) > 2 else None
+            if path not in SIGNAL_PATHS:
+                status, extra, payload = 404, {}, None
+            if payload is None:
+                # an empty Export*ServiceResponse, or why it failed
+                payload = b"" if 200 <= status < 300 else _rpc_status(2, f"scripted HTTP {status}")
             out = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Whatever')}"]
-            out.append("Content-Type: application/x-protobuf")
-            out.append(f"Content-Length: {len(payload)}")
+            if not any(k.lower() == "content-type" for k in extra):
+                out.append("Content-Type: application/x-protobuf")
+            if not any(k.lower() == "content-length" for k in extra):
+                out.append(f"Content-Length: {len(payload)}")
             if 300 <= status < 400:
                 # Were the redirect followed it would succeed: the script answers 200 next.
                 out.append(f"Location: http://127.0.0.1:{self.port}/v1/traces")
@@ -350,6 +401,8 @@ class HttpFaultServer(_Server):
             # Recorded before answering: the client may count the answer at once.
             req.acked = 200 <= status < 300
             conn.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + payload)
+            if parts[3:] == ("stall",):
+                self._hold(conn)
 
 
 # ---------------------------------------------------------------------------
@@ -357,13 +410,28 @@ class HttpFaultServer(_Server):
 # ---------------------------------------------------------------------------
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
+SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 4, 5
+MAX_FRAME = 16384  # the default SETTINGS_MAX_FRAME_SIZE, which the clients keep
 END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0, 1, 2, 7, 8, 11
 
 
 def frame(ftype: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
     return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
+
+
+def header_frames(sid: int, block: bytes, end_stream: bool) -> bytes:
+    """A header block as one HEADERS frame and as many CONTINUATION frames as it needs."""
+    chunks = [block[i : i + MAX_FRAME] for i in range(0, len(block), MAX_FRAME)] or [b""]
+    out = bytearray()
+    for i, chunk in enumerate(chunks):
+        flags = END_HEADERS if i == len(chunks) - 1 else 0
+        if i == 0:
+            out += frame(HEADERS, flags | (END_STREAM if end_stream else 0), sid, chunk)
+        else:
+            out += frame(CONTINUATION, flags, sid, chunk)
+    return bytes(out)
 
 
 def _hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
@@ -406,12 +474,98 @@ def grpc_retry_info_status(code: int, delay: float, message: str = "slow down") 
     return st.SerializeToString()
 
 
+class _H2Connection:
+    """One connection of :class:`H2FaultServer`: frames in, and DATA out within the
+    client's flow-control windows (frames that arrive while waiting for window are
+    kept for the main loop)."""
+
+    def __init__(self, server: _Server, conn: socket.socket) -> None:
+        self.server = server
+        self.conn = conn
+        self.buf = bytearray()
+        self.pending: list[tuple[int, int, int, bytes]] = []
+        self.initial_window = 65535  # the client's SETTINGS_INITIAL_WINDOW_SIZE
+        self.window = 65535  # the connection's send window
+        self.stream_windows: dict[int, int] = {}
+
+    def read(self, k: int) -> bytes:
+        while len(self.buf) < k:
+            self.buf.extend(self.server._recv(self.conn))
+        out = bytes(self.buf[:k])
+        del self.buf[:k]
+        return out
+
+    def next_frame(self) -> tuple[int, int, int, bytes]:
+        """The next frame that is not flow control, SETTINGS or PING (those are handled)."""
+        while True:
+            if self.pending:
+                return self.pending.pop(0)
+            f = self._read_frame()
+            if not self._control(*f):
+                return f
+
+    def _read_frame(self) -> tuple[int, int, int, bytes]:
+        head = self.read(9)
+        length = int.from_bytes(head[:3], "big")
+        sid = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
+        return head[3], head[4], sid, self.read(length)
+
+    def _control(self, ftype: int, flags: int, sid: int, payload: bytes) -> bool:
+        if ftype == SETTINGS and not flags & ACK:
+            for i in range(0, len(payload) - 5, 6):
+                key, value = struct.unpack(">HI", payload[i : i + 6])
+                if key == SETTINGS_INITIAL_WINDOW_SIZE:
+                    for s in self.stream_windows:
+                        self.stream_windows[s] += value - self.initial_window
+                    self.initial_window = value
+            self.conn.sendall(frame(SETTINGS, ACK, 0))
+        elif ftype == SETTINGS:
+            pass
+        elif ftype == PING and not flags & ACK:
+            self.conn.sendall(frame(PING, ACK, 0, payload))
+        elif ftype == WINDOW_UPDATE:
+            inc = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+            if sid == 0:
+                self.window += inc
+            else:
+                self.stream_windows[sid] = self.stream_windows.get(sid, self.initial_window) + inc
+        else:
+            return False
+        return True
+
+    def send_data(self, sid: int, data: bytes, end_stream: bool) -> bool:
+        """Send ``data`` on stream ``sid`` as the windows allow; False if the client reset
+        the stream first."""
+        self.stream_windows.setdefault(sid, self.initial_window)
+        view = memoryview(data)
+        while True:
+            n = min(len(view), MAX_FRAME, self.window, self.stream_windows[sid])
+            if n > 0 or not view:
+                last = n == len(view)
+                self.conn.sendall(frame(DATA, END_STREAM if last and end_stream else 0, sid, bytes(view[:n])))
+                self.window -= n
+                self.stream_windows[sid] -= n
+                view = view[n:]
+                if last:
+                    return True
+                continue
+            f = self._read_frame()
+            if self._control(*f):
+                continue
+            if f[0] == RST_STREAM and f[2] == sid:
+                return False
+            self.pending.append(f)
+
+
 class H2FaultServer(_Server):
     """Minimal OTLP/gRPC collector (h2c prior knowledge) answering each stream per its script.
 
     Script entries (per request stream, in arrival order; ``default`` after the script):
-    ``"ok"``; ``("grpc", code, message, details_or_None)`` trailers-only status;
-    ``("http", status)`` a response head without grpc-status; ``("rst", reason)``;
+    ``"ok"``; ``("ok", body)`` answers ``grpc-status: 0`` after the DATA ``body`` (raw
+    bytes: the test frames the message), ``("ok", body, {header: value})`` with those
+    response headers too (such as ``grpc-encoding``); ``("grpc", code, message,
+    details_or_None)`` trailers-only status; ``("http", status)`` a response head without
+    grpc-status; ``("rst", reason)``;
     ``"goaway"`` (GOAWAY with last_stream_id below this stream, i.e. not processed, then
     close); ``"ok+goaway"`` (answer OK, then GOAWAY with last_stream_id = this stream,
     then close); ``"garbage"`` (garbage bytes on the connection, then close); ``"reset"``
@@ -421,11 +575,13 @@ class H2FaultServer(_Server):
     ``http=True``: OTLP/HTTP over HTTP/2 (``POST /v1/traces``, protobuf) instead of gRPC.
     Request bodies are read as unprefixed ``ExportTraceServiceRequest`` protobuf;
     ``"ok"`` is ``:status 200``, ``content-type: application/x-protobuf`` and an empty
-    body (END_STREAM on the HEADERS); ``("http", status)`` or ``("http", status,
-    {header: value})`` answers that status with those headers (names lowercased, as
-    HTTP/2 requires), a 3xx with a ``location``, any status outside 2xx with a
-    ``google.rpc.Status`` body in a DATA frame. ``("grpc", ...)`` is not available; the
-    other entries are as above. Any 2xx acknowledges the spans of the request.
+    body (END_STREAM on the HEADERS); ``("http", status)``, ``("http", status,
+    {header: value})`` or ``("http", status, {header: value}, body)`` answers that
+    status with those headers (names lowercased, as HTTP/2 requires) and that body
+    (else a 3xx gets a ``location``, any status outside 2xx a ``google.rpc.Status``
+    body); ``("http", status, {header: value}, body, "stall")`` leaves the stream open
+    after the body. ``("grpc", ...)`` is not available; the other entries are as above. Any 2xx
+    acknowledges the spans of the request.
     """
 
     def __init__(
@@ -435,30 +591,15 @@ class H2FaultServer(_Server):
         super().__init__(script, default, port)
 
     def handle(self, conn: socket.socket, n: int) -> None:
-        buf = bytearray()
-
-        def read(k: int) -> bytes:
-            while len(buf) < k:
-                buf.extend(self._recv(conn))
-            out = bytes(buf[:k])
-            del buf[:k]
-            return out
-
-        if read(len(PREFACE)) != PREFACE:
+        h2 = _H2Connection(self, conn)
+        if h2.read(len(PREFACE)) != PREFACE:
             raise _Closed
         conn.sendall(frame(SETTINGS, 0, 0))
         streams: dict[int, tuple[Request, bytearray]] = {}
         while True:
-            head = read(9)
-            length = int.from_bytes(head[:3], "big")
-            ftype, flags = head[3], head[4]
-            sid = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
-            payload = read(length)
-            if ftype == SETTINGS and not flags & ACK:
-                conn.sendall(frame(SETTINGS, ACK, 0))
-            elif ftype == PING and not flags & ACK:
-                conn.sendall(frame(PING, ACK, 0, payload))
-            elif ftype == GOAWAY:
+            ftype, flags, sid, payload = h2.next_frame()
+            length = len(payload)
+            if ftype == GOAWAY:
                 self._finish(conn)
                 raise _Closed
             elif ftype == HEADERS:
@@ -468,7 +609,7 @@ class H2FaultServer(_Server):
                     raise _Closed
                 streams[sid] = (req, bytearray())
                 if flags & END_STREAM:
-                    self._answer(conn, sid, *streams.pop(sid))
+                    self._answer(h2, sid, *streams.pop(sid))
             elif ftype == DATA and sid in streams:
                 if flags & PADDED:
                     payload = payload[1 : len(payload) - payload[0]]
@@ -477,11 +618,12 @@ class H2FaultServer(_Server):
                     conn.sendall(frame(WINDOW_UPDATE, 0, 0, inc) + frame(WINDOW_UPDATE, 0, sid, inc))
                 streams[sid][1].extend(payload)
                 if flags & END_STREAM:
-                    self._answer(conn, sid, *streams.pop(sid))
+                    self._answer(h2, sid, *streams.pop(sid))
             elif ftype == RST_STREAM:
                 streams.pop(sid, None)
 
-    def _answer(self, conn: socket.socket, sid: int, req: Request, body: bytearray) -> None:
+    def _answer(self, h2: _H2Connection, sid: int, req: Request, body: bytearray) -> None:
+        conn = h2.conn
         if self.http:
             req.span_ids = span_ids_of(bytes(body))
         elif len(body) >= 5 and body[0] == 0:
@@ -491,14 +633,14 @@ class H2FaultServer(_Server):
         grpc_head = [(":status", "200"), ("content-type", "application/grpc")]
         if kind in ("ok", "ok+goaway"):
             if self.http:
-                conn.sendall(self._http_answer(sid, req, 200))
+                self._http_answer(h2, sid, req, 200)
             else:
+                message = action[1] if isinstance(action, tuple) else b"\x00\x00\x00\x00\x00"
+                extra = list(action[2].items()) if isinstance(action, tuple) and len(action) > 2 else []
                 req.acked = True  # before answering: the client may count the answer at once
-                conn.sendall(
-                    frame(HEADERS, END_HEADERS, sid, hpack(grpc_head))
-                    + frame(DATA, 0, sid, b"\x00\x00\x00\x00\x00")
-                    + frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack([("grpc-status", "0")]))
-                )
+                conn.sendall(header_frames(sid, hpack(grpc_head + extra), end_stream=False))
+                if h2.send_data(sid, message, end_stream=False):
+                    conn.sendall(header_frames(sid, hpack([("grpc-status", "0")]), end_stream=True))
             if kind == "ok+goaway":
                 conn.sendall(frame(GOAWAY, 0, 0, struct.pack(">II", sid, NO_ERROR)))
                 self._finish(conn)
@@ -508,12 +650,12 @@ class H2FaultServer(_Server):
             fields = [*grpc_head, ("grpc-status", str(code)), ("grpc-message", message)]
             if details is not None:
                 fields.append(("grpc-status-details-bin", base64.b64encode(details).decode().rstrip("=")))
-            conn.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack(fields)))
+            conn.sendall(header_frames(sid, hpack(fields), end_stream=True))
         elif kind == "http" and self.http:
-            conn.sendall(self._http_answer(sid, req, *action[1:]))
+            self._http_answer(h2, sid, req, *action[1:])
         elif kind == "http":
             fields = [(":status", str(action[1])), ("content-type", "text/plain")]
-            conn.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack(fields)))
+            conn.sendall(header_frames(sid, hpack(fields), end_stream=True))
         elif kind == "rst":
             conn.sendall(frame(RST_STREAM, 0, sid, struct.pack(">I", action[1])))
         elif kind == "goaway":
@@ -529,19 +671,35 @@ class H2FaultServer(_Server):
         else:
             raise ValueError(f"unknown action {action!r}")
 
-    def _http_answer(self, sid: int, req: Request, status: int, extra: dict[str, str] | None = None) -> bytes:
-        """The frames of an OTLP/HTTP answer; a 2xx marks ``req`` acknowledged."""
-        fields = [(":status", str(status)), ("content-type", "application/x-protobuf")]
-        if 300 <= status < 400:
+    def _http_answer(
+        self,
+        h2: _H2Connection,
+        sid: int,
+        req: Request,
+        status: int,
+        extra: dict[str, str] | None = None,
+        body: bytes | None = None,
+        then: str | None = None,
+    ) -> None:
+        """Send an OTLP/HTTP answer; a 2xx marks ``req`` acknowledged. ``then="stall"``:
+        the stream stays open after the body."""
+        fields = [(k.lower(), str(v)) for k, v in (extra or {}).items()]
+        if not any(k == "content-type" for k, _ in fields):
+            fields.insert(0, ("content-type", "application/x-protobuf"))
+        fields.insert(0, (":status", str(status)))
+        if 300 <= status < 400 and body is None:
             # Were the redirect followed it would succeed: the script answers "ok" next.
             fields.append(("location", f"http://127.0.0.1:{self.port}/v1/traces"))
-        fields += [(k.lower(), str(v)) for k, v in (extra or {}).items()]
         # Recorded before answering: the client may count the answer at once.
         req.acked = 200 <= status < 300
-        if req.acked:  # an empty ExportTraceServiceResponse
-            return frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack(fields))
-        payload = _rpc_status(2, f"scripted HTTP {status}")
-        return frame(HEADERS, END_HEADERS, sid, hpack(fields)) + frame(DATA, END_STREAM, sid, payload)
+        if body is None and not req.acked:
+            body = _rpc_status(2, f"scripted HTTP {status}")
+        end = then != "stall"
+        if not body and end:  # an empty Export*ServiceResponse
+            h2.conn.sendall(header_frames(sid, hpack(fields), end_stream=True))
+            return
+        h2.conn.sendall(header_frames(sid, hpack(fields), end_stream=False))
+        h2.send_data(sid, body or b"", end_stream=end)
 
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@ pub enum Field<'a> {
 /// malformed byte.
 pub struct Reader<'a> {
     buf: &'a [u8],
+    /// `buf` is only the first bytes of a longer message (see [`Reader::prefix`]).
+    cut: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +23,20 @@ pub struct Malformed;
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf }
+        Self { buf, cut: false }
+    }
+
+    /// A reader of the first bytes of a longer message: a length-delimited field that
+    /// runs past the end yields what is there, and a field cut inside its key or
+    /// varint ends the message instead of being an error (other malformations still
+    /// are).
+    pub fn prefix(buf: &'a [u8]) -> Self {
+        Self { buf, cut: true }
+    }
+
+    /// A reader of `buf`, which is cut when `cut` is set.
+    fn of(buf: &'a [u8], cut: bool) -> Self {
+        Self { buf, cut }
     }
 
     fn varint(&mut self) -> Result<u64, Malformed> {
@@ -39,6 +54,9 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], Malformed> {
         if self.buf.len() < n {
+            if self.cut {
+                return Ok(std::mem::take(&mut self.buf));
+            }
             return Err(Malformed);
         }
         let (head, rest) = self.buf.split_at(n);
@@ -74,7 +92,12 @@ impl<'a> Iterator for Reader<'a> {
             Ok((field, value))
         })();
         if item.is_err() {
+            // Bytes running out is where a cut message ends, not a malformation.
+            let ran_out = self.buf.is_empty();
             self.buf = &[];
+            if self.cut && ran_out {
+                return None;
+            }
         }
         Some(item)
     }
@@ -158,20 +181,54 @@ pub fn retry_info_delay(status: &[u8]) -> Option<std::time::Duration> {
     None
 }
 
-/// The message of a `google.rpc.Status` (an OTLP/HTTP failure body).
-pub fn status_message(status: &[u8]) -> Option<String> {
-    for f in Reader::new(status) {
+/// The message of a `google.rpc.Status` (an OTLP/HTTP failure body), as
+/// [`peer_text`]; `cut`: `status` is only the first bytes of the body.
+pub fn status_message(status: &[u8], cut: bool) -> Option<String> {
+    for f in Reader::of(status, cut) {
         if let (2, Field::Len(m)) = f.ok()? {
-            return Some(String::from_utf8_lossy(m).into_owned());
+            return Some(peer_text(m));
         }
     }
     None
 }
 
-/// The `partialSuccess` of an OTLP/JSON export response: rejected count and message.
-/// A small reader for this one shape; anything unexpected counts as no rejection.
+/// Most bytes of text from a peer (a `grpc-message`, an error body, a partial
+/// success's `error_message`) that are kept: it ends up in `stats()` and in log lines
+/// repeated every interval, so a peer must not be able to make it large.
+pub const MAX_PEER_TEXT: usize = 512;
+
+/// Text a peer sent, made safe to keep and to log: invalid UTF-8 replaced, control
+/// characters turned into spaces, and cut on a character boundary after
+/// [`MAX_PEER_TEXT`] bytes with a mark saying how much was left out.
+pub fn peer_text(raw: &[u8]) -> String {
+    let mut head = &raw[..raw.len().min(MAX_PEER_TEXT)];
+    if let Err(e) = std::str::from_utf8(head) {
+        // A character split by the cut is left out whole, not replaced.
+        if e.error_len().is_none() && head.len() < raw.len() {
+            head = &head[..e.valid_up_to()];
+        }
+    }
+    let mut out: String = String::from_utf8_lossy(head)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let left = raw.len() - head.len();
+    if left > 0 {
+        out.push_str(&format!("… ({left} more bytes)"));
+    }
+    out
+}
+
+/// The `partialSuccess` of an OTLP/JSON export response: rejected count and message
+/// (as [`peer_text`], escapes left as written). A small reader for this one shape;
+/// anything unexpected counts as no rejection. `body` may be only the first bytes of
+/// the response: a message cut by the end is read as far as it goes.
 pub fn partial_success_json(body: &[u8]) -> Option<(u64, String)> {
-    let text = std::str::from_utf8(body).ok()?;
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => t,
+        // Cut inside a character (or invalid further on): read the valid part.
+        Err(e) => std::str::from_utf8(&body[..e.valid_up_to()]).ok()?,
+    };
     let ps = &text[text.find("\"partialSuccess\"")?..];
     let rejected = ps.find("\"rejected").and_then(|i| {
         let after = &ps[i..];
@@ -187,22 +244,37 @@ pub fn partial_success_json(body: &[u8]) -> Option<(u64, String)> {
     let message = ps.find("\"errorMessage\"").and_then(|i| {
         let after = &ps[i + "\"errorMessage\"".len()..];
         let start = after.find('"')? + 1;
-        let end = after[start..].find('"')? + start;
-        Some(after[start..end].to_owned())
+        let value = &after.as_bytes()[start..];
+        // The closing quote is the first one not escaped; none: the body was cut.
+        let mut end = value.len();
+        let mut i = 0;
+        while i < value.len() {
+            match value[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    end = i;
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+        Some(peer_text(&value[..end]))
     });
     Some((rejected.unwrap_or(0), message.unwrap_or_default()))
 }
 
-/// The `partial_success` of an `Export*ServiceResponse`: rejected count and message.
-pub fn partial_success(response: &[u8]) -> Result<Option<(u64, String)>, Malformed> {
-    for field in Reader::new(response) {
+/// The `partial_success` of an `Export*ServiceResponse`: rejected count and message
+/// (as [`peer_text`]). `cut`: `response` is only the first bytes of the message; what
+/// it holds is read (the count comes first in the messages collectors write).
+pub fn partial_success(response: &[u8], cut: bool) -> Result<Option<(u64, String)>, Malformed> {
+    for field in Reader::of(response, cut) {
         if let (1, Field::Len(ps)) = field? {
             let mut rejected = 0;
             let mut message = String::new();
-            for f in Reader::new(ps) {
+            for f in Reader::of(ps, cut) {
                 match f? {
                     (1, Field::Varint(n)) => rejected = n,
-                    (2, Field::Len(m)) => message = String::from_utf8_lossy(m).into_owned(),
+                    (2, Field::Len(m)) => message = peer_text(m),
                     _ => {}
                 }
             }
@@ -304,8 +376,100 @@ mod tests {
     fn reads_partial_success() {
         // partial_success { rejected_spans: 3, error_message: "no" }
         let msg = [0x0a, 0x06, 0x08, 0x03, 0x12, 0x02, b'n', b'o'];
-        assert_eq!(partial_success(&msg), Ok(Some((3, "no".to_owned()))));
-        assert_eq!(partial_success(&[]), Ok(None));
-        assert_eq!(partial_success(&[0x0a, 0x05]), Err(Malformed));
+        assert_eq!(partial_success(&msg, false), Ok(Some((3, "no".to_owned()))));
+        assert_eq!(partial_success(&[], false), Ok(None));
+        assert_eq!(partial_success(&[0x0a, 0x05], false), Err(Malformed));
+    }
+
+    #[test]
+    fn reads_what_there_is_of_a_cut_partial_success() {
+        // partial_success { rejected_spans: 3, error_message: 1 MiB of "x" }, cut.
+        let text = vec![b'x'; 1 << 20];
+        let mut ps = vec![0x08, 0x03, 0x12];
+        push_varint(&mut ps, text.len() as u64);
+        ps.extend(&text);
+        let mut msg = vec![0x0a];
+        push_varint(&mut msg, ps.len() as u64);
+        msg.extend(&ps);
+        let head = &msg[..4096];
+        assert_eq!(partial_success(head, false), Err(Malformed));
+        let (rejected, message) = partial_success(head, true).unwrap().unwrap();
+        assert_eq!(rejected, 3);
+        assert!(
+            message.starts_with("xxx") && message.ends_with("more bytes)"),
+            "{message}"
+        );
+        assert!(message.len() < MAX_PEER_TEXT + 40, "{}", message.len());
+        // Cut inside a length, inside the count, after it: the message so far.
+        assert_eq!(partial_success(&msg[..3], true), Ok(None));
+        assert_eq!(
+            partial_success(&msg[..5], true),
+            Ok(Some((0, String::new())))
+        );
+        assert_eq!(
+            partial_success(&msg[..6], true),
+            Ok(Some((3, String::new())))
+        );
+        // A malformation that is not a cut is still one.
+        assert_eq!(partial_success(b"<html>", true), Err(Malformed));
+        assert_eq!(partial_success(&[0xff; 64], true), Err(Malformed));
+        // The same for a google.rpc.Status message (field 2).
+        let mut status = vec![0x08, 0x03, 0x12];
+        push_varint(&mut status, text.len() as u64);
+        status.extend(&text);
+        assert_eq!(status_message(&status[..100], false), None);
+        assert!(status_message(&status[..100], true)
+            .unwrap()
+            .starts_with("xxx"));
+    }
+
+    fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    #[test]
+    fn peer_text_is_bounded_cut_on_a_character_and_printable() {
+        assert_eq!(peer_text(b"plain"), "plain");
+        assert_eq!(peer_text(b"two\nlines\x1b[31m"), "two lines [31m");
+        assert_eq!(peer_text(b"bad \xff byte"), "bad \u{fffd} byte");
+        let long = "é".repeat(MAX_PEER_TEXT); // 2 bytes each: the cut falls on a boundary
+        let out = peer_text(long.as_bytes());
+        assert_eq!(
+            out,
+            format!(
+                "{}… ({} more bytes)",
+                "é".repeat(MAX_PEER_TEXT / 2),
+                MAX_PEER_TEXT
+            )
+        );
+        // A cut inside a character leaves the whole character out.
+        let odd = format!("a{}", "é".repeat(MAX_PEER_TEXT));
+        let out = peer_text(odd.as_bytes());
+        let kept = out.split('…').next().unwrap();
+        assert_eq!(kept, format!("a{}", "é".repeat(MAX_PEER_TEXT / 2 - 1)));
+        assert!(
+            out.ends_with(&format!("({} more bytes)", odd.len() - kept.len())),
+            "{out}"
+        );
+        assert!(!out.contains('\u{fffd}'), "{out}");
+        let huge = vec![b'm'; 8 << 20];
+        assert!(peer_text(&huge).len() < MAX_PEER_TEXT + 40);
+    }
+
+    #[test]
+    fn reads_a_cut_json_partial_success() {
+        let body = br#"{"partialSuccess":{"rejectedSpans":"4","errorMessage":"too \"old\" and mo"#;
+        let (n, message) = partial_success_json(body).unwrap();
+        assert_eq!((n, message.as_str()), (4, r#"too \"old\" and mo"#));
+        // Cut inside a character.
+        let body = "{\"partialSuccess\":{\"rejectedSpans\":\"1\",\"errorMessage\":\"é".as_bytes();
+        assert_eq!(
+            partial_success_json(&body[..body.len() - 1]),
+            Some((1, String::new()))
+        );
     }
 }

@@ -656,20 +656,14 @@ impl<T> ExportTask<T> {
                 Stats::add(&stats.bytes_sent, body.len() as u64);
             }
             let status = match result {
-                Ok(response) => {
+                Ok(accepted) => {
                     Stats::add(&stats.requests_ok, 1);
-                    let rejected = match self.client.partial_success(&response) {
-                        Some((n, msg)) => {
-                            if n > 0 || !msg.is_empty() {
-                                stats.set_last_error(format!(
-                                    "partial success: {n} rejected: {msg}"
-                                ));
-                            }
-                            n
-                        }
-                        _ => 0,
+                    if let Some(warning) = accepted.warning {
+                        stats.set_last_error(warning);
+                    }
+                    return Outcome::Exported {
+                        rejected: accepted.rejected,
                     };
-                    return Outcome::Exported { rejected };
                 }
                 Err(status) => status,
             };

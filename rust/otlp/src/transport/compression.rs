@@ -54,12 +54,37 @@ impl Compression {
 
     /// Decompress `data`, refusing output above `limit` bytes.
     pub fn decompress(self, data: &[u8], limit: usize) -> Result<Vec<u8>> {
-        match self {
-            Self::None if data.len() <= limit => Ok(data.to_vec()),
-            Self::None => Err(Error::Transport(format!("message exceeds {limit} bytes"))),
-            Self::Gzip => gunzip(data, limit),
-            Self::Zstd => unzstd(data, limit),
+        let (out, more) = self.decompress_prefix(data, limit)?;
+        if more {
+            return Err(Error::Transport(format!(
+                "decompressed message exceeds {limit} bytes"
+            )));
         }
+        Ok(out)
+    }
+
+    /// The first `limit` bytes of `data` decompressed, and whether there was more.
+    /// Nothing past `limit` is decompressed (a small bomb cannot make it work hard).
+    pub fn decompress_prefix(self, data: &[u8], limit: usize) -> Result<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        let bound = limit as u64 + 1;
+        match self {
+            Self::None => out.extend_from_slice(&data[..data.len().min(limit + 1)]),
+            Self::Gzip => {
+                flate2::read::GzDecoder::new(data)
+                    .take(bound)
+                    .read_to_end(&mut out)
+                    .map_err(|e| Error::Transport(format!("invalid gzip message: {e}")))?;
+            }
+            Self::Zstd => {
+                zstd::stream::read::Decoder::new(data)
+                    .and_then(|d| d.take(bound).read_to_end(&mut out))
+                    .map_err(|e| Error::Transport(format!("invalid zstd message: {e}")))?;
+            }
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
     }
 }
 
@@ -71,22 +96,6 @@ pub fn zstd_compress(data: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Decompress a zstd message, refusing output above `limit` bytes.
-pub fn unzstd(data: &[u8], limit: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    zstd::stream::read::Decoder::new(data)
-        .map_err(|e| Error::Transport(format!("invalid zstd message: {e}")))?
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::Transport(format!("invalid zstd message: {e}")))?;
-    if out.len() > limit {
-        return Err(Error::Transport(format!(
-            "decompressed message exceeds {limit} bytes"
-        )));
-    }
-    Ok(out)
-}
-
 /// Append the gzip of `data` to `out`.
 pub fn gzip(data: &[u8], out: &mut Vec<u8>) {
     // Level 1 (fast): telemetry is repetitive, so most of the size win comes cheaply.
@@ -94,21 +103,6 @@ pub fn gzip(data: &[u8], out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
     let _ = enc.finish();
-}
-
-/// Decompress a gzip message, refusing output above `limit` bytes.
-pub fn gunzip(data: &[u8], limit: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::Transport(format!("invalid gzip message: {e}")))?;
-    if out.len() > limit {
-        return Err(Error::Transport(format!(
-            "decompressed message exceeds {limit} bytes"
-        )));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -123,9 +117,10 @@ mod tests {
         let mut z = Vec::new();
         gzip(&data, &mut z);
         assert!(z.len() < data.len() / 4);
-        assert_eq!(gunzip(&z, data.len()).unwrap(), data);
-        assert!(gunzip(&z, data.len() - 1).is_err());
-        assert!(gunzip(b"not gzip", 100).is_err());
+        let gz = Compression::Gzip;
+        assert_eq!(gz.decompress(&z, data.len()).unwrap(), data);
+        assert!(gz.decompress(&z, data.len() - 1).is_err());
+        assert!(gz.decompress(b"not gzip", 100).is_err());
     }
 
     #[test]
@@ -136,7 +131,25 @@ mod tests {
         assert!(z.len() < data.len() / 10);
         assert_eq!(Compression::Zstd.decompress(&z, data.len()).unwrap(), data);
         assert!(Compression::Zstd.decompress(&z, 100).is_err());
-        assert!(unzstd(b"garbage", 100).is_err());
+        assert!(Compression::Zstd.decompress(b"garbage", 100).is_err());
+    }
+
+    #[test]
+    fn a_prefix_is_decompressed_without_the_rest() {
+        let data = b"0123456789".repeat(1000);
+        for c in [Compression::None, Compression::Gzip, Compression::Zstd] {
+            let mut z = Vec::new();
+            c.compress(&data, &mut z);
+            assert_eq!(
+                c.decompress_prefix(&z, 25).unwrap(),
+                (data[..25].to_vec(), true)
+            );
+            let whole = c.decompress_prefix(&z, data.len()).unwrap();
+            assert_eq!(whole, (data.clone(), false), "{c:?}");
+        }
+        assert!(Compression::Gzip
+            .decompress_prefix(b"not gzip", 10)
+            .is_err());
     }
 
     #[test]

@@ -18,6 +18,8 @@ use tokio::sync::Mutex;
 
 use super::compression::Compression;
 use super::endpoint::{Endpoint, Scheme};
+use super::{Accepted, FirstBytes, Sniffed, Spoke, MAX_RESPONSE_BODY};
+use crate::decode::peer_text;
 use crate::error::{Error, Result};
 
 /// gRPC status codes (`google.rpc.Code`).
@@ -142,9 +144,6 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// Largest response message accepted (after decompression).
-const MAX_RESPONSE: usize = 4 << 20;
-
 /// Frame `message` as one gRPC message (`[flag][u32 len][bytes]`), compressing it when
 /// asked. The result is shared by every attempt of the call.
 pub fn frame(message: &[u8], compression: Compression) -> Bytes {
@@ -209,7 +208,12 @@ pub fn decode_grpc_message(raw: &[u8]) -> String {
 struct Conn {
     send: SendRequest<Bytes>,
     closed: Arc<AtomicBool>,
+    first: FirstBytes,
 }
+
+/// What to do when the server is not a gRPC server.
+const NOT_GRPC: &str = "is this an OTLP/HTTP port? use protocol='http/protobuf', or the \
+                        collector's gRPC port (4317)";
 
 /// Settings of a [`GrpcClient`].
 #[derive(Clone, Debug)]
@@ -282,12 +286,9 @@ impl GrpcClient {
             .enable_push(false);
         let closed = Arc::new(AtomicBool::new(false));
         let flag = closed.clone();
-        let handshake_failed = |e: h2::Error| {
-            Status::new(
-                Code::Unavailable,
-                format!("HTTP/2 handshake with {ep}: {e}"),
-            )
-        };
+        let first = FirstBytes::default();
+        let handshake_failed =
+            |e: h2::Error| failure(&format!("HTTP/2 handshake with {ep}"), &e, &first);
         let send = match &self.config.tls {
             Some(tls) => {
                 let name = super::tls::server_name(&ep.host)
@@ -295,11 +296,9 @@ impl GrpcClient {
                 let stream = tokio_rustls::TlsConnector::from(tls.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| {
-                        Status::new(Code::Unavailable, format!("TLS handshake with {ep}: {e}"))
-                    })?;
+                    .map_err(|e| tls_failed(ep, &e))?;
                 let (send, connection) = builder
-                    .handshake::<_, Bytes>(stream)
+                    .handshake::<_, Bytes>(Sniffed::new(stream, first.clone()))
                     .await
                     .map_err(handshake_failed)?;
                 tokio::spawn(async move {
@@ -310,7 +309,7 @@ impl GrpcClient {
             }
             None => {
                 let (send, connection) = builder
-                    .handshake::<_, Bytes>(tcp)
+                    .handshake::<_, Bytes>(Sniffed::new(tcp, first.clone()))
                     .await
                     .map_err(handshake_failed)?;
                 tokio::spawn(async move {
@@ -320,19 +319,23 @@ impl GrpcClient {
                 send
             }
         };
-        Ok(Conn { send, closed })
+        Ok(Conn {
+            send,
+            closed,
+            first,
+        })
     }
 
     /// The shared connection, (re)connecting when there is none or it closed.
-    async fn sender(&self) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>), Status> {
+    async fn sender(&self) -> Result<(SendRequest<Bytes>, Arc<AtomicBool>, FirstBytes), Status> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             if !c.closed.load(Ordering::Acquire) {
-                return Ok((c.send.clone(), c.closed.clone()));
+                return Ok((c.send.clone(), c.closed.clone(), c.first.clone()));
             }
         }
         let c = self.connect().await?;
-        let out = (c.send.clone(), c.closed.clone());
+        let out = (c.send.clone(), c.closed.clone(), c.first.clone());
         *slot = Some(c);
         Ok(out)
     }
@@ -348,14 +351,14 @@ impl GrpcClient {
     }
 
     /// One unary call of `path` with a framed `body`, bounded by `timeout`.
-    /// Returns the response message (decompressed) or the failure status, and whether
-    /// the body was handed to the connection (for byte accounting).
+    /// Returns what the server said of the accepted export or the failure status, and
+    /// whether the body was handed to the connection (for byte accounting).
     pub async fn unary(
         &self,
         path: &str,
         body: Bytes,
         timeout: Duration,
-    ) -> (Result<Bytes, Status>, bool) {
+    ) -> (Result<Accepted, Status>, bool) {
         let deadline = crate::time::tokio_after(timeout);
         let mut broken = None;
         let mut used = None;
@@ -388,29 +391,29 @@ impl GrpcClient {
         broken: &mut Option<Arc<AtomicBool>>,
         used: &mut Option<Arc<AtomicBool>>,
         sent: &mut bool,
-    ) -> Result<Bytes, Status> {
-        let (send, closed) = self.sender().await?;
-        *used = Some(closed.clone());
-        let on_err = |e: h2::Error, broken: &mut Option<Arc<AtomicBool>>| {
-            if e.is_io() || e.is_go_away() || e.reason().is_none() {
-                *broken = Some(closed.clone());
-            }
-            h2_status(&e)
-        };
-        let mut send = match send.ready().await {
-            Ok(s) => s,
-            Err(e) => return Err(on_err(e, broken)),
-        };
+    ) -> Result<Accepted, Status> {
         let ep = &self.config.endpoint;
         let scheme = if self.config.tls.is_some() {
             "https"
         } else {
             "http"
         };
-        let uri = format!("{scheme}://{}{}{}", ep.authority(), ep.path, path);
+        let url = format!("{scheme}://{}{}{}", ep.authority(), ep.path, path);
+        let (send, closed, first) = self.sender().await?;
+        *used = Some(closed.clone());
+        let on_err = |e: h2::Error, broken: &mut Option<Arc<AtomicBool>>| {
+            if e.is_io() || e.is_go_away() || e.reason().is_none() {
+                *broken = Some(closed.clone());
+            }
+            failure(&format!("POST {url}"), &e, &first)
+        };
+        let mut send = match send.ready().await {
+            Ok(s) => s,
+            Err(e) => return Err(on_err(e, broken)),
+        };
         let mut req = Request::builder()
             .method(Method::POST)
-            .uri(uri)
+            .uri(url.as_str())
             .body(())
             .map_err(|e| Status::new(Code::Internal, format!("building request: {e}")))?;
         *req.headers_mut() = self.base_headers.clone();
@@ -431,30 +434,29 @@ impl GrpcClient {
         };
         let (head, mut recv) = response.into_parts();
         // Trailers-only response: the status is in the head.
-        if let Some(status) = status_from_headers(&head.headers) {
-            return match status {
-                Ok(()) => Ok(Bytes::new()),
-                Err(s) => Err(s),
-            };
+        if let Some(status) = status_from_headers(&head.headers, &url) {
+            return status.map(|()| Accepted::default());
         }
         let http_status = head.status.as_u16();
+        // Only the first bytes of the message are kept (all a partial success needs);
+        // the rest is read and dropped, since the status comes after it.
         let mut data = Vec::new();
+        let mut cut = false;
         while let Some(chunk) = recv.data().await {
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => return Err(on_err(e, broken)),
             };
             let _ = recv.flow_control().release_capacity(chunk.len());
-            if data.len() + chunk.len() > MAX_RESPONSE + 5 {
-                return Err(Status::new(Code::ResourceExhausted, "response too large"));
-            }
-            data.extend_from_slice(chunk.chunk());
+            let room = (MAX_RESPONSE_BODY + 5).saturating_sub(data.len());
+            cut |= chunk.len() > room;
+            data.extend_from_slice(&chunk.chunk()[..chunk.len().min(room)]);
         }
         let trailers = match recv.trailers().await {
             Ok(t) => t.unwrap_or_default(),
             Err(e) => return Err(on_err(e, broken)),
         };
-        match status_from_headers(&trailers) {
+        match status_from_headers(&trailers, &url) {
             Some(Ok(())) => {}
             Some(Err(s)) => return Err(s),
             None => {
@@ -463,22 +465,90 @@ impl GrpcClient {
                 } else {
                     Code::from_http_status(http_status)
                 };
+                let grpc = head
+                    .headers
+                    .get("content-type")
+                    .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+                // What an HTTP server says to a path it does not serve (or to anything).
+                let hint = match http_status {
+                    200 | 404 | 405 | 415 if !grpc => format!(" (not a gRPC answer: {NOT_GRPC})"),
+                    _ => String::new(),
+                };
                 return Err(Status::new(
                     code,
-                    format!("response without grpc-status (HTTP {http_status})"),
+                    format!("response without grpc-status (HTTP {http_status}) from {url}{hint}"),
                 ));
             }
         }
         let encoding = head
             .headers
             .get("grpc-encoding")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("identity");
-        unframe(&data, encoding)
+            .map_or(&b"identity"[..], |v| v.as_bytes());
+        Ok(match unframe(&data, cut, encoding) {
+            Ok((message, cut)) => Accepted::read(&message, cut, false, &url),
+            Err(why) => Accepted::unreadable(&why, &url),
+        })
+    }
+}
+
+/// The status of `what` (`POST {url}`) failing with `e`. A refused certificate and a
+/// server speaking HTTP/1.1 do not change by retrying, so they are final, and the
+/// message says what to fix.
+fn failure(what: &str, e: &h2::Error, first: &FirstBytes) -> Status {
+    if let Some(problem) = super::tls::certificate_problem(e) {
+        return Status::new(
+            Code::FailedPrecondition,
+            format!("{what} failed: {problem} (not retried)"),
+        );
+    }
+    let status = h2_status(e);
+    if first.spoke() == Some(Spoke::Http1) {
+        return Status::new(
+            Code::FailedPrecondition,
+            format!(
+                "{what} failed: {} (the server answered in HTTP/1.1, not HTTP/2: {NOT_GRPC})",
+                status.message
+            ),
+        );
+    }
+    Status::new(status.code, format!("{what} failed: {}", status.message))
+}
+
+/// A failed TLS handshake: final if a certificate was refused, else retried.
+fn tls_failed(ep: &Endpoint, e: &std::io::Error) -> Status {
+    match super::tls::certificate_problem(e) {
+        Some(problem) => Status::new(
+            Code::FailedPrecondition,
+            format!("TLS handshake with {ep}: {problem} (not retried)"),
+        ),
+        None => Status::new(
+            Code::Unavailable,
+            format!(
+                "TLS handshake with {ep}: {}",
+                peer_text(e.to_string().as_bytes())
+            ),
+        ),
     }
 }
 
 fn h2_status(e: &h2::Error) -> Status {
+    // A GOAWAY's debug data is the server's text.
+    let text = peer_text(e.to_string().as_bytes());
+    if e.is_library() && e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) {
+        // h2 gave up on the connection because the server broke its limits (a
+        // response head over 16 MiB, or a flood of frames): the request was
+        // delivered, and the same answer would come again.
+        return Status::new(
+            Code::Internal,
+            format!("the response broke HTTP/2 limits (a head over 16 MiB?): {text}"),
+        );
+    }
+    if e.is_library() && e.is_reset() && e.reason() == Some(h2::Reason::PROTOCOL_ERROR) {
+        return Status::new(
+            Code::Internal,
+            format!("unreadable response (malformed, or a head over 16 MiB): {text}"),
+        );
+    }
     let code = if e.is_go_away() || e.is_io() {
         Code::Unavailable
     } else if let Some(reason) = e.reason() {
@@ -486,10 +556,12 @@ fn h2_status(e: &h2::Error) -> Status {
     } else {
         Code::Unavailable
     };
-    Status::new(code, e.to_string())
+    Status::new(code, text)
 }
 
-fn status_from_headers(h: &HeaderMap) -> Option<Result<(), Status>> {
+/// The status in `h` (`grpc-status`, `grpc-message`, `grpc-status-details-bin`), if
+/// there is one; a failure names `url`.
+fn status_from_headers(h: &HeaderMap, url: &str) -> Option<Result<(), Status>> {
     let raw = h.get("grpc-status")?;
     let code = raw
         .to_str()
@@ -501,8 +573,13 @@ fn status_from_headers(h: &HeaderMap) -> Option<Result<(), Status>> {
     }
     let message = h
         .get("grpc-message")
-        .map(|m| decode_grpc_message(m.as_bytes()))
+        .map(|m| peer_text(decode_grpc_message(m.as_bytes()).as_bytes()))
         .unwrap_or_default();
+    let message = if message.is_empty() {
+        format!("from {url}")
+    } else {
+        format!("{message} (from {url})")
+    };
     let retry_delay = h
         .get("grpc-status-details-bin")
         .and_then(|v| crate::decode::base64(v.as_bytes()))
@@ -514,27 +591,41 @@ fn status_from_headers(h: &HeaderMap) -> Option<Result<(), Status>> {
     }))
 }
 
-/// Decode the single response message of a unary call (empty body: empty message).
-fn unframe(data: &[u8], encoding: &str) -> Result<Bytes, Status> {
+/// The single response message of a unary call from the first bytes of the body
+/// (`cut`: there were more), decompressed: the message's first bytes and whether it
+/// was cut, or why it cannot be read. An empty body is an empty message.
+fn unframe(data: &[u8], cut: bool, encoding: &[u8]) -> std::result::Result<(Bytes, bool), String> {
     if data.is_empty() {
-        return Ok(Bytes::new());
+        return Ok((Bytes::new(), false));
     }
-    let bad = |why: &str| Status::new(Code::Internal, format!("malformed response: {why}"));
     if data.len() < 5 {
-        return Err(bad("truncated message header"));
+        return Err("truncated message header".into());
     }
     let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
-    let msg = data
-        .get(5..5 + len)
-        .ok_or_else(|| bad("truncated message"))?;
-    match (data[0], Compression::from_token(encoding)) {
-        (0, _) => Ok(Bytes::copy_from_slice(msg)),
-        (1, Some(c)) if c != Compression::None => c
-            .decompress(msg, MAX_RESPONSE)
-            .map(Bytes::from)
-            .map_err(|e| bad(&e.to_string())),
-        (1, _) => Err(bad(&format!("unsupported grpc-encoding {encoding:?}"))),
-        _ => Err(bad("invalid compression flag")),
+    let msg = &data[5..data.len().min(5 + len)];
+    let msg_cut = msg.len() < len;
+    if msg_cut && !cut {
+        return Err("truncated message".into());
+    }
+    let compression = std::str::from_utf8(encoding)
+        .ok()
+        .and_then(Compression::from_token);
+    match (data[0], compression) {
+        (0, _) => Ok((Bytes::copy_from_slice(msg), msg_cut)),
+        (1, Some(c)) if c != Compression::None => {
+            if msg_cut {
+                return Err(format!("compressed message over {MAX_RESPONSE_BODY} bytes"));
+            }
+            let (out, more) = c
+                .decompress_prefix(msg, MAX_RESPONSE_BODY)
+                .map_err(|e| e.to_string())?;
+            Ok((Bytes::from(out), more))
+        }
+        (1, _) => Err(format!(
+            "unsupported grpc-encoding {:?}",
+            peer_text(encoding)
+        )),
+        _ => Err("invalid compression flag".into()),
     }
 }
 
@@ -605,15 +696,28 @@ mod tests {
         let msg = b"hello hello hello hello".repeat(10);
         let plain = frame(&msg, Compression::None);
         assert_eq!(plain[0], 0);
-        assert_eq!(unframe(&plain, "identity").unwrap(), msg);
+        assert_eq!(
+            unframe(&plain, false, b"identity").unwrap(),
+            (msg.clone().into(), false)
+        );
         let z = frame(&msg, Compression::Gzip);
         assert_eq!(z[0], 1);
         assert!(z.len() < plain.len());
-        assert_eq!(unframe(&z, "gzip").unwrap(), msg);
+        assert_eq!(unframe(&z, false, b"gzip").unwrap().0, msg);
         let zs = frame(&msg, Compression::Zstd);
         assert_eq!(zs[0], 1);
-        assert_eq!(unframe(&zs, "zstd").unwrap(), msg);
-        assert!(unframe(&plain[..7], "identity").is_err());
+        assert_eq!(unframe(&zs, false, b"zstd").unwrap().0, msg);
+        assert!(unframe(&plain[..7], false, b"identity").is_err());
+        // The first bytes of a longer body: what is there is the message's start.
+        assert_eq!(
+            unframe(&plain[..7], true, b"identity").unwrap(),
+            (Bytes::copy_from_slice(&msg[..2]), true)
+        );
+        let err = unframe(&z[..9], true, b"gzip").unwrap_err();
+        assert!(err.contains("compressed message over"), "{err}");
+        let err = unframe(&z, false, &b"br".repeat(1000)).unwrap_err();
+        assert!(err.len() < 2 * crate::decode::MAX_PEER_TEXT, "{err}");
+        assert!(unframe(&[1, 0, 0, 0, 3, 1, 2, 3], false, b"gzip").is_err());
     }
 
     #[test]
@@ -625,8 +729,21 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("grpc-status", HeaderValue::from_static("14"));
         h.insert("grpc-message", HeaderValue::from_static("down%21"));
-        let s = status_from_headers(&h).unwrap().unwrap_err();
-        assert_eq!((s.code, s.message.as_str()), (Code::Unavailable, "down!"));
+        let s = status_from_headers(&h, "http://c/x").unwrap().unwrap_err();
+        assert_eq!(
+            (s.code, s.message.as_str()),
+            (Code::Unavailable, "down! (from http://c/x)")
+        );
+        // A server's message is kept to a bounded size, the cut marked.
+        let long = format!("{}%21", "x".repeat(1 << 20));
+        h.insert("grpc-message", HeaderValue::from_str(&long).unwrap());
+        let s = status_from_headers(&h, "http://c/x").unwrap().unwrap_err();
+        assert!(s.message.len() < 1000, "{}", s.message.len());
+        assert!(
+            s.message.contains("… (") && s.message.contains("more bytes)"),
+            "{}",
+            s.message
+        );
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! plain TCP HTTP/2 is spoken only when asked for (prior knowledge, "h2c"), because an
 //! HTTP/1.1-only server cannot recognise it.
 
+use std::error::Error as _;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, Request};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
@@ -20,10 +22,14 @@ use tokio::net::TcpStream;
 use super::compression::Compression;
 use super::endpoint::{Endpoint, Scheme};
 use super::grpc::{Code, Status};
+use super::{Accepted, FirstBytes, Sniffed, Spoke, MAX_RESPONSE_BODY};
+use crate::decode::peer_text;
 use crate::error::{Error, Result};
 
-/// Largest response body read (after decompression).
-const MAX_RESPONSE: usize = 4 << 20;
+/// Largest response head read over HTTP/2 (`SETTINGS_MAX_HEADER_LIST_SIZE`): about
+/// what hyper's HTTP/1.1 reader takes (a 400 KiB buffer, at most 100 fields), where
+/// hyper's own HTTP/2 default (16 KiB) would refuse heads that HTTP/1.1 reads.
+const MAX_RESPONSE_HEAD: u32 = 400 << 10;
 
 /// Which HTTP version OTLP/HTTP speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -154,17 +160,18 @@ impl HttpClient {
         self.config.json
     }
 
-    /// A reusable connection, or a new one.
-    async fn connection(&self) -> std::result::Result<Sender, Status> {
+    /// A reusable connection, or a new one with what its server sent first (a
+    /// connection that served a request already speaks the right protocol).
+    async fn connection(&self) -> std::result::Result<(Sender, Option<FirstBytes>), Status> {
         if let Some(s) = self.shared_ready().await {
-            return Ok(Sender::Http2(s));
+            return Ok((Sender::Http2(s), None));
         }
         loop {
             let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match idle {
                 Some(mut s) if !s.is_closed() => {
                     if s.ready().await.is_ok() {
-                        return Ok(Sender::Http1(s));
+                        return Ok((Sender::Http1(s), None));
                     }
                 }
                 Some(_) => continue,
@@ -181,7 +188,7 @@ impl HttpClient {
         }
         let _connecting = self.connecting.lock().await;
         if let Some(s) = self.shared_ready().await {
-            return Ok(Sender::Http2(s));
+            return Ok((Sender::Http2(s), None));
         }
         self.connect().await
     }
@@ -200,7 +207,7 @@ impl HttpClient {
         None
     }
 
-    async fn connect(&self) -> std::result::Result<Sender, Status> {
+    async fn connect(&self) -> std::result::Result<(Sender, Option<FirstBytes>), Status> {
         let ep = &self.config.endpoint;
         let tcp = TcpStream::connect((ep.host.as_str(), ep.port))
             .await
@@ -213,42 +220,53 @@ impl HttpClient {
                 let stream = tokio_rustls::TlsConnector::from(tls.clone())
                     .connect(name, tcp)
                     .await
-                    .map_err(|e| unavailable(format!("TLS handshake with {ep}: {e}")))?;
+                    .map_err(|e| match super::tls::certificate_problem(&e) {
+                        Some(problem) => final_status(format!(
+                            "TLS handshake with {ep}: {problem} (not retried)"
+                        )),
+                        None => unavailable(format!(
+                            "TLS handshake with {ep}: {}",
+                            peer_text(e.to_string().as_bytes())
+                        )),
+                    })?;
                 let h2 = match stream.get_ref().1.alpn_protocol() {
                     Some(b"h2") => true,
                     Some(_) => false,
                     // No ALPN answer: the server speaks HTTP/1.1 only. That will not
                     // change by retrying: the export fails at once.
                     None if self.config.version == HttpVersion::Http2 => {
-                        return Err(Status {
-                            code: Code::FailedPrecondition,
-                            message: format!(
-                                "{ep} did not agree to HTTP/2 (ALPN h2); use \
-                                 http_version='auto' or '1.1' for this collector"
-                            ),
-                            retry_delay: None,
-                        });
+                        return Err(final_status(format!(
+                            "{ep} did not agree to HTTP/2 (ALPN h2); use \
+                             http_version='auto' or '1.1' for this collector"
+                        )));
                     }
                     None => false,
                 };
-                self.handshake(TokioIo::new(stream), h2).await
+                self.handshake(stream, h2).await
             }
             None => {
                 let h2 = self.config.version == HttpVersion::Http2;
-                self.handshake(TokioIo::new(tcp), h2).await
+                self.handshake(tcp, h2).await
             }
         }
     }
 
-    async fn handshake<T>(&self, io: T, h2: bool) -> std::result::Result<Sender, Status>
+    async fn handshake<T>(
+        &self,
+        io: T,
+        h2: bool,
+    ) -> std::result::Result<(Sender, Option<FirstBytes>), Status>
     where
-        T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let ep = &self.config.endpoint;
+        let first = FirstBytes::default();
+        let io = TokioIo::new(Sniffed::new(io, first.clone()));
         let failed =
             |e: hyper::Error| unavailable(format!("HTTP handshake with {ep}: {}", chain(&e)));
-        if h2 {
+        let sender = if h2 {
             let (send, conn) = http2::Builder::new(TokioExecutor::new())
+                .max_header_list_size(MAX_RESPONSE_HEAD)
                 .handshake(io)
                 .await
                 .map_err(failed)?;
@@ -256,14 +274,15 @@ impl HttpClient {
                 let _ = conn.await;
             });
             *self.lock_shared() = Some(send.clone());
-            Ok(Sender::Http2(send))
+            Sender::Http2(send)
         } else {
             let (send, conn) = http1::handshake(io).await.map_err(failed)?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });
-            Ok(Sender::Http1(send))
-        }
+            Sender::Http1(send)
+        };
+        Ok((sender, Some(first)))
     }
 
     fn lock_shared(&self) -> std::sync::MutexGuard<'_, Option<http2::SendRequest<Body>>> {
@@ -287,18 +306,19 @@ impl HttpClient {
     }
 
     /// POST `body` (already compressed as configured) to `signal_path` (`/v1/traces`),
-    /// bounded by `timeout`. Returns the response body (decompressed) or a status
-    /// classified as gRPC would (so the retry rules are shared), and whether the body
-    /// was handed to a connection.
+    /// bounded by `timeout`. Returns what the collector said of the accepted export,
+    /// or a status classified as gRPC would (so the retry rules are shared), and
+    /// whether the body was handed to a connection.
     pub async fn post(
         &self,
         signal_path: &str,
         body: Bytes,
         timeout: Duration,
-    ) -> (std::result::Result<Bytes, Status>, bool) {
+    ) -> (std::result::Result<Accepted, Status>, bool) {
         let deadline = crate::time::tokio_after(timeout);
         let mut sent = false;
-        let result = tokio::time::timeout_at(deadline, self.call(signal_path, body, &mut sent))
+        let call = self.call(signal_path, body, deadline, &mut sent);
+        let result = tokio::time::timeout_at(deadline, call)
             .await
             .unwrap_or_else(|_| {
                 // A connection that let a request time out may be black-holed.
@@ -316,13 +336,15 @@ impl HttpClient {
         &self,
         signal_path: &str,
         body: Bytes,
+        deadline: tokio::time::Instant,
         sent: &mut bool,
-    ) -> std::result::Result<Bytes, Status> {
-        let send = self.connection().await?;
+    ) -> std::result::Result<Accepted, Status> {
+        let (send, first) = self.connection().await?;
         let path = self.path(signal_path);
+        let url = format!("{}{path}", self.origin);
         let uri = match send {
             // HTTP/2 carries the scheme and authority as pseudo-headers.
-            Sender::Http2(_) => format!("{}{path}", self.origin),
+            Sender::Http2(_) => url.clone(),
             Sender::Http1(_) => path,
         };
         let mut req = Request::builder()
@@ -335,7 +357,8 @@ impl HttpClient {
                 retry_delay: None,
             })?;
         *req.headers_mut() = self.base_headers.clone();
-        let failed = |e: hyper::Error| unavailable(format!("HTTP request failed: {}", chain(&e)));
+        let http2 = matches!(send, Sender::Http2(_));
+        let failed = |e: hyper::Error| self.request_failed(&e, &url, http2, first.as_ref());
         let (response, reusable) = match send {
             Sender::Http1(mut send) => {
                 let response = send.send_request(req).await.map_err(failed)?;
@@ -353,63 +376,183 @@ impl HttpClient {
         };
         *sent = true;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let collected = Limited::new(response.into_body(), MAX_RESPONSE + 1)
-            .collect()
-            .await
-            .map_err(|e| unavailable(format!("reading the response: {e}")))?
-            .to_bytes();
-        // An HTTP/1.1 connection is reusable once the response is read.
-        if let Some(send) = reusable.filter(|s| !s.is_closed()) {
-            self.idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(send);
-        }
-        let encoding = headers
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok())
-            .and_then(Compression::from_token)
-            .unwrap_or(Compression::None);
-        let body = if encoding == Compression::None {
-            collected
-        } else {
-            encoding
-                .decompress(&collected, MAX_RESPONSE)
-                .map(Bytes::from)
-                .map_err(|e| Status {
-                    code: Code::Internal,
-                    message: format!("undecodable response body: {e}"),
-                    retry_delay: None,
-                })?
+        let (head, body) = response.into_parts();
+        let headers = head.headers;
+        // Bounded by the request's deadline here, so that an accepted export whose
+        // body never ends is still an accepted export.
+        let read = tokio::time::timeout_at(deadline, read_prefix(body, MAX_RESPONSE_BODY)).await;
+        let read = match read {
+            Ok(Ok((body, cut))) => {
+                // An HTTP/1.1 connection is reusable once the response is read whole.
+                if let Some(send) = reusable.filter(|s| !cut && !s.is_closed()) {
+                    self.idle
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(send);
+                }
+                Ok(decoded(body, cut, &headers))
+            }
+            Ok(Err(e)) => Err(format!("reading the body: {}", chain(&e))),
+            Err(_) => Err("the body did not arrive in time".to_owned()),
         };
         if (200..300).contains(&status) {
-            return Ok(body);
+            // The status is the collector's answer: whatever the body, it is accepted.
+            return Ok(match read.and_then(|decoded| decoded) {
+                Ok((message, cut)) => Accepted::read(&message, cut, self.config.json, &url),
+                Err(why) => Accepted::unreadable(&why, &url),
+            });
         }
         let retry_delay = headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, SystemTime::now()));
-        let detail = if self.config.json {
-            String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+        let detail = if (300..400).contains(&status) {
+            "redirects are not followed; check the endpoint".to_owned()
         } else {
-            crate::decode::status_message(&body).unwrap_or_default()
+            match read.and_then(|decoded| decoded) {
+                Ok((body, cut)) => error_detail(&body, cut, &headers, self.config.json),
+                Err(why) => format!("(body unreadable: {why})"),
+            }
         };
-        let what = if (300..400).contains(&status) {
-            "redirects are not followed; check the endpoint"
+        let message = if detail.is_empty() {
+            format!("HTTP {status} from {url}")
         } else {
-            detail.as_str()
+            format!("HTTP {status} from {url}: {detail}")
         };
         Err(Status {
             // 429/502/503/504 become UNAVAILABLE (retryable); everything else is final.
             code: Code::from_http_status(status),
-            message: format!("HTTP {status}: {what}"),
+            message,
             retry_delay,
         })
     }
+
+    /// Why a request got no response, classified: final when retrying cannot help (a
+    /// refused certificate, a server speaking the other HTTP version, a response head
+    /// too large to read), else UNAVAILABLE. `first`: what the server sent first, on a
+    /// connection opened for this request.
+    fn request_failed(
+        &self,
+        e: &hyper::Error,
+        url: &str,
+        http2: bool,
+        first: Option<&FirstBytes>,
+    ) -> Status {
+        if let Some(problem) = super::tls::certificate_problem(e) {
+            return final_status(format!("POST {url}: {problem} (not retried)"));
+        }
+        let text = chain(e);
+        match (first.and_then(FirstBytes::spoke), http2) {
+            (Some(Spoke::Http2), false) => {
+                return final_status(format!(
+                    "POST {url} failed: {text} (the server speaks HTTP/2 only: is this an \
+                     OTLP/gRPC port? use protocol='grpc', or the collector's OTLP/HTTP port \
+                     (4318))"
+                ));
+            }
+            (Some(Spoke::Http1), true) => {
+                return final_status(format!(
+                    "POST {url} failed: {text} (the server answered in HTTP/1.1: use \
+                     http_version='1.1' or 'auto' for this collector)"
+                ));
+            }
+            _ => {}
+        }
+        let h2 = e
+            .source()
+            .and_then(|s| s.downcast_ref::<h2::Error>())
+            .filter(|h2| h2.is_library());
+        // The collector received the request, but its answer cannot be read: resending
+        // would deliver the batch again if it was accepted, and get the same answer.
+        // hyper's `is_parse_too_large` exists for servers only; its HTTP/1.1 client says
+        // "message head is too large" (over its buffer, or over 100 header fields).
+        let too_large = (e.is_parse() && e.to_string().contains("too large"))
+            || h2.is_some_and(|h2| {
+                h2.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)
+                    || (h2.is_reset() && h2.reason() == Some(h2::Reason::PROTOCOL_ERROR))
+            });
+        if too_large {
+            return Status {
+                code: Code::Internal,
+                message: format!(
+                    "the response from {url} cannot be read (malformed, or its head is over \
+                     {} KiB) and the request is not retried: {text}",
+                    MAX_RESPONSE_HEAD >> 10
+                ),
+                retry_delay: None,
+            };
+        }
+        unavailable(format!("POST {url} failed: {text}"))
+    }
 }
 
-/// An error and its causes ("http2 error: stream error received: refused stream").
+/// The first `limit` bytes of a response body, and whether there were more (the rest
+/// is not read).
+async fn read_prefix(
+    mut body: Incoming,
+    limit: usize,
+) -> std::result::Result<(Bytes, bool), hyper::Error> {
+    let mut out = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        let room = limit - out.len();
+        if data.len() > room {
+            out.extend_from_slice(&data[..room]);
+            return Ok((out.freeze(), true));
+        }
+        out.extend_from_slice(&data);
+    }
+    Ok((out.freeze(), false))
+}
+
+/// A response body decoded per its `content-encoding`: its first bytes and whether it
+/// was cut, or why it cannot be decoded.
+fn decoded(
+    body: Bytes,
+    cut: bool,
+    headers: &HeaderMap,
+) -> std::result::Result<(Bytes, bool), String> {
+    let Some(token) = headers.get("content-encoding") else {
+        return Ok((body, cut));
+    };
+    match token.to_str().ok().and_then(Compression::from_token) {
+        Some(Compression::None) => Ok((body, cut)),
+        Some(_) if cut => Err(format!("compressed body over {MAX_RESPONSE_BODY} bytes")),
+        Some(c) => c
+            .decompress_prefix(&body, MAX_RESPONSE_BODY)
+            .map(|(out, more)| (out.into(), more))
+            .map_err(|e| e.to_string()),
+        None => Err(format!(
+            "unsupported content-encoding {:?}",
+            peer_text(token.as_bytes())
+        )),
+    }
+}
+
+/// What a failure's body says: the message of a `google.rpc.Status` in protobuf, or
+/// the text of anything else (OTLP/JSON, or a plain-text or HTML page from a server or
+/// proxy that is not a collector), bounded as [`peer_text`].
+fn error_detail(body: &[u8], cut: bool, headers: &HeaderMap, json: bool) -> String {
+    let content_type = headers
+        .get("content-type")
+        .map_or(&b""[..], |v| v.as_bytes());
+    let protobuf = if content_type.is_empty() {
+        !json
+    } else {
+        content_type.starts_with(b"application/x-protobuf")
+            || content_type.starts_with(b"application/protobuf")
+    };
+    if protobuf {
+        crate::decode::status_message(body, cut).unwrap_or_default()
+    } else {
+        peer_text(body)
+    }
+}
+
+/// An error and its causes ("http2 error: stream error received: refused stream"),
+/// bounded as [`peer_text`] (an HTTP/2 GOAWAY's debug data is the server's text).
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
@@ -421,12 +564,21 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         cause = c.source();
     }
-    out
+    peer_text(out.as_bytes())
 }
 
 fn unavailable(message: String) -> Status {
     Status {
         code: Code::Unavailable,
+        message,
+        retry_delay: None,
+    }
+}
+
+/// A failure that retrying cannot mend (the export fails at once).
+fn final_status(message: String) -> Status {
+    Status {
+        code: Code::FailedPrecondition,
         message,
         retry_delay: None,
     }
@@ -464,7 +616,9 @@ fn parse_http_date(s: &str) -> Option<u64> {
         "Dec" => 12,
         _ => return None,
     };
-    let year: i64 = parts.next()?.parse().ok()?;
+    // Four digits, as IMF-fixdate says: a larger year would overflow the arithmetic
+    // below, and a date that far away cannot be honoured anyway.
+    let year: i64 = parts.next()?.parse().ok().filter(|y| (0..=9999).contains(y))?;
     let mut hms = parts.next()?.split(':');
     let (h, m, sec): (u64, u64, u64) = (
         hms.next()?.parse().ok()?,
@@ -537,6 +691,73 @@ mod tests {
         assert_eq!(client("http://c:4318", true).path("/v1/logs"), "/");
     }
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    http::HeaderName::from_static(k),
+                    HeaderValue::from_static(v),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bodies_are_decoded_as_far_as_they_can_be() {
+        let plain = Bytes::from_static(b"abc");
+        assert_eq!(
+            decoded(plain.clone(), true, &headers(&[])),
+            Ok((plain.clone(), true))
+        );
+        let identity = headers(&[("content-encoding", "identity")]);
+        assert_eq!(decoded(plain.clone(), false, &identity), Ok((plain, false)));
+        let gzip = headers(&[("content-encoding", "gzip")]);
+        let mut z = Vec::new();
+        Compression::Gzip.compress(&vec![7u8; 2 * MAX_RESPONSE_BODY], &mut z);
+        let (out, cut) = decoded(z.clone().into(), false, &gzip).unwrap();
+        assert_eq!((out.len(), cut), (MAX_RESPONSE_BODY, true));
+        let err = decoded(z.into(), true, &gzip).unwrap_err();
+        assert!(err.contains("compressed body over"), "{err}");
+        let err = decoded(Bytes::from_static(b"nope"), false, &gzip).unwrap_err();
+        assert!(err.contains("gzip"), "{err}");
+        let br = headers(&[("content-encoding", "br")]);
+        let err = decoded(Bytes::from_static(b"x"), false, &br).unwrap_err();
+        assert_eq!(err, "unsupported content-encoding \"br\"");
+    }
+
+    #[test]
+    fn an_error_body_says_what_it_holds_and_no_more() {
+        // google.rpc.Status { code: 3, message: "bad span" }
+        let status = b"\x08\x03\x12\x08bad span";
+        let protobuf = headers(&[("content-type", "application/x-protobuf")]);
+        assert_eq!(error_detail(status, false, &protobuf, false), "bad span");
+        assert_eq!(
+            error_detail(status, false, &headers(&[]), false),
+            "bad span"
+        );
+        // Text from a server or proxy that is not a collector is shown as text.
+        let text = headers(&[("content-type", "text/plain; charset=utf-8")]);
+        let page = b"404 page not found\n";
+        assert_eq!(
+            error_detail(page, false, &text, false),
+            "404 page not found "
+        );
+        let json = br#"{"code":3,"message":"bad span"}"#;
+        assert_eq!(
+            error_detail(json, false, &headers(&[]), true),
+            String::from_utf8_lossy(json)
+        );
+        let huge = vec![b'e'; MAX_RESPONSE_BODY];
+        let detail = error_detail(&huge, true, &text, false);
+        assert!(
+            detail.len() < crate::decode::MAX_PEER_TEXT + 40,
+            "{}",
+            detail.len()
+        );
+        assert!(detail.ends_with("more bytes)"), "{detail}");
+    }
+
     #[test]
     fn retry_after_seconds_and_dates() {
         let now = UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
@@ -551,6 +772,13 @@ mod tests {
         );
         assert_eq!(retry_after("soon", now), None);
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        for absurd in [
+            "Fri, 31 Dec 9223372036854775807 23:59:59 GMT",
+            "Fri, 31 Dec -9223372036854775808 23:59:59 GMT",
+            "Fri, 31 Dec 10000 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_http_date(absurd), None, "{absurd}");
+        }
         assert_eq!(
             parse_http_date("Tue, 29 Feb 2000 12:00:00 GMT"),
             Some(951_825_600)

@@ -110,6 +110,49 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>> {
     })
 }
 
+/// What a refused certificate says, when a failed connection failed for that reason:
+/// the server's certificate did not verify (unknown issuer, expired, another name), or
+/// the server refused ours. Neither changes by retrying, unlike most connection
+/// failures. rustls's error travels inside an `io::Error` (from tokio-rustls, or from
+/// the stream under `h2`/`hyper` when the server's alert comes after the handshake).
+pub fn certificate_problem(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::AlertDescription as A;
+    let mut next = Some(e);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return match tls {
+                rustls::Error::InvalidCertificate(_) => Some(format!(
+                    "the server's certificate was refused: {}",
+                    crate::decode::peer_text(tls.to_string().as_bytes())
+                )),
+                rustls::Error::AlertReceived(
+                    A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+                    | A::CertificateRequired,
+                ) => Some(format!("the server refused our certificate: {tls}")),
+                _ => None,
+            };
+        }
+        // `io::Error::source` skips the error it wraps: look inside it.
+        next = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => match e.downcast_ref::<h2::Error>() {
+                Some(h2) => h2
+                    .get_io()
+                    .map(|io| io as &(dyn std::error::Error + 'static)),
+                None => e.source(),
+            },
+        };
+    }
+    None
+}
+
 /// Accepts any certificate chain and name, but still checks handshake signatures.
 #[derive(Debug)]
 struct NoChainCheck(Arc<CryptoProvider>);
@@ -192,6 +235,49 @@ mod tests {
         let err = client_config(&bad, &[b"h2"]).unwrap_err().to_string();
         assert!(err.contains("no PEM certificate"), "{err}");
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn refused_certificates_are_told_apart_from_other_failures() {
+        use rustls::{AlertDescription, CertificateError};
+        let wrap = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let expired = wrap(rustls::Error::InvalidCertificate(CertificateError::Expired));
+        let found = certificate_problem(&expired).unwrap();
+        assert!(
+            found.contains("server's certificate") && found.contains("Expired"),
+            "{found}"
+        );
+        let unknown = wrap(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert!(certificate_problem(&unknown)
+            .unwrap()
+            .contains("UnknownIssuer"));
+        // The server's alert after the handshake, seen through an HTTP error.
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("connection error")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = Outer(wrap(rustls::Error::AlertReceived(
+            AlertDescription::CertificateRequired,
+        )));
+        let found = certificate_problem(&refused).unwrap();
+        assert!(found.contains("refused our certificate"), "{found}");
+        // Not about certificates: retried as any connection failure.
+        let other = wrap(rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure,
+        ));
+        assert_eq!(certificate_problem(&other), None);
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert_eq!(certificate_problem(&reset), None);
     }
 
     #[test]
