@@ -8,6 +8,7 @@ recording code. Tests that check what was (not) recorded use the reference sink.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import struct
@@ -341,6 +342,150 @@ def test_supported_arrays_and_sequences_are_accepted(meter):
     for values in good:
         for fn, _ in _array_methods(meter):
             fn(values)
+
+
+def test_read_only_arrays_are_read(meter):
+    frozen = np.arange(5.0)
+    frozen.flags.writeable = False
+    from_bytes = np.frombuffer(np.arange(5.0).tobytes())  # read-only, memory owned by bytes
+    for values in (frozen, from_bytes):
+        assert _aggregate(values, [2.5]) == (5, 10.0, 0.0, 4.0, 0, [3, 2])
+        for fn, _ in _array_methods(meter):
+            fn(values)
+
+
+# -------------------------------------------------------------------------
+# arrays read in place: nothing can free or move the memory being read
+# -------------------------------------------------------------------------
+
+# Run in a child process so that a crash fails the test instead of killing pytest.
+_RESIZE_WHILE_RECORDING = """
+import json, sys, threading, time
+import numpy as np
+import otlp
+
+N = 1 << 22  # 32 MiB of float64: allocated with mmap, so freed memory is unmapped
+exp = otlp.Exporter(sys.argv[1], metrics=otlp.MetricsConfig(interval=3600.0))
+hist = exp.meter("race").histogram("values", boundaries=[0.5])
+arr = np.ones(N)
+stop = threading.Event()
+outcome = {"resized": 0, "refused": 0, "calls": 0}
+
+def resize():
+    while not stop.is_set():
+        try:
+            # Shrinking unmaps the tail; growing moves the data and zero-fills.
+            arr.resize(N // 2 if len(arr) == N else N, refcheck=False)
+            outcome["resized"] += 1
+        except ValueError:
+            outcome["refused"] += 1
+
+resizer = threading.Thread(target=resize)
+resizer.start()
+deadline = time.monotonic() + 10.0
+try:
+    while outcome["calls"] < 150 and time.monotonic() < deadline:
+        hist.record_many(arr)
+        outcome["calls"] += 1
+finally:
+    stop.set()
+    resizer.join()
+outcome["flushed"] = exp.force_flush(timeout=10.0)
+exp.shutdown(timeout=5.0)
+print(json.dumps(outcome))
+"""
+
+
+def test_resizing_an_array_while_it_is_recorded_is_refused(sink):
+    """Another thread resizing the array (even with refcheck=False) while record_many reads
+    it with the GIL released: numpy must refuse, and every value read must be one that
+    the array held (ones, or the zeros numpy fills in when it grows)."""
+    r = subprocess.run(
+        [sys.executable, "-c", _RESIZE_WHILE_RECORDING, sink.endpoint],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert r.returncode == 0, f"child exited with {r.returncode}: {r.stderr[-2000:]}"
+    outcome = json.loads(r.stdout)
+    assert outcome["flushed"]
+    # The resizer ran while values were being read, and numpy turned it away.
+    assert outcome["calls"] > 0 and outcome["refused"] > 0, outcome
+    sink.wait_for_metrics(1, timeout=10.0)
+    # The flush's request (shutdown may send the same cumulative point again).
+    request = sink.requests("metrics")[0]
+    point = single_point(request.resource_metrics[0].scope_metrics[0].metrics[0])
+    n, calls = 1 << 22, outcome["calls"]
+    zeros, ones = point.bucket_counts
+    # Each call saw the whole array at one of its two lengths.
+    assert point.count % (n // 2) == 0 and calls * n // 2 <= point.count <= calls * n, (point.count, outcome)
+    assert zeros + ones == point.count
+    assert point.sum == ones
+    assert point.min >= 0.0 and point.max <= 1.0
+
+
+def test_array_can_be_resized_once_recorded(meter):
+    """The hold on the array ends with the call."""
+    n = 1 << 16
+    values = np.ones(n)
+    for fn, _ in _array_methods(meter):
+        fn(values)
+        _aggregate(values, [])
+    values.resize(2 * n, refcheck=False)
+    assert _aggregate(values, [0.5]) == (2 * n, float(n), 0.0, 1.0, 0, [n, n])
+
+
+_UNTRUSTED_INTERFACES = """
+import numpy as np
+import otlp
+from otlp._native import _aggregate
+
+def interface(address):
+    return {"shape": (1 << 20,), "typestr": "<f8", "data": (address, False), "version": 3}
+
+class Pointer:
+    def __init__(self, address):
+        self.__array_interface__ = interface(address)
+
+class ListWithPointer(list):
+    __array_interface__ = interface(0x10)
+
+class ArrayWithPointer(np.ndarray):
+    @property
+    def __array_interface__(self):
+        return interface(0x10)
+
+exp = otlp.Exporter("http://127.0.0.1:9")
+meter = exp.meter("untrusted")
+methods = [meter.counter("c").add_many, meter.up_down_counter("u").add_many,
+           meter.histogram("h").record_many, lambda v: _aggregate(v, [])]
+for address in (0, 0x10, 0xDEADBEE0, 0x7FFF_FFFF_F000):
+    for fn in methods:
+        try:
+            fn(Pointer(address))
+        except TypeError as e:
+            assert "not a numpy array" in str(e), e
+        else:
+            raise AssertionError(f"accepted a foreign pointer {address:#x}")
+# Sequences are read item by item, numpy arrays through numpy's own interface.
+assert _aggregate(ListWithPointer([1.0, 2.0]), []) == (2, 3.0, 1.0, 2.0, 0, [2])
+assert _aggregate(np.arange(5.0).view(ArrayWithPointer), []) == (5, 10.0, 0.0, 4.0, 0, [5])
+for fn in methods:
+    fn(ListWithPointer([1.0, 2.0]))
+    fn(np.arange(5.0).view(ArrayWithPointer))
+exp.shutdown(timeout=1.0)
+print("ok")
+"""
+
+
+def test_foreign_array_interface_pointers_are_not_read():
+    """Only numpy's own arrays are read in place: an object's __array_interface__ can point
+    anywhere (freed, unmapped, or somebody else's memory)."""
+    r = subprocess.run(
+        [sys.executable, "-c", _UNTRUSTED_INTERFACES], capture_output=True, text=True, timeout=50
+    )
+    assert r.returncode == 0, f"child exited with {r.returncode}: {r.stderr[-2000:]}"
+    assert r.stdout.strip() == "ok"
 
 
 # -------------------------------------------------------------------------

@@ -16,6 +16,8 @@ use pyo3::prelude::*;
 /// Called in the child after `fork()`: background threads did not survive it.
 #[pyfunction]
 fn _after_fork_in_child() {
+    // Ids also reseed through their own pthread_atfork handler (forks made by C code
+    // run no Python hook); this covers a process where it could not be registered.
     otlp::ids::reseed_after_fork();
     otlp::runtime::forget_after_fork();
 }

@@ -12,7 +12,10 @@ use otlp::model::{Number, Scope};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{
+    PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType, PyWeakrefReference,
+};
 
 use crate::convert::{self, Mode};
 use crate::policy::Policy;
@@ -114,9 +117,16 @@ fn non_negative(n: Number, what: &str) -> PyResult<Number> {
     Ok(n)
 }
 
-/// A borrowed 1-D array of numbers: from numpy (any object with
-/// `__array_interface__`, without importing numpy) or a copied Python sequence.
-enum Values<'a> {
+/// The numbers of one `record_many` / `add_many` call: a numpy array's memory read in
+/// place (kept where it is by `_pin`), or values copied out of a Python sequence.
+struct Values<'a> {
+    /// Borrowed slices point into the array that `_pin` holds: never move them out of
+    /// this struct.
+    data: Data<'a>,
+    _pin: Option<Pin>,
+}
+
+enum Data<'a> {
     F64(&'a [f64]),
     F32(&'a [f32]),
     I64(&'a [i64]),
@@ -126,31 +136,35 @@ enum Values<'a> {
 }
 
 impl Values<'_> {
+    fn owned(data: Data<'static>) -> Self {
+        Values { data, _pin: None }
+    }
+
     fn len(&self) -> usize {
-        match self {
-            Values::F64(v) => v.len(),
-            Values::F32(v) => v.len(),
-            Values::I64(v) => v.len(),
-            Values::I32(v) => v.len(),
-            Values::OwnedF64(v) => v.len(),
-            Values::OwnedI64(v) => v.len(),
+        match &self.data {
+            Data::F64(v) => v.len(),
+            Data::F32(v) => v.len(),
+            Data::I64(v) => v.len(),
+            Data::I32(v) => v.len(),
+            Data::OwnedF64(v) => v.len(),
+            Data::OwnedI64(v) => v.len(),
         }
     }
 
     fn is_int(&self) -> bool {
-        matches!(self, Values::I64(_) | Values::I32(_) | Values::OwnedI64(_))
+        matches!(self.data, Data::I64(_) | Data::I32(_) | Data::OwnedI64(_))
     }
 
     /// Histogram aggregation. The kernels read every dtype as it is, and sum in the same
     /// order whichever runs, so AVX2 and scalar stay bit-identical.
     fn histogram(&self, kernels: Kernels, bounds: &[f64], counts: &mut [u64]) -> Summary {
-        match self {
-            Values::F64(v) => kernels.histogram(v, bounds, counts),
-            Values::OwnedF64(v) => kernels.histogram(v, bounds, counts),
-            Values::F32(v) => kernels.histogram(v, bounds, counts),
-            Values::I64(v) => kernels.histogram(v, bounds, counts),
-            Values::OwnedI64(v) => kernels.histogram(v, bounds, counts),
-            Values::I32(v) => kernels.histogram(v, bounds, counts),
+        match &self.data {
+            Data::F64(v) => kernels.histogram(v, bounds, counts),
+            Data::OwnedF64(v) => kernels.histogram(v, bounds, counts),
+            Data::F32(v) => kernels.histogram(v, bounds, counts),
+            Data::I64(v) => kernels.histogram(v, bounds, counts),
+            Data::OwnedI64(v) => kernels.histogram(v, bounds, counts),
+            Data::I32(v) => kernels.histogram(v, bounds, counts),
         }
     }
 
@@ -162,21 +176,137 @@ impl Values<'_> {
                 (s + x as i128, m.min(x))
             })
         }
-        match self {
-            Values::I64(v) => go(v),
-            Values::OwnedI64(v) => go(v),
-            Values::I32(v) => go(v),
+        match &self.data {
+            Data::I64(v) => go(v),
+            Data::OwnedI64(v) => go(v),
+            Data::I32(v) => go(v),
             _ => (0, 0),
         }
     }
 }
 
-fn array_values<'a>(
-    obj: &'a Bound<'_, PyAny>,
-    iface: &Bound<'_, PyAny>,
-    what: &str,
-) -> PyResult<Values<'a>> {
-    let py = obj.py();
+/// Keeps a numpy array's memory where it is while it is read, the GIL released.
+///
+/// A strong reference keeps the array alive. A weak reference to it, and to every
+/// array it is a view of, makes numpy refuse `resize()` even with `refcheck=False`
+/// (`PyArray_Resize`: the array must "have no weak-references and no base object"),
+/// and only the array at the end of the chain (no base) can own resizable memory.
+/// A buffer export would not do: numpy does not count exports, and resizes under them.
+struct Pin {
+    _refs: Vec<Py<PyAny>>,
+}
+
+/// numpy collapses views of views onto the array that owns the memory, so chains are
+/// short; the bound only keeps the walk finite.
+const MAX_VIEW_DEPTH: usize = 32;
+
+impl Pin {
+    fn new(np: &Numpy, array: &Bound<'_, PyAny>, what: &str) -> PyResult<Self> {
+        let py = array.py();
+        let mut refs = vec![array.clone().unbind()];
+        let mut current = array.clone();
+        for _ in 0..MAX_VIEW_DEPTH {
+            refs.push(PyWeakrefReference::new(&current)?.into_any().unbind());
+            let base = np
+                .base
+                .bind(py)
+                .call_method1(intern!(py, "__get__"), (&current,))?;
+            // Any other base holds the memory itself: bytes never change, and what
+            // numpy wraps through the buffer protocol (bytearray, mmap, memoryview)
+            // refuses to resize or close while numpy holds the export.
+            if !np.is_array(&base)? {
+                return Ok(Pin { _refs: refs });
+            }
+            current = base;
+        }
+        Err(PyValueError::new_err(format!(
+            "{what}: `values` is a view nested more than {MAX_VIEW_DEPTH} arrays deep; pass values.copy()"
+        )))
+    }
+}
+
+/// numpy's `ndarray` and its own getters, found in `sys.modules`: otlp never imports
+/// numpy, and an object can only be an ndarray once numpy has been imported.
+struct Numpy {
+    ndarray: Py<PyType>,
+    /// `ndarray.__array_interface__` and `ndarray.base`, read through the class so
+    /// that a subclass overriding them cannot hand us another pointer.
+    interface: Py<PyAny>,
+    base: Py<PyAny>,
+}
+
+static NUMPY: PyOnceLock<Numpy> = PyOnceLock::new();
+
+impl Numpy {
+    fn get(py: Python<'_>) -> Option<&'static Numpy> {
+        if let Some(np) = NUMPY.get(py) {
+            return Some(np);
+        }
+        let found = || -> PyResult<Option<Numpy>> {
+            let modules = py
+                .import(intern!(py, "sys"))?
+                .getattr(intern!(py, "modules"))?;
+            let Some(numpy) = modules.cast::<PyDict>()?.get_item(intern!(py, "numpy"))? else {
+                return Ok(None);
+            };
+            let ndarray = numpy
+                .getattr(intern!(py, "ndarray"))?
+                .cast_into::<PyType>()?;
+            let interface = ndarray.getattr(intern!(py, "__array_interface__"))?;
+            let base = ndarray.getattr(intern!(py, "base"))?;
+            // Getters written in C, as numpy's are: a stand-in placed in sys.modules
+            // by Python code cannot make us trust its pointers.
+            for getter in [&interface, &base] {
+                if getter.get_type().name()? != "getset_descriptor" {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(Numpy {
+                ndarray: ndarray.unbind(),
+                interface: interface.unbind(),
+                base: base.unbind(),
+            }))
+        };
+        // Not imported yet (or half imported): look again next time.
+        let np = found().ok().flatten()?;
+        Some(NUMPY.get_or_init(py, || np))
+    }
+
+    /// A real subclass check: `isinstance` would believe a `__class__` property.
+    fn is_array(&self, obj: &Bound<'_, PyAny>) -> PyResult<bool> {
+        obj.get_type()
+            .is_subclass(self.ndarray.bind(obj.py()).as_any())
+    }
+}
+
+/// The element type of a 1-D array, from its `__array_interface__`; errors say how to
+/// convert what we cannot read.
+#[derive(Clone, Copy)]
+enum Dtype {
+    F64,
+    F32,
+    I64,
+    I32,
+}
+
+impl Dtype {
+    fn size(self) -> usize {
+        match self {
+            Dtype::F64 | Dtype::I64 => 8,
+            Dtype::F32 | Dtype::I32 => 4,
+        }
+    }
+}
+
+/// What an `__array_interface__` says: checked to be a 1-D, contiguous, unmasked array
+/// of a dtype we read, in native byte order. `data` is only trusted from numpy itself.
+struct Layout {
+    dtype: Dtype,
+    len: usize,
+    data: usize,
+}
+
+fn layout(iface: &Bound<'_, PyAny>, what: &str) -> PyResult<Layout> {
     let iface = iface.cast::<PyDict>().map_err(|_| {
         PyTypeError::new_err(format!(
             "{what}: `values` has an invalid __array_interface__"
@@ -197,26 +327,36 @@ fn array_values<'a>(
     }
     let len = shape[0];
     let typestr: String = get("typestr")?.extract()?;
-    let (size, kind) = match typestr.as_str() {
-        "<f8" => (8, 0),
-        "<f4" => (4, 1),
-        "<i8" => (8, 2),
-        "<i4" => (4, 3),
-        t if t.starts_with('>') && matches!(&t[1..], "f8" | "f4" | "i8" | "i4") => {
+    let (native, swapped) = if cfg!(target_endian = "little") {
+        ('<', '>')
+    } else {
+        ('>', '<')
+    };
+    let kind = typestr.get(1..).unwrap_or_default();
+    let dtype = match kind {
+        "f8" => Some(Dtype::F64),
+        "f4" => Some(Dtype::F32),
+        "i8" => Some(Dtype::I64),
+        "i4" => Some(Dtype::I32),
+        _ => None,
+    };
+    let dtype = match (typestr.chars().next(), dtype) {
+        (Some(c), Some(dtype)) if c == native => dtype,
+        (Some(c), Some(_)) if c == swapped => {
             return Err(PyValueError::new_err(format!(
-                "{what}: `values` is byte-swapped (dtype {t:?}); convert it with values.astype(values.dtype.newbyteorder('='))"
+                "{what}: `values` is byte-swapped (dtype {typestr:?}); convert it with values.astype(values.dtype.newbyteorder('='))"
             )))
         }
-        t => {
+        _ => {
             return Err(PyTypeError::new_err(format!(
-                "{what}: unsupported array dtype {t:?}; use float64, float32, int64 or int32 (e.g. values.astype('float64'))"
+                "{what}: unsupported array dtype {typestr:?}; use float64, float32, int64 or int32 (e.g. values.astype('float64'))"
             )))
         }
     };
     if let Some(strides) = iface.get_item("strides")? {
         if !strides.is_none() {
             let strides: Vec<isize> = strides.extract()?;
-            if len > 1 && strides != [size as isize] {
+            if len > 1 && strides != [dtype.size() as isize] {
                 return Err(PyValueError::new_err(format!(
                     "{what}: `values` is not contiguous (strides {strides:?}); pass np.ascontiguousarray(values)"
                 )));
@@ -228,30 +368,51 @@ fn array_values<'a>(
             "{what}: masked arrays are not supported; pass values.compressed()"
         )));
     }
-    let (ptr, _readonly): (usize, bool) = get("data")?.extract()?;
+    let (data, _readonly): (usize, bool) = get("data")?.extract()?;
+    Ok(Layout { dtype, len, data })
+}
+
+/// A numpy array, read in place.
+fn array_values<'a>(np: &Numpy, obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Values<'a>> {
+    let py = obj.py();
+    // Pinned before the pointer is read: creating the weak references may run a garbage
+    // collection, hence Python code, and let another thread in.
+    let pin = Pin::new(np, obj, what)?;
+    let iface = np
+        .interface
+        .bind(py)
+        .call_method1(intern!(py, "__get__"), (obj,))?;
+    let Layout { dtype, len, data } = layout(&iface, what)?;
     if len == 0 {
-        return Ok(Values::OwnedF64(Vec::new()));
+        return Ok(Values::owned(Data::OwnedF64(Vec::new())));
     }
-    if ptr == 0 || ptr % size != 0 {
+    if data == 0 || data % dtype.size() != 0 {
         return Err(PyValueError::new_err(format!(
-            "{what}: `values` is not aligned in memory; pass np.ascontiguousarray(values)"
+            "{what}: `values` is not aligned in memory; pass values.copy()"
         )));
     }
-    let _ = py;
-    // `__array_interface__` describes a live, C-contiguous (checked above), aligned
-    // (checked above) buffer of `len` items of the checked type, owned by `obj`, which
-    // outlives the returned slices (lifetime 'a). numpy does not resize or free an
-    // array's buffer while references to it exist; writes by other threads during
-    // the call give unspecified (but well-formed) numbers.
-    // SAFETY: as above: valid, aligned, initialised, alive for 'a.
-    unsafe {
-        Ok(match kind {
-            0 => Values::F64(std::slice::from_raw_parts(ptr as *const f64, len)),
-            1 => Values::F32(std::slice::from_raw_parts(ptr as *const f32, len)),
-            2 => Values::I64(std::slice::from_raw_parts(ptr as *const i64, len)),
-            _ => Values::I32(std::slice::from_raw_parts(ptr as *const i32, len)),
-        })
-    }
+    let ptr = data as *const u8;
+    // SAFETY: numpy's own `ndarray.__array_interface__` getter (not an attribute a
+    // subclass can override) described `len` initialised items of `dtype`, C-contiguous
+    // and aligned (checked above), after `pin` was taken. `pin` holds the array, so it
+    // is not freed, and weak references that make numpy refuse to resize it or the
+    // array it views; the slices live in `Values` beside `pin` and go with it. numpy's
+    // `ndarray.__setstate__` (and, in numpy 1.x, assigning `ndarray.data`) frees an
+    // array's memory without any check, under numpy's own views and GIL-free loops
+    // too: that is numpy's contract for those calls, not one a reader can enforce.
+    // Writes from other threads give unspecified but well-formed numbers.
+    let data = unsafe {
+        match dtype {
+            Dtype::F64 => Data::F64(std::slice::from_raw_parts(ptr.cast(), len)),
+            Dtype::F32 => Data::F32(std::slice::from_raw_parts(ptr.cast(), len)),
+            Dtype::I64 => Data::I64(std::slice::from_raw_parts(ptr.cast(), len)),
+            Dtype::I32 => Data::I32(std::slice::from_raw_parts(ptr.cast(), len)),
+        }
+    };
+    Ok(Values {
+        data,
+        _pin: Some(pin),
+    })
 }
 
 fn sequence_values(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Values<'static>> {
@@ -300,22 +461,44 @@ fn sequence_values(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Values<'stati
             }
         }
     }
-    Ok(match floats {
-        Some(f) => Values::OwnedF64(f),
-        None => Values::OwnedI64(ints),
-    })
+    Ok(Values::owned(match floats {
+        Some(f) => Data::OwnedF64(f),
+        None => Data::OwnedI64(ints),
+    }))
 }
 
 fn values<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Values<'a>> {
     let py = obj.py();
+    let np = Numpy::get(py);
+    let exact_array = np.is_some_and(|np| obj.is_exact_instance(np.ndarray.bind(py).as_any()));
     // numpy masked arrays expose their data without the mask.
-    if obj.hasattr(intern!(py, "mask"))? && obj.hasattr(intern!(py, "compressed"))? {
+    if !exact_array
+        && obj.hasattr(intern!(py, "mask"))?
+        && obj.hasattr(intern!(py, "compressed"))?
+    {
         return Err(PyTypeError::new_err(format!(
             "{what}: masked arrays are not supported; pass values.compressed()"
         )));
     }
+    if let Some(np) = np {
+        if exact_array || np.is_array(obj)? {
+            return array_values(np, obj, what);
+        }
+    }
     match obj.getattr(intern!(py, "__array_interface__")) {
-        Ok(iface) => array_values(obj, &iface, what),
+        Ok(iface) => {
+            // Checked for the errors that say how to convert, but never read in place:
+            // only numpy's own arrays are trusted to describe memory they keep alive.
+            layout(&iface, what)?;
+            if obj.try_iter().is_err() {
+                return Err(PyTypeError::new_err(format!(
+                    "{what}: `values` ({}) is not a numpy array, and its __array_interface__ \
+                     is not read directly; pass a numpy array or a sequence of numbers",
+                    type_name(obj)
+                )));
+            }
+            sequence_values(obj, what)
+        }
         Err(_) => sequence_values(obj, what),
     }
 }
@@ -329,7 +512,7 @@ fn aggregate(py: Python<'_>, values: &Values<'_>, bounds: &[f64]) -> (Vec<u64>, 
         (counts, summary)
     };
     if values.len() >= DETACH_THRESHOLD {
-        // `Values` only borrows plain memory (see `array_values`).
+        // `Values` pins any array it reads in place (see `Pin`).
         py.detach(run)
     } else {
         run()
