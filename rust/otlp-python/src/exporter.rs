@@ -673,16 +673,18 @@ impl PyExporter {
     #[pyo3(signature = (timeout = None), text_signature = "(self, timeout=10.0)")]
     fn force_flush(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         let deadline = wait_deadline(timeout)?;
-        let mut ok = flush_pipeline(py, &self.traces.pipeline(), deadline)?;
-        if let Some(l) = self.logs() {
-            ok &= flush_pipeline(py, &l.pipeline(), deadline)?;
-        }
-        if let Some(m) = self.metrics() {
-            let before = lost(&m.stats());
-            let flushed = m.force_flush_with(|done| wait_in_slices(py, deadline, done))?;
-            ok &= flushed && lost(&m.stats()) == before;
-        }
-        Ok(ok)
+        guard(|| {
+            let mut ok = flush_pipeline(py, &self.traces.pipeline(), deadline)?;
+            if let Some(l) = self.logs() {
+                ok &= flush_pipeline(py, &l.pipeline(), deadline)?;
+            }
+            if let Some(m) = self.metrics() {
+                let before = lost(&m.stats());
+                let flushed = m.force_flush_with(|done| wait_in_slices(py, deadline, done))?;
+                ok &= flushed && lost(&m.stats()) == before;
+            }
+            Ok(ok)
+        })
     }
 
     /// Flush, then stop. Returns by `timeout` seconds whatever the collector does;
@@ -695,16 +697,18 @@ impl PyExporter {
             return Ok(true);
         }
         self.policy.mark_shut_down();
-        let clean = shutdown_pipeline(py, &self.traces.pipeline(), deadline);
-        let logs_clean = match self.logs() {
-            Some(l) => shutdown_pipeline(py, &l.pipeline(), deadline)?,
-            None => true,
-        };
-        let metrics_clean = match self.metrics() {
-            Some(m) => m.shutdown_with(deadline, |done| wait_in_slices(py, deadline, done))?,
-            None => true,
-        };
-        Ok(clean? && logs_clean && metrics_clean)
+        guard(|| {
+            let clean = shutdown_pipeline(py, &self.traces.pipeline(), deadline);
+            let logs_clean = match self.logs() {
+                Some(l) => shutdown_pipeline(py, &l.pipeline(), deadline)?,
+                None => true,
+            };
+            let metrics_clean = match self.metrics() {
+                Some(m) => m.shutdown_with(deadline, |done| wait_in_slices(py, deadline, done))?,
+                None => true,
+            };
+            Ok(clean? && logs_clean && metrics_clean)
+        })
     }
 
     /// Called in the parent just before `fork()` (by `otlp._lifecycle`): the metrics

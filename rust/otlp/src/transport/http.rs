@@ -618,7 +618,11 @@ fn parse_http_date(s: &str) -> Option<u64> {
     };
     // Four digits, as IMF-fixdate says: a larger year would overflow the arithmetic
     // below, and a date that far away cannot be honoured anyway.
-    let year: i64 = parts.next()?.parse().ok().filter(|y| (0..=9999).contains(y))?;
+    let year: i64 = parts
+        .next()?
+        .parse()
+        .ok()
+        .filter(|y| (0..=9999).contains(y))?;
     let mut hms = parts.next()?.split(':');
     let (h, m, sec): (u64, u64, u64) = (
         hms.next()?.parse().ok()?,
