@@ -748,6 +748,9 @@ PER_THREAD = 2000
 # export timeout (5 s) or a retry backoff (1 s); a trivial Python handler measured up to
 # ~0.2 s per call under eight threads on a loaded two-CPU machine.
 MEDIAN_BOUND = 200e-6
+# Eight threads: a call's median includes waiting for the GIL, which on a loaded
+# machine is the switch interval's order; still far below any network wait.
+MEDIAN_BOUND_THREADS = 5e-3
 P99_BOUND_THREADS = 50e-3
 MAX_BOUND_THREADS = 0.5
 MAX_BOUND_SINGLE = 50e-3
@@ -847,7 +850,7 @@ def test_root_handler_while_collector_is_down(down_endpoint, make_exporter, caps
         f"p99 {p99 * 1e3:.2f} ms, max {worst * 1e3:.2f} ms; single thread: median {s_med * 1e6:.1f} us, "
         f"p99 {s_p99 * 1e3:.2f} ms, max {s_worst * 1e3:.2f} ms; stats {log_stats(exp)}"
     )
-    assert med < MEDIAN_BOUND and s_med < MEDIAN_BOUND, report
+    assert med < MEDIAN_BOUND_THREADS and s_med < MEDIAN_BOUND, report
     assert p99 < P99_BOUND_THREADS, report
     assert worst < MAX_BOUND_THREADS, report
     assert s_worst < MAX_BOUND_SINGLE, report

@@ -455,7 +455,7 @@ class ArrayWithPointer(np.ndarray):
     def __array_interface__(self):
         return interface(0x10)
 
-exp = otlp.Exporter("http://127.0.0.1:9")
+exp = otlp.Exporter("http://127.0.0.1:9", strict=True)  # refusals raise
 meter = exp.meter("untrusted")
 methods = [meter.counter("c").add_many, meter.up_down_counter("u").add_many,
            meter.histogram("h").record_many, lambda v: _aggregate(v, [])]
