@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otlp::aggregate::TemporalityPreference;
+use otlp::export::{ExporterConfig, LogExporter, TraceExporter};
 use otlp::metrics::{MetricsConfig, MetricsExporter};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope};
 use otlp::pipeline::{BatchConfig, Pipeline, Weighted};
 use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::stats::StatsSnapshot;
-use otlp::trace::{ExporterConfig, LogExporter, TraceExporter};
 use otlp::transport::http::HttpVersion;
 use otlp::transport::tls::TlsConfig;
 use otlp::transport::{Compression, Protocol};
@@ -520,13 +520,13 @@ impl PyExporter {
                 None => strict_from_env()?,
             };
             let max_request_size = match given(max_request_size) {
-                None => otlp::trace::DEFAULT_MAX_REQUEST_SIZE,
+                None => otlp::export::DEFAULT_MAX_REQUEST_SIZE,
                 Some(m) => size(m, "max_request_size")?,
             };
-            if !(1024..=otlp::trace::MAX_REQUEST_SIZE).contains(&max_request_size) {
+            if !(1024..=otlp::export::MAX_REQUEST_SIZE).contains(&max_request_size) {
                 return Err(config(format!(
                     "`max_request_size` must be between 1024 and {} bytes; got {max_request_size}",
-                    otlp::trace::MAX_REQUEST_SIZE
+                    otlp::export::MAX_REQUEST_SIZE
                 )));
             }
             let cfg = ExporterConfig {

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use otlp::export::LogExporter;
 use otlp::ids::now_unix_nano;
 use otlp::model::{AnyValue, KeyValue, LogRecord, Resource, Scope};
-use otlp::trace::LogExporter;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;

@@ -2,11 +2,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use otlp::export::TraceExporter;
 use otlp::ids::{new_span_id, new_trace_id, now_unix_nano};
 use otlp::model::{
     AnyValue, Event, KeyValue, Link, Resource, Scope, SpanData, SpanKind, Status, StatusCode,
 };
-use otlp::trace::TraceExporter;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;

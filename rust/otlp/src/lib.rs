@@ -9,6 +9,7 @@ pub mod aggregate;
 pub mod decode;
 pub mod encode;
 mod error;
+pub mod export;
 pub mod ids;
 pub mod metrics;
 pub mod model;
@@ -17,8 +18,8 @@ pub mod receiver;
 pub mod resilience;
 pub mod runtime;
 pub mod stats;
+pub mod status;
 pub mod time;
-pub mod trace;
 pub mod transport;
 
 pub use error::{Error, Result};

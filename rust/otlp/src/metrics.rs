@@ -19,16 +19,13 @@ use std::time::{Duration, Instant};
 use crate::aggregate::{AttributeSet, Descriptor, Instrument, TemporalityPreference};
 use crate::encode::{encode_metrics_json, encode_metrics_request};
 use crate::error::{Error, Result};
+use crate::export::ExporterConfig;
 use crate::ids::now_unix_nano;
 use crate::model::{Number, Resource, ResourceMetrics, Scope, ScopeMetrics};
 use crate::pipeline::{BatchConfig, ExportSettings, Pipeline, Weighted};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::time;
-use crate::trace::ExporterConfig;
 use crate::transport::{Endpoint, Paths};
-
-pub const METRICS_GRPC_PATH: &str =
-    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
 /// One collection: what the reader hands to the pipeline.
 pub struct Collection {
@@ -251,10 +248,7 @@ impl MetricsExporter {
                 max_concurrent_exports: 1,
             },
             ExportSettings {
-                paths: Paths {
-                    grpc: METRICS_GRPC_PATH,
-                    http: "/v1/metrics",
-                },
+                paths: Paths::METRICS,
                 encode: if export.protocol.is_json() {
                     encode_collections_json
                 } else {

@@ -8,12 +8,12 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use otlp::aggregate::{AttributeSet, Descriptor, InstrumentKind, DEFAULT_BOUNDARIES};
+use otlp::export::ExporterConfig;
 use otlp::metrics::{Callback, MetricsConfig, MetricsExporter};
 use otlp::model::{Number, Resource, Scope};
 use otlp::receiver::Receiver;
 use otlp::resilience::RetryPolicy;
 use otlp::time::MAX_DURATION;
-use otlp::trace::ExporterConfig;
 
 /// Deadline tests, not benchmarks: the slack covers a busy 2-core machine.
 const SLACK: Duration = Duration::from_millis(1500);

@@ -5,11 +5,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use otlp::export::{ExporterConfig, TraceExporter};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope, SpanData};
 use otlp::pipeline::BatchConfig;
 use otlp::receiver::Receiver;
 use otlp::resilience::{CircuitConfig, RetryPolicy};
-use otlp::trace::{ExporterConfig, TraceExporter};
 use otlp::transport::http::HttpVersion;
 use otlp::transport::{Compression, Protocol};
 

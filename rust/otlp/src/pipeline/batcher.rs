@@ -86,13 +86,6 @@ pub trait Weighted {
     fn weight(&self) -> u64;
 }
 
-impl<T: crate::trace::Signal> Weighted for Box<T> {
-    #[inline]
-    fn weight(&self) -> u64 {
-        1
-    }
-}
-
 fn weight_of<T: Weighted>(items: &[T]) -> u64 {
     items.iter().map(Weighted::weight).sum()
 }

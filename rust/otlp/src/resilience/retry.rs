@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::ids::random_u64;
-use crate::transport::grpc::{Code, Status};
+use crate::status::{Code, Status};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {

@@ -21,10 +21,10 @@ use tokio::net::TcpStream;
 
 use super::compression::Compression;
 use super::endpoint::{Endpoint, Scheme};
-use super::grpc::{Code, Status};
 use super::{Accepted, FirstBytes, Sniffed, Spoke, MAX_RESPONSE_BODY};
 use crate::decode::peer_text;
 use crate::error::{Error, Result};
+use crate::status::{Code, Status};
 
 /// Largest response head read over HTTP/2 (`SETTINGS_MAX_HEADER_LIST_SIZE`): about
 /// what hyper's HTTP/1.1 reader takes (a 400 KiB buffer, at most 100 fields), where

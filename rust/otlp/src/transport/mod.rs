@@ -35,7 +35,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use grpc::{GrpcClient, Status};
+use crate::status::Status;
+use grpc::GrpcClient;
 use http::HttpClient;
 
 /// Most bytes of a response body that are read (after decompression). An accepted
@@ -85,12 +86,32 @@ pub enum Client {
 }
 
 /// Where a signal goes on each transport.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Paths {
-    /// `/opentelemetry.proto.collector.trace.v1.TraceService/Export`
+    /// The gRPC method (`/opentelemetry.proto.collector.trace.v1.TraceService/Export`).
     pub grpc: &'static str,
-    /// `/v1/traces`
+    /// The OTLP/HTTP path (`/v1/traces`).
     pub http: &'static str,
+}
+
+impl Paths {
+    /// Spans.
+    pub const TRACES: Paths = Paths {
+        grpc: "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        http: "/v1/traces",
+    };
+    /// Metrics.
+    pub const METRICS: Paths = Paths {
+        grpc: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+        http: "/v1/metrics",
+    };
+    /// Log records.
+    pub const LOGS: Paths = Paths {
+        grpc: "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        http: "/v1/logs",
+    };
+    /// Every signal's.
+    pub const ALL: [Paths; 3] = [Self::TRACES, Self::METRICS, Self::LOGS];
 }
 
 impl Client {

@@ -1,22 +1,19 @@
-//! Batching exporters (spans, log records): configuration, transport and pipeline put
-//! together.
+//! What an exporter of one signal is configured with: endpoint, protocol, TLS,
+//! headers, compression, timeouts, batching, retries and the circuit breaker, with
+//! their defaults and validation.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::encode::{
-    encode_logs_json, encode_logs_request, encode_trace_request, encode_traces_json,
-};
+use tokio::runtime::Handle;
+
 use crate::error::{Error, Result};
-use crate::model::{LogRecord, SpanData};
-use crate::pipeline::{BatchConfig, ExportSettings, Pipeline};
+use crate::pipeline::BatchConfig;
 use crate::resilience::{CircuitConfig, RetryPolicy};
-use crate::stats::{Stats, StatsSnapshot};
 use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
 use crate::transport::http::{HttpClient, HttpConfig, HttpVersion};
 use crate::transport::tls::{self, TlsConfig};
 use crate::transport::{Client, Compression, Endpoint, Paths, Protocol, Scheme};
-use tokio::runtime::Handle;
 
 /// The default largest request before compression: the common gRPC receiver limit.
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 4 << 20;
@@ -24,8 +21,6 @@ pub const DEFAULT_MAX_REQUEST_SIZE: usize = 4 << 20;
 /// The largest `max_request_size` accepted: a gRPC message length is 32 bits, and
 /// receivers refuse far less.
 pub const MAX_REQUEST_SIZE: usize = 1 << 30;
-
-pub const TRACES_GRPC_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// Everything needed to build an exporter.
 #[derive(Clone, Debug)]
@@ -150,141 +145,10 @@ impl ExporterConfig {
     }
 }
 
-/// A signal exported item by item through a batching pipeline.
-pub trait Signal: Sized + Send + 'static {
-    const PATHS: Paths;
-    fn encode(items: &[Box<Self>], buf: &mut Vec<u8>);
-    fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>);
-}
-
-impl Signal for SpanData {
-    const PATHS: Paths = Paths {
-        grpc: TRACES_GRPC_PATH,
-        http: "/v1/traces",
-    };
-    fn encode(items: &[Box<Self>], buf: &mut Vec<u8>) {
-        encode_trace_request(items, buf)
-    }
-    fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
-        encode_traces_json(items, buf)
-    }
-}
-
-impl Signal for LogRecord {
-    const PATHS: Paths = Paths {
-        grpc: LOGS_GRPC_PATH,
-        http: "/v1/logs",
-    };
-    fn encode(items: &[Box<Self>], buf: &mut Vec<u8>) {
-        encode_logs_request(items, buf)
-    }
-    fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
-        encode_logs_json(items, buf)
-    }
-}
-
-pub const LOGS_GRPC_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
-
-pub type TraceExporter = BatchExporter<SpanData>;
-pub type LogExporter = BatchExporter<LogRecord>;
-
-pub struct BatchExporter<T: Signal> {
-    config: ExporterConfig,
-    endpoint: Endpoint,
-    /// Replaced (never freed) in a child process after `fork()`; see `after_fork_in_child`.
-    pipeline: RwLock<Arc<Pipeline<Box<T>>>>,
-}
-
-impl<T: Signal> BatchExporter<T> {
-    pub fn new(config: ExporterConfig) -> Result<Self> {
-        let endpoint = Endpoint::parse(&config.endpoint)?;
-        if config.timeout.is_zero() {
-            return Err(Error::Config("`timeout` must be > 0 seconds".into()));
-        }
-        crate::time::check(config.timeout, "timeout")?;
-        let pipeline = Self::start(&config, &endpoint)?;
-        Ok(Self {
-            config,
-            endpoint,
-            pipeline: RwLock::new(Arc::new(pipeline)),
-        })
-    }
-
-    fn start(config: &ExporterConfig, endpoint: &Endpoint) -> Result<Pipeline<Box<T>>> {
-        let (client, runtime) = config.client(endpoint)?;
-        Pipeline::start(
-            config.batch,
-            ExportSettings {
-                paths: T::PATHS,
-                encode: if config.protocol.is_json() {
-                    T::encode_json
-                } else {
-                    T::encode
-                },
-                timeout: config.timeout,
-                retry: config.retry,
-                circuit: config.circuit,
-                max_request_size: config.max_request_size,
-            },
-            client,
-            runtime,
-            Arc::new(Stats::default()),
-        )
-    }
-
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
-    /// The current pipeline.
-    pub fn pipeline(&self) -> Arc<Pipeline<Box<T>>> {
-        self.pipeline
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Queue an item for export (boxed: the queue then moves pointers).
-    #[inline]
-    pub fn export(&self, span: Box<T>) {
-        self.pipeline
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(span);
-    }
-
-    pub fn force_flush(&self, timeout: Duration) -> bool {
-        self.pipeline().force_flush(timeout)
-    }
-
-    pub fn shutdown(&self, timeout: Duration) -> bool {
-        self.pipeline().shutdown(timeout)
-    }
-
-    pub fn stats(&self) -> StatsSnapshot {
-        self.pipeline().stats().snapshot()
-    }
-
-    /// In the child after `fork()`: the batcher and I/O threads did not survive, and
-    /// their locks may be held forever. Start a fresh pipeline (empty queue: what was
-    /// queued belongs to the parent, which still exports it; fresh stats) and leak the
-    /// old one, whose destructor could block on those locks. Call with the runtime
-    /// already forgotten (`runtime::forget_after_fork`).
-    pub fn after_fork_in_child(&self) -> Result<()> {
-        let fresh = Arc::new(Self::start(&self.config, &self.endpoint)?);
-        let mut slot = self.pipeline.write().unwrap_or_else(|e| e.into_inner());
-        let old = std::mem::replace(&mut *slot, fresh);
-        std::mem::forget(old);
-        Ok(())
-    }
-}
-
 /// Whether `path` is where OTLP/HTTP posts a signal: a gRPC exporter given such an
 /// endpoint was almost certainly meant to speak OTLP/HTTP.
 fn is_otlp_http_path(path: &str) -> bool {
-    ["/v1/traces", "/v1/metrics", "/v1/logs"]
-        .iter()
-        .any(|p| path.ends_with(p))
+    Paths::ALL.iter().any(|p| path.ends_with(p.http))
 }
 
 /// `user-agent` per the OTLP exporter spec, with this distribution's name first.
