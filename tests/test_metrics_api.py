@@ -624,7 +624,12 @@ def test_valid_boundaries(meter, boundaries, expected):
 # -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("temporality", ["bogus", "", "cumulativ", "deltas", None])
+def test_temporality_none_is_a_type_error():
+    with pytest.raises(TypeError, match="`temporality` must be a str; got NoneType"):
+        otlp.MetricsConfig(temporality=None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("temporality", ["bogus", "", "cumulativ", "deltas"])
 def test_bad_temporality_config_error(temporality):
     assert issubclass(otlp.errors.ConfigError, ValueError)
     with pytest.raises(otlp.errors.ConfigError) as ei:

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from otlp import _native
 from otlp._types import Temporality
-from otlp.errors import ConfigError
 
 __all__ = ["TLS", "BatchConfig", "CircuitBreaker", "MetricsConfig", "Observation", "RetryPolicy"]
 
@@ -68,39 +66,28 @@ def _frozen(cls: _T) -> _T:
     def __hash__(self: Any) -> int:
         return hash((self.__class__, *(getattr(self, n) for n in names)))
 
+    def _asdict(self: Any) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in names}
+
     for name, fn in (
         ("__init__", __init__),
         ("__setattr__", __setattr__),
         ("__repr__", __repr__),
         ("__eq__", __eq__),
         ("__hash__", __hash__),
+        ("_asdict", _asdict),
     ):
         fn.__qualname__ = f"{qualname}.{name}"
         setattr(cls, name, fn)
     return cls
 
 
+# Every default and every rule is the core's: the classes below read their defaults
+# from it, and their values are checked by it when they are made (errors name the field).
+_DEFAULTS: dict[str, Any] = _native._defaults()
+
 #: The longest duration any setting accepts: one year (timeouts, delays, intervals).
-MAX_SECONDS: int = _native._MAX_SECONDS
-
-
-def _int(name: str, value: object, minimum: int, maximum: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int; got {type(value).__name__}")
-    if value < minimum:
-        raise ConfigError(f"`{name}` must be >= {minimum}; got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"`{name}` must be at most {maximum:,}; got {value:,}")
-
-
-def _seconds(name: str, value: object, *, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a number of seconds; got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"`{name}` must be a finite number of seconds {bound}; got {value}")
-    if value > MAX_SECONDS:
-        raise ConfigError(f"`{name}` must be at most {MAX_SECONDS} seconds (one year); got {value}")
+MAX_SECONDS: int = int(_DEFAULTS["max_seconds"])
 
 
 @_frozen
@@ -115,21 +102,13 @@ class BatchConfig:
         max_concurrent_exports: export requests in flight at once.
     """
 
-    max_queue_size: int = 2048
-    max_export_batch_size: int = 512
-    schedule_delay: float = 0.5
-    max_concurrent_exports: int = 2
+    max_queue_size: int = _DEFAULTS["batch"]["max_queue_size"]
+    max_export_batch_size: int = _DEFAULTS["batch"]["max_export_batch_size"]
+    schedule_delay: float = _DEFAULTS["batch"]["schedule_delay"]
+    max_concurrent_exports: int = _DEFAULTS["batch"]["max_concurrent_exports"]
 
     def __post_init__(self) -> None:
-        _int("max_queue_size", self.max_queue_size, 1, _native._MAX_QUEUE_SIZE)
-        _int("max_export_batch_size", self.max_export_batch_size, 1, _native._MAX_QUEUE_SIZE)
-        _int("max_concurrent_exports", self.max_concurrent_exports, 1, _native._MAX_CONCURRENT_EXPORTS)
-        _seconds("schedule_delay", self.schedule_delay)
-        if self.max_export_batch_size > self.max_queue_size:
-            raise ConfigError(
-                f"`max_export_batch_size` ({self.max_export_batch_size}) must not exceed "
-                f"`max_queue_size` ({self.max_queue_size})"
-            )
+        _native._check("batch", self)
 
 
 @_frozen
@@ -142,26 +121,13 @@ class RetryPolicy:
     dropped and counted (``spans_failed_retries_exhausted``).
     """
 
-    initial_backoff: float = 1.0
-    max_backoff: float = 30.0
-    max_elapsed: float = 300.0
-    multiplier: float = 1.5
+    initial_backoff: float = _DEFAULTS["retry"]["initial_backoff"]
+    max_backoff: float = _DEFAULTS["retry"]["max_backoff"]
+    max_elapsed: float = _DEFAULTS["retry"]["max_elapsed"]
+    multiplier: float = _DEFAULTS["retry"]["multiplier"]
 
     def __post_init__(self) -> None:
-        _seconds("initial_backoff", self.initial_backoff)
-        _seconds("max_backoff", self.max_backoff)
-        _seconds("max_elapsed", self.max_elapsed, allow_zero=True)
-        if isinstance(self.multiplier, bool) or not isinstance(self.multiplier, (int, float)):
-            raise TypeError(f"`multiplier` must be a number; got {type(self.multiplier).__name__}")
-        if not (math.isfinite(self.multiplier) and self.multiplier >= 1):
-            raise ConfigError(f"`multiplier` must be a finite number >= 1; got {self.multiplier}")
-        if self.max_backoff < self.initial_backoff:
-            raise ConfigError(
-                f"`max_backoff` ({self.max_backoff}) must be >= `initial_backoff` ({self.initial_backoff})"
-            )
-
-
-_TEMPORALITIES = ("cumulative", "delta", "lowmemory")
+        _native._check("retry", self)
 
 
 @_frozen
@@ -179,19 +145,13 @@ class MetricsConfig:
             attributes beyond it go to the ``otel.metric.overflow=true`` series.
     """
 
-    interval: float = 60.0
-    timeout: float = 30.0
-    temporality: Temporality = "cumulative"
-    cardinality_limit: int = 2000
+    interval: float = _DEFAULTS["metrics"]["interval"]
+    timeout: float = _DEFAULTS["metrics"]["timeout"]
+    temporality: Temporality = _DEFAULTS["metrics"]["temporality"]
+    cardinality_limit: int = _DEFAULTS["metrics"]["cardinality_limit"]
 
     def __post_init__(self) -> None:
-        _seconds("interval", self.interval)
-        _seconds("timeout", self.timeout)
-        if self.temporality not in _TEMPORALITIES:
-            raise ConfigError(
-                f"`temporality` must be one of 'cumulative', 'delta', 'lowmemory'; got {self.temporality!r}"
-            )
-        _int("cardinality_limit", self.cardinality_limit, 2, _native._MAX_QUEUE_SIZE)
+        _native._check("metrics", self)
 
 
 @_frozen
@@ -214,12 +174,11 @@ class CircuitBreaker:
     state is ``circuit_state`` in ``Exporter.stats()``.
     """
 
-    failure_threshold: int = 5
-    cool_down: float = 5.0
+    failure_threshold: int = _DEFAULTS["circuit_breaker"]["failure_threshold"]
+    cool_down: float = _DEFAULTS["circuit_breaker"]["cool_down"]
 
     def __post_init__(self) -> None:
-        _int("failure_threshold", self.failure_threshold, 0)
-        _seconds("cool_down", self.cool_down)
+        _native._check("circuit_breaker", self)
 
 
 @_frozen
@@ -244,11 +203,4 @@ class TLS:
     insecure: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("ca_file", "cert_file", "key_file"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise TypeError(f"`{name}` must be a path (str); got {type(value).__name__}")
-        if not isinstance(self.insecure, bool):
-            raise TypeError(f"`insecure` must be a bool; got {type(self.insecure).__name__}")
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ConfigError("`cert_file` and `key_file` go together (mutual TLS needs both)")
+        _native._check("tls", self)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Optional, cast
 from urllib.parse import unquote
 
-from otlp._config import MAX_SECONDS, TLS, BatchConfig, MetricsConfig
+from otlp._config import _DEFAULTS, MAX_SECONDS, TLS, BatchConfig, MetricsConfig
 from otlp._types import Temporality
 from otlp.errors import ConfigError
 
@@ -229,7 +229,7 @@ def exporter_kwargs(env: Optional[Mapping[str, str]] = None) -> dict[str, Any]:
         if signal == "traces":
             batch = _batch(env, "OTEL_BSP_", BatchConfig())
         elif signal == "logs":
-            batch = _batch(env, "OTEL_BLRP_", BatchConfig(schedule_delay=1.0))
+            batch = _batch(env, "OTEL_BLRP_", BatchConfig(**_DEFAULTS["logs_batch"]))
         if batch is not None:
             settings["batch"] = batch
         if settings:

@@ -24,9 +24,6 @@ _AttributeValue = str | bool | int | float | bytes | Sequence[Any] | Mapping[str
 _Attributes = Mapping[str, _AttributeValue]
 
 __all__ = [
-    "_MAX_CONCURRENT_EXPORTS",
-    "_MAX_QUEUE_SIZE",
-    "_MAX_SECONDS",
     "Counter",
     "Exporter",
     "Gauge",
@@ -42,7 +39,9 @@ __all__ = [
     "__version__",
     "_after_fork_in_child",
     "_aggregate",
+    "_check",
     "_current_span_var",
+    "_defaults",
     "_kernel",
     "current_span",
     "encode_logs",
@@ -50,9 +49,6 @@ __all__ = [
     "encode_spans",
 ]
 __version__: str
-_MAX_SECONDS: int
-_MAX_QUEUE_SIZE: int
-_MAX_CONCURRENT_EXPORTS: int
 
 @disjoint_base
 class Exporter:
@@ -318,6 +314,8 @@ def encode_spans(spans: Iterable[Any], format: str = "protobuf") -> bytes: ...
 def encode_metrics(metrics_data: Any, format: str = "protobuf") -> bytes: ...
 def encode_logs(records: Iterable[Any], format: str = "protobuf") -> bytes: ...
 def _after_fork_in_child() -> None: ...
+def _check(kind: str, config: Any) -> None: ...
+def _defaults() -> dict[str, Any]: ...
 def _current_span_var() -> Any: ...
 
 _LinkTarget = Span | SpanContext | tuple[Span | SpanContext, _Attributes]

@@ -12,7 +12,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
-use crate::policy::Policy;
+use otlp::export::{Policy, Value};
+
+use crate::policy;
 
 #[derive(Clone, Copy)]
 pub enum Mode<'a> {
@@ -282,9 +284,9 @@ pub fn attributes(
             _ => match mode {
                 Mode::Sdk => return Ok(()),
                 Mode::Raise => return Err(bad_key(&k)),
-                Mode::Native(policy) => {
+                Mode::Native(p) => {
                     let shown = k.repr().map(|r| r.to_string()).unwrap_or_default();
-                    return policy.bad_attribute(py, &shown, Bad::Py(bad_key(&k)));
+                    return policy::bad_attribute(py, p, &shown, Bad::Py(bad_key(&k)));
                 }
             },
         };
@@ -300,7 +302,7 @@ pub fn attributes(
             Err(bad) => match mode {
                 Mode::Sdk => Ok(()),
                 Mode::Raise => Err(bad.into_err(&key)),
-                Mode::Native(policy) => policy.bad_attribute(py, &key, bad),
+                Mode::Native(p) => policy::bad_attribute(py, p, &key, bad),
             },
         }
     };
@@ -318,8 +320,7 @@ pub fn attributes(
                     type_name(obj)
                 ));
                 return match mode {
-                    Mode::Native(policy) => policy
-                        .bad_attribute(py, "attributes", Bad::Py(e))
+                    Mode::Native(p) => policy::bad_attribute(py, p, "attributes", Bad::Py(e))
                         .map(|()| (Vec::new(), 0)),
                     _ => Err(e),
                 };
@@ -341,5 +342,69 @@ pub fn set_attribute(attrs: &mut Vec<KeyValue>, dropped: &mut u32, key: String, 
         attrs.push(KeyValue { key, value });
     } else {
         *dropped += 1;
+    }
+}
+
+/// A setting as the core reads it (see `otlp::export::Value`): config objects
+/// (anything with `_asdict()`) and dicts become maps; other types are named in errors.
+pub fn value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if obj.is_none() {
+        return Ok(Value::None);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return Ok(Value::Int(obj.extract::<i128>().unwrap_or_else(|_| {
+            match obj.lt(0).unwrap_or(false) {
+                true => i128::MIN,
+                false => i128::MAX,
+            }
+        })));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if obj.is_instance_of::<PyString>() {
+        return string(obj)
+            .map(Value::Str)
+            .map_err(|_| PyValueError::new_err("settings must be valid Unicode"));
+    }
+    let (class, dict) = if let Ok(d) = obj.cast::<PyDict>() {
+        (None, d.clone())
+    } else if let Ok(asdict) = obj.getattr("_asdict") {
+        (Some(type_name(obj)), asdict.call0()?.cast_into::<PyDict>()?)
+    } else {
+        return Ok(Value::Other(type_name(obj)));
+    };
+    let mut map = Vec::with_capacity(dict.len());
+    for (k, v) in dict.iter() {
+        let key = string(&k).map_err(|_| {
+            PyTypeError::new_err(format!("setting names must be str; got {}", type_name(&k)))
+        })?;
+        map.push((key, value(&v)?));
+    }
+    Ok(match class {
+        Some(class) => Value::Object(class, map),
+        None => Value::Map(map),
+    })
+}
+
+/// A core value tree as Python objects (maps become dicts).
+pub fn to_python(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
+    use pyo3::IntoPyObjectExt;
+    match v {
+        Value::None | Value::Other(_) => Ok(py.None()),
+        Value::Bool(b) => b.into_py_any(py),
+        Value::Int(i) => i.into_py_any(py),
+        Value::Float(f) => f.into_py_any(py),
+        Value::Str(s) => s.into_py_any(py),
+        Value::Map(m) | Value::Object(_, m) => {
+            let d = PyDict::new(py);
+            for (k, v) in m {
+                d.set_item(k, to_python(py, v)?)?;
+            }
+            Ok(d.into_any().unbind())
+        }
     }
 }

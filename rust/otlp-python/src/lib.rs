@@ -30,7 +30,7 @@ fn _current_span_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
 #[pymodule(gil_used = false)]
 mod _native {
     #[pymodule_export]
-    use super::exporter::PyExporter;
+    use super::exporter::{_check, _defaults, PyExporter};
     #[pymodule_export]
     use super::logger::PyLogger;
     #[pymodule_export]
@@ -50,13 +50,6 @@ mod _native {
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
         use pyo3::types::PyModuleMethods;
-        m.add("__version__", otlp::VERSION)?;
-        // Bounds the Python configuration classes check at their own construction.
-        m.add("_MAX_SECONDS", otlp::time::MAX_DURATION.as_secs())?;
-        m.add("_MAX_QUEUE_SIZE", otlp::pipeline::MAX_QUEUE_SIZE)?;
-        m.add(
-            "_MAX_CONCURRENT_EXPORTS",
-            otlp::pipeline::MAX_CONCURRENT_EXPORTS,
-        )
+        m.add("__version__", otlp::VERSION)
     }
 }

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use otlp::export::LogExporter;
 use otlp::ids::now_unix_nano;
-use otlp::model::{AnyValue, KeyValue, LogRecord, Resource, Scope};
+use otlp::model::{AnyValue, KeyValue, LogRecord, Scope};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::convert::{self, Mode, ATTRIBUTE_LIMIT};
-use crate::policy::Policy;
+use crate::policy;
 use crate::tracer::current_context;
 
 /// Severity text for a severity number (OTel data model "displaying severity").
@@ -37,40 +37,40 @@ fn severity_text(n: i32) -> &'static str {
 #[pyclass(frozen, name = "Logger", module = "otlp")]
 pub struct PyLogger {
     /// `None` for a logger made after the exporter was shut down: it emits nothing.
-    pub exporter: Option<Arc<LogExporter>>,
-    pub resource: Arc<Resource>,
+    pub exporter: Arc<otlp::Exporter>,
+    /// `None` for a logger made after the exporter was shut down: it emits nothing.
+    pub logs: Option<Arc<LogExporter>>,
     pub scope: Arc<Scope>,
-    pub policy: Arc<Policy>,
 }
 
 impl PyLogger {
     /// Where records go, or `None` when they are to be dropped (after shutdown).
     fn target(&self, py: Python<'_>) -> PyResult<Option<&LogExporter>> {
-        if self.policy.closed(py, "a log record was emitted")? {
+        if policy::closed(py, self.exporter.policy(), "a log record was emitted")? {
             return Ok(None);
         }
-        Ok(self.exporter.as_deref())
+        Ok(self.logs.as_deref())
     }
 
     /// A body that is not an OTLP value is sent as its `str()` (and reported once), or
     /// raises in strict mode.
     fn body(&self, py: Python<'_>, body: &Bound<'_, PyAny>) -> PyResult<AnyValue> {
-        match convert::any_value(body, Mode::Native(&self.policy)) {
+        match convert::any_value(body, Mode::Native(self.exporter.policy())) {
             Ok(v) => Ok(v),
-            Err(bad) if self.policy.strict => Err(bad.into_err("body")),
+            Err(bad) if self.exporter.policy().strict() => Err(bad.into_err("body")),
             Err(_) => {
                 let text = body.str()?.to_cow()?.into_owned();
-                self.policy.warn_once(
-                    py,
-                    "log body",
-                    format_args!(
-                        "a log body of type '{}' is not an OTLP value; it was sent as its str()",
-                        body.get_type()
-                            .qualname()
-                            .map(|n| n.to_string())
-                            .unwrap_or_default()
-                    ),
-                );
+                if self.exporter.policy().first_time("log body") {
+                    let kind = body.get_type().qualname().map(|n| n.to_string());
+                    policy::warn(
+                        py,
+                        &format!(
+                            "a log body of type '{}' is not an OTLP value; it was sent as its \
+                             str()",
+                            kind.unwrap_or_default()
+                        ),
+                    );
+                }
                 Ok(AnyValue::String(text))
             }
         }
@@ -186,7 +186,7 @@ impl PyLogger {
                 }
             }
         };
-        let mut rec = LogRecord::new(self.resource.clone(), self.scope.clone(), body);
+        let mut rec = LogRecord::new(self.exporter.resource().clone(), self.scope.clone(), body);
         let mut attrs = Vec::with_capacity(dict.len().min(16));
         for (k, v) in dict.iter() {
             let Ok(key) = k.cast::<PyString>() else {
@@ -198,9 +198,9 @@ impl PyLogger {
             }
             // An extra the exporter cannot encode is left out (and counted); the
             // record still goes.
-            match convert::any_value(&v, Mode::Native(&self.policy)) {
+            match convert::any_value(&v, Mode::Native(self.exporter.policy())) {
                 Ok(value) => attrs.push(KeyValue::new(key.into_owned(), value)),
-                Err(bad) => self.policy.bad_attribute(py, &key, bad)?,
+                Err(bad) => policy::bad_attribute(py, self.exporter.policy(), &key, bad)?,
             }
         }
         let string_of = |k: &Bound<'py, PyString>| -> AnyValue {
@@ -324,10 +324,10 @@ impl PyLogger {
         } else {
             self.body(py, body)?
         };
-        let mut record = LogRecord::new(self.resource.clone(), self.scope.clone(), body);
+        let mut record = LogRecord::new(self.exporter.resource().clone(), self.scope.clone(), body);
         if let Some(a) = attributes {
             let (attrs, dropped) =
-                convert::attributes(a, Mode::Native(&self.policy), ATTRIBUTE_LIMIT)?;
+                convert::attributes(a, Mode::Native(self.exporter.policy()), ATTRIBUTE_LIMIT)?;
             record.attributes = attrs;
             record.dropped_attributes_count = dropped;
         }

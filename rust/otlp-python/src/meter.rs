@@ -18,7 +18,8 @@ use pyo3::types::{
 };
 
 use crate::convert::{self, Mode};
-use crate::policy::Policy;
+use crate::policy;
+use otlp::export::Policy;
 
 /// Arrays at least this long are aggregated with the GIL released.
 const DETACH_THRESHOLD: usize = 4096;
@@ -522,11 +523,11 @@ fn aggregate(py: Python<'_>, values: &Values<'_>, bounds: &[f64]) -> (Vec<u64>, 
 /// Creates instruments for one scope. Get one from `Exporter.meter()`.
 #[pyclass(frozen, name = "Meter", module = "otlp")]
 pub struct PyMeter {
+    pub exporter: Arc<otlp::Exporter>,
     /// `None` for a meter made after the exporter was shut down: its instruments
     /// record nothing.
-    pub exporter: Option<Arc<MetricsExporter>>,
+    pub metrics: Option<Arc<MetricsExporter>>,
     pub scope: Arc<Scope>,
-    pub policy: Arc<Policy>,
 }
 
 fn descriptor(
@@ -620,7 +621,7 @@ macro_rules! instrument_class {
         #[pyclass(frozen, name = $name, module = "otlp")]
         pub struct $py {
             inst: Arc<Instrument>,
-            policy: Arc<Policy>,
+            exporter: Arc<otlp::Exporter>,
         }
 
         #[allow(dead_code)]
@@ -628,10 +629,16 @@ macro_rules! instrument_class {
             /// Run `record` unless the exporter is shut down; a measurement it refuses
             /// is the policy's to drop (counted, reported once) or raise.
             fn measure(&self, py: Python<'_>, record: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
-                if self.policy.closed(py, "a measurement was recorded")? {
+                if policy::closed(py, self.policy(), "a measurement was recorded")? {
                     return Ok(());
                 }
-                record().or_else(|e| self.policy.bad_measurement(py, &self.inst.descriptor.name, e))
+                record().or_else(|e| {
+                    policy::bad_measurement(py, self.policy(), &self.inst.descriptor.name, e)
+                })
+            }
+
+            fn policy(&self) -> &Policy {
+                self.exporter.policy()
             }
         }
 
@@ -724,7 +731,7 @@ instrument_class!(PyCounter, "Counter", {
                 finite(number(value, "Counter.add")?, "Counter.add")?,
                 "Counter.add",
             )?;
-            let attrs = measured_attributes(attributes, &self.policy)?;
+            let attrs = measured_attributes(attributes, self.exporter.policy())?;
             self.inst.add(n, attrs, now_unix_nano());
             Ok(())
         })
@@ -745,7 +752,7 @@ instrument_class!(PyCounter, "Counter", {
                 &self.inst,
                 values,
                 attributes,
-                &self.policy,
+                self.exporter.policy(),
                 true,
                 "Counter.add_many",
             )
@@ -764,7 +771,7 @@ instrument_class!(PyUpDownCounter, "UpDownCounter", {
     ) -> PyResult<()> {
         self.measure(py, || {
             let n = finite(number(value, "UpDownCounter.add")?, "UpDownCounter.add")?;
-            let attrs = measured_attributes(attributes, &self.policy)?;
+            let attrs = measured_attributes(attributes, self.exporter.policy())?;
             self.inst.add(n, attrs, now_unix_nano());
             Ok(())
         })
@@ -784,7 +791,7 @@ instrument_class!(PyUpDownCounter, "UpDownCounter", {
                 &self.inst,
                 values,
                 attributes,
-                &self.policy,
+                self.exporter.policy(),
                 false,
                 "UpDownCounter.add_many",
             )
@@ -806,7 +813,7 @@ instrument_class!(PyHistogram, "Histogram", {
                 Number::Int(i) => i as f64,
                 Number::Double(d) => d,
             };
-            let attrs = measured_attributes(attributes, &self.policy)?;
+            let attrs = measured_attributes(attributes, self.exporter.policy())?;
             let bounds = &self.inst.descriptor.boundaries;
             let mut counts = vec![0u64; bounds.len() + 1];
             counts[bounds.partition_point(|b| *b < v)] = 1;
@@ -833,7 +840,7 @@ instrument_class!(PyHistogram, "Histogram", {
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         self.measure(py, || {
-            let attrs = measured_attributes(attributes, &self.policy)?;
+            let attrs = measured_attributes(attributes, self.exporter.policy())?;
             let vals = self::values(values, "Histogram.record_many")?;
             if vals.len() == 0 {
                 return Ok(());
@@ -871,7 +878,7 @@ instrument_class!(PyGauge, "Gauge", {
             if matches!(n, Number::Double(d) if d.is_nan()) {
                 return Err(PyValueError::new_err("Gauge.set: `value` must not be NaN"));
             }
-            let attrs = measured_attributes(attributes, &self.policy)?;
+            let attrs = measured_attributes(attributes, self.exporter.policy())?;
             self.inst.set(n, attrs, now_unix_nano());
             Ok(())
         })
@@ -888,7 +895,7 @@ impl PyMeter {
         bounds: Vec<f64>,
     ) -> PyResult<Arc<Instrument>> {
         let descriptor = descriptor(name, unit, description, kind, bounds)?;
-        Ok(match &self.exporter {
+        Ok(match &self.metrics {
             Some(exporter) => exporter.instrument(&self.scope, descriptor),
             // Made after shutdown: never collected, and every measurement is refused
             // before reaching it.
@@ -923,12 +930,12 @@ impl PyMeter {
                 list.push(cb.unbind());
             }
         }
-        if let Some(exporter) = self.exporter.as_ref().filter(|_| !list.is_empty()) {
+        if let Some(exporter) = self.metrics.as_ref().filter(|_| !list.is_empty()) {
             exporter.register_callback(inst.clone(), Arc::new(PyCallbacks { callbacks: list }));
         }
         Ok(PyObservable {
             inst,
-            policy: self.policy.clone(),
+            exporter: self.exporter.clone(),
         })
     }
 }
@@ -940,7 +947,7 @@ impl PyMeter {
     fn counter(&self, name: &str, unit: &str, description: &str) -> PyResult<PyCounter> {
         Ok(PyCounter {
             inst: self.make(name, unit, description, InstrumentKind::Counter, Vec::new())?,
-            policy: self.policy.clone(),
+            exporter: self.exporter.clone(),
         })
     }
 
@@ -960,7 +967,7 @@ impl PyMeter {
                 InstrumentKind::UpDownCounter,
                 Vec::new(),
             )?,
-            policy: self.policy.clone(),
+            exporter: self.exporter.clone(),
         })
     }
 
@@ -976,7 +983,7 @@ impl PyMeter {
         let b = self::boundaries(boundaries)?;
         Ok(PyHistogram {
             inst: self.make(name, unit, description, InstrumentKind::Histogram, b)?,
-            policy: self.policy.clone(),
+            exporter: self.exporter.clone(),
         })
     }
 
@@ -985,7 +992,7 @@ impl PyMeter {
     fn gauge(&self, name: &str, unit: &str, description: &str) -> PyResult<PyGauge> {
         Ok(PyGauge {
             inst: self.make(name, unit, description, InstrumentKind::Gauge, Vec::new())?,
-            policy: self.policy.clone(),
+            exporter: self.exporter.clone(),
         })
     }
 

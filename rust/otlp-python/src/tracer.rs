@@ -2,11 +2,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use otlp::export::TraceExporter;
 use otlp::ids::{new_span_id, new_trace_id, now_unix_nano};
-use otlp::model::{
-    AnyValue, Event, KeyValue, Link, Resource, Scope, SpanData, SpanKind, Status, StatusCode,
-};
+use otlp::model::{AnyValue, Event, KeyValue, Link, Scope, SpanData, SpanKind, Status, StatusCode};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -14,7 +11,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
 
 use crate::convert::{self, Mode, ATTRIBUTE_LIMIT};
-use crate::policy::Policy;
+use crate::policy;
+use otlp::export::Policy;
 
 /// Most events and links a span keeps (OTel defaults); the rest are counted as dropped.
 const EVENT_LIMIT: usize = 128;
@@ -160,10 +158,14 @@ impl PySpanContext {
 
 /// What a tracer shares with its spans.
 pub struct TracerCore {
-    pub exporter: Arc<TraceExporter>,
-    pub resource: Arc<Resource>,
+    pub exporter: Arc<otlp::Exporter>,
     pub scope: Arc<Scope>,
-    pub policy: Arc<Policy>,
+}
+
+impl TracerCore {
+    fn policy(&self) -> &Policy {
+        self.exporter.policy()
+    }
 }
 
 /// Creates spans for one instrumentation scope. Get one from `Exporter.tracer()`.
@@ -260,10 +262,14 @@ impl PyTracer {
             }
         };
         let core = &self.core;
-        if core.policy.closed(py, "a span was started")? {
+        if policy::closed(py, core.policy(), "a span was started")? {
             return Ok(PySpan::non_recording(core, parent.as_ref()));
         }
-        let mut data = SpanData::new(core.resource.clone(), core.scope.clone(), name.to_cow()?);
+        let mut data = SpanData::new(
+            core.exporter.resource().clone(),
+            core.scope.clone(),
+            name.to_cow()?,
+        );
         data.kind = kind;
         data.span_id = new_span_id();
         let trace_flags = match &parent {
@@ -283,7 +289,7 @@ impl PyTracer {
         data.flags |= trace_flags as u32;
         if let Some(a) = attributes {
             let (attrs, dropped) =
-                convert::attributes(a, Mode::Native(&core.policy), ATTRIBUTE_LIMIT)?;
+                convert::attributes(a, Mode::Native(core.policy()), ATTRIBUTE_LIMIT)?;
             data.attributes = attrs;
             data.dropped_attributes_count = dropped;
         }
@@ -292,9 +298,9 @@ impl PyTracer {
                 let item = item?;
                 let link = match item.cast::<PyTuple>() {
                     Ok(t) if t.len() == 2 => {
-                        link_from(&t.get_item(0)?, Some(&t.get_item(1)?), &core.policy)?
+                        link_from(&t.get_item(0)?, Some(&t.get_item(1)?), core.policy())?
                     }
-                    _ => link_from(&item, None, &core.policy)?,
+                    _ => link_from(&item, None, core.policy())?,
                 };
                 if data.links.len() < LINK_LIMIT {
                     data.links.push(link);
@@ -349,7 +355,7 @@ impl PyTracer {
             kind_from(Some(k))?;
         }
         if let Some(a) = attributes {
-            convert::attributes(a, Mode::Native(&slf.get().core.policy), ATTRIBUTE_LIMIT)?;
+            convert::attributes(a, Mode::Native(slf.get().core.policy()), ATTRIBUTE_LIMIT)?;
         }
         let make = py
             .import(intern!(py, "otlp._decorator"))?
@@ -496,17 +502,17 @@ impl PySpan {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let policy = &self.tracer.policy;
+        let p = self.tracer.policy();
         let key = match convert::key(key) {
             Ok(k) => k,
             Err(e) => {
                 let shown = key.repr().map(|r| r.to_string()).unwrap_or_default();
-                return policy.bad_attribute(py, &shown, convert::Bad::Py(e));
+                return policy::bad_attribute(py, p, &shown, convert::Bad::Py(e));
             }
         };
-        let value = match convert::any_value(value, Mode::Native(policy)) {
+        let value = match convert::any_value(value, Mode::Native(p)) {
             Ok(v) => v,
-            Err(bad) => return policy.bad_attribute(py, &key, bad),
+            Err(bad) => return policy::bad_attribute(py, p, &key, bad),
         };
         self.with_data(|d| {
             convert::set_attribute(
@@ -522,7 +528,7 @@ impl PySpan {
     /// Set several attributes from a mapping; nothing is set if one value is invalid.
     fn set_attributes(&self, attributes: &Bound<'_, PyAny>) -> PyResult<()> {
         let (attrs, _) =
-            convert::attributes(attributes, Mode::Native(&self.tracer.policy), usize::MAX)?;
+            convert::attributes(attributes, Mode::Native(self.tracer.policy()), usize::MAX)?;
         self.with_data(|d| {
             for kv in attrs {
                 convert::set_attribute(
@@ -545,7 +551,7 @@ impl PySpan {
         timestamp: Option<u64>,
     ) -> PyResult<()> {
         let (attributes, dropped) = match attributes {
-            Some(a) => convert::attributes(a, Mode::Native(&self.tracer.policy), ATTRIBUTE_LIMIT)?,
+            Some(a) => convert::attributes(a, Mode::Native(self.tracer.policy()), ATTRIBUTE_LIMIT)?,
             None => (Vec::new(), 0),
         };
         let event = Event {
@@ -565,7 +571,7 @@ impl PySpan {
         context: &Bound<'_, PyAny>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let link = link_from(context, attributes, &self.tracer.policy)?;
+        let link = link_from(context, attributes, self.tracer.policy())?;
         self.with_data(|d| {
             if d.links.len() < LINK_LIMIT {
                 d.links.push(link);
@@ -615,7 +621,7 @@ impl PySpan {
         let mut dropped = 0;
         if let Some(a) = attributes {
             let (extra, _) =
-                convert::attributes(a, Mode::Native(&self.tracer.policy), ATTRIBUTE_LIMIT)?;
+                convert::attributes(a, Mode::Native(self.tracer.policy()), ATTRIBUTE_LIMIT)?;
             for kv in extra {
                 convert::set_attribute(&mut attrs, &mut dropped, kv.key, kv.value);
             }
@@ -643,7 +649,7 @@ impl PySpan {
         let data = self.lock().data.take();
         if let Some(mut data) = data {
             data.end_time_unix_nano = time_arg(end_time).max(data.start_time_unix_nano);
-            self.tracer.exporter.export(data);
+            self.tracer.exporter.traces().export(data);
         }
     }
 
@@ -699,20 +705,5 @@ impl PySpan {
                 self.context.span_id_hex()
             ),
         }
-    }
-}
-
-/// Build a tracer's scope.
-pub fn scope(
-    name: String,
-    version: Option<String>,
-    schema_url: Option<String>,
-    attributes: Vec<KeyValue>,
-) -> Scope {
-    Scope {
-        name,
-        version: version.unwrap_or_default(),
-        attributes,
-        schema_url: schema_url.unwrap_or_default(),
     }
 }

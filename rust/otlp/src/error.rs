@@ -6,6 +6,9 @@ pub enum Error {
     /// A setting is invalid: the message names it and says how to fix it.
     #[error("{0}")]
     Config(String),
+    /// A setting has the wrong type: the message names it and the type expected.
+    #[error("{0}")]
+    Type(String),
     /// The collector could not be reached or the connection broke.
     #[error("transport error: {0}")]
     Transport(String),
@@ -18,6 +21,17 @@ pub enum Error {
     /// A bug in otlp (a panic caught at a boundary): never a user's mistake.
     #[error("internal error in otlp (please report it): {0}")]
     Internal(String),
+}
+
+/// Check that the integer setting `name` is in `min..=max` (the one wording of that
+/// rule, wherever a setting is checked).
+pub fn check_range(name: &str, value: i128, min: i128, max: i128) -> Result<()> {
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "`{name}` must be between {min} and {max}; got {value}"
+    )))
 }
 
 impl Error {

@@ -22,7 +22,8 @@ pub mod status;
 pub mod time;
 pub mod transport;
 
-pub use error::{Error, Result};
+pub use error::{check_range, Error, Result};
+pub use export::Exporter;
 
 /// Version of this crate, sent in the `user-agent`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

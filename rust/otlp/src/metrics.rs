@@ -10,9 +10,8 @@
 //! the reader, and may itself call `force_flush`, `shutdown` or fork.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
@@ -22,9 +21,10 @@ use crate::error::{Error, Result};
 use crate::export::ExporterConfig;
 use crate::ids::now_unix_nano;
 use crate::model::{Number, Resource, ResourceMetrics, Scope, ScopeMetrics};
-use crate::pipeline::{BatchConfig, ExportSettings, Pipeline, Weighted};
+use crate::pipeline::{BatchConfig, ExportSettings, Pipeline, Replaceable, Weighted};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::time;
+use crate::time::Done;
 use crate::transport::{Endpoint, Paths};
 
 /// One collection: what the reader hands to the pipeline.
@@ -74,6 +74,22 @@ pub struct MetricsConfig {
     pub cardinality_limit: usize,
 }
 
+impl MetricsConfig {
+    /// Check every field; errors name them as `{prefix}field` (`metrics.interval`).
+    pub fn validate_at(&self, prefix: &str) -> Result<()> {
+        let name = |field: &str| format!("{prefix}{field}");
+        time::check_positive(self.interval, &name("interval"))?;
+        time::check_positive(self.timeout, &name("timeout"))?;
+        // One series, plus the overflow series.
+        crate::check_range(
+            &name("cardinality_limit"),
+            self.cardinality_limit as i128,
+            2,
+            crate::pipeline::MAX_QUEUE_SIZE as i128,
+        )
+    }
+}
+
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
@@ -100,12 +116,6 @@ struct Registry {
 /// that holds locks. Those parts run no user code, so this only guards against the
 /// unforeseen: a fork must never hang on telemetry.
 const FORK_PAUSE_LIMIT: Duration = Duration::from_secs(1);
-
-/// How `force_flush_with` and `shutdown_with` wait: given `done`, call `done(until)`
-/// (it blocks until its condition holds, then returns true, or until `until`) until it
-/// returns true or the caller's deadline passes (then return false). The binding waits
-/// in slices with the GIL released and may give up with an error (Ctrl-C).
-pub type Done<'a> = dyn Fn(Instant) -> bool + Sync + 'a;
 
 /// The reader's state, shared with the reader thread. Collections run only on that
 /// thread, one at a time; `force_flush` and `shutdown` ask for one and wait for it
@@ -162,8 +172,7 @@ pub struct MetricsExporter {
     config: MetricsConfig,
     registry: Mutex<Registry>,
     /// Replaced (never freed) in a child after `fork()`.
-    pipeline: RwLock<Arc<Pipeline<Box<Collection>>>>,
-    export_config: ExporterConfig,
+    pipeline: Replaceable<Box<Collection>>,
     /// Shared with the reader thread, which holds no strong reference while waiting.
     reader: Arc<Reader>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -183,21 +192,9 @@ impl MetricsExporter {
         config: MetricsConfig,
         resource: Arc<Resource>,
     ) -> Result<Arc<Self>> {
-        if config.interval.is_zero() || config.timeout.is_zero() {
-            return Err(Error::Config(
-                "`metrics.interval` and `metrics.timeout` must be > 0 seconds".into(),
-            ));
-        }
-        time::check(config.interval, "metrics.interval")?;
-        time::check(config.timeout, "metrics.timeout")?;
-        if config.cardinality_limit < 2 {
-            return Err(Error::Config(
-                "`metrics.cardinality_limit` must be at least 2 (one series plus the overflow series)".into(),
-            ));
-        }
-        let pipeline = Self::start_pipeline(export, &config)?;
+        config.validate_at("metrics.")?;
+        let pipeline = Self::start_pipeline(export.clone(), config.timeout)?;
         let this = Arc::new(Self {
-            export_config: export.clone(),
             resource,
             config,
             registry: Mutex::new(Registry {
@@ -205,7 +202,7 @@ impl MetricsExporter {
                 by_name: HashMap::new(),
                 callbacks: Vec::new(),
             }),
-            pipeline: RwLock::new(Arc::new(pipeline)),
+            pipeline,
             reader: Arc::new(Reader {
                 control: Mutex::new(Control {
                     requested: 0,
@@ -234,35 +231,38 @@ impl MetricsExporter {
         Ok(this)
     }
 
+    /// The collections' pipeline: one collection per request.
     fn start_pipeline(
-        export: &ExporterConfig,
-        config: &MetricsConfig,
-    ) -> Result<Pipeline<Box<Collection>>> {
+        export: ExporterConfig,
+        timeout: Duration,
+    ) -> Result<Replaceable<Box<Collection>>> {
         let endpoint = Endpoint::parse(&export.endpoint)?;
-        let (client, runtime) = export.client(&endpoint)?;
-        Pipeline::start(
-            BatchConfig {
-                max_queue_size: 16,
-                max_export_batch_size: 1,
-                schedule_delay: Duration::from_secs(3600),
-                max_concurrent_exports: 1,
-            },
-            ExportSettings {
-                paths: Paths::METRICS,
-                encode: if export.protocol.is_json() {
-                    encode_collections_json
-                } else {
-                    encode_collections
+        Replaceable::new(move || {
+            let (client, runtime) = export.client(&endpoint)?;
+            Pipeline::start(
+                BatchConfig {
+                    max_queue_size: 16,
+                    max_export_batch_size: 1,
+                    schedule_delay: Duration::from_secs(3600),
+                    max_concurrent_exports: 1,
                 },
-                timeout: config.timeout,
-                retry: export.retry,
-                circuit: export.circuit,
-                max_request_size: export.max_request_size,
-            },
-            client,
-            runtime,
-            Arc::new(Stats::default()),
-        )
+                ExportSettings {
+                    paths: Paths::METRICS,
+                    encode: if export.protocol.is_json() {
+                        encode_collections_json
+                    } else {
+                        encode_collections
+                    },
+                    timeout,
+                    retry: export.retry,
+                    circuit: export.circuit,
+                    max_request_size: export.max_request_size,
+                },
+                client,
+                runtime,
+                Arc::new(Stats::default()),
+            )
+        })
     }
 
     fn spawn_reader(self: &Arc<Self>, epoch: u64) -> Result<()> {
@@ -344,12 +344,7 @@ impl MetricsExporter {
             }
         }
         drop(reg);
-        let fresh = Arc::new(Self::start_pipeline(&self.export_config, &self.config)?);
-        let old = std::mem::replace(
-            &mut *self.pipeline.write().unwrap_or_else(|e| e.into_inner()),
-            fresh,
-        );
-        std::mem::forget(old);
+        self.pipeline.replace_after_fork()?;
         // The old reader thread does not exist here; its handle must not be joined.
         if let Some(old) = lock(&self.thread).take() {
             std::mem::forget(old);
@@ -550,7 +545,7 @@ impl MetricsExporter {
 
     /// Collect now, then wait until the export settles or `until`.
     pub fn force_flush(&self, until: Instant) -> bool {
-        let Ok(flushed) = self.force_flush_with(|done| Ok::<_, Infallible>(done(until)));
+        let Ok(flushed) = self.force_flush_with(time::until(until));
         flushed
     }
 
@@ -584,22 +579,18 @@ impl MetricsExporter {
             }
             None => false,
         };
-        let pipeline = self.pipeline();
-        let generation = pipeline.request_flush();
-        let flushed = wait(&|until| pipeline.wait_flush(generation, until))?;
+        let flushed = self.pipeline().flush_with(&mut wait)?;
         Ok(collected && flushed)
     }
 
+    /// The current pipeline.
     pub fn pipeline(&self) -> Arc<Pipeline<Box<Collection>>> {
-        self.pipeline
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.pipeline.get()
     }
 
     /// Final collection, export, and stop; returns by `until`.
     pub fn shutdown(&self, until: Instant) -> bool {
-        let Ok(clean) = self.shutdown_with(until, |done| Ok::<_, Infallible>(done(until)));
+        let Ok(clean) = self.shutdown_with(until, time::until(until));
         clean
     }
 

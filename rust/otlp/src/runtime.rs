@@ -32,3 +32,10 @@ pub fn forget_after_fork() {
         std::mem::forget(rt);
     }
 }
+
+/// In a child process after `fork()`, before anything else of otlp runs: ids are
+/// reseeded and the runtime is rebuilt on next use.
+pub fn after_fork_in_child() {
+    crate::ids::reseed_after_fork();
+    forget_after_fork();
+}

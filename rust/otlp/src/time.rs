@@ -30,6 +30,19 @@ pub fn at(start: Instant, d: Duration) -> Instant {
         .unwrap_or(start)
 }
 
+/// How a caller waits for a condition: given `done`, call `done(until)` (it blocks
+/// until the condition holds, then returns true, or until `until`, then returns false)
+/// until it returns true or the caller's deadline passes (then return false). A
+/// binding may wait in slices, and give up with an error (Ctrl-C).
+pub type Done<'a> = dyn Fn(Instant) -> bool + Sync + 'a;
+
+/// Wait for a [`Done`] condition until `deadline`, blocking this thread.
+pub fn until(
+    deadline: Instant,
+) -> impl FnMut(&Done<'_>) -> std::result::Result<bool, std::convert::Infallible> {
+    move |done| Ok(done(deadline))
+}
+
 /// [`after`] for tokio's timers.
 pub fn tokio_after(d: Duration) -> tokio::time::Instant {
     tokio::time::Instant::from_std(after(d))
@@ -47,6 +60,16 @@ pub fn seconds(value: f64, name: &str) -> Result<Duration> {
         return Err(too_long(name, &format!("{value}")));
     }
     Ok(Duration::from_secs_f64(value))
+}
+
+/// Refuse a configured duration that is zero or longer than [`MAX_DURATION`].
+pub fn check_positive(d: Duration, name: &str) -> Result<()> {
+    if d.is_zero() {
+        return Err(Error::Config(format!(
+            "`{name}` must be > 0 seconds; got 0"
+        )));
+    }
+    check(d, name)
 }
 
 /// Refuse a configured duration longer than [`MAX_DURATION`].

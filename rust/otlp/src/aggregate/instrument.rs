@@ -39,6 +39,17 @@ pub enum TemporalityPreference {
 }
 
 impl TemporalityPreference {
+    /// The preference's name, as `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+    /// spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cumulative => "cumulative",
+            Self::Delta => "delta",
+            Self::LowMemory => "lowmemory",
+        }
+    }
+
+    /// Parse a preference (any case); `None` if it is not one.
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "cumulative" => Some(Self::Cumulative),

@@ -76,21 +76,19 @@ impl ExporterConfig {
         }
     }
 
-    /// Everything a client needs is valid: the endpoint, headers and TLS files.
+    /// Every setting is valid, and so is everything a client needs: the endpoint,
+    /// headers and TLS files.
     pub fn check(&self) -> Result<()> {
-        if self.timeout.is_zero() {
-            return Err(Error::Config("`timeout` must be > 0 seconds".into()));
-        }
-        crate::time::check(self.timeout, "timeout")?;
-        if !(1024..=MAX_REQUEST_SIZE).contains(&self.max_request_size) {
-            return Err(Error::Config(format!(
-                "`max_request_size` must be between 1024 and {MAX_REQUEST_SIZE} bytes; got {}",
-                self.max_request_size
-            )));
-        }
-        self.batch.validate()?;
-        self.retry.validate()?;
-        self.circuit.validate()?;
+        crate::time::check_positive(self.timeout, "timeout")?;
+        crate::check_range(
+            "max_request_size",
+            self.max_request_size as i128,
+            1024,
+            MAX_REQUEST_SIZE as i128,
+        )?;
+        self.batch.validate_at("batch.")?;
+        self.retry.validate_at("retry.")?;
+        self.circuit.validate_at("circuit_breaker.")?;
         let endpoint = Endpoint::parse(&self.endpoint)?;
         self.client(&endpoint).map(drop)
     }

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::resilience::circuit::{Admission, Circuit, CircuitConfig, SystemClock};
 use crate::resilience::retry::{is_retryable, Backoff, RetryPolicy};
 use crate::stats::{DropReason, Stats};
+use crate::time::Done;
 use crate::transport::{Client, Paths};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,7 +42,9 @@ impl Default for BatchConfig {
         Self {
             max_queue_size: 2048,
             max_export_batch_size: 512,
-            schedule_delay: Duration::from_millis(5000),
+            // Shorter than the batch span processor's 5 s: spans are visible sooner and
+            // less is at risk in a crash, for at most two requests a second when idle.
+            schedule_delay: Duration::from_millis(500),
             max_concurrent_exports: 2,
         }
     }
@@ -55,28 +58,43 @@ pub const MAX_QUEUE_SIZE: usize = 100_000_000;
 pub const MAX_CONCURRENT_EXPORTS: usize = 1024;
 
 impl BatchConfig {
-    pub fn validate(&self) -> Result<()> {
-        if self.max_queue_size == 0 || self.max_queue_size > MAX_QUEUE_SIZE {
+    /// Check every field; errors name them as `{prefix}field` (`batch.max_queue_size`).
+    pub fn validate_at(&self, prefix: &str) -> Result<()> {
+        let name = |field: &str| format!("{prefix}{field}");
+        crate::check_range(
+            &name("max_queue_size"),
+            self.max_queue_size as i128,
+            1,
+            MAX_QUEUE_SIZE as i128,
+        )?;
+        crate::check_range(
+            &name("max_export_batch_size"),
+            self.max_export_batch_size as i128,
+            1,
+            MAX_QUEUE_SIZE as i128,
+        )?;
+        crate::check_range(
+            &name("max_concurrent_exports"),
+            self.max_concurrent_exports as i128,
+            1,
+            MAX_CONCURRENT_EXPORTS as i128,
+        )?;
+        crate::time::check_positive(self.schedule_delay, &name("schedule_delay"))?;
+        if self.max_export_batch_size > self.max_queue_size {
             return Err(Error::Config(format!(
-                "`max_queue_size` must be between 1 and {MAX_QUEUE_SIZE}; got {}",
+                "`{}` ({}) must not exceed `{}` ({})",
+                name("max_export_batch_size"),
+                self.max_export_batch_size,
+                name("max_queue_size"),
                 self.max_queue_size
             )));
         }
-        if self.max_export_batch_size == 0 || self.max_export_batch_size > self.max_queue_size {
-            return Err(Error::Config(format!(
-                "`max_export_batch_size` must be between 1 and `max_queue_size` ({}); got {}",
-                self.max_queue_size, self.max_export_batch_size
-            )));
-        }
-        if self.max_concurrent_exports == 0 || self.max_concurrent_exports > MAX_CONCURRENT_EXPORTS
-        {
-            return Err(Error::Config(format!(
-                "`max_concurrent_exports` must be between 1 and {MAX_CONCURRENT_EXPORTS}; got {}",
-                self.max_concurrent_exports
-            )));
-        }
-        crate::time::check(self.schedule_delay, "schedule_delay")?;
         Ok(())
+    }
+
+    /// [`Self::validate_at`] with the fields' bare names.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_at("")
     }
 }
 
@@ -218,10 +236,10 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         runtime: Handle,
         stats: Arc<Stats>,
     ) -> Result<Self> {
-        config.validate()?;
-        settings.retry.validate()?;
-        settings.circuit.validate()?;
-        crate::time::check(settings.timeout, "timeout")?;
+        config.validate_at("batch.")?;
+        settings.retry.validate_at("retry.")?;
+        settings.circuit.validate_at("circuit_breaker.")?;
+        crate::time::check_positive(settings.timeout, "timeout")?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 // Grows as items arrive: a large `max_queue_size` costs nothing until used.
@@ -301,11 +319,29 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         }
     }
 
-    /// Export everything queued now and wait until it is settled, or until `timeout`.
-    /// Returns whether everything was settled in time.
-    pub fn force_flush(&self, timeout: Duration) -> bool {
+    /// Export everything queued now and wait, through `wait` (see [`Done`]), until it is
+    /// settled. True when all of it was delivered: settled in time, and nothing dropped,
+    /// failed or rejected meanwhile.
+    pub fn flush_with<E>(
+        &self,
+        wait: &mut impl FnMut(&Done<'_>) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<bool, E> {
+        let before = self.lost();
         let generation = self.request_flush();
-        self.wait_flush(generation, crate::time::after(timeout))
+        let settled = wait(&|until| self.wait_flush(generation, until))?;
+        Ok(settled && self.lost() == before)
+    }
+
+    /// [`Self::flush_with`], blocking until `deadline` at the most.
+    pub fn force_flush(&self, deadline: Instant) -> bool {
+        let Ok(flushed) = self.flush_with(&mut crate::time::until(deadline));
+        flushed
+    }
+
+    /// Items dropped, failed or rejected so far.
+    fn lost(&self) -> u64 {
+        let s = self.shared.stats.snapshot();
+        s.dropped() + s.failed() + s.rejected
     }
 
     /// Ask the batcher to export everything queued now; returns a generation to wait on.
@@ -341,14 +377,23 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         }
     }
 
-    /// Stop accepting items, export what is queued, and wait for it until `timeout`;
-    /// whatever is still unsent then is dropped with reason `shutdown`. Idempotent.
-    /// Returns whether everything was delivered or settled in time.
-    pub fn shutdown(&self, timeout: Duration) -> bool {
+    /// Stop accepting items, export what is queued, and wait for it through `wait`;
+    /// whatever is still unsent then (or when `wait` gives up with an error) is dropped
+    /// with reason `shutdown`. Idempotent. True when everything was settled in time.
+    pub fn shutdown_with<E>(
+        &self,
+        wait: &mut impl FnMut(&Done<'_>) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<bool, E> {
         self.begin_shutdown();
-        let clean = self.wait_idle(crate::time::after(timeout));
+        let idle = wait(&|until| self.wait_idle(until));
         self.finish_shutdown();
-        clean
+        idle
+    }
+
+    /// [`Self::shutdown_with`], blocking until `deadline` at the most.
+    pub fn shutdown(&self, deadline: Instant) -> bool {
+        let Ok(idle) = self.shutdown_with(&mut crate::time::until(deadline));
+        idle
     }
 
     /// Stop accepting items; the batcher exports what is queued, then exits.
@@ -754,7 +799,8 @@ mod tests {
         p.push(Item(true));
         p.push(Item(false));
         let start = Instant::now();
-        assert!(p.force_flush(Duration::from_secs(30)));
+        // It returns at once, and says that not everything was delivered.
+        assert!(!p.force_flush(crate::time::after(Duration::from_secs(30))));
         assert!(start.elapsed() < Duration::from_secs(10));
         let s = p.stats().snapshot();
         assert_eq!(s.failed_non_retryable, 2, "{s:?}");
@@ -768,7 +814,7 @@ mod tests {
         // Later items are counted, not queued for a batcher that is gone.
         p.push(Item(false));
         assert_eq!(p.pending(), 0);
-        assert!(p.shutdown(Duration::from_secs(1)));
+        assert!(p.shutdown(crate::time::after(Duration::from_secs(1))));
     }
 
     #[test]
@@ -784,7 +830,7 @@ mod tests {
         for _ in 0..4 {
             p.push(Points(7));
         }
-        p.shutdown(Duration::ZERO);
+        p.shutdown(Instant::now());
         let s = p.stats().snapshot();
         assert_eq!(s.accepted, 28);
         // Queued, in flight or already failed: every point is counted once.
@@ -798,9 +844,9 @@ mod tests {
             ..BatchConfig::default()
         });
         p.push(Item(false));
-        assert!(p.force_flush(Duration::MAX));
+        p.force_flush(crate::time::after(Duration::MAX));
         assert_eq!(p.stats().snapshot().failed_retries_exhausted, 1);
-        assert!(p.shutdown(Duration::MAX));
+        assert!(p.shutdown(crate::time::after(Duration::MAX)));
         let err = BatchConfig {
             schedule_delay: Duration::MAX,
             ..BatchConfig::default()

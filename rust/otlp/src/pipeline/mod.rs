@@ -1,7 +1,9 @@
 //! From ended items to export requests: the bounded queue and the batcher thread.
 
 mod batcher;
+mod replaceable;
 
 pub use batcher::{
     BatchConfig, ExportSettings, Pipeline, Weighted, MAX_CONCURRENT_EXPORTS, MAX_QUEUE_SIZE,
 };
+pub use replaceable::Replaceable;

@@ -32,8 +32,9 @@ pub struct CircuitConfig {
 }
 
 impl CircuitConfig {
-    pub fn validate(&self) -> crate::Result<()> {
-        crate::time::check(self.cool_down, "circuit_breaker.cool_down")
+    /// Check every field; errors name them as `{prefix}field`.
+    pub fn validate_at(&self, prefix: &str) -> crate::Result<()> {
+        crate::time::check_positive(self.cool_down, &format!("{prefix}cool_down"))
     }
 }
 

@@ -32,24 +32,34 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub fn validate(&self) -> Result<()> {
-        crate::time::check(self.initial_backoff, "retry.initial_backoff")?;
-        crate::time::check(self.max_backoff, "retry.max_backoff")?;
-        crate::time::check(self.max_elapsed, "retry.max_elapsed")?;
-        if self.initial_backoff.is_zero() {
-            return Err(Error::Config("`initial_backoff` must be > 0".into()));
+    /// Check every field; errors name them as `{prefix}field` (`retry.max_backoff`).
+    pub fn validate_at(&self, prefix: &str) -> Result<()> {
+        let name = |field: &str| format!("{prefix}{field}");
+        crate::time::check_positive(self.initial_backoff, &name("initial_backoff"))?;
+        crate::time::check_positive(self.max_backoff, &name("max_backoff"))?;
+        crate::time::check(self.max_elapsed, &name("max_elapsed"))?;
+        if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
+            return Err(Error::Config(format!(
+                "`{}` must be a finite number >= 1; got {}",
+                name("multiplier"),
+                self.multiplier
+            )));
         }
         if self.max_backoff < self.initial_backoff {
-            return Err(Error::Config(
-                "`max_backoff` must be >= `initial_backoff`".into(),
-            ));
-        }
-        if !(self.multiplier >= 1.0 && self.multiplier.is_finite()) {
-            return Err(Error::Config(
-                "`multiplier` must be a finite number >= 1".into(),
-            ));
+            return Err(Error::Config(format!(
+                "`{}` ({}) must be >= `{}` ({})",
+                name("max_backoff"),
+                self.max_backoff.as_secs_f64(),
+                name("initial_backoff"),
+                self.initial_backoff.as_secs_f64()
+            )));
         }
         Ok(())
+    }
+
+    /// [`Self::validate_at`] with the fields' bare names.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_at("")
     }
 }
 
@@ -192,7 +202,7 @@ mod tests {
             max_elapsed: Duration::MAX,
             ..RetryPolicy::default()
         }
-        .validate()
+        .validate_at("retry.")
         .unwrap_err()
         .to_string();
         assert!(err.contains("`retry.max_elapsed` must be at most"), "{err}");

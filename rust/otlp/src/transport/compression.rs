@@ -24,6 +24,14 @@ impl Compression {
         }
     }
 
+    /// The setting's name (`none`, `gzip`, `zstd`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            other => other.token(),
+        }
+    }
+
     /// The token used in `grpc-encoding` / `Content-Encoding`.
     pub fn token(self) -> &'static str {
         match self {

@@ -44,6 +44,16 @@ pub enum HttpVersion {
 }
 
 impl HttpVersion {
+    /// The setting's name (`auto`, `1.1`, `2`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Http1 => "1.1",
+            Self::Http2 => "2",
+        }
+    }
+
+    /// Parse the setting `http_version`.
     pub fn parse(s: &str) -> crate::Result<Self> {
         match s {
             "auto" => Ok(Self::Auto),
