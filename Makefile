@@ -29,8 +29,9 @@ lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
 	$(PYTHON) -m mypy.stubtest otlp._native --allowlist .stubtest-allowlist
 
 .PHONY: test-rust
-test-rust: ## Rust unit and integration tests
+test-rust: ## Rust unit and integration tests, and the core's three-signal example against the embedded receiver
 	cargo test --workspace --locked
+	cargo run --locked -q -p otlp --example three_signals
 
 .PHONY: test-python
 test-python: ## pytest (hypothesis profile from HYPOTHESIS_PROFILE, default "dev"); no tests collected is a failure

@@ -34,6 +34,12 @@ pub fn check_range(name: &str, value: i128, min: i128, max: i128) -> Result<()> 
     )))
 }
 
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Transport(e.to_string())
+    }
+}
+
 impl Error {
     /// The error for a panic caught by `catch_unwind`, keeping its message.
     pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Self {
