@@ -26,7 +26,6 @@ _PREFIX = "OTEL_EXPORTER_OTLP_"
 _SIGNALS = ("traces", "metrics", "logs")
 _PROTOCOLS = ("grpc", "http/protobuf", "http/json")
 _COMPRESSIONS = ("none", "gzip", "zstd")
-_DEFAULT_ENDPOINT = {"grpc": "http://localhost:4317"}
 _DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 
 
@@ -155,7 +154,7 @@ def _redacted(url: str) -> str:
 def default_endpoint(protocol: str, signal: Optional[str] = None) -> str:
     """The specification's default endpoint for ``protocol`` (a signal's own URL if given)."""
     if protocol == "grpc":
-        return _DEFAULT_ENDPOINT["grpc"]
+        return str(_DEFAULTS["exporter"]["endpoint"])
     return _DEFAULT_HTTP_ENDPOINT + (f"/v1/{signal}" if signal else "")
 
 
