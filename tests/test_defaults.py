@@ -48,3 +48,15 @@ def test_an_exporter_made_without_arguments_uses_the_core_defaults() -> None:
         assert exp.endpoint == CORE["exporter"]["endpoint"]
         assert exp.protocol == CORE["exporter"]["protocol"]
         assert f"compression={CORE['exporter']['compression']!r}" in repr(exp).replace('"', "'")
+
+
+def test_the_typed_choices_are_the_cores() -> None:
+    from typing import get_args
+
+    from otlp import _types
+
+    choices = CORE["choices"]
+    assert list(get_args(_types.Protocol)) == choices["protocol"]
+    assert list(get_args(_types.Compression)) == choices["compression"]
+    assert list(get_args(_types.HttpVersion)) == choices["http_version"]
+    assert list(get_args(_types.Temporality)) == choices["temporality"]

@@ -24,8 +24,9 @@ __all__ = ["default_endpoint", "exporter_kwargs"]
 
 _PREFIX = "OTEL_EXPORTER_OTLP_"
 _SIGNALS = ("traces", "metrics", "logs")
-_PROTOCOLS = ("grpc", "http/protobuf", "http/json")
-_COMPRESSIONS = ("none", "gzip", "zstd")
+_CHOICES = _DEFAULTS["choices"]
+_PROTOCOLS = tuple(_CHOICES["protocol"])
+_COMPRESSIONS = tuple(_CHOICES["compression"])
 _DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
 
 
@@ -191,7 +192,7 @@ def _metrics(env: Mapping[str, str]) -> Optional[MetricsConfig]:
     interval = _millis(env, "OTEL_METRIC_EXPORT_INTERVAL")
     timeout = _millis(env, "OTEL_METRIC_EXPORT_TIMEOUT")
     temporality = _choice(
-        env, _PREFIX + "METRICS_TEMPORALITY_PREFERENCE", ("cumulative", "delta", "lowmemory")
+        env, _PREFIX + "METRICS_TEMPORALITY_PREFERENCE", tuple(_CHOICES["temporality"])
     )
     if interval is None and timeout is None and temporality is None:
         return None

@@ -399,6 +399,13 @@ pub fn to_python(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         Value::Int(i) => i.into_py_any(py),
         Value::Float(f) => f.into_py_any(py),
         Value::Str(s) => s.into_py_any(py),
+        Value::List(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_python(py, item)?)?;
+            }
+            Ok(list.into_any().unbind())
+        }
         Value::Map(m) | Value::Object(_, m) => {
             let d = PyDict::new(py);
             for (k, v) in m {

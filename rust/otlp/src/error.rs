@@ -34,6 +34,24 @@ pub fn check_range(name: &str, value: i128, min: i128, max: i128) -> Result<()> 
     )))
 }
 
+/// The choice of `all` named `got`, or an error listing the choices (the one wording
+/// of that rule). `setting` is how the user names the setting (`protocol`).
+pub fn one_of<T: Copy>(
+    setting: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+    got: &str,
+) -> Result<T> {
+    if let Some(v) = all.iter().copied().find(|v| name(*v) == got) {
+        return Ok(v);
+    }
+    let choices: Vec<String> = all.iter().map(|v| format!("'{}'", name(*v))).collect();
+    Err(Error::Config(format!(
+        "`{setting}` must be one of {}; got {got:?}",
+        choices.join(", ")
+    )))
+}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Transport(e.to_string())

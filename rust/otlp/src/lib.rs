@@ -22,7 +22,7 @@ pub mod status;
 pub mod time;
 pub mod transport;
 
-pub use error::{check_range, Error, Result};
+pub use error::{check_range, one_of, Error, Result};
 pub use export::Exporter;
 
 /// Version of this crate, sent in the `user-agent`.

@@ -39,6 +39,9 @@ pub enum TemporalityPreference {
 }
 
 impl TemporalityPreference {
+    /// Every preference, in the order messages list them.
+    pub const ALL: [Self; 3] = [Self::Cumulative, Self::Delta, Self::LowMemory];
+
     /// The preference's name, as `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
     /// spells it.
     pub fn name(self) -> &'static str {
@@ -49,13 +52,13 @@ impl TemporalityPreference {
         }
     }
 
-    /// Parse a preference (any case); `None` if it is not one.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "cumulative" => Some(Self::Cumulative),
-            "delta" => Some(Self::Delta),
-            "lowmemory" => Some(Self::LowMemory),
-            _ => None,
+    /// Parse the setting `temporality` (any case).
+    pub fn parse(s: &str) -> crate::Result<Self> {
+        let lower = s.trim().to_ascii_lowercase();
+        // The message quotes what was written, not its canonical form.
+        match Self::ALL.iter().copied().find(|t| t.name() == lower) {
+            Some(t) => Ok(t),
+            None => crate::one_of("temporality", &Self::ALL, Self::name, s),
         }
     }
 

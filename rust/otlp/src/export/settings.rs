@@ -31,6 +31,8 @@ pub enum Value {
     Str(String),
     /// A mapping (`signals`, `headers`).
     Map(Vec<(String, Value)>),
+    /// A list (only in [`defaults`]).
+    List(Vec<Value>),
     /// A configuration object: its type's name (`BatchConfig`) and its fields.
     Object(String, Vec<(String, Value)>),
     /// A value of a type no setting takes; the name of its type, for the message.
@@ -47,6 +49,7 @@ impl Value {
             Value::Float(_) => "float",
             Value::Str(_) => "str",
             Value::Map(_) => "dict",
+            Value::List(_) => "list",
             Value::Object(t, _) | Value::Other(t) => t,
         }
     }
@@ -266,9 +269,26 @@ pub fn defaults() -> Value {
                 ("cool_down", secs(c.cool_down)),
             ]),
         ),
+        (
+            "choices",
+            map(vec![
+                ("protocol", names(&Protocol::ALL, Protocol::name)),
+                ("compression", names(&Compression::ALL, Compression::name)),
+                ("http_version", names(&HttpVersion::ALL, HttpVersion::name)),
+                (
+                    "temporality",
+                    names(&TemporalityPreference::ALL, TemporalityPreference::name),
+                ),
+            ]),
+        ),
         ("max_seconds", secs(crate::time::MAX_DURATION)),
         ("max_queue_size", int(MAX_QUEUE_SIZE)),
     ])
+}
+
+/// The names of a setting's choices, as a list.
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Value {
+    Value::List(all.iter().map(|v| Value::Str(name(*v).into())).collect())
 }
 
 const ARGS: &[&str] = &[
@@ -410,12 +430,7 @@ fn retry(f: &Fields<'_>) -> Result<RetryPolicy> {
 fn metrics(f: &Fields<'_>) -> Result<MetricsConfig> {
     let d = MetricsConfig::default();
     let temporality = match f.text("temporality")? {
-        Some(t) => TemporalityPreference::parse(&t).ok_or_else(|| {
-            Error::Config(format!(
-                "{} must be one of 'cumulative', 'delta', 'lowmemory'; got {t:?}",
-                f.name("temporality")
-            ))
-        })?,
+        Some(t) => TemporalityPreference::parse(&t).map_err(|e| f.within(e))?,
         None => d.temporality,
     };
     let cfg = MetricsConfig {
@@ -504,6 +519,17 @@ impl<'a> Fields<'a> {
         let mut f = Self::new(prefix, map, allowed)?;
         f.none_is_default = false;
         Ok(f)
+    }
+
+    /// `e`, produced with a bare field name (`` `temporality` ``), naming it as this
+    /// level does (`` `metrics.temporality` ``).
+    fn within(&self, e: Error) -> Error {
+        match e {
+            Error::Config(m) if !self.prefix.is_empty() => {
+                Error::Config(m.replacen('`', &format!("`{}", self.prefix), 1))
+            }
+            other => other,
+        }
     }
 
     /// `` `prefix.key` ``, as messages show it.

@@ -13,14 +13,20 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every compression, in the order messages list them.
+    pub const ALL: [Self; 3] = [Self::None, Self::Gzip, Self::Zstd];
+
+    /// Parse the setting `compression` (any case; `identity` and empty mean none).
     pub fn parse(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" | "" | "identity" => Ok(Self::None),
-            "gzip" => Ok(Self::Gzip),
-            "zstd" => Ok(Self::Zstd),
-            _ => Err(Error::Config(format!(
-                "`compression` must be one of 'none', 'gzip', 'zstd'; got {s:?}"
-            ))),
+        let lower = s.to_ascii_lowercase();
+        let canonical = match lower.as_str() {
+            "" | "identity" => "none",
+            other => other,
+        };
+        // The message quotes what was written, not its canonical form.
+        match Self::ALL.iter().copied().find(|c| c.name() == canonical) {
+            Some(c) => Ok(c),
+            None => crate::one_of("compression", &Self::ALL, Self::name, s),
         }
     }
 

@@ -44,6 +44,9 @@ pub enum HttpVersion {
 }
 
 impl HttpVersion {
+    /// Every version, in the order messages list them.
+    pub const ALL: [Self; 3] = [Self::Auto, Self::Http1, Self::Http2];
+
     /// The setting's name (`auto`, `1.1`, `2`).
     pub fn name(self) -> &'static str {
         match self {
@@ -55,14 +58,7 @@ impl HttpVersion {
 
     /// Parse the setting `http_version`.
     pub fn parse(s: &str) -> crate::Result<Self> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "1.1" => Ok(Self::Http1),
-            "2" => Ok(Self::Http2),
-            other => Err(Error::Config(format!(
-                "`http_version` must be one of 'auto', '1.1', '2'; got {other:?}"
-            ))),
-        }
+        crate::one_of("http_version", &Self::ALL, Self::name, s)
     }
 
     /// The ALPN protocols offered over TLS, most preferred first.

@@ -55,17 +55,15 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// Every transport, in the order messages list them.
+    pub const ALL: [Self; 3] = [Self::Grpc, Self::HttpProtobuf, Self::HttpJson];
+
+    /// Parse the setting `protocol`.
     pub fn parse(s: &str) -> crate::Result<Self> {
-        match s {
-            "grpc" => Ok(Self::Grpc),
-            "http/protobuf" => Ok(Self::HttpProtobuf),
-            "http/json" => Ok(Self::HttpJson),
-            other => Err(crate::Error::Config(format!(
-                "`protocol` must be one of 'grpc', 'http/protobuf', 'http/json'; got {other:?}"
-            ))),
-        }
+        crate::one_of("protocol", &Self::ALL, Self::name, s)
     }
 
+    /// The setting's name (`grpc`, `http/protobuf`, `http/json`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Grpc => "grpc",
@@ -74,6 +72,7 @@ impl Protocol {
         }
     }
 
+    /// Whether bodies are OTLP/JSON.
     pub fn is_json(self) -> bool {
         self == Self::HttpJson
     }
