@@ -22,11 +22,6 @@ pub fn to_py(err: otlp::Error) -> PyErr {
     }
 }
 
-/// `ConfigError` with a message naming the argument.
-pub fn config(message: impl Into<String>) -> PyErr {
-    ConfigError::new_err(message.into())
-}
-
 /// Run `f`; a panic in it (a bug) becomes `otlp.errors.OtlpError` rather than
 /// pyo3's `PanicException`, which is a `BaseException` that `except Exception` in
 /// the application would not catch.

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use crate::convert::{self, Mode};
-use crate::errors::{config, guard, to_py};
+use crate::errors::{guard, to_py};
 use crate::logger::PyLogger;
 use crate::meter::PyMeter;
 use crate::tracer::{PyTracer, TracerCore};
@@ -26,33 +26,29 @@ pub struct PyExporter {
 }
 
 /// The deadline of a wait (`force_flush`, `shutdown`): `timeout` seconds from now
-/// (10 by default). A timeout too long to represent waits as long as it takes.
+/// (10 by default).
 fn wait_deadline(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Instant> {
-    let value = match timeout.filter(|t| !t.is_none()) {
+    let seconds = match timeout
+        .filter(|t| !t.is_none())
+        .map(convert::value)
+        .transpose()?
+    {
         None => 10.0,
-        Some(t) => match convert::value(t)? {
-            otlp::export::Value::Float(f) => f,
-            otlp::export::Value::Int(i) => i as f64,
-            other => {
-                return Err(to_py(otlp::Error::Type(format!(
-                    "`timeout` must be a number of seconds; got {}",
-                    other.type_name()
-                ))))
-            }
-        },
+        Some(otlp::export::Value::Float(f)) => f,
+        Some(otlp::export::Value::Int(i)) => i as f64,
+        Some(other) => {
+            return Err(to_py(otlp::Error::Type(format!(
+                "`timeout` must be a number of seconds; got {}",
+                other.type_name()
+            ))))
+        }
     };
-    if value.is_nan() || value < 0.0 {
-        return Err(config(format!(
-            "`timeout` must be a number of seconds >= 0; got {value}"
-        )));
-    }
-    let wait = Duration::try_from_secs_f64(value).unwrap_or(Duration::MAX);
-    Ok(otlp::time::after(wait))
+    otlp::time::deadline_in(seconds).map_err(to_py)
 }
 
 /// Wait until `done(until)` is true or `deadline` passes, with the GIL released, in
 /// slices that let signal handlers (Ctrl-C) run.
-pub fn wait_in_slices(py: Python<'_>, deadline: Instant, done: &Done<'_>) -> PyResult<bool> {
+fn wait_in_slices(py: Python<'_>, deadline: Instant, done: &Done<'_>) -> PyResult<bool> {
     loop {
         let until = deadline.min(Instant::now() + WAIT_SLICE);
         if py.detach(|| done(until)) {

@@ -48,6 +48,19 @@ pub fn tokio_after(d: Duration) -> tokio::time::Instant {
     tokio::time::Instant::from_std(after(d))
 }
 
+/// The deadline of a wait of `seconds` (`force_flush`, `shutdown`): any non-negative
+/// number, a wait too long to represent lasting as long as it takes.
+pub fn deadline_in(seconds: f64) -> Result<Instant> {
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(Error::Config(format!(
+            "`timeout` must be a number of seconds >= 0; got {seconds}"
+        )));
+    }
+    Ok(after(
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
+    ))
+}
+
 /// `d` in seconds from a float, for configuration: finite, at least 0, at most
 /// [`MAX_DURATION`]. `name` is what the user wrote (`batch.schedule_delay`).
 pub fn seconds(value: f64, name: &str) -> Result<Duration> {
