@@ -297,7 +297,26 @@ class ObservableInstrument(_Instrument): ...
 
 @final
 class Receiver:
-    def __new__(cls, address: str = "127.0.0.1:0") -> Self: ...
+    """A local OTLP receiver (gRPC, and OTLP/HTTP over HTTP/2) that counts what arrives.
+
+    What clients can make it hold is bounded: ``max_connections`` served at once
+    (further ones are closed at once); ``handshake_timeout`` seconds for a new
+    connection's HTTP/2 preface and settings; a connection without an open request is
+    closed after ``idle_timeout`` seconds; a request body must arrive within
+    ``request_timeout`` seconds (else DEADLINE_EXCEEDED / 408). Fixed limits: 16 MiB per
+    message, 128 MiB of request bodies buffered at once (32 MiB per connection; beyond
+    that UNAVAILABLE / 503), 100 concurrent requests per connection.
+    """
+
+    def __new__(
+        cls,
+        address: str = "127.0.0.1:0",
+        *,
+        max_connections: int = 256,
+        handshake_timeout: float = 10.0,
+        idle_timeout: float = 120.0,
+        request_timeout: float = 30.0,
+    ) -> Self: ...
     @property
     def endpoint(self) -> str: ...
     @property

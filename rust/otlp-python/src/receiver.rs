@@ -1,13 +1,13 @@
-//! `otlp._native.Receiver`: the embedded OTLP/gRPC receiver, for the demo and tests.
+//! `otlp._native.Receiver`: the embedded OTLP receiver, for the demo and tests.
 
-use otlp::receiver::Receiver;
+use otlp::receiver::{Receiver, ReceiverLimits};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::atomic::Ordering;
 
 use crate::errors::to_py;
 
-/// A local OTLP/gRPC receiver that counts what arrives.
+/// A local OTLP receiver (gRPC, and OTLP/HTTP over HTTP/2) that counts what arrives.
 #[pyclass(frozen, name = "Receiver", module = "otlp._native")]
 pub struct PyReceiver {
     inner: Receiver,
@@ -15,13 +15,36 @@ pub struct PyReceiver {
 
 #[pymethods]
 impl PyReceiver {
+    /// The defaults are `otlp::receiver::ReceiverLimits::default()`'s.
     #[new]
-    #[pyo3(signature = (address = "127.0.0.1:0"))]
-    fn new(py: Python<'_>, address: &str) -> PyResult<Self> {
+    #[pyo3(signature = (
+        address = "127.0.0.1:0",
+        *,
+        max_connections = 256,
+        handshake_timeout = 10.0,
+        idle_timeout = 120.0,
+        request_timeout = 30.0,
+    ))]
+    fn new(
+        py: Python<'_>,
+        address: &str,
+        max_connections: usize,
+        handshake_timeout: f64,
+        idle_timeout: f64,
+        request_timeout: f64,
+    ) -> PyResult<Self> {
+        let seconds = |value, name| otlp::time::seconds(value, name).map_err(to_py);
+        let limits = ReceiverLimits {
+            max_connections,
+            handshake_timeout: seconds(handshake_timeout, "handshake_timeout")?,
+            idle_timeout: seconds(idle_timeout, "idle_timeout")?,
+            request_timeout: seconds(request_timeout, "request_timeout")?,
+            ..ReceiverLimits::default()
+        };
         let runtime =
             otlp::runtime::handle().map_err(|e| to_py(otlp::Error::Transport(e.to_string())))?;
         let inner = py
-            .detach(|| Receiver::start(&runtime, address))
+            .detach(|| Receiver::start_with(&runtime, address, limits))
             .map_err(to_py)?;
         Ok(Self { inner })
     }

@@ -1,18 +1,26 @@
 //! The embedded receiver: OTLP/gRPC, and OTLP/HTTP (protobuf) over HTTP/2 with prior
 //! knowledge, on one port. It decodes gzip and zstd, counts spans, metrics and log
 //! records, and answers success; `python -m otlp demo` / `serve` and the benchmarks use it.
+//! What a client can make it hold is bounded by [`ReceiverLimits`].
 
+use std::borrow::Cow;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use h2::server::SendResponse;
+use h2::RecvStream;
 use http::{HeaderMap, HeaderValue, Request, Response};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
+use super::limits::{
+    Budget, ReceiverLimits, ACCEPT_BACKOFF, ACCEPT_QUEUE, CONNECTION_WINDOW, MAX_HEADER_LIST_SIZE,
+    PREFIX, SEGMENT, STREAM_WINDOW,
+};
 use crate::decode::count_items;
 use crate::error::{Error, Result};
 use crate::transport::compression::Compression;
@@ -22,7 +30,6 @@ const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/
 const LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 /// OTLP/HTTP paths, served over HTTP/2 (h2c) on the same port.
 const HTTP_PATHS: [&str; 3] = ["/v1/traces", "/v1/metrics", "/v1/logs"];
-const MAX_MESSAGE: usize = 64 << 20;
 
 /// What a [`Receiver`] has seen so far.
 #[derive(Debug, Default)]
@@ -40,23 +47,44 @@ pub struct ReceiverCounts {
 /// A running receiver; stops when dropped.
 pub struct Receiver {
     addr: SocketAddr,
-    counts: Arc<ReceiverCounts>,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
 }
 
+/// What the receiver's tasks share.
+struct Shared {
+    counts: Arc<ReceiverCounts>,
+    limits: ReceiverLimits,
+    /// Request body bytes buffered by all connections.
+    buffered: Budget,
+    /// Connections being served.
+    connections: AtomicUsize,
+}
+
 impl Receiver {
-    /// Listen on `addr` (e.g. `127.0.0.1:0` for a free port).
+    /// Listen on `addr` (e.g. `127.0.0.1:0` for a free port) with the default limits.
     pub fn start(runtime: &Handle, addr: &str) -> Result<Self> {
+        Self::start_with(runtime, addr, ReceiverLimits::default())
+    }
+
+    /// Listen on `addr` with the given limits.
+    pub fn start_with(runtime: &Handle, addr: &str, limits: ReceiverLimits) -> Result<Self> {
+        limits.validate()?;
         let listener = runtime
-            .block_on(TcpListener::bind(addr))
+            .block_on(listen(addr))
             .map_err(|e| Error::Config(format!("`address`: cannot listen on {addr:?}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Transport(e.to_string()))?;
-        let counts = Arc::new(ReceiverCounts::default());
+        let shared = Arc::new(Shared {
+            counts: Arc::new(ReceiverCounts::default()),
+            buffered: Budget::new(limits.max_buffered_bytes),
+            limits,
+            connections: AtomicUsize::new(0),
+        });
         let (stop, stopped) = watch::channel(false);
-        runtime.spawn(accept_loop(listener, counts.clone(), stopped));
-        Ok(Self { addr, counts, stop })
+        runtime.spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(Self { addr, shared, stop })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -64,7 +92,7 @@ impl Receiver {
     }
 
     pub fn counts(&self) -> &Arc<ReceiverCounts> {
-        &self.counts
+        &self.shared.counts
     }
 
     pub fn stop(&self) {
@@ -78,92 +106,278 @@ impl Drop for Receiver {
     }
 }
 
+/// A listener on the first address `addr` resolves to that can be bound, with an
+/// accept queue of [`ACCEPT_QUEUE`].
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let bound = (|| {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }?;
+            // As std's `TcpListener::bind` does: a restarted receiver can take its port
+            // back while connections of the last one linger in TIME_WAIT.
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(ACCEPT_QUEUE)
+        })();
+        match bound {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "no address to listen on")))
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    counts: Arc<ReceiverCounts>,
+    shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let (first_pause, longest_pause) = ACCEPT_BACKOFF;
+    let mut pause = first_pause;
     loop {
-        let sock = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((sock, _)) => sock,
-                Err(_) => continue,
-            },
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
             _ = stopped.wait_for(|s| *s) => return,
         };
-        let _ = sock.set_nodelay(true);
-        let counts = counts.clone();
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            let mut conn = match h2::server::Builder::new()
-                .initial_window_size(1 << 20)
-                .initial_connection_window_size(4 << 20)
-                .handshake::<_, Bytes>(sock)
-                .await
-            {
-                Ok(c) => c,
-                Err(_) => return,
-            };
-            loop {
-                let next = tokio::select! {
-                    n = conn.accept() => n,
-                    _ = stopped.wait_for(|s| *s) => return,
-                };
-                match next {
-                    Some(Ok((req, respond))) => {
-                        tokio::spawn(handle(req, respond, counts.clone()));
-                    }
-                    _ => return,
-                }
+        let sock = match accepted {
+            Ok((sock, _)) => {
+                pause = first_pause;
+                sock
             }
-        });
+            // The client went away before it was accepted: take the next one.
+            Err(e) if is_connection_error(e.kind()) => continue,
+            Err(_) => {
+                // Out of descriptors (EMFILE, ENFILE) or kernel memory. The connection
+                // stays queued, so accepting again at once fails again: a busy loop
+                // that starves everything else. Wait for connections to end instead.
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+                pause = (pause * 2).min(longest_pause);
+                continue;
+            }
+        };
+        // Only this loop adds connections, so the count cannot pass the limit.
+        if shared.connections.load(Ordering::Relaxed) >= shared.limits.max_connections {
+            // Closed at once, the client learns it now (a reset) and can try again,
+            // rather than waiting on a handshake that would never come.
+            drop(sock);
+            continue;
+        }
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        let _ = sock.set_nodelay(true);
+        tokio::spawn(serve_connection(
+            sock,
+            Slot(shared.clone()),
+            stopped.clone(),
+        ));
     }
 }
 
-async fn handle(
-    req: Request<h2::RecvStream>,
-    mut respond: SendResponse<Bytes>,
-    counts: Arc<ReceiverCounts>,
-) {
-    let path = req.uri().path().to_owned();
+fn is_connection_error(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::ConnectionAborted
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::Interrupted
+    )
+}
+
+/// A connection's place among the [`ReceiverLimits::max_connections`], given back when
+/// the connection's task ends, however it ends.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One served connection: its share of the buffer budget and its open requests.
+struct Connection {
+    shared: Arc<Shared>,
+    buffered: Budget,
+    /// Requests whose handler is running.
+    open: AtomicUsize,
+    /// Signalled when the last open request ends: the idle timer starts then.
+    idle: Notify,
+}
+
+async fn serve_connection(sock: TcpStream, slot: Slot, mut stopped: watch::Receiver<bool>) {
+    let shared = slot.0.clone();
+    let limits = &shared.limits;
+    let handshake = h2::server::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(MAX_HEADER_LIST_SIZE)
+        // A client may still be sending the bodies of requests refused early; h2 drops
+        // what it sends them (crediting the window back) while it remembers the reset
+        // streams, and treats it as a protocol error once it has forgotten them. Remember
+        // as many as can be open, so that refusing them all at once breaks nothing.
+        .max_concurrent_reset_streams(limits.max_concurrent_streams as usize)
+        .handshake::<_, Bytes>(sock);
+    let mut h2 = tokio::select! {
+        r = tokio::time::timeout(limits.handshake_timeout, handshake) => match r {
+            Ok(Ok(h2)) => h2,
+            _ => return,
+        },
+        _ = stopped.wait_for(|s| *s) => return,
+    };
+    let conn = Arc::new(Connection {
+        shared: shared.clone(),
+        buffered: Budget::new(limits.max_connection_buffered_bytes),
+        open: AtomicUsize::new(0),
+        idle: Notify::new(),
+    });
+    let idle = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut idle_armed = true;
+    loop {
+        tokio::select! {
+            next = h2.accept() => match next {
+                Some(Ok((req, respond))) => {
+                    idle_armed = false;
+                    tokio::spawn(handle(req, respond, Lease::new(conn.clone())));
+                }
+                _ => return,
+            },
+            () = conn.idle.notified() => {
+                if conn.open.load(Ordering::Acquire) == 0 {
+                    idle.as_mut().reset(crate::time::tokio_after(limits.idle_timeout));
+                    idle_armed = true;
+                }
+            }
+            () = &mut idle, if idle_armed => break,
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
+    // Idle: GOAWAY tells the client to use a new connection for its next request; a
+    // request it sent before seeing the GOAWAY is still served. A client that does not
+    // take part in the closing handshake is cut off after `handshake_timeout`.
+    h2.graceful_shutdown();
+    let drain = async {
+        while let Some(Ok((req, respond))) = h2.accept().await {
+            tokio::spawn(handle(req, respond, Lease::new(conn.clone())));
+        }
+    };
+    tokio::select! {
+        _ = tokio::time::timeout(limits.handshake_timeout, drain) => {}
+        _ = stopped.wait_for(|s| *s) => {}
+    }
+}
+
+/// What one request holds: a place among its connection's open requests, and the
+/// bytes of its body charged to the connection's and the receiver's budgets. Dropping
+/// it gives all of that back.
+struct Lease {
+    conn: Arc<Connection>,
+    bytes: usize,
+}
+
+impl Lease {
+    fn new(conn: Arc<Connection>) -> Self {
+        conn.open.fetch_add(1, Ordering::AcqRel);
+        Self { conn, bytes: 0 }
+    }
+
+    /// Charge `n` more bytes to both budgets, or to neither.
+    fn charge(&mut self, n: usize) -> bool {
+        let conn = &self.conn;
+        if !conn.buffered.take(n) {
+            return false;
+        }
+        if !conn.shared.buffered.take(n) {
+            conn.buffered.give_back(n);
+            return false;
+        }
+        self.bytes += n;
+        true
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let conn = &self.conn;
+        conn.buffered.give_back(self.bytes);
+        conn.shared.buffered.give_back(self.bytes);
+        if conn.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            conn.idle.notify_one();
+        }
+    }
+}
+
+/// Why a request was answered before its body was read to the end.
+#[derive(Debug)]
+enum Refused {
+    /// Larger than `max_message_size`.
+    TooLarge,
+    /// The budget of buffered bytes (the receiver's or the connection's) is spent.
+    Busy,
+    /// A gRPC body with something after its one message.
+    TrailingData,
+    /// The body did not arrive within `request_timeout`.
+    Slow,
+    /// The client reset the request or the connection broke: nobody to answer.
+    Gone,
+}
+
+async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, mut lease: Lease) {
+    let shared = lease.conn.shared.clone();
+    let (limits, counts) = (&shared.limits, &shared.counts);
+    let (head, mut stream) = req.into_parts();
+    let path = head.uri.path().to_owned();
+    let http = HTTP_PATHS.contains(&path.as_str());
+    if !http && ![TRACES, METRICS, LOGS].contains(&path.as_str()) {
+        counts.errors.fetch_add(1, Ordering::Relaxed);
+        return finish(respond, 12, &format!("unknown method {path}"));
+    }
     let header = |name: &str| {
-        req.headers()
+        head.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned()
     };
-    let http = HTTP_PATHS.contains(&path.as_str());
     let encoding = header(if http {
         "content-encoding"
     } else {
         "grpc-encoding"
     });
     let content_type = header("content-type");
-    let mut body = req.into_body();
-    let mut data = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let Ok(chunk) = chunk else { return };
-        let _ = body.flow_control().release_capacity(chunk.len());
-        if data.len() + chunk.len() > MAX_MESSAGE {
-            counts.errors.fetch_add(1, Ordering::Relaxed);
-            if http {
-                return http_answer(respond, 413, "request too large");
-            }
-            return finish(respond, 8, "message too large");
+    // The largest body that may come: a gRPC message and its prefix, or an OTLP/HTTP
+    // message; no more than `content-length` says when it is sent (h2 enforces it).
+    let max = limits.max_message_size;
+    let mut limit = if http { max } else { PREFIX + max };
+    if let Ok(length) = header("content-length").parse::<usize>() {
+        if length > limit {
+            return refuse(respond, http, &Refused::TooLarge, &shared);
         }
-        data.extend_from_slice(chunk.chunk());
+        limit = length;
     }
+    // Only what is needed is kept while the body arrives.
+    drop(head);
+    let read = read_body(&mut stream, &mut lease, limit, max, !http);
+    let body = match tokio::time::timeout(limits.request_timeout, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(Refused::Gone)) => return,
+        Ok(Err(why)) => return refuse(respond, http, &why, &shared),
+        Err(_) => return refuse(respond, http, &Refused::Slow, &shared),
+    };
     counts.requests.fetch_add(1, Ordering::Relaxed);
-    counts.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+    counts.bytes.fetch_add(body.len as u64, Ordering::Relaxed);
+    let data = body.contiguous();
     if http {
-        return handle_http(&path, &content_type, &encoding, &data, respond, &counts);
+        return handle_http(&path, &content_type, &encoding, &data, respond, &shared);
     }
-    if ![TRACES, METRICS, LOGS].contains(&path.as_str()) {
-        counts.errors.fetch_add(1, Ordering::Relaxed);
-        return finish(respond, 12, &format!("unknown method {path}"));
-    }
-    let message = match unframe(&data, &encoding) {
+    let message = match unframe(&data, &encoding, limits.max_message_size) {
         Ok(m) => m,
         Err(why) => {
             counts.errors.fetch_add(1, Ordering::Relaxed);
@@ -199,6 +413,143 @@ async fn handle(
     let _ = stream.send_trailers(trailers);
 }
 
+/// A request body as received, every segment charged to the request's [`Lease`].
+#[derive(Default)]
+struct Body {
+    segments: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Body {
+    /// Append `bytes` of a body that will be at most `limit` bytes long. New segments
+    /// are [`SEGMENT`] bytes, or what is left up to `limit` if that is less: a small
+    /// request is charged its size, not a whole segment.
+    fn push(
+        &mut self,
+        mut bytes: &[u8],
+        limit: usize,
+        lease: &mut Lease,
+    ) -> std::result::Result<(), Refused> {
+        while !bytes.is_empty() {
+            let segment = match self.segments.last_mut() {
+                Some(s) if s.len() < s.capacity() => s,
+                _ => {
+                    let capacity = SEGMENT.min(limit - self.len);
+                    if !lease.charge(capacity) {
+                        return Err(Refused::Busy);
+                    }
+                    self.segments.push(Vec::with_capacity(capacity));
+                    let last = self.segments.len() - 1;
+                    &mut self.segments[last]
+                }
+            };
+            let n = (segment.capacity() - segment.len()).min(bytes.len());
+            segment.extend_from_slice(&bytes[..n]);
+            self.len += n;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    /// The first bytes of the body followed by `next`, as far as they go.
+    fn head(&self, next: &[u8]) -> [u8; PREFIX] {
+        let mut head = [0; PREFIX];
+        let have = self
+            .segments
+            .first()
+            .map_or(&[][..], |s| &s[..s.len().min(PREFIX)]);
+        let rest = &next[..(PREFIX - have.len()).min(next.len())];
+        head[..have.len()].copy_from_slice(have);
+        head[have.len()..have.len() + rest.len()].copy_from_slice(rest);
+        head
+    }
+
+    /// The body in one piece: borrowed when it is one segment, else a copy that the
+    /// caller drops before its next `.await`.
+    fn contiguous(&self) -> Cow<'_, [u8]> {
+        match self.segments.as_slice() {
+            [] => Cow::Borrowed(&[]),
+            [one] => Cow::Borrowed(one),
+            many => Cow::Owned(many.concat()),
+        }
+    }
+}
+
+/// Read a request body of at most `limit` bytes, charging `lease` for each segment
+/// before it is allocated and crediting the client's flow-control window only for bytes
+/// so charged. A gRPC body (`grpc`) is one length-prefixed message: a declared length
+/// over `max_message` is refused as soon as the prefix is in, as is any byte past the
+/// message.
+async fn read_body(
+    stream: &mut RecvStream,
+    lease: &mut Lease,
+    mut limit: usize,
+    max_message: usize,
+    grpc: bool,
+) -> std::result::Result<Body, Refused> {
+    // Whether `limit` is the exact length the gRPC prefix declared.
+    let mut framed = false;
+    let mut body = Body::default();
+    while let Some(chunk) = stream.data().await {
+        let chunk = chunk.map_err(|_| Refused::Gone)?;
+        if grpc && !framed && body.len + chunk.len() >= PREFIX {
+            let [_, a, b, c, d] = body.head(&chunk);
+            let declared = u32::from_be_bytes([a, b, c, d]) as usize;
+            if declared > max_message || PREFIX + declared > limit {
+                return Err(Refused::TooLarge);
+            }
+            framed = true;
+            limit = PREFIX + declared;
+        }
+        if body.len + chunk.len() > limit {
+            return Err(if framed {
+                Refused::TrailingData
+            } else {
+                Refused::TooLarge
+            });
+        }
+        body.push(&chunk, limit, lease)?;
+        let _ = stream.flow_control().release_capacity(chunk.len());
+    }
+    Ok(body)
+}
+
+fn refuse(respond: SendResponse<Bytes>, http: bool, why: &Refused, shared: &Shared) {
+    let limits = &shared.limits;
+    let (code, status, message) = match why {
+        Refused::TooLarge => (
+            8, // RESOURCE_EXHAUSTED
+            413,
+            format!("request larger than {} bytes", limits.max_message_size),
+        ),
+        Refused::Busy => (
+            14, // UNAVAILABLE: retryable
+            503,
+            "the receiver is holding as many request bytes as it may; retry later".to_owned(),
+        ),
+        Refused::TrailingData => (
+            3, // INVALID_ARGUMENT
+            400,
+            "a unary call carries one message; the body holds more".to_owned(),
+        ),
+        Refused::Slow => (
+            4, // DEADLINE_EXCEEDED
+            408,
+            format!(
+                "request body not received within {:?}",
+                limits.request_timeout
+            ),
+        ),
+        Refused::Gone => return,
+    };
+    shared.counts.errors.fetch_add(1, Ordering::Relaxed);
+    if http {
+        http_answer(respond, status, &message);
+    } else {
+        finish(respond, code, &message);
+    }
+}
+
 /// An OTLP/HTTP request (protobuf only) that arrived over HTTP/2.
 fn handle_http(
     path: &str,
@@ -206,8 +557,9 @@ fn handle_http(
     encoding: &str,
     data: &[u8],
     respond: SendResponse<Bytes>,
-    counts: &ReceiverCounts,
+    shared: &Shared,
 ) {
+    let counts = &shared.counts;
     let counter = match path {
         "/v1/traces" => &counts.spans,
         "/v1/metrics" => &counts.metrics,
@@ -221,10 +573,10 @@ fn handle_http(
         return refuse(415, "only application/x-protobuf is accepted", respond);
     }
     let message = match Compression::from_token(encoding).unwrap_or(Compression::None) {
-        _ if encoding.is_empty() || encoding == "identity" => data.to_vec(),
+        _ if encoding.is_empty() || encoding == "identity" => Cow::Borrowed(data),
         Compression::None => return refuse(415, "unsupported content-encoding", respond),
-        c => match c.decompress(data, MAX_MESSAGE) {
-            Ok(m) => m,
+        c => match c.decompress(data, shared.limits.max_message_size) {
+            Ok(m) => Cow::Owned(m),
             Err(_) => return refuse(400, "invalid compressed body", respond),
         },
     };
@@ -260,17 +612,30 @@ fn http_answer(mut respond: SendResponse<Bytes>, status: u16, why: &str) {
     }
 }
 
-fn unframe(data: &[u8], encoding: &str) -> std::result::Result<Vec<u8>, &'static str> {
-    if data.len() < 5 {
+/// The one message of a gRPC body, decompressed if it was compressed.
+fn unframe<'a>(
+    data: &'a [u8],
+    encoding: &str,
+    max_message: usize,
+) -> std::result::Result<Cow<'a, [u8]>, &'static str> {
+    let (Some(&flag), Some(len), Some(msg)) =
+        (data.first(), data.get(1..PREFIX), data.get(PREFIX..))
+    else {
+        return Err("truncated gRPC message");
+    };
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if msg.len() < len {
         return Err("truncated gRPC message");
     }
-    let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
-    let msg = data.get(5..5 + len).ok_or("truncated gRPC message")?;
-    match (data[0], Compression::from_token(encoding)) {
-        (0, _) => Ok(msg.to_vec()),
+    if msg.len() > len {
+        return Err("a unary call carries one message; the body holds more");
+    }
+    match (flag, Compression::from_token(encoding)) {
+        (0, _) => Ok(Cow::Borrowed(msg)),
         (1, Some(c)) if c != Compression::None => c
-            .decompress(msg, MAX_MESSAGE)
-            .map_err(|_| "invalid compressed message"),
+            .decompress(msg, max_message)
+            .map(Cow::Owned)
+            .map_err(|_| "invalid compressed message, or larger than the limit decompressed"),
         _ => Err("unsupported message encoding"),
     }
 }
@@ -288,5 +653,252 @@ fn finish(mut respond: SendResponse<Bytes>, code: u8, message: &str) {
     }
     if let Ok(head) = head.body(()) {
         let _ = respond.send_response(head, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use h2::client::{ResponseFuture, SendRequest};
+    use http::Method;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::encode::encode_trace_request;
+    use crate::model::{AnyValue, KeyValue, Resource, Scope, SpanData};
+
+    /// The receiver's runtime, as in the process: one worker.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// An export request of one span whose attribute makes it about `size` bytes.
+    fn request(size: usize) -> Vec<u8> {
+        let mut span = SpanData::new(
+            Arc::new(Resource::default()),
+            Arc::new(Scope::default()),
+            "s",
+        );
+        span.attributes = vec![KeyValue::new("pad", AnyValue::from("x".repeat(size)))];
+        let mut buf = Vec::new();
+        encode_trace_request(&[span], &mut buf);
+        buf
+    }
+
+    fn framed(message: &[u8]) -> Vec<u8> {
+        let mut body = vec![0];
+        body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        body.extend_from_slice(message);
+        body
+    }
+
+    async fn connect(addr: SocketAddr) -> (SendRequest<Bytes>, tokio::task::JoinHandle<()>) {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+        (
+            send,
+            tokio::spawn(async move {
+                let _ = conn.await;
+            }),
+        )
+    }
+
+    /// A request to `path` with the headers an OTLP exporter sends.
+    fn to(path: &str) -> http::request::Builder {
+        let content_type = if path.starts_with("/v1/") {
+            "application/x-protobuf"
+        } else {
+            "application/grpc"
+        };
+        Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://localhost{path}"))
+            .header("content-type", content_type)
+            .header("te", "trailers")
+    }
+
+    /// Start a call to `path`, send `body`, and end the request if `end`.
+    async fn call(
+        send: &mut SendRequest<Bytes>,
+        path: &str,
+        body: Vec<u8>,
+        end: bool,
+    ) -> (ResponseFuture, h2::SendStream<Bytes>) {
+        send_request(send, to(path).body(()).unwrap(), body, end).await
+    }
+
+    async fn send_request(
+        send: &mut SendRequest<Bytes>,
+        req: Request<()>,
+        body: Vec<u8>,
+        end: bool,
+    ) -> (ResponseFuture, h2::SendStream<Bytes>) {
+        let mut ready = send.clone().ready().await.unwrap();
+        let (response, mut stream) = ready.send_request(req, false).unwrap();
+        // The receiver may have answered (and reset the stream) on seeing the headers.
+        let _ = stream.send_data(Bytes::from(body), end);
+        (response, stream)
+    }
+
+    /// The gRPC status of a response (trailers-only or in trailers), or for OTLP/HTTP
+    /// the HTTP status.
+    async fn status(response: ResponseFuture) -> String {
+        let response = response.await.unwrap();
+        if let Some(s) = response.headers().get("grpc-status") {
+            return s.to_str().unwrap().to_owned();
+        }
+        if response.headers()["content-type"] != "application/grpc" {
+            return response.status().as_str().to_owned();
+        }
+        let mut body = response.into_body();
+        while let Some(chunk) = body.data().await {
+            let _ = body.flow_control().release_capacity(chunk.unwrap().len());
+        }
+        let trailers = body.trailers().await.unwrap().unwrap();
+        trailers["grpc-status"].to_str().unwrap().to_owned()
+    }
+
+    async fn wait_until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "condition not met within 10 s");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn limits() -> ReceiverLimits {
+        ReceiverLimits {
+            max_message_size: 192 << 10,
+            max_connection_buffered_bytes: 256 << 10,
+            max_buffered_bytes: 1 << 20,
+            ..ReceiverLimits::default()
+        }
+    }
+
+    #[test]
+    fn a_unary_call_carries_exactly_one_message() {
+        let rt = runtime();
+        let rx = Receiver::start(rt.handle(), "127.0.0.1:0").unwrap();
+        rt.block_on(async {
+            let (mut send, _conn) = connect(rx.local_addr()).await;
+            let one = framed(&request(10));
+            let two = [one.clone(), one.clone()].concat();
+            let (response, _) = call(&mut send, TRACES, two, true).await;
+            assert_eq!(status(response).await, "3", "INVALID_ARGUMENT");
+            assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 0);
+            let truncated = one[..one.len() - 1].to_vec();
+            let (response, _) = call(&mut send, TRACES, truncated, true).await;
+            assert_eq!(status(response).await, "3");
+            let (response, _) = call(&mut send, TRACES, one, true).await;
+            assert_eq!(status(response).await, "0");
+        });
+        assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 1);
+        assert_eq!(rx.counts().errors.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn oversized_requests_are_refused_before_they_are_buffered() {
+        let rt = runtime();
+        let rx = Receiver::start_with(rt.handle(), "127.0.0.1:0", limits()).unwrap();
+        rt.block_on(async {
+            let (mut send, _conn) = connect(rx.local_addr()).await;
+            // Only the prefix, declaring one byte too many: refused without the rest.
+            let mut prefix = vec![0];
+            prefix.extend_from_slice(&((192u32 << 10) + 1).to_be_bytes());
+            let (response, _open) = call(&mut send, TRACES, prefix, false).await;
+            assert_eq!(status(response).await, "8", "RESOURCE_EXHAUSTED");
+            // OTLP/HTTP has no prefix: refused at the first byte over the limit,
+            let (response, _open) = call(&mut send, "/v1/traces", vec![0; 193 << 10], false).await;
+            assert_eq!(status(response).await, "413");
+            // or at once when its content-length says it will go over.
+            let req = to("/v1/traces").header("content-length", (193 << 10).to_string());
+            let (response, _open) =
+                send_request(&mut send, req.body(()).unwrap(), vec![], false).await;
+            assert_eq!(status(response).await, "413");
+        });
+        assert_eq!(rx.shared.buffered.held(), 0);
+        assert_eq!(rx.counts().errors.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_connection_over_its_share_is_refused_as_retryable_and_every_byte_comes_back() {
+        let rt = runtime();
+        let rx = Receiver::start_with(rt.handle(), "127.0.0.1:0", limits()).unwrap();
+        let message = request(150 << 10);
+        rt.block_on(async {
+            let (mut send, _conn) = connect(rx.local_addr()).await;
+            // A: a whole message, but the request not ended: its size held.
+            let body = framed(&message);
+            let held = body.len();
+            let (a, mut a_stream) = call(&mut send, TRACES, body, false).await;
+            wait_until(|| rx.shared.buffered.held() == held).await;
+            // B on the same connection would take it over its 256 KiB.
+            let (b, _b_stream) = call(&mut send, TRACES, framed(&message), false).await;
+            assert_eq!(status(b).await, "14", "UNAVAILABLE");
+            // Another connection has its own share of the receiver's budget.
+            let (mut other, _conn) = connect(rx.local_addr()).await;
+            let (c, _) = call(&mut other, TRACES, framed(&message), true).await;
+            assert_eq!(status(c).await, "0");
+            a_stream.send_data(Bytes::new(), true).unwrap();
+            assert_eq!(status(a).await, "0");
+        });
+        assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            rx.shared.buffered.held(),
+            0,
+            "every charged byte given back"
+        );
+    }
+
+    #[test]
+    fn a_body_that_stalls_is_answered_deadline_exceeded() {
+        let rt = runtime();
+        let limits = ReceiverLimits {
+            request_timeout: Duration::from_millis(300),
+            ..limits()
+        };
+        let rx = Receiver::start_with(rt.handle(), "127.0.0.1:0", limits).unwrap();
+        rt.block_on(async {
+            let (mut send, _conn) = connect(rx.local_addr()).await;
+            let body = framed(&request(1000));
+            let (response, _open) = call(&mut send, TRACES, body[..100].to_vec(), false).await;
+            let answered = tokio::time::timeout(Duration::from_secs(10), status(response));
+            assert_eq!(answered.await.unwrap(), "4", "DEADLINE_EXCEEDED");
+        });
+        assert_eq!(rx.shared.buffered.held(), 0);
+    }
+
+    #[test]
+    fn an_idle_connection_is_closed_but_not_while_a_request_is_open() {
+        let rt = runtime();
+        let limits = ReceiverLimits {
+            idle_timeout: Duration::from_millis(200),
+            ..ReceiverLimits::default()
+        };
+        let rx = Receiver::start_with(rt.handle(), "127.0.0.1:0", limits).unwrap();
+        rt.block_on(async {
+            let (mut send, conn) = connect(rx.local_addr()).await;
+            let body = framed(&request(1000));
+            let (response, mut stream) = call(&mut send, TRACES, body[..100].to_vec(), false).await;
+            // The request stays open for three idle timeouts: the connection with it.
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert!(!conn.is_finished(), "closed with a request open");
+            stream
+                .send_data(Bytes::copy_from_slice(&body[100..]), true)
+                .unwrap();
+            assert_eq!(status(response).await, "0");
+            // Then idle: GOAWAY, and the connection ends.
+            tokio::time::timeout(Duration::from_secs(10), conn)
+                .await
+                .expect("idle connection closed")
+                .unwrap();
+            // The receiver's side lets go of its place right after closing.
+            wait_until(|| rx.shared.connections.load(Ordering::Relaxed) == 0).await;
+        });
     }
 }
