@@ -60,3 +60,9 @@ def test_the_typed_choices_are_the_cores() -> None:
     assert list(get_args(_types.Compression)) == choices["compression"]
     assert list(get_args(_types.HttpVersion)) == choices["http_version"]
     assert list(get_args(_types.Temporality)) == choices["temporality"]
+
+
+def test_the_receiver_signature_shows_the_core_defaults() -> None:
+    params = inspect.signature(_native.Receiver).parameters
+    for name, default in CORE["receiver"].items():
+        assert params[name].default == default, (name, params[name].default, default)

@@ -15,31 +15,39 @@ pub struct PyReceiver {
 
 #[pymethods]
 impl PyReceiver {
-    /// The defaults are `otlp::receiver::ReceiverLimits::default()`'s.
+    /// Defaults: `otlp::receiver::ReceiverLimits::default()` (`None` means the default).
     #[new]
-    #[pyo3(signature = (
-        address = "127.0.0.1:0",
-        *,
-        max_connections = 256,
-        handshake_timeout = 10.0,
-        idle_timeout = 120.0,
-        request_timeout = 30.0,
-    ))]
+    #[pyo3(
+        signature = (
+            address = "127.0.0.1:0", *, max_connections = None, handshake_timeout = None,
+            idle_timeout = None, request_timeout = None,
+        ),
+        text_signature = "(address='127.0.0.1:0', *, max_connections=256, handshake_timeout=10.0, \
+                          idle_timeout=120.0, request_timeout=30.0)"
+    )]
     fn new(
         py: Python<'_>,
         address: &str,
-        max_connections: usize,
-        handshake_timeout: f64,
-        idle_timeout: f64,
-        request_timeout: f64,
+        max_connections: Option<usize>,
+        handshake_timeout: Option<f64>,
+        idle_timeout: Option<f64>,
+        request_timeout: Option<f64>,
     ) -> PyResult<Self> {
-        let seconds = |value, name| otlp::time::seconds(value, name).map_err(to_py);
+        let d = ReceiverLimits::default();
+        let seconds = |value: Option<f64>, name, default| match value {
+            Some(v) => otlp::time::seconds(v, name).map_err(to_py),
+            None => Ok(default),
+        };
         let limits = ReceiverLimits {
-            max_connections,
-            handshake_timeout: seconds(handshake_timeout, "handshake_timeout")?,
-            idle_timeout: seconds(idle_timeout, "idle_timeout")?,
-            request_timeout: seconds(request_timeout, "request_timeout")?,
-            ..ReceiverLimits::default()
+            max_connections: max_connections.unwrap_or(d.max_connections),
+            handshake_timeout: seconds(
+                handshake_timeout,
+                "handshake_timeout",
+                d.handshake_timeout,
+            )?,
+            idle_timeout: seconds(idle_timeout, "idle_timeout", d.idle_timeout)?,
+            request_timeout: seconds(request_timeout, "request_timeout", d.request_timeout)?,
+            ..d
         };
         let runtime =
             otlp::runtime::handle().map_err(|e| to_py(otlp::Error::Transport(e.to_string())))?;

@@ -230,6 +230,7 @@ pub fn defaults() -> Value {
     let r = RetryPolicy::default();
     let m = MetricsConfig::default();
     let c = CircuitConfig::default();
+    let rl = crate::receiver::ReceiverLimits::default();
     map(vec![
         (
             "exporter",
@@ -279,6 +280,15 @@ pub fn defaults() -> Value {
                     "temporality",
                     names(&TemporalityPreference::ALL, TemporalityPreference::name),
                 ),
+            ]),
+        ),
+        (
+            "receiver",
+            map(vec![
+                ("max_connections", int(rl.max_connections)),
+                ("handshake_timeout", secs(rl.handshake_timeout)),
+                ("idle_timeout", secs(rl.idle_timeout)),
+                ("request_timeout", secs(rl.request_timeout)),
             ]),
         ),
         ("max_seconds", secs(crate::time::MAX_DURATION)),

@@ -24,12 +24,10 @@ use super::limits::{
 use crate::decode::count_items;
 use crate::error::{Error, Result};
 use crate::transport::compression::Compression;
+use crate::transport::grpc::{message_compression, read_prefix};
+use crate::transport::Paths;
 
-const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
-const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-const LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 /// OTLP/HTTP paths, served over HTTP/2 (h2c) on the same port.
-const HTTP_PATHS: [&str; 3] = ["/v1/traces", "/v1/metrics", "/v1/logs"];
 
 /// What a [`Receiver`] has seen so far.
 #[derive(Debug, Default)]
@@ -42,6 +40,17 @@ pub struct ReceiverCounts {
     /// Bytes of request bodies as received (compressed when the client compressed).
     pub bytes: AtomicU64,
     pub errors: AtomicU64,
+}
+
+impl ReceiverCounts {
+    /// The counter of a signal (an index into [`Paths::ALL`]: traces, metrics, logs).
+    fn of(&self, signal: usize) -> &AtomicU64 {
+        match signal {
+            0 => &self.spans,
+            1 => &self.metrics,
+            _ => &self.log_records,
+        }
+    }
 }
 
 /// A running receiver; stops when dropped.
@@ -314,6 +323,16 @@ impl Drop for Lease {
     }
 }
 
+/// The signal (an index into [`Paths::ALL`]) a request path is for, and whether it is
+/// OTLP/HTTP (else the gRPC method).
+fn signal_of(path: &str) -> Option<(usize, bool)> {
+    Paths::ALL.iter().enumerate().find_map(|(i, p)| {
+        (p.grpc == path)
+            .then_some((i, false))
+            .or((p.http == path).then_some((i, true)))
+    })
+}
+
 /// Why a request was answered before its body was read to the end.
 #[derive(Debug)]
 enum Refused {
@@ -334,11 +353,10 @@ async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, mut 
     let (limits, counts) = (&shared.limits, &shared.counts);
     let (head, mut stream) = req.into_parts();
     let path = head.uri.path().to_owned();
-    let http = HTTP_PATHS.contains(&path.as_str());
-    if !http && ![TRACES, METRICS, LOGS].contains(&path.as_str()) {
+    let Some((signal, http)) = signal_of(&path) else {
         counts.errors.fetch_add(1, Ordering::Relaxed);
         return finish(respond, 12, &format!("unknown method {path}"));
-    }
+    };
     let header = |name: &str| {
         head.headers
             .get(name)
@@ -375,7 +393,7 @@ async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, mut 
     counts.bytes.fetch_add(body.len as u64, Ordering::Relaxed);
     let data = body.contiguous();
     if http {
-        return handle_http(&path, &content_type, &encoding, &data, respond, &shared);
+        return handle_http(signal, &content_type, &encoding, &data, respond, &shared);
     }
     let message = match unframe(&data, &encoding, limits.max_message_size) {
         Ok(m) => m,
@@ -384,11 +402,7 @@ async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, mut 
             return finish(respond, 3, why);
         }
     };
-    let counter = match path.as_str() {
-        TRACES => &counts.spans,
-        METRICS => &counts.metrics,
-        _ => &counts.log_records,
-    };
+    let counter = counts.of(signal);
     match count_items(&message) {
         Ok(n) => {
             counter.fetch_add(n, Ordering::Relaxed);
@@ -552,7 +566,7 @@ fn refuse(respond: SendResponse<Bytes>, http: bool, why: &Refused, shared: &Shar
 
 /// An OTLP/HTTP request (protobuf only) that arrived over HTTP/2.
 fn handle_http(
-    path: &str,
+    signal: usize,
     content_type: &str,
     encoding: &str,
     data: &[u8],
@@ -560,11 +574,7 @@ fn handle_http(
     shared: &Shared,
 ) {
     let counts = &shared.counts;
-    let counter = match path {
-        "/v1/traces" => &counts.spans,
-        "/v1/metrics" => &counts.metrics,
-        _ => &counts.log_records,
-    };
+    let counter = counts.of(signal);
     let refuse = |status: u16, why: &str, respond| {
         counts.errors.fetch_add(1, Ordering::Relaxed);
         http_answer(respond, status, why)
@@ -618,25 +628,21 @@ fn unframe<'a>(
     encoding: &str,
     max_message: usize,
 ) -> std::result::Result<Cow<'a, [u8]>, &'static str> {
-    let (Some(&flag), Some(len), Some(msg)) =
-        (data.first(), data.get(1..PREFIX), data.get(PREFIX..))
-    else {
-        return Err("truncated gRPC message");
-    };
-    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let (flag, len) = read_prefix(data).ok_or("truncated gRPC message")?;
+    let msg = &data[PREFIX..];
     if msg.len() < len {
         return Err("truncated gRPC message");
     }
     if msg.len() > len {
         return Err("a unary call carries one message; the body holds more");
     }
-    match (flag, Compression::from_token(encoding)) {
-        (0, _) => Ok(Cow::Borrowed(msg)),
-        (1, Some(c)) if c != Compression::None => c
+    match message_compression(flag, encoding.as_bytes()) {
+        Ok(None) => Ok(Cow::Borrowed(msg)),
+        Ok(Some(c)) => c
             .decompress(msg, max_message)
             .map(Cow::Owned)
             .map_err(|_| "invalid compressed message, or larger than the limit decompressed"),
-        _ => Err("unsupported message encoding"),
+        Err(_) => Err("unsupported message encoding"),
     }
 }
 
@@ -788,13 +794,13 @@ mod tests {
             let (mut send, _conn) = connect(rx.local_addr()).await;
             let one = framed(&request(10));
             let two = [one.clone(), one.clone()].concat();
-            let (response, _) = call(&mut send, TRACES, two, true).await;
+            let (response, _) = call(&mut send, Paths::TRACES.grpc, two, true).await;
             assert_eq!(status(response).await, "3", "INVALID_ARGUMENT");
             assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 0);
             let truncated = one[..one.len() - 1].to_vec();
-            let (response, _) = call(&mut send, TRACES, truncated, true).await;
+            let (response, _) = call(&mut send, Paths::TRACES.grpc, truncated, true).await;
             assert_eq!(status(response).await, "3");
-            let (response, _) = call(&mut send, TRACES, one, true).await;
+            let (response, _) = call(&mut send, Paths::TRACES.grpc, one, true).await;
             assert_eq!(status(response).await, "0");
         });
         assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 1);
@@ -810,7 +816,7 @@ mod tests {
             // Only the prefix, declaring one byte too many: refused without the rest.
             let mut prefix = vec![0];
             prefix.extend_from_slice(&((192u32 << 10) + 1).to_be_bytes());
-            let (response, _open) = call(&mut send, TRACES, prefix, false).await;
+            let (response, _open) = call(&mut send, Paths::TRACES.grpc, prefix, false).await;
             assert_eq!(status(response).await, "8", "RESOURCE_EXHAUSTED");
             // OTLP/HTTP has no prefix: refused at the first byte over the limit,
             let (response, _open) = call(&mut send, "/v1/traces", vec![0; 193 << 10], false).await;
@@ -835,14 +841,14 @@ mod tests {
             // A: a whole message, but the request not ended: its size held.
             let body = framed(&message);
             let held = body.len();
-            let (a, mut a_stream) = call(&mut send, TRACES, body, false).await;
+            let (a, mut a_stream) = call(&mut send, Paths::TRACES.grpc, body, false).await;
             wait_until(|| rx.shared.buffered.held() == held).await;
             // B on the same connection would take it over its 256 KiB.
-            let (b, _b_stream) = call(&mut send, TRACES, framed(&message), false).await;
+            let (b, _b_stream) = call(&mut send, Paths::TRACES.grpc, framed(&message), false).await;
             assert_eq!(status(b).await, "14", "UNAVAILABLE");
             // Another connection has its own share of the receiver's budget.
             let (mut other, _conn) = connect(rx.local_addr()).await;
-            let (c, _) = call(&mut other, TRACES, framed(&message), true).await;
+            let (c, _) = call(&mut other, Paths::TRACES.grpc, framed(&message), true).await;
             assert_eq!(status(c).await, "0");
             a_stream.send_data(Bytes::new(), true).unwrap();
             assert_eq!(status(a).await, "0");
@@ -866,7 +872,8 @@ mod tests {
         rt.block_on(async {
             let (mut send, _conn) = connect(rx.local_addr()).await;
             let body = framed(&request(1000));
-            let (response, _open) = call(&mut send, TRACES, body[..100].to_vec(), false).await;
+            let (response, _open) =
+                call(&mut send, Paths::TRACES.grpc, body[..100].to_vec(), false).await;
             let answered = tokio::time::timeout(Duration::from_secs(10), status(response));
             assert_eq!(answered.await.unwrap(), "4", "DEADLINE_EXCEEDED");
         });
@@ -884,7 +891,8 @@ mod tests {
         rt.block_on(async {
             let (mut send, conn) = connect(rx.local_addr()).await;
             let body = framed(&request(1000));
-            let (response, mut stream) = call(&mut send, TRACES, body[..100].to_vec(), false).await;
+            let (response, mut stream) =
+                call(&mut send, Paths::TRACES.grpc, body[..100].to_vec(), false).await;
             // The request stays open for three idle timeouts: the connection with it.
             tokio::time::sleep(Duration::from_millis(600)).await;
             assert!(!conn.is_finished(), "closed with a request open");

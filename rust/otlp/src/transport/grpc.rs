@@ -487,29 +487,43 @@ fn unframe(data: &[u8], cut: bool, encoding: &[u8]) -> std::result::Result<(Byte
     if data.is_empty() {
         return Ok((Bytes::new(), false));
     }
-    if data.len() < 5 {
-        return Err("truncated message header".into());
-    }
-    let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
+    let (flag, len) = read_prefix(data).ok_or("truncated message header")?;
     let msg = &data[5..data.len().min(5 + len)];
     let msg_cut = msg.len() < len;
     if msg_cut && !cut {
         return Err("truncated message".into());
     }
-    let compression = std::str::from_utf8(encoding)
-        .ok()
-        .and_then(Compression::from_token);
-    match (data[0], compression) {
-        (0, _) => Ok((Bytes::copy_from_slice(msg), msg_cut)),
-        (1, Some(c)) if c != Compression::None => {
-            if msg_cut {
-                return Err(format!("compressed message over {MAX_RESPONSE_BODY} bytes"));
-            }
+    match message_compression(flag, encoding)? {
+        None => Ok((Bytes::copy_from_slice(msg), msg_cut)),
+        Some(_) if msg_cut => Err(format!("compressed message over {MAX_RESPONSE_BODY} bytes")),
+        Some(c) => {
             let (out, more) = c
                 .decompress_prefix(msg, MAX_RESPONSE_BODY)
                 .map_err(|e| e.to_string())?;
             Ok((Bytes::from(out), more))
         }
+    }
+}
+
+/// The 5-byte prefix of a gRPC message: its compressed flag and its length; `None` when
+/// `data` is shorter than a prefix.
+pub fn read_prefix(data: &[u8]) -> Option<(u8, usize)> {
+    let p = data.get(..5)?;
+    Some((p[0], u32::from_be_bytes([p[1], p[2], p[3], p[4]]) as usize))
+}
+
+/// How a message with compressed `flag` under `grpc-encoding: encoding` was
+/// compressed: `None` for not at all.
+pub fn message_compression(
+    flag: u8,
+    encoding: &[u8],
+) -> std::result::Result<Option<Compression>, String> {
+    let compression = std::str::from_utf8(encoding)
+        .ok()
+        .and_then(Compression::from_token);
+    match (flag, compression) {
+        (0, _) => Ok(None),
+        (1, Some(c)) if c != Compression::None => Ok(Some(c)),
         (1, _) => Err(format!(
             "unsupported grpc-encoding {:?}",
             peer_text(encoding)
