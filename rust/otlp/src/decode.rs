@@ -1,12 +1,19 @@
-//! A minimal protobuf reader: enough to read export responses and to count the items
-//! of an export request (the embedded receiver), without a generated message type.
+//! Reading what peers send, within bounds: a minimal protobuf reader, enough for
+//! collectors' answers (partial successes, `google.rpc.Status` and its `RetryInfo`)
+//! and to count the items of an export request (the embedded receiver), without
+//! generated message types; the partial success of an OTLP/JSON answer; and
+//! [`peer_text`], which makes any text from a peer safe to keep.
 
 /// One field of a message.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Field<'a> {
+    /// Wire type 0: an integer, bool or enum.
     Varint(u64),
+    /// Wire type 1: a `fixed64`, `sfixed64` or `double`, as its bits.
     Fixed64(u64),
+    /// Wire type 2: a string, bytes, a sub-message or a packed repeated field.
     Len(&'a [u8]),
+    /// Wire type 5: a `fixed32`, `sfixed32` or `float`, as its bits.
     Fixed32(u32),
 }
 
@@ -18,10 +25,12 @@ pub struct Reader<'a> {
     cut: bool,
 }
 
+/// The bytes are not a valid protobuf message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;
 
 impl<'a> Reader<'a> {
+    /// A reader of the whole message `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, cut: false }
     }
@@ -285,7 +294,8 @@ pub fn partial_success(response: &[u8], cut: bool) -> Result<Option<(u64, String
 }
 
 /// Number of items in an export request whose items sit at
-/// `request.1 (resource_*) .2 (scope_*) .2 (items)` — true of traces, metrics and logs.
+/// `request.1 (resource_*) .2 (scope_*) .2 (items)` — true of traces, metrics and logs:
+/// spans, log records, or metrics (not their data points).
 pub fn count_items(request: &[u8]) -> Result<u64, Malformed> {
     let mut n = 0;
     for f in Reader::new(request) {

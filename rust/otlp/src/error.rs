@@ -1,3 +1,5 @@
+//! The core's one error type, and the one wording of its common setting checks.
+
 use std::time::Duration;
 
 /// Errors the core reports. The binding maps each variant to `otlp.errors`.
@@ -9,7 +11,9 @@ pub enum Error {
     /// A setting has the wrong type: the message names it and the type expected.
     #[error("{0}")]
     Type(String),
-    /// The collector could not be reached or the connection broke.
+    /// An I/O failure: the collector could not be reached or the connection broke, a
+    /// message could not be decompressed, or a thread or the I/O runtime could not
+    /// start.
     #[error("transport error: {0}")]
     Transport(String),
     /// An export attempt did not finish in time.
@@ -72,4 +76,5 @@ impl Error {
     }
 }
 
+/// A result whose error is the core's [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -139,7 +139,7 @@ pub fn new_span_id() -> SpanId {
     }
 }
 
-/// Nanoseconds since the Unix epoch.
+/// Nanoseconds since the Unix epoch, by the system clock (0 if it reads before 1970).
 pub fn now_unix_nano() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

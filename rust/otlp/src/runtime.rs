@@ -1,4 +1,5 @@
-//! The process-wide background runtime that runs network I/O.
+//! The process-wide background runtime that runs network I/O: one tokio worker
+//! thread (`otlp-io`), created on first use and rebuilt in a child after `fork()`.
 
 use std::sync::{Arc, Mutex};
 
@@ -6,7 +7,8 @@ use tokio::runtime::{Builder, Handle, Runtime};
 
 static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
 
-/// The shared runtime's handle, creating the runtime on first use.
+/// The shared runtime's handle, creating the runtime on first use; fails only when
+/// its threads cannot be started.
 pub fn handle() -> std::io::Result<Handle> {
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(rt) = slot.as_ref() {

@@ -18,20 +18,40 @@ pub enum DropReason {
     TooLarge,
 }
 
+/// One pipeline's counters, updated with relaxed atomics; read them with
+/// [`Stats::snapshot`].
+///
+/// Items are counted by weight ([`crate::pipeline::Weighted`]): a span or a log record
+/// counts one, a metrics collection its data points. Every accepted item is settled in
+/// exactly one of `exported`, `rejected`, `dropped_*` and `failed_*`, and is pending
+/// until then.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Items handed to the pipeline, whatever became of them.
     pub accepted: AtomicU64,
+    /// Items delivered and not rejected by the collector.
     pub exported: AtomicU64,
     /// Items the collector reported as rejected in a partial success.
     pub rejected: AtomicU64,
+    /// Items dropped because the queue was full.
     pub dropped_queue_full: AtomicU64,
+    /// Items pushed after shutdown, or still queued or in flight when it ended.
     pub dropped_shutdown: AtomicU64,
+    /// Items that alone exceed the largest request allowed.
     pub dropped_too_large: AtomicU64,
+    /// Items whose export failed with an error that must not be retried (or was lost
+    /// to an internal error).
     pub failed_non_retryable: AtomicU64,
+    /// Items still failing when the retry policy's `max_elapsed` ran out.
     pub failed_retries_exhausted: AtomicU64,
+    /// Export requests the collector accepted.
     pub requests_ok: AtomicU64,
+    /// Export attempts that failed (every attempt of a retried request counts).
     pub requests_failed: AtomicU64,
+    /// Failed attempts followed by a retry.
     pub requests_retried: AtomicU64,
+    /// Request bytes handed to a connection (compressed and framed), every attempt
+    /// counted.
     pub bytes_sent: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -39,26 +59,42 @@ pub struct Stats {
 /// A point-in-time copy of [`Stats`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// [`Stats::accepted`].
     pub accepted: u64,
+    /// [`Stats::exported`].
     pub exported: u64,
+    /// [`Stats::rejected`].
     pub rejected: u64,
+    /// [`Stats::dropped_queue_full`].
     pub dropped_queue_full: u64,
+    /// [`Stats::dropped_shutdown`].
     pub dropped_shutdown: u64,
+    /// [`Stats::dropped_too_large`].
     pub dropped_too_large: u64,
+    /// [`Stats::failed_non_retryable`].
     pub failed_non_retryable: u64,
+    /// [`Stats::failed_retries_exhausted`].
     pub failed_retries_exhausted: u64,
+    /// [`Stats::requests_ok`].
     pub requests_ok: u64,
+    /// [`Stats::requests_failed`].
     pub requests_failed: u64,
+    /// [`Stats::requests_retried`].
     pub requests_retried: u64,
+    /// [`Stats::bytes_sent`].
     pub bytes_sent: u64,
+    /// The latest failure, or warning such as a partial success's message (text from
+    /// the collector bounded by [`crate::decode::peer_text`]); `None` until there is one.
     pub last_error: Option<String>,
 }
 
 impl StatsSnapshot {
+    /// Items dropped, for any reason: queue full, shutdown, too large.
     pub fn dropped(&self) -> u64 {
         self.dropped_queue_full + self.dropped_shutdown + self.dropped_too_large
     }
 
+    /// Items whose export failed: not retryable, or retries exhausted.
     pub fn failed(&self) -> u64 {
         self.failed_non_retryable + self.failed_retries_exhausted
     }
@@ -86,6 +122,8 @@ impl Stats {
         }
     }
 
+    /// A copy of every counter. Each is read on its own, so a snapshot taken while
+    /// items settle may be off by those items.
     pub fn snapshot(&self) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {

@@ -4,25 +4,49 @@
 use std::time::Duration;
 
 /// gRPC status codes (`google.rpc.Code`).
+///
+/// The OTLP specification says which are retried
+/// ([`crate::resilience::retry::is_retryable`]); failures found on our side get the
+/// code that makes them retried, or not, as they should be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Code {
+    /// Success.
     Ok = 0,
+    /// The call was cancelled. Retryable.
     Cancelled = 1,
+    /// An error with no better code (also an unknown `grpc-status` value).
     Unknown = 2,
+    /// The request is invalid: retrying it cannot help.
     InvalidArgument = 3,
+    /// No answer before the deadline. Retryable.
     DeadlineExceeded = 4,
+    /// The service or resource does not exist.
     NotFound = 5,
+    /// The entity already exists.
     AlreadyExists = 6,
+    /// The caller may not do this (authenticated, but not authorized).
     PermissionDenied = 7,
+    /// A quota or limit was hit; retryable only with a server-provided delay.
     ResourceExhausted = 8,
+    /// The system is not in a state for the call; also failures that retrying cannot
+    /// mend (a refused certificate, a server speaking the other HTTP version).
     FailedPrecondition = 9,
+    /// The call was aborted. Retryable.
     Aborted = 10,
+    /// Out of a valid range. Retryable.
     OutOfRange = 11,
+    /// The method or path is not served (HTTP 404).
     Unimplemented = 12,
+    /// The server broke; also answers that cannot be read, which a retry would only
+    /// get again.
     Internal = 13,
+    /// The server cannot be reached or is not coping (connection failures, HTTP 429,
+    /// 502, 503, 504). Retryable.
     Unavailable = 14,
+    /// Data was lost or corrupted. Retryable.
     DataLoss = 15,
+    /// The request lacks valid credentials.
     Unauthenticated = 16,
 }
 
@@ -92,7 +116,10 @@ impl Code {
 /// A failed call: the status and what the server said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
+    /// What kind of failure.
     pub code: Code,
+    /// What went wrong (may be empty); text from the server is bounded by
+    /// [`crate::decode::peer_text`].
     pub message: String,
     /// Server-provided retry delay (`google.rpc.RetryInfo`), when present.
     pub retry_delay: Option<Duration>,

@@ -16,13 +16,14 @@ use crate::error::{Error, Result};
 /// are clamped to it.
 pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// The instant `d` from now, or the farthest instant representable when that would
-/// overflow (a wait that long never ends before something else does).
+/// The instant `d` from now, saturating as [`at`] does (a wait that long never ends
+/// before something else does).
 pub fn after(d: Duration) -> Instant {
     at(Instant::now(), d)
 }
 
-/// `start + d`, saturating.
+/// `start + d`; when that does not fit, `start` + [`MAX_DURATION`] (or `start` itself
+/// if even that does not fit) instead of a panic.
 pub fn at(start: Instant, d: Duration) -> Instant {
     start
         .checked_add(d)
@@ -61,7 +62,7 @@ pub fn deadline_in(seconds: f64) -> Result<Instant> {
     ))
 }
 
-/// `d` in seconds from a float, for configuration: finite, at least 0, at most
+/// The duration of `value` seconds, for configuration: finite, at least 0, at most
 /// [`MAX_DURATION`]. `name` is what the user wrote (`batch.schedule_delay`).
 pub fn seconds(value: f64, name: &str) -> Result<Duration> {
     if !value.is_finite() || value < 0.0 {

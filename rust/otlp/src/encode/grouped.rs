@@ -14,7 +14,9 @@ use crate::model::{Resource, Scope};
 
 /// An item of a grouped request.
 pub trait Grouped {
+    /// The item's resource; items group by its identity, not its contents.
     fn resource(&self) -> &Arc<Resource>;
+    /// The item's instrumentation scope; grouped by identity too.
     fn scope(&self) -> &Arc<Scope>;
     /// Encoded size of the item's message.
     fn encoded_len(&self) -> usize;
@@ -109,11 +111,12 @@ impl<'a, T: Grouped> GroupedRequest<'a, T> {
         self.len
     }
 
+    /// Whether the request encodes to nothing (no items).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// Append the encoded request to `buf`.
+    /// Append the encoded request to `buf` (exactly [`Self::len`] bytes).
     pub fn write(&self, buf: &mut Vec<u8>) {
         buf.reserve(self.len);
         let start = buf.len();

@@ -18,6 +18,7 @@ pub struct MetricsRequest<'a> {
 }
 
 impl<'a> MetricsRequest<'a> {
+    /// Size every message of `data`, which is already grouped.
     pub fn new(data: &'a [ResourceMetrics]) -> Self {
         let mut sizes = Vec::new();
         let mut len = 0;
@@ -47,14 +48,17 @@ impl<'a> MetricsRequest<'a> {
         Self { data, sizes, len }
     }
 
+    /// Encoded size in bytes.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the request encodes to nothing (no resource metrics).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// Append the encoded request to `buf` (exactly [`Self::len`] bytes).
     pub fn write(&self, buf: &mut Vec<u8>) {
         buf.reserve(self.len);
         let start = buf.len();

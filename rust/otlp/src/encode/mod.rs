@@ -1,4 +1,5 @@
-//! Encoders from the model to OTLP wire formats.
+//! Encoders from the model to the bodies of OTLP export requests: protobuf (sizes
+//! first, then one write into one buffer) and OTLP/JSON.
 
 mod grouped;
 mod json;

@@ -16,8 +16,11 @@ use super::ExporterConfig;
 
 /// A signal exported item by item through a batching pipeline.
 pub trait Signal: Sized + Send + 'static {
+    /// Where the signal's requests go.
     const PATHS: Paths;
+    /// Append the protobuf export request for `items` to `buf`.
     fn encode(items: &[Box<Self>], buf: &mut Vec<u8>);
+    /// Append the OTLP/JSON export request for `items` to `buf`.
     fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>);
 }
 
@@ -41,7 +44,9 @@ impl Signal for LogRecord {
     }
 }
 
+/// Exports spans.
 pub type TraceExporter = BatchExporter<SpanData>;
+/// Exports log records.
 pub type LogExporter = BatchExporter<LogRecord>;
 
 /// Exports one signal's items (spans or log records) through a batching pipeline.

@@ -25,17 +25,27 @@ pub const MAX_REQUEST_SIZE: usize = 1 << 30;
 /// Everything needed to build an exporter.
 #[derive(Clone, Debug)]
 pub struct ExporterConfig {
+    /// The collector's URL (`http://localhost:4317`), parsed by [`Endpoint::parse`].
     pub endpoint: String,
+    /// OTLP/gRPC or OTLP/HTTP, protobuf or JSON.
     pub protocol: Protocol,
+    /// Used for `https://` endpoints.
     pub tls: TlsConfig,
+    /// Headers (gRPC metadata) sent with every request, checked by
+    /// [`crate::transport::grpc::validate_headers`].
     pub headers: Vec<(String, String)>,
+    /// How request bodies are compressed.
     pub compression: Compression,
-    /// Per export attempt.
+    /// Limit of one export attempt, request and response.
     pub timeout: Duration,
+    /// Queueing and batching.
     pub batch: BatchConfig,
+    /// How failed attempts are retried.
     pub retry: RetryPolicy,
+    /// When the circuit breaker opens.
     pub circuit: CircuitConfig,
-    /// Largest request before compression (the common gRPC receiver limit: 4 MiB).
+    /// Largest request in bytes before compression (default [`DEFAULT_MAX_REQUEST_SIZE`],
+    /// 4 MiB: the common gRPC receiver limit); larger batches are split.
     pub max_request_size: usize,
     /// OTLP/HTTP's HTTP version (gRPC is always HTTP/2).
     pub http_version: HttpVersion,

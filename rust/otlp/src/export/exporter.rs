@@ -241,8 +241,10 @@ impl Exporter {
     }
 
     /// Every counter, by name: spans, requests, the circuit breaker, bad values and
-    /// late calls, logs and metrics. Every accepted item ends up counted exactly once:
-    /// exported, rejected, dropped or failed (with their reasons).
+    /// late calls, logs and metrics (the unprefixed `requests_*`, `bytes_sent`,
+    /// `last_error` and `circuit_*` are the span pipeline's). Every accepted item ends
+    /// up counted exactly once: exported, rejected, dropped or failed (with their
+    /// reasons).
     pub fn stats(&self) -> Vec<(&'static str, Stat)> {
         use Stat::{Count, Name, Text};
         let s = self.traces.stats();

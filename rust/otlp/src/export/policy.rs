@@ -17,8 +17,11 @@ const MAX_REPORTS: usize = 100;
 /// What the caller does with a bad value or a late call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
-    /// Drop it (it was counted); `report` the first time this topic comes up.
-    Drop { report: bool },
+    /// Drop it (it was counted).
+    Drop {
+        /// Report it: the first time this topic comes up (within a limit).
+        report: bool,
+    },
     /// Strict mode: raise.
     Raise,
 }

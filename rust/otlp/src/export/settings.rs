@@ -24,10 +24,13 @@ use super::config::{ExporterConfig, MAX_REQUEST_SIZE};
 pub enum Value {
     /// Not given: the default.
     None,
+    /// A boolean.
     Bool(bool),
-    /// Saturated at the bounds of `i128`.
+    /// An integer, saturated at the bounds of `i128`.
     Int(i128),
+    /// A float.
     Float(f64),
+    /// A string.
     Str(String),
     /// A mapping (`signals`, `headers`).
     Map(Vec<(String, Value)>),
@@ -58,8 +61,11 @@ impl Value {
 /// Which signal a per-signal setting is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignalKind {
+    /// Spans.
     Traces,
+    /// Metric data points.
     Metrics,
+    /// Log records.
     Logs,
 }
 
@@ -211,7 +217,9 @@ pub fn check_part(kind: &str, fields: &[(String, Value)]) -> Result<()> {
 
 /// Every configurable default, as the tree a binding reads its own defaults from:
 /// `{"exporter": {...}, "batch": {...}, "logs_batch": {...}, "retry": {...},
-/// "metrics": {...}, "circuit_breaker": {...}}`, durations in seconds.
+/// "metrics": {...}, "circuit_breaker": {...}, "choices": {...}, "max_seconds": ...,
+/// "max_queue_size": ...}`, durations in seconds; `choices` lists the names each
+/// string setting accepts.
 pub fn defaults() -> Value {
     let e = ExporterConfig::default();
     let secs = |d: Duration| Value::Float(d.as_secs_f64());
@@ -524,7 +532,8 @@ impl<'a> Fields<'a> {
         })
     }
 
-    /// The fields of a configuration object: `None` is refused unless `optional`.
+    /// The fields of a configuration object: `None` is refused unless the field is
+    /// optional (`OPTIONAL`).
     fn object(prefix: &str, map: &'a [(String, Value)], allowed: &[&str]) -> Result<Self> {
         let mut f = Self::new(prefix, map, allowed)?;
         f.none_is_default = false;

@@ -3,7 +3,8 @@
 //! Producers (application threads) push items into a bounded queue under a short lock.
 //! A dedicated batcher thread takes batches when `max_export_batch_size` items are
 //! waiting, when `schedule_delay` has passed, or on flush/shutdown; it encodes each
-//! batch into one buffer and hands it to the I/O runtime, which sends it with retries.
+//! batch into one buffer (halving a batch until each part fits `max_request_size`)
+//! and hands it to the I/O runtime, which sends it with retries.
 //! Every item handed to [`Pipeline::push`] is accounted exactly once in [`Stats`]:
 //! exported, rejected by the collector, dropped or failed (each with its reason).
 
@@ -28,10 +29,15 @@ use crate::stats::{DropReason, Stats};
 use crate::time::Done;
 use crate::transport::{Client, Paths};
 
+/// How a pipeline queues and batches items (the batch processor's settings).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchConfig {
+    /// Items queued at most; an item pushed onto a full queue is dropped and counted.
     pub max_queue_size: usize,
+    /// Most items in one batch; a batch is exported as soon as this many are queued.
+    /// At most `max_queue_size`.
     pub max_export_batch_size: usize,
+    /// Interval at which what is queued is exported, even short of a full batch.
     pub schedule_delay: Duration,
     /// Export requests allowed in flight at once.
     pub max_concurrent_exports: usize,
@@ -101,6 +107,7 @@ impl BatchConfig {
 /// What an item counts for in the stats: a span is one; a metrics collection counts
 /// its data points.
 pub trait Weighted {
+    /// What this item counts for in [`Stats`].
     fn weight(&self) -> u64;
 }
 
@@ -112,9 +119,14 @@ fn weight_of<T: Weighted>(items: &[T]) -> u64 {
 pub struct ExportSettings<T> {
     /// Where the signal goes on each transport.
     pub paths: Paths,
+    /// Appends a batch's request message (protobuf or OTLP/JSON) to the buffer, which
+    /// already holds the 5 bytes reserved for the gRPC prefix.
     pub encode: fn(&[T], &mut Vec<u8>),
+    /// Limit of one attempt, request and response.
     pub timeout: Duration,
+    /// How failed attempts are retried.
     pub retry: RetryPolicy,
+    /// When the pipeline's circuit breaker opens.
     pub circuit: CircuitConfig,
     /// Largest encoded request (before compression); larger batches are split.
     pub max_request_size: usize,
@@ -229,6 +241,8 @@ pub struct Pipeline<T: Weighted + Send + 'static> {
 }
 
 impl<T: Weighted + Send + 'static> Pipeline<T> {
+    /// Check the settings and start the batcher thread. Batches go to `client` on
+    /// `runtime`, and every item is counted in `stats`.
     pub fn start(
         config: BatchConfig,
         settings: ExportSettings<T>,
@@ -285,6 +299,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         })
     }
 
+    /// The counters every item of this pipeline is settled in.
     pub fn stats(&self) -> &Arc<Stats> {
         &self.shared.stats
     }

@@ -1,4 +1,5 @@
-//! From ended items to export requests: the bounded queue and the batcher thread.
+//! From ended items to export requests: the bounded queue and the batcher thread
+//! ([`Pipeline`]), and their replacement in a child after `fork()` ([`Replaceable`]).
 
 mod batcher;
 mod replaceable;

@@ -1,6 +1,7 @@
-//! A circuit breaker: after `failure_threshold` consecutive failed attempts the
-//! exporter stops sending for `cool_down`, then lets one probe through; its success
-//! closes the circuit, its failure opens it again.
+//! A circuit breaker, one per pipeline: after `failure_threshold` consecutive failed
+//! attempts the pipeline stops sending for `cool_down`, then lets one probe through;
+//! its success closes the circuit, its failure opens it again. Attempts held back
+//! wait, and the wait counts against their retry budget.
 //!
 //! Only failures that say "the collector is not reachable or not coping" count
 //! (connection errors, timeouts, UNAVAILABLE and the other retryable codes); an
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Time source, injectable for tests.
 pub trait Clock: Send + Sync {
+    /// The current instant.
     fn now(&self) -> Instant;
 }
 
@@ -23,6 +25,7 @@ impl Clock for SystemClock {
     }
 }
 
+/// When a [`Circuit`] opens and how long it stays open.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CircuitConfig {
     /// Consecutive failures that open the circuit (0 disables the breaker).
@@ -47,14 +50,19 @@ impl Default for CircuitConfig {
     }
 }
 
+/// Where a [`Circuit`] is in its cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CircuitState {
+    /// Attempts go through; consecutive failures count towards `failure_threshold`.
     Closed,
+    /// Attempts wait until `cool_down` has passed since the circuit opened.
     Open,
+    /// One probe attempt may go (or is in flight); the others wait for its outcome.
     HalfOpen,
 }
 
 impl CircuitState {
+    /// The state's name in stats (`closed`, `open`, `half_open`).
     pub fn name(self) -> &'static str {
         match self {
             CircuitState::Closed => "closed",
@@ -67,8 +75,12 @@ impl CircuitState {
 /// Whether an attempt may go now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Admission {
-    /// Go ahead (`probe`: this is the one attempt of a half-open circuit).
-    Go { probe: bool },
+    /// Go ahead.
+    Go {
+        /// This is the one attempt of a half-open circuit: pass it on to
+        /// [`Circuit::record`].
+        probe: bool,
+    },
     /// Wait this long, then ask again.
     Wait(Duration),
 }
@@ -83,6 +95,7 @@ struct Inner {
     last_failure: Option<String>,
 }
 
+/// A circuit breaker, shared by every export task of one pipeline.
 pub struct Circuit {
     config: CircuitConfig,
     clock: Arc<dyn Clock>,
@@ -90,6 +103,7 @@ pub struct Circuit {
 }
 
 impl Circuit {
+    /// A closed circuit, timed by `clock`.
     pub fn new(config: CircuitConfig, clock: Arc<dyn Clock>) -> Self {
         let now = clock.now();
         Self {
@@ -110,6 +124,9 @@ impl Circuit {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether an attempt may go now; always [`Admission::Go`] when the breaker is
+    /// disabled (`failure_threshold` 0). An open circuit whose `cool_down` has passed
+    /// becomes half-open and admits this attempt as its probe.
     pub fn admit(&self) -> Admission {
         if self.config.failure_threshold == 0 {
             return Admission::Go { probe: false };
@@ -168,15 +185,18 @@ impl Circuit {
         }
     }
 
+    /// The current state.
     pub fn state(&self) -> CircuitState {
         self.lock().state
     }
 
+    /// How many times the circuit has opened, failed probes included.
     pub fn times_opened(&self) -> u64 {
         self.lock().times_opened
     }
 
-    /// Why the circuit is open: "circuit open (...): <the last failure>".
+    /// Why the circuit is open, for messages: `circuit open after N consecutive
+    /// failures; last: {the last counted failure}`.
     pub fn open_reason(&self) -> String {
         let c = self.lock();
         let mut out = format!(

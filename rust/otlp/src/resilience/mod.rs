@@ -1,4 +1,5 @@
-//! What to do when an export fails.
+//! What to do when an export attempt fails: retry with backoff ([`retry`]), and stop
+//! sending to a collector that keeps failing ([`circuit`]).
 
 pub mod circuit;
 pub mod retry;

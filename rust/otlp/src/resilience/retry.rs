@@ -7,13 +7,15 @@ use crate::error::{Error, Result};
 use crate::ids::random_u64;
 use crate::status::{Code, Status};
 
+/// How failed exports are retried: exponential backoff with jitter (each delay is
+/// drawn between half the computed delay and all of it), within a time budget.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
-    /// Delay before the first retry.
+    /// Delay before the first retry, before jitter.
     pub initial_backoff: Duration,
-    /// Upper bound of one delay.
+    /// Upper bound of one delay, before jitter.
     pub max_backoff: Duration,
-    /// Growth of the delay per attempt.
+    /// Growth of the delay per attempt (at least 1).
     pub multiplier: f64,
     /// Give up once this much time has passed since the first attempt
     /// (`Duration::ZERO` disables retries).
@@ -87,6 +89,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
+    /// The delays of a new export, starting at `policy.initial_backoff`.
     pub fn new(policy: RetryPolicy) -> Self {
         Self {
             policy,
@@ -110,7 +113,7 @@ impl Backoff {
         let delay = match server_delay {
             // A zero server delay would retry in a tight loop: back off as usual.
             Some(d) if !d.is_zero() => d.min(crate::time::MAX_DURATION),
-            // Full jitter in [next/2, next]: spreads reconnecting exporters apart.
+            // Jitter in [next/2, next]: spreads reconnecting exporters apart.
             _ => {
                 let base = self.next.as_secs_f64();
                 let frac = (random_u64() >> 11) as f64 / (1u64 << 53) as f64;

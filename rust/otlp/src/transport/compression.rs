@@ -4,11 +4,15 @@ use std::io::{Read, Write};
 
 use crate::error::{Error, Result};
 
+/// How request bodies are compressed (`grpc-encoding` / `Content-Encoding`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
+    /// Sent as is.
     #[default]
     None,
+    /// gzip, at level 1.
     Gzip,
+    /// zstd, at level 1.
     Zstd,
 }
 

@@ -2,25 +2,31 @@
 
 use crate::error::{Error, Result};
 
-/// A parsed `http://host:port[/path]` endpoint.
+/// A parsed `http[s]://host[:port][/path]` endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
+    /// Whether the connection uses TLS.
     pub scheme: Scheme,
     /// Host as written, without IPv6 brackets.
     pub host: String,
+    /// Port as written, else the scheme's default (80 or 443).
     pub port: u16,
     /// Path prefix without a trailing `/` (empty for the root).
     pub path: String,
 }
 
+/// An endpoint's URL scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
+    /// `http://`: plain TCP.
     Http,
+    /// `https://`: TLS ([`super::tls`]).
     Https,
 }
 
 impl Endpoint {
-    /// Parse an endpoint; errors name the argument and the expected shape.
+    /// Parse an endpoint; errors name the argument and the expected shape, and never
+    /// echo credentials or query strings ([`redacted`]).
     pub fn parse(url: &str) -> Result<Self> {
         let bad = |why: &str| {
             Error::Config(format!(

@@ -4,7 +4,7 @@
 //! application/grpc`, `te: trailers` and `grpc-timeout`; the body is one
 //! length-prefixed message; the status comes in trailers, or in the response head for a
 //! trailers-only response. One HTTP/2 connection is shared by all concurrent calls and
-//! replaced when it breaks.
+//! replaced when it breaks or lets a call time out.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -107,15 +107,19 @@ const NOT_GRPC: &str = "is this an OTLP/HTTP port? use protocol='http/protobuf',
 /// Settings of a [`GrpcClient`].
 #[derive(Clone, Debug)]
 pub struct GrpcConfig {
+    /// The collector; a path, if any, goes in front of the method's.
     pub endpoint: Endpoint,
     /// Custom metadata, already validated.
     pub headers: HeaderMap,
+    /// How request messages are compressed (`grpc-encoding`).
     pub compression: Compression,
+    /// The `user-agent` header ([`crate::export::user_agent`]).
     pub user_agent: String,
     /// Set for `https://` endpoints.
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
+/// An OTLP/gRPC client of one collector, safe to share between concurrent calls.
 pub struct GrpcClient {
     config: GrpcConfig,
     base_headers: HeaderMap,
@@ -123,6 +127,8 @@ pub struct GrpcClient {
 }
 
 impl GrpcClient {
+    /// A client for `config`; it connects on its first call. Fails when an `https://`
+    /// endpoint has no TLS settings, or the user agent is not a valid header value.
     pub fn new(config: GrpcConfig) -> Result<Self> {
         if config.endpoint.scheme == Scheme::Https && config.tls.is_none() {
             return Err(Error::Config(
@@ -157,6 +163,7 @@ impl GrpcClient {
         })
     }
 
+    /// How request messages are compressed.
     pub fn compression(&self) -> Compression {
         self.config.compression
     }

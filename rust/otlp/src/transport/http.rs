@@ -1,7 +1,8 @@
-//! OTLP/HTTP: `POST {endpoint}/v1/{traces,metrics,logs}` over HTTP/1.1 (a pool of
-//! keep-alive connections) or HTTP/2 (one multiplexed connection), protobuf or JSON
-//! bodies, `Content-Encoding` compression, and the spec's rules for which answers may be
-//! retried (429, 502, 503, 504, honouring `Retry-After`).
+//! OTLP/HTTP: `POST {endpoint}/v1/{traces,metrics,logs}` (or to a signal's own URL)
+//! over HTTP/1.1 (a pool of keep-alive connections) or HTTP/2 (one multiplexed
+//! connection), protobuf or JSON bodies, `Content-Encoding` compression, and the
+//! spec's rules for which answers may be retried (429, 502, 503, 504, honouring
+//! `Retry-After`).
 //!
 //! The HTTP version follows [`HttpVersion`]: over TLS it is negotiated with ALPN; over
 //! plain TCP HTTP/2 is spoken only when asked for (prior knowledge, "h2c"), because an
@@ -79,22 +80,30 @@ enum Sender {
     Http2(http2::SendRequest<Body>),
 }
 
+/// Settings of an [`HttpClient`].
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
+    /// The collector; see `signal_url` for how request paths are made from its path.
     pub endpoint: Endpoint,
+    /// Custom headers, already validated ([`super::grpc::validate_headers`]).
     pub headers: HeaderMap,
+    /// How request bodies are compressed (`Content-Encoding`).
     pub compression: Compression,
+    /// The `user-agent` header ([`crate::export::user_agent`]).
     pub user_agent: String,
     /// `application/json` bodies instead of `application/x-protobuf`.
     pub json: bool,
     /// Set for `https://` endpoints; its ALPN protocols should be `version.alpn()`.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Which HTTP version to speak.
     pub version: HttpVersion,
     /// The endpoint's path is the whole request path (`/` if it has none); otherwise
     /// the signal's path (`/v1/traces`) is appended to it.
     pub signal_url: bool,
 }
 
+/// An OTLP/HTTP client of one collector, safe to share between concurrent requests:
+/// a pool of HTTP/1.1 keep-alive connections, or one shared HTTP/2 connection.
 pub struct HttpClient {
     config: HttpConfig,
     /// Headers of every HTTP/1.1 request (HTTP/2 requests carry the same, less `host`).
@@ -111,6 +120,9 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
+    /// A client for `config`; it connects on its first request. Fails when an
+    /// `https://` endpoint has no TLS settings, or the user agent or host is not a
+    /// valid header value.
     pub fn new(config: HttpConfig) -> Result<Self> {
         if config.endpoint.scheme == Scheme::Https && config.tls.is_none() {
             return Err(Error::Config(
@@ -158,10 +170,12 @@ impl HttpClient {
         })
     }
 
+    /// How request bodies are compressed.
     pub fn compression(&self) -> Compression {
         self.config.compression
     }
 
+    /// Whether bodies are OTLP/JSON (else protobuf).
     pub fn json(&self) -> bool {
         self.config.json
     }

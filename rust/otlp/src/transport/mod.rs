@@ -1,4 +1,5 @@
-//! Delivery of encoded requests to a collector.
+//! Delivery of encoded requests to a collector: OTLP/gRPC ([`grpc`]) or OTLP/HTTP
+//! ([`http`]), with compression ([`compression`]) and TLS ([`tls`]).
 //!
 //! What a collector answers is read within bounds and classified the same way by both
 //! transports:
@@ -48,9 +49,12 @@ pub const MAX_RESPONSE_BODY: usize = 64 << 10;
 /// OTLP's transports.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Protocol {
+    /// OTLP/gRPC: unary `Export` calls over HTTP/2 (a collector's port 4317).
     #[default]
     Grpc,
+    /// OTLP/HTTP with protobuf bodies (a collector's port 4318).
     HttpProtobuf,
+    /// OTLP/HTTP with OTLP/JSON bodies.
     HttpJson,
 }
 
@@ -80,7 +84,9 @@ impl Protocol {
 
 /// A collector connection speaking one of the transports.
 pub enum Client {
+    /// OTLP/gRPC.
     Grpc(GrpcClient),
+    /// OTLP/HTTP, protobuf or JSON.
     Http(HttpClient),
 }
 
@@ -114,6 +120,7 @@ impl Paths {
 }
 
 impl Client {
+    /// How request bodies are compressed.
     pub fn compression(&self) -> Compression {
         match self {
             Client::Grpc(c) => c.compression(),

@@ -18,9 +18,14 @@ use crate::error::{Error, Result};
 /// TLS settings of an exporter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsConfig {
+    /// PEM file of the CA certificates to trust; `None`: the system's roots.
     pub ca_file: Option<String>,
+    /// PEM file of our client certificate chain, for mutual TLS (with `key_file`).
     pub cert_file: Option<String>,
+    /// PEM file of the private key of `cert_file`.
     pub key_file: Option<String>,
+    /// Skip chain and name checks of the server's certificate (handshake signatures
+    /// are still checked): for tests and private networks only.
     pub insecure: bool,
 }
 
