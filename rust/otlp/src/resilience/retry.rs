@@ -85,7 +85,6 @@ pub fn is_retryable(status: &Status) -> bool {
 pub struct Backoff {
     policy: RetryPolicy,
     next: Duration,
-    elapsed: Duration,
 }
 
 impl Backoff {
@@ -94,7 +93,6 @@ impl Backoff {
         Self {
             policy,
             next: policy.initial_backoff,
-            elapsed: Duration::ZERO,
         }
     }
 
@@ -123,11 +121,9 @@ impl Backoff {
         let grown = Duration::try_from_secs_f64(self.next.as_secs_f64() * self.policy.multiplier)
             .unwrap_or(Duration::MAX);
         self.next = self.policy.max_backoff.min(grown);
-        let elapsed = spent.saturating_add(delay);
-        if elapsed > self.policy.max_elapsed {
+        if spent.saturating_add(delay) > self.policy.max_elapsed {
             return None;
         }
-        self.elapsed = elapsed;
         Some(delay)
     }
 }
