@@ -59,3 +59,24 @@ def test_circuit_breaker_config_is_validated() -> None:
     with pytest.raises(TypeError):
         otlp.CircuitBreaker(failure_threshold=1.5)  # type: ignore[arg-type]
     assert otlp.CircuitBreaker(failure_threshold=0).failure_threshold == 0
+
+
+@pytest.mark.timeout(60)
+def test_an_open_circuit_keeps_the_cause_of_the_failures(unused_endpoint: str) -> None:
+    # It used to say only "circuit open: the collector kept failing".
+    exp = otlp.Exporter(
+        unused_endpoint,
+        batch=otlp.BatchConfig(max_export_batch_size=10, schedule_delay=0.05),
+        retry=otlp.RetryPolicy(initial_backoff=0.01, max_backoff=0.02, max_elapsed=1.0),
+        circuit_breaker=otlp.CircuitBreaker(failure_threshold=2, cool_down=30.0),
+    )
+    try:
+        exp.tracer("circuit").start_span("s").end()
+        assert not exp.force_flush(timeout=20.0)
+        stats = exp.stats()
+        assert stats["circuit_state"] == "open" and stats["spans_failed_retries_exhausted"] == 1, stats
+        error = stats["last_error"]
+        assert error.startswith("circuit open after 2 consecutive failures; last: UNAVAILABLE"), error
+        assert "Connection refused" in error and unused_endpoint in error, error
+    finally:
+        exp.shutdown(timeout=1.0)

@@ -27,8 +27,6 @@ use crate::transport::compression::Compression;
 use crate::transport::grpc::{message_compression, read_prefix};
 use crate::transport::Paths;
 
-/// OTLP/HTTP paths, served over HTTP/2 (h2c) on the same port.
-
 /// What a [`Receiver`] has seen so far.
 #[derive(Debug, Default)]
 pub struct ReceiverCounts {
