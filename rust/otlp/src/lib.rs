@@ -1,9 +1,15 @@
 //! `otlp`: the core of a fast, dependable OpenTelemetry (OTLP) exporter.
 //!
-//! Pure Rust, no Python: [`model`] holds telemetry, [`encode`] writes OTLP protobuf,
-//! [`transport`] delivers it over gRPC, [`resilience`] decides about retries,
-//! [`pipeline`] batches items off the application's threads, [`receiver`] is a small
-//! embedded collector for demos and tests.
+//! Pure Rust, no Python. [`Exporter`] exports spans, metrics and log records to an
+//! OTLP collector over gRPC or OTLP/HTTP (protobuf or JSON; HTTP/1.1 or HTTP/2; TLS;
+//! gzip or zstd), batching off the application's threads, retrying as the
+//! specification says, and never blocking or raising into the application.
+//!
+//! Layers, bottom up: [`model`] (telemetry), [`encode`] / [`decode`] (OTLP protobuf
+//! and JSON), [`transport`] and [`resilience`] (delivery), [`pipeline`] (queue and
+//! batcher), [`aggregate`] and [`metrics`] (metric series and the reader), [`export`]
+//! (the exporter, its settings and stats). [`receiver`] is a small embedded collector
+//! for demos and tests. See `examples/three_signals.rs`.
 
 pub mod aggregate;
 pub mod decode;
