@@ -1,9 +1,9 @@
 //! The metrics exporter: instrument registry, periodic reader, delivery.
 //!
 //! Every `interval` (and on `force_flush`) the reader runs the observable callbacks,
-//! collects every instrument and hands one `ResourceMetrics` to a pipeline of batch
-//! size one, which encodes it and delivers it with the same retry, flush and shutdown
-//! rules as spans. Stats count data points.
+//! collects every instrument and hands one `ResourceMetrics` (none when no instrument
+//! has data) to a pipeline of batch size one, which encodes it and delivers it with
+//! the same retry, flush and shutdown rules as spans. Stats count data points.
 //!
 //! Collections run only on the reader thread. `force_flush` and `shutdown` ask it for
 //! one and wait with their deadline; a callback that outlives it holds up nobody but
@@ -29,6 +29,7 @@ use crate::transport::{Endpoint, Paths};
 
 /// One collection: what the reader hands to the pipeline.
 pub struct Collection {
+    /// One `ResourceMetrics`, of the exporter's resource, with every scope that has data.
     pub data: Vec<ResourceMetrics>,
     points: u64,
 }
@@ -66,11 +67,18 @@ pub trait Callback: Send + Sync {
     ) -> std::result::Result<(), String>;
 }
 
+/// Settings of the metrics reader.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MetricsConfig {
+    /// Time between collections, hence exports. Default 60 s.
     pub interval: Duration,
+    /// Limit of one export attempt, request and response (for metrics, in place of the
+    /// exporter's own timeout). Default 30 s.
     pub timeout: Duration,
+    /// Delta or cumulative, by instrument kind.
     pub temporality: TemporalityPreference,
+    /// Most series one instrument keeps, the overflow series (attribute
+    /// `otel.metric.overflow=true`) included; at least 2. Default 2000.
     pub cardinality_limit: usize,
 }
 
@@ -167,6 +175,8 @@ impl Reader {
     }
 }
 
+/// The metrics side of the exporter: a registry of instruments, the reader thread that
+/// collects them, and the pipeline that delivers what it collects.
 pub struct MetricsExporter {
     resource: Arc<Resource>,
     config: MetricsConfig,
@@ -187,6 +197,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl MetricsExporter {
+    /// Validate `config`, then start the pipeline to `export`'s endpoint and the reader
+    /// thread, whose first collection comes one `interval` from now. Everything
+    /// collected is reported as from `resource`.
     pub fn new(
         export: &ExporterConfig,
         config: MetricsConfig,
@@ -352,12 +365,14 @@ impl MetricsExporter {
         self.spawn_reader(epoch)
     }
 
+    /// The settings it was created with.
     pub fn config(&self) -> &MetricsConfig {
         &self.config
     }
 
     /// The instrument `descriptor` of `scope`, created on first use. Asking again for
-    /// the same name and kind in the same scope returns the same instrument.
+    /// the same name (whatever its case) and kind in the same scope (the same `Arc`)
+    /// returns the same instrument, with its first descriptor.
     pub fn instrument(&self, scope: &Arc<Scope>, descriptor: Descriptor) -> Arc<Instrument> {
         let mut reg = lock(&self.registry);
         let idx = match reg.scopes.iter().position(|s| Arc::ptr_eq(&s.scope, scope)) {
@@ -385,6 +400,8 @@ impl MetricsExporter {
         inst
     }
 
+    /// Have `callback` report observations of `instrument` at every collection;
+    /// callbacks run in the order they were registered.
     pub fn register_callback(&self, instrument: Arc<Instrument>, callback: Arc<dyn Callback>) {
         lock(&self.registry).callbacks.push((instrument, callback));
     }
@@ -652,14 +669,18 @@ impl MetricsExporter {
         self.reader.wake.notify_all();
     }
 
+    /// Delivery counts of the current pipeline, in data points (from zero again in a
+    /// forked child).
     pub fn stats(&self) -> StatsSnapshot {
         self.pipeline().stats().snapshot()
     }
 
+    /// Callback calls that have returned an error, in total.
     pub fn callback_errors(&self) -> u64 {
         self.callback_errors.load(Ordering::Relaxed)
     }
 
+    /// The message of the latest callback error, naming its instrument; `None` if none.
     pub fn last_callback_error(&self) -> Option<String> {
         lock(&self.last_callback_error).clone()
     }

@@ -2,24 +2,35 @@
 /// for `None`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnyValue {
+    /// No value: an `AnyValue` with its oneof unset (`{}` in OTLP/JSON).
     Empty,
+    /// `string_value`: UTF-8 text.
     String(String),
+    /// `bool_value`.
     Bool(bool),
+    /// `int_value`: a signed 64-bit integer.
     Int(i64),
+    /// `double_value`: an IEEE 754 double (NaN and infinities included).
     Double(f64),
+    /// `bytes_value`: raw bytes (base64 in OTLP/JSON).
     Bytes(Vec<u8>),
+    /// `array_value`: values of any kinds, mixed, [`AnyValue::Empty`] included.
     Array(Vec<AnyValue>),
+    /// `kvlist_value`: a nested map, as key-value pairs in order.
     KvList(Vec<KeyValue>),
 }
 
 /// One attribute: a key and its value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyValue {
+    /// The attribute's name (`http.request.method`).
     pub key: String,
+    /// Its value; [`AnyValue::Empty`] is still written, as an empty `AnyValue`.
     pub value: AnyValue,
 }
 
 impl KeyValue {
+    /// The attribute `key` = `value`.
     pub fn new(key: impl Into<String>, value: AnyValue) -> Self {
         Self {
             key: key.into(),

@@ -30,13 +30,19 @@ use crate::transport::Paths;
 /// What a [`Receiver`] has seen so far.
 #[derive(Debug, Default)]
 pub struct ReceiverCounts {
+    /// Requests whose body arrived in full, well-formed or not (those refused before
+    /// count only in [`Self::errors`]).
     pub requests: AtomicU64,
+    /// Spans in well-formed export requests.
     pub spans: AtomicU64,
     /// `Metric` messages (each with its data points).
     pub metrics: AtomicU64,
+    /// Log records in well-formed export requests.
     pub log_records: AtomicU64,
     /// Bytes of request bodies as received (compressed when the client compressed).
     pub bytes: AtomicU64,
+    /// Requests answered with an error: unknown path, refused by a limit, malformed,
+    /// or of an unsupported content type or encoding.
     pub errors: AtomicU64,
 }
 
@@ -94,14 +100,18 @@ impl Receiver {
         Ok(Self { addr, shared, stop })
     }
 
+    /// The address it listens on, with the port the system chose for port 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// What it has counted so far; the `Arc` may outlive the receiver.
     pub fn counts(&self) -> &Arc<ReceiverCounts> {
         &self.shared.counts
     }
 
+    /// Stop accepting connections and close those open. Dropping the receiver does
+    /// the same.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
     }

@@ -102,6 +102,9 @@ impl Default for ReceiverLimits {
 }
 
 impl ReceiverLimits {
+    /// Check the limits: counts positive, `max_message_size` from 1 byte to 4 GiB - 1,
+    /// `max_message_size + 5 <= max_connection_buffered_bytes <= max_buffered_bytes`,
+    /// and timeouts above 0 and no longer than [`crate::time::MAX_DURATION`].
     pub fn validate(&self) -> Result<()> {
         let bad = |why: &str| Err(Error::Config(why.to_owned()));
         if self.max_connections == 0 {
