@@ -334,17 +334,6 @@ pub fn attributes(
     Ok((out, dropped))
 }
 
-/// Set `key` in `attrs` (replacing an existing value), honouring the limit.
-pub fn set_attribute(attrs: &mut Vec<KeyValue>, dropped: &mut u32, key: String, value: AnyValue) {
-    if let Some(kv) = attrs.iter_mut().find(|kv| kv.key == key) {
-        kv.value = value;
-    } else if attrs.len() < ATTRIBUTE_LIMIT {
-        attrs.push(KeyValue { key, value });
-    } else {
-        *dropped += 1;
-    }
-}
-
 /// A setting as the core reads it (see `otlp::export::Value`): config objects
 /// (anything with `_asdict()`) and dicts become maps; other types are named in errors.
 pub fn value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {

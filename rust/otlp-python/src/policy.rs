@@ -13,7 +13,13 @@ use crate::errors::OtlpError;
 /// call is reported); strict mode raises `OtlpError` instead.
 #[inline]
 pub fn closed(py: Python<'_>, policy: &Policy, what: &str) -> PyResult<bool> {
-    match policy.late() {
+    late(py, policy.late(), what)
+}
+
+/// [`closed`], for a call the core already judged (`None`: the exporter runs).
+#[inline]
+pub fn late(py: Python<'_>, verdict: Option<Verdict>, what: &str) -> PyResult<bool> {
+    match verdict {
         None => Ok(false),
         Some(Verdict::Raise) => Err(OtlpError::new_err(format!(
             "{what} after the exporter was shut down"

@@ -20,8 +20,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt};
 use crate::convert::{self, Mode};
 use crate::errors::guard;
 
-const FLAG_HAS_IS_REMOTE: u32 = 0x100;
-const FLAG_IS_REMOTE: u32 = 0x200;
+use otlp::trace::{FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE};
 
 /// A protobuf string field as upstream sets it: None is unset, UTF-8 bytes are accepted.
 fn opt_string(obj: &Bound<'_, PyAny>) -> PyResult<String> {

@@ -15,8 +15,10 @@ pub mod aggregate;
 pub mod decode;
 pub mod encode;
 mod error;
+pub mod exception;
 pub mod export;
 pub mod ids;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
@@ -26,6 +28,7 @@ pub mod runtime;
 pub mod stats;
 pub mod status;
 pub mod time;
+pub mod trace;
 pub mod transport;
 
 pub use error::{check_range, one_of, Error, Result};

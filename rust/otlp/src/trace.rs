@@ -1,0 +1,561 @@
+//! Spans: how one starts from its parent, what it keeps while it runs, and how it
+//! ends (the OpenTelemetry trace SDK's rules, with its default limits).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::exception::Exception;
+use crate::export::{Exporter, Policy, Verdict};
+use crate::ids::{new_span_id, new_trace_id, now_unix_nano};
+use crate::limits::{self, EVENT_LIMIT, LINK_LIMIT};
+use crate::model::{
+    AnyValue, Event, KeyValue, Link, Scope, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId,
+};
+
+/// OTLP span and link `flags` bit: whether the parent (or linked) span is remote is
+/// known (bit 8).
+pub const FLAG_HAS_IS_REMOTE: u32 = 0x100;
+
+/// OTLP span and link `flags` bit: the parent (or linked) span is remote (bit 9).
+pub const FLAG_IS_REMOTE: u32 = 0x200;
+
+/// W3C trace flags: sampled.
+pub const SAMPLED: u8 = 0x01;
+
+/// The OTLP `flags` bits saying whether a parent or linked span is remote.
+pub fn remote_flags(is_remote: bool) -> u32 {
+    FLAG_HAS_IS_REMOTE | if is_remote { FLAG_IS_REMOTE } else { 0 }
+}
+
+/// The identity of a span, as propagated within and between processes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SpanContext {
+    /// 16 bytes, big-endian; all zero is invalid.
+    pub trace_id: TraceId,
+    /// 8 bytes, big-endian; all zero is invalid.
+    pub span_id: SpanId,
+    /// W3C trace flags (bit 0: sampled).
+    pub trace_flags: u8,
+    /// Whether the context came from another process.
+    pub is_remote: bool,
+    /// W3C `tracestate` (`k=v,k2=v2`), empty when none.
+    pub trace_state: String,
+}
+
+impl SpanContext {
+    /// Whether both ids are non-zero.
+    pub fn is_valid(&self) -> bool {
+        self.trace_id != [0; 16] && self.span_id != [0; 8]
+    }
+
+    /// The trace id as 32 lowercase hex digits.
+    pub fn trace_id_hex(&self) -> String {
+        format!("{:032x}", u128::from_be_bytes(self.trace_id))
+    }
+
+    /// The span id as 16 lowercase hex digits.
+    pub fn span_id_hex(&self) -> String {
+        format!("{:016x}", u64::from_be_bytes(self.span_id))
+    }
+
+    /// The OTLP `flags` of a span with this parent, or of a link to this context: the
+    /// W3C trace flags and whether it is remote.
+    pub fn flags(&self) -> u32 {
+        u32::from(self.trace_flags) | remote_flags(self.is_remote)
+    }
+
+    /// Whether a span started under this parent joins its trace (a parent without a
+    /// trace id starts a new one).
+    fn has_trace(&self) -> bool {
+        self.trace_id != [0; 16]
+    }
+}
+
+/// A link to `target` carrying `attributes` (beyond the limit, counted as dropped).
+pub fn link(target: &SpanContext, mut attributes: Vec<KeyValue>) -> Link {
+    let dropped_attributes_count = limits::truncate(&mut attributes);
+    Link {
+        trace_id: target.trace_id,
+        span_id: target.span_id,
+        trace_state: target.trace_state.clone(),
+        attributes,
+        dropped_attributes_count,
+        flags: target.flags(),
+    }
+}
+
+/// Starts spans for one instrumentation scope of an exporter.
+pub struct Tracer {
+    /// Where ended spans go.
+    pub exporter: Arc<Exporter>,
+    /// The scope every span of this tracer carries.
+    pub scope: Arc<Scope>,
+}
+
+impl Tracer {
+    /// A tracer of `exporter` for `scope` (see [`Exporter::scope`]).
+    pub fn new(exporter: Arc<Exporter>, scope: Arc<Scope>) -> Self {
+        Self { exporter, scope }
+    }
+
+    /// What happens to bad values and calls after shutdown.
+    pub fn policy(&self) -> &Policy {
+        self.exporter.policy()
+    }
+
+    /// Start a span named `name` under `parent` (a new trace, sampled, when there is
+    /// no parent or it has no trace id), at `start_time` (nanoseconds since the epoch;
+    /// default now).
+    ///
+    /// Once the exporter is shut down the span records nothing; it carries its
+    /// parent's trace (not sampled unless the parent is), so that context still
+    /// propagates. The [`Policy::late`] verdict on such a call comes with it, for the
+    /// caller to report or raise.
+    pub fn start(
+        self: &Arc<Self>,
+        name: impl Into<String>,
+        kind: SpanKind,
+        parent: Option<&SpanContext>,
+        start_time: Option<u64>,
+    ) -> (Span, Option<Verdict>) {
+        let parent = parent.filter(|p| p.has_trace());
+        if let Some(verdict) = self.policy().late() {
+            let (trace_id, trace_flags, trace_state) = match parent {
+                Some(p) => (p.trace_id, p.trace_flags, p.trace_state.clone()),
+                None => (new_trace_id(), 0, String::new()),
+            };
+            let context = SpanContext {
+                trace_id,
+                span_id: new_span_id(),
+                trace_flags,
+                is_remote: false,
+                trace_state,
+            };
+            return (self.span(context, None), Some(verdict));
+        }
+        let mut data = SpanData::new(
+            self.exporter.resource().clone(),
+            self.scope.clone(),
+            name.into(),
+        );
+        data.kind = kind;
+        data.span_id = new_span_id();
+        let trace_flags = match parent {
+            Some(p) => {
+                data.trace_id = p.trace_id;
+                data.parent_span_id = Some(p.span_id);
+                data.trace_state = p.trace_state.clone();
+                data.flags = p.flags();
+                p.trace_flags
+            }
+            None => {
+                data.trace_id = new_trace_id();
+                data.flags = FLAG_HAS_IS_REMOTE | u32::from(SAMPLED);
+                SAMPLED
+            }
+        };
+        data.start_time_unix_nano = start_time.unwrap_or_else(now_unix_nano);
+        let context = SpanContext {
+            trace_id: data.trace_id,
+            span_id: data.span_id,
+            trace_flags,
+            is_remote: false,
+            trace_state: data.trace_state.clone(),
+        };
+        (self.span(context, Some(Box::new(data))), None)
+    }
+
+    fn span(self: &Arc<Self>, context: SpanContext, data: Option<Box<SpanData>>) -> Span {
+        Span {
+            context,
+            tracer: self.clone(),
+            data: Mutex::new(data),
+        }
+    }
+}
+
+/// A span in progress, shared between threads. Every change is ignored once the span
+/// has ended (or when it never recorded).
+pub struct Span {
+    context: SpanContext,
+    tracer: Arc<Tracer>,
+    /// `None` once ended, or for a span that records nothing.
+    data: Mutex<Option<Box<SpanData>>>,
+}
+
+impl Span {
+    /// This span's identity.
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// The tracer that started it.
+    pub fn tracer(&self) -> &Arc<Tracer> {
+        &self.tracer
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Box<SpanData>>> {
+        self.data.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Run `f` on the span's data if it is still recording.
+    fn with_data(&self, f: impl FnOnce(&mut SpanData)) {
+        if let Some(data) = self.lock().as_deref_mut() {
+            f(data);
+        }
+    }
+
+    /// Whether the span records changes (it has not ended).
+    pub fn is_recording(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Its name while it records.
+    pub fn name(&self) -> Option<String> {
+        self.lock().as_ref().map(|d| d.name.clone())
+    }
+
+    /// Rename the span.
+    pub fn update_name(&self, name: String) {
+        self.with_data(|d| d.name = name);
+    }
+
+    /// Set one attribute, replacing the value of an attribute with the same key.
+    pub fn set_attribute(&self, key: String, value: AnyValue) {
+        self.with_data(|d| {
+            limits::set_attribute(
+                &mut d.attributes,
+                &mut d.dropped_attributes_count,
+                key,
+                value,
+            )
+        });
+    }
+
+    /// Set several attributes, in order (as [`Self::set_attribute`] each).
+    pub fn set_attributes(&self, attributes: Vec<KeyValue>) {
+        self.with_data(|d| {
+            for kv in attributes {
+                limits::set_attribute(
+                    &mut d.attributes,
+                    &mut d.dropped_attributes_count,
+                    kv.key,
+                    kv.value,
+                );
+            }
+        });
+    }
+
+    /// Record an event at `time` (nanoseconds since the epoch; default now).
+    pub fn add_event(&self, name: String, mut attributes: Vec<KeyValue>, time: Option<u64>) {
+        let dropped_attributes_count = limits::truncate(&mut attributes);
+        self.push_event(Event {
+            time_unix_nano: time.unwrap_or_else(now_unix_nano),
+            name,
+            attributes,
+            dropped_attributes_count,
+        });
+    }
+
+    fn push_event(&self, event: Event) {
+        self.with_data(|d| {
+            limits::push(
+                &mut d.events,
+                &mut d.dropped_events_count,
+                EVENT_LIMIT,
+                event,
+            )
+        });
+    }
+
+    /// Link this span to `target`.
+    pub fn add_link(&self, target: &SpanContext, attributes: Vec<KeyValue>) {
+        let link = link(target, attributes);
+        self.with_data(|d| {
+            limits::push(&mut d.links, &mut d.dropped_links_count, LINK_LIMIT, link)
+        });
+    }
+
+    /// Set the status. Once OK it is final; a description is kept only with ERROR.
+    pub fn set_status(&self, code: StatusCode, description: Option<String>) {
+        self.with_data(|d| {
+            if d.status.as_ref().is_some_and(|s| s.code == StatusCode::Ok) {
+                return;
+            }
+            let message = match code {
+                StatusCode::Error => description.unwrap_or_default(),
+                _ => String::new(),
+            };
+            d.status = Some(Status { code, message });
+        });
+    }
+
+    /// Record `exception` as an `exception` event at `time` (default now); `attributes`
+    /// add to (or replace) the `exception.*` ones. The status is left alone.
+    pub fn record_exception(
+        &self,
+        exception: Exception,
+        attributes: Vec<KeyValue>,
+        time: Option<u64>,
+    ) {
+        let mut attrs = exception.into_attributes();
+        let mut dropped = 0;
+        for kv in attributes {
+            limits::set_attribute(&mut attrs, &mut dropped, kv.key, kv.value);
+        }
+        self.push_event(Event {
+            time_unix_nano: time.unwrap_or_else(now_unix_nano),
+            name: "exception".into(),
+            attributes: attrs,
+            dropped_attributes_count: dropped,
+        });
+    }
+
+    /// `exception` escaped the span's scope: record it, and set an ERROR status
+    /// describing it unless the status is OK already.
+    pub fn record_failure(&self, exception: Exception) {
+        let description = exception.status_description();
+        self.record_exception(exception, Vec::new(), None);
+        self.with_data(|d| {
+            if d.status.as_ref().is_none_or(|s| s.code != StatusCode::Ok) {
+                d.status = Some(Status {
+                    code: StatusCode::Error,
+                    message: description,
+                });
+            }
+        });
+    }
+
+    /// End the span at `end_time` (default now; never before its start) and hand it
+    /// to the exporter. Later calls do nothing.
+    pub fn end(&self, end_time: Option<u64>) {
+        if let Some(data) = self.finish(end_time) {
+            self.tracer.exporter.traces().export(data);
+        }
+    }
+
+    /// The span's data, ended at `end_time`; `None` if it had ended already.
+    fn finish(&self, end_time: Option<u64>) -> Option<Box<SpanData>> {
+        let mut data = self.lock().take()?;
+        data.end_time_unix_nano = end_time
+            .unwrap_or_else(now_unix_nano)
+            .max(data.start_time_unix_nano);
+        Some(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{Settings, Value};
+    use crate::model::Resource;
+    use std::time::{Duration, Instant};
+
+    fn tracer(strict: bool) -> Arc<Tracer> {
+        let settings = Settings::from_args(&[
+            ("endpoint".into(), Value::Str("http://127.0.0.1:9".into())),
+            ("strict".into(), Value::Bool(strict)),
+        ])
+        .unwrap();
+        let exporter = Arc::new(Exporter::new(settings, Resource::default()).unwrap());
+        let scope = exporter.scope("t".into(), String::new(), String::new(), Vec::new());
+        Arc::new(Tracer::new(exporter, scope))
+    }
+
+    fn shut_down(t: &Tracer) {
+        t.exporter
+            .shutdown(Instant::now() + Duration::from_millis(100));
+    }
+
+    fn data(span: &Span) -> SpanData {
+        (**span.lock().as_ref().expect("recording")).clone()
+    }
+
+    fn context(trace_id: u8, flags: u8, remote: bool) -> SpanContext {
+        SpanContext {
+            trace_id: [trace_id; 16],
+            span_id: [7; 8],
+            trace_flags: flags,
+            is_remote: remote,
+            trace_state: "a=1".into(),
+        }
+    }
+
+    #[test]
+    fn a_root_span_starts_a_sampled_trace() {
+        let t = tracer(false);
+        let (span, late) = t.start("root", SpanKind::Server, None, Some(5));
+        assert_eq!(late, None);
+        let d = data(&span);
+        assert_ne!(d.trace_id, [0; 16]);
+        assert_eq!(d.parent_span_id, None);
+        assert_eq!(d.flags, 0x101);
+        assert_eq!((d.kind, d.start_time_unix_nano), (SpanKind::Server, 5));
+        let ctx = span.context();
+        assert_eq!((ctx.trace_id, ctx.span_id), (d.trace_id, d.span_id));
+        assert_eq!((ctx.trace_flags, ctx.is_remote), (SAMPLED, false));
+        assert!(ctx.is_valid());
+        shut_down(&t);
+    }
+
+    #[test]
+    fn a_child_joins_its_parents_trace_with_its_flags() {
+        let t = tracer(false);
+        for (remote, flags) in [(false, 0x100), (true, 0x300)] {
+            let parent = context(3, 0, remote);
+            let (span, _) = t.start("child", SpanKind::Internal, Some(&parent), None);
+            let d = data(&span);
+            assert_eq!(d.trace_id, parent.trace_id);
+            assert_eq!(d.parent_span_id, Some(parent.span_id));
+            assert_eq!(d.trace_state, "a=1");
+            assert_eq!(d.flags, flags, "remote={remote}");
+            assert_eq!(span.context().trace_flags, 0, "not sampled: as the parent");
+            assert!(!span.context().is_remote);
+        }
+        // A parent without a trace id starts a new trace.
+        let (span, _) = t.start("x", SpanKind::Internal, Some(&context(0, 0, true)), None);
+        let d = data(&span);
+        assert_ne!(d.trace_id, [0; 16]);
+        assert_eq!((d.parent_span_id, d.flags), (None, 0x101));
+        shut_down(&t);
+    }
+
+    #[test]
+    fn after_shutdown_spans_record_nothing_and_keep_the_parents_trace() {
+        let t = tracer(false);
+        shut_down(&t);
+        let parent = context(3, 1, true);
+        let (span, late) = t.start("late", SpanKind::Internal, Some(&parent), None);
+        assert_eq!(late, Some(Verdict::Drop { report: true }));
+        assert!(!span.is_recording());
+        let ctx = span.context();
+        assert_eq!((ctx.trace_id, ctx.trace_flags), (parent.trace_id, 1));
+        assert_eq!(ctx.trace_state, "a=1");
+        assert_ne!(ctx.span_id, parent.span_id);
+        let (root, late) = t.start("late", SpanKind::Internal, None, None);
+        assert_eq!(late, Some(Verdict::Drop { report: false }));
+        assert_eq!(root.context().trace_flags, 0, "not sampled");
+        assert_eq!(t.policy().dropped_after_shutdown(), 2);
+        span.set_attribute("k".into(), AnyValue::Int(1));
+        span.end(None);
+        let strict = tracer(true);
+        shut_down(&strict);
+        let (_, late) = strict.start("late", SpanKind::Internal, None, None);
+        assert_eq!(late, Some(Verdict::Raise));
+    }
+
+    #[test]
+    fn attributes_events_and_links_are_limited() {
+        let t = tracer(false);
+        let (span, _) = t.start("s", SpanKind::Internal, None, None);
+        let many = |n: usize| -> Vec<KeyValue> {
+            (0..n)
+                .map(|i| KeyValue::new(format!("k{i}"), AnyValue::Int(i as i64)))
+                .collect()
+        };
+        span.set_attributes(many(130));
+        span.set_attribute("k0".into(), AnyValue::Bool(true));
+        span.set_attribute("k200".into(), AnyValue::Bool(true));
+        for _ in 0..130 {
+            span.add_event("e".into(), many(129), Some(1));
+            span.add_link(&context(5, 1, true), many(2));
+        }
+        let d = data(&span);
+        assert_eq!(d.attributes.len(), 128);
+        assert_eq!(
+            d.attributes[0].value,
+            AnyValue::Bool(true),
+            "replaced in place"
+        );
+        assert_eq!(d.dropped_attributes_count, 3);
+        assert_eq!((d.events.len(), d.dropped_events_count), (128, 2));
+        assert_eq!(d.events[0].attributes.len(), 128);
+        assert_eq!(d.events[0].dropped_attributes_count, 1);
+        assert_eq!((d.links.len(), d.dropped_links_count), (128, 2));
+        assert_eq!(d.links[0].flags, 0x301);
+        assert_eq!(d.links[0].trace_state, "a=1");
+        shut_down(&t);
+    }
+
+    #[test]
+    fn ok_is_final_and_only_error_keeps_a_description() {
+        let t = tracer(false);
+        let (span, _) = t.start("s", SpanKind::Internal, None, None);
+        let status = |s: &Span| data(s).status.unwrap();
+        span.set_status(StatusCode::Unset, Some("ignored".into()));
+        assert_eq!(status(&span), Status::default());
+        span.set_status(StatusCode::Error, Some("declined".into()));
+        assert_eq!(status(&span).message, "declined");
+        span.set_status(StatusCode::Ok, Some("ignored".into()));
+        assert_eq!(
+            status(&span),
+            Status {
+                code: StatusCode::Ok,
+                message: String::new()
+            }
+        );
+        span.set_status(StatusCode::Error, Some("too late".into()));
+        span.record_failure(Exception::default());
+        assert_eq!(status(&span).code, StatusCode::Ok);
+        shut_down(&t);
+    }
+
+    #[test]
+    fn a_failure_records_the_exception_and_an_error_status() {
+        let t = tracer(false);
+        let (span, _) = t.start("s", SpanKind::Internal, None, None);
+        let exception = Exception {
+            module: "app".into(),
+            qualname: Some("PaymentError".into()),
+            message: Some("declined".into()),
+            stacktrace: Some("Traceback".into()),
+        };
+        span.record_exception(
+            exception.clone(),
+            vec![
+                KeyValue::new("exception.message", "replaced".into()),
+                KeyValue::new("extra", AnyValue::Int(1)),
+            ],
+            Some(9),
+        );
+        span.record_failure(exception);
+        let d = data(&span);
+        assert_eq!(d.events.len(), 2);
+        let keys = |e: &Event| -> Vec<(String, AnyValue)> {
+            e.attributes
+                .iter()
+                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .collect()
+        };
+        assert_eq!(d.events[0].time_unix_nano, 9);
+        assert_eq!(
+            keys(&d.events[0]),
+            [
+                ("exception.type".into(), "app.PaymentError".into()),
+                ("exception.message".into(), "replaced".into()),
+                ("exception.stacktrace".into(), "Traceback".into()),
+                ("extra".into(), AnyValue::Int(1)),
+            ]
+        );
+        assert_eq!(d.events[1].name, "exception");
+        let status = d.status.unwrap();
+        assert_eq!(status.code, StatusCode::Error);
+        assert_eq!(status.message, "PaymentError: declined");
+        shut_down(&t);
+    }
+
+    #[test]
+    fn end_is_never_before_start_and_happens_once() {
+        let t = tracer(false);
+        let (span, _) = t.start("s", SpanKind::Internal, None, Some(100));
+        assert_eq!(span.finish(Some(50)).unwrap().end_time_unix_nano, 100);
+        assert!(!span.is_recording());
+        assert!(span.finish(Some(500)).is_none());
+        let (span, _) = t.start("s", SpanKind::Internal, None, Some(100));
+        span.end(Some(150));
+        span.end(Some(500));
+        span.update_name("ignored".into());
+        assert_eq!(span.name(), None);
+        assert_eq!(t.exporter.traces().stats().accepted, 1);
+        shut_down(&t);
+    }
+}
