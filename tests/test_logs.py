@@ -470,6 +470,28 @@ def test_handler_exception_info(sink, exp, std):
     assert not any(k.startswith("exception.") for k in kvdict(got["no exc_info"][2].attributes))
 
 
+class PaymentError(Exception):
+    class Declined(Exception):
+        pass
+
+
+def test_handler_exception_type_is_named_as_on_spans(sink, exp, std):
+    """A class outside builtins is named `module.qualname`, as a span's exception event
+    names it (one rule for both signals)."""
+    try:
+        raise PaymentError.Declined("no funds")
+    except PaymentError.Declined as e:
+        std.exception("declined")
+        with exp.tracer("t").span("charge") as span:
+            span.record_exception(e)
+    expected = f"{PaymentError.__module__}.PaymentError.Declined"
+    attrs = kvdict(by_body(flush_and_wait(exp, sink, 1))["declined"][2].attributes)
+    assert attrs["exception.type"] == expected
+    assert attrs["exception.message"] == "no funds"
+    (event,) = sink.wait_for_spans(1)[0][2].events
+    assert kvdict(event.attributes)["exception.type"] == expected
+
+
 def test_handler_message_formatting(sink, exp, std):
     std.info("a=%s b=%d c=%.1f", "x", 5, 2.25)
     std.info("%(user)s did %(what)s", {"user": "u", "what": "w"})

@@ -29,10 +29,6 @@ impl Mode<'_> {
     }
 }
 
-/// Most attributes a span, event or link keeps (OTel's default limit); the rest are
-/// counted as dropped.
-pub const ATTRIBUTE_LIMIT: usize = 128;
-
 /// Deepest protobuf message level a value may reach, counting its `AnyValue` as 1, a
 /// list level as 2 (`ArrayValue`, `AnyValue`) and a mapping level as 3
 /// (`KeyValueList`, `KeyValue`, `AnyValue`). It also bounds recursion here.

@@ -1,42 +1,24 @@
-//! `Logger`: log records through the batching pipeline.
+//! `Logger`: Python arguments and `logging.LogRecord`s to the core's log records
+//! ([`otlp::logs`]).
 
 use std::sync::Arc;
 
 use otlp::export::LogExporter;
 use otlp::ids::now_unix_nano;
+use otlp::logs::{self, LoggingRecord};
 use otlp::model::{AnyValue, KeyValue, LogRecord, Scope};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use crate::convert::{self, Mode, ATTRIBUTE_LIMIT};
+use crate::convert::{self, Mode};
 use crate::policy;
-use crate::tracer::current_context;
-
-/// Severity text for a severity number (OTel data model "displaying severity").
-fn severity_text(n: i32) -> &'static str {
-    match n {
-        1 => "TRACE",
-        2..=4 => ["TRACE2", "TRACE3", "TRACE4"][(n - 2) as usize],
-        5 => "DEBUG",
-        6..=8 => ["DEBUG2", "DEBUG3", "DEBUG4"][(n - 6) as usize],
-        9 => "INFO",
-        10..=12 => ["INFO2", "INFO3", "INFO4"][(n - 10) as usize],
-        13 => "WARN",
-        14..=16 => ["WARN2", "WARN3", "WARN4"][(n - 14) as usize],
-        17 => "ERROR",
-        18..=20 => ["ERROR2", "ERROR3", "ERROR4"][(n - 18) as usize],
-        21 => "FATAL",
-        22..=24 => ["FATAL2", "FATAL3", "FATAL4"][(n - 22) as usize],
-        _ => "",
-    }
-}
+use crate::tracer::{current_context, exception};
 
 /// Emits log records for one instrumentation scope. Get one from `Exporter.logger()`.
 #[pyclass(frozen, name = "Logger", module = "otlp")]
 pub struct PyLogger {
-    /// `None` for a logger made after the exporter was shut down: it emits nothing.
     pub exporter: Arc<otlp::Exporter>,
     /// `None` for a logger made after the exporter was shut down: it emits nothing.
     pub logs: Option<Arc<LogExporter>>,
@@ -75,52 +57,22 @@ impl PyLogger {
             }
         }
     }
-}
 
-/// `LogRecord` attributes that are not user "extra" fields (as the OTel SDK handler).
-fn reserved(key: &str) -> bool {
-    matches!(
-        key,
-        "asctime"
-            | "args"
-            | "created"
-            | "exc_info"
-            | "exc_text"
-            | "filename"
-            | "funcName"
-            | "getMessage"
-            | "message"
-            | "levelname"
-            | "levelno"
-            | "lineno"
-            | "module"
-            | "msecs"
-            | "msg"
-            | "name"
-            | "pathname"
-            | "process"
-            | "processName"
-            | "relativeCreated"
-            | "stack_info"
-            | "thread"
-            | "threadName"
-            | "taskName"
-    )
-}
+    fn record(&self, body: AnyValue) -> LogRecord {
+        LogRecord::new(self.exporter.resource().clone(), self.scope.clone(), body)
+    }
 
-/// Python level -> OTel severity number, as the OTel SDK maps them.
-fn severity_of(levelno: i64) -> i32 {
-    match levelno {
-        i64::MIN..=9 => 0,
-        10..=49 => {
-            let base = [5, 9, 13, 17][(levelno / 10 - 1) as usize];
-            base + (levelno % 10).min(3) as i32
+    /// Export `record`, in the context of the current span.
+    fn send(&self, py: Python<'_>, to: &LogExporter, mut record: LogRecord) -> PyResult<()> {
+        if let Some(ctx) = current_context(py)? {
+            record.set_context(&ctx);
         }
-        50..=53 => 21 + (levelno - 50) as i32,
-        _ => 24,
+        to.export(Box::new(record));
+        Ok(())
     }
 }
 
+/// Whether a `LogRecord` field is of a type the OTel SDK handler exports as an extra.
 fn is_exportable(v: &Bound<'_, PyAny>) -> bool {
     v.is_none()
         || v.is_instance_of::<PyBool>()
@@ -135,10 +87,8 @@ fn is_exportable(v: &Bound<'_, PyAny>) -> bool {
 
 #[pymethods]
 impl PyLogger {
-    /// Emit a `logging.LogRecord` (used by `otlp.LoggingHandler`): severity from the
-    /// level, extras, `code.*`, `logger.name`, exception attributes and the current
-    /// span's context, read in one native call. `body` is the formatted text when the
-    /// handler has a formatter.
+    /// Emit a `logging.LogRecord` (for `otlp.LoggingHandler`), read in one native call;
+    /// `body` is the formatted text when the handler has a formatter.
     #[pyo3(signature = (record, body = None))]
     fn _emit_record<'py>(
         &self,
@@ -186,107 +136,57 @@ impl PyLogger {
                 }
             }
         };
-        let mut rec = LogRecord::new(self.exporter.resource().clone(), self.scope.clone(), body);
-        let mut attrs = Vec::with_capacity(dict.len().min(16));
+        let mut extras = Vec::with_capacity(dict.len().min(16));
         for (k, v) in dict.iter() {
             let Ok(key) = k.cast::<PyString>() else {
                 continue;
             };
             let Ok(key) = key.to_cow() else { continue };
-            if reserved(&key) || !is_exportable(&v) {
+            if logs::is_reserved(&key) || !is_exportable(&v) {
                 continue;
             }
             // An extra the exporter cannot encode is left out (and counted); the
             // record still goes.
             match convert::any_value(&v, Mode::Native(self.exporter.policy())) {
-                Ok(value) => attrs.push(KeyValue::new(key.into_owned(), value)),
+                Ok(value) => extras.push(KeyValue::new(key.into_owned(), value)),
                 Err(bad) => policy::bad_attribute(py, self.exporter.policy(), &key, bad)?,
             }
         }
-        let string_of = |k: &Bound<'py, PyString>| -> AnyValue {
-            get(k)
-                .and_then(|v| v.str().ok().map(|s| AnyValue::String(s.to_string())))
-                .unwrap_or(AnyValue::Empty)
-        };
-        attrs.push(KeyValue::new(
-            "code.file.path",
-            string_of(intern!(py, "pathname")),
-        ));
-        attrs.push(KeyValue::new(
-            "code.function.name",
-            string_of(intern!(py, "funcName")),
-        ));
-        let lineno = get(intern!(py, "lineno"))
-            .and_then(|l| l.extract::<i64>().ok())
-            .unwrap_or(0);
-        attrs.push(KeyValue::new("code.line.number", AnyValue::Int(lineno)));
-        attrs.push(KeyValue::new("logger.name", string_of(intern!(py, "name"))));
-        if let Some(exc_info) =
-            get(intern!(py, "exc_info")).filter(|e| e.is_truthy().unwrap_or(false))
-        {
-            if let Ok(t) = exc_info.cast::<PyTuple>() {
-                if t.len() == 3 {
-                    let (ty, value, tb) = (t.get_item(0)?, t.get_item(1)?, t.get_item(2)?);
-                    if !ty.is_none() {
-                        let name: String = ty.getattr(intern!(py, "__name__"))?.extract()?;
-                        attrs.push(KeyValue::new("exception.type", AnyValue::String(name)));
-                    }
-                    if !value.is_none() {
-                        let message = value.str()?.to_cow()?.into_owned();
-                        attrs.push(KeyValue::new(
-                            "exception.message",
-                            AnyValue::String(message),
-                        ));
-                    }
-                    if !tb.is_none() {
-                        let lines = py
-                            .import(intern!(py, "traceback"))?
-                            .getattr(intern!(py, "format_exception"))?
-                            .call1((ty, value, tb))?;
-                        let text: String = PyString::new(py, "")
-                            .call_method1(intern!(py, "join"), (lines,))?
-                            .extract()?;
-                        attrs.push(KeyValue::new(
-                            "exception.stacktrace",
-                            AnyValue::String(text),
-                        ));
-                    }
-                }
+        let text =
+            |k: &Bound<'py, PyString>| get(k).and_then(|v| v.str().ok().map(|s| s.to_string()));
+        let number = |k: &Bound<'py, PyString>| get(k).and_then(|v| v.extract::<i64>().ok());
+        let info = get(intern!(py, "exc_info"))
+            .filter(|e| e.is_truthy().unwrap_or(false))
+            .and_then(|e| e.cast_into::<PyTuple>().ok())
+            .filter(|t| t.len() == 3);
+        let caught = match info {
+            Some(t) => {
+                let part = |i| t.get_item(i).map(|p| Some(p).filter(|p| !p.is_none()));
+                let (ty, value, tb) = (part(0)?, part(1)?, part(2)?);
+                Some(exception(py, ty.as_ref(), value.as_ref(), tb.as_ref())?)
             }
-        }
-        if attrs.len() > ATTRIBUTE_LIMIT {
-            rec.dropped_attributes_count = (attrs.len() - ATTRIBUTE_LIMIT) as u32;
-            attrs.truncate(ATTRIBUTE_LIMIT);
-        }
-        rec.attributes = attrs;
-        let levelno = get(intern!(py, "levelno"))
-            .and_then(|l| l.extract::<i64>().ok())
-            .unwrap_or(0);
-        rec.severity_number = severity_of(levelno);
-        rec.severity_text = match get(intern!(py, "levelname")) {
-            Some(n) => match n.str()?.to_cow()?.as_ref() {
-                "WARNING" => "WARN".to_owned(),
-                "CRITICAL" => "FATAL".to_owned(),
-                other => other.to_owned(),
-            },
-            None => String::new(),
+            None => None,
         };
-        let now = now_unix_nano();
-        rec.time_unix_nano = get(intern!(py, "created"))
-            .and_then(|c| c.extract::<f64>().ok())
-            .map_or(now, |c| (c * 1e9) as u64);
-        rec.observed_time_unix_nano = now;
-        if let Some(ctx) = current_context(py)? {
-            rec.trace_id = Some(ctx.trace_id);
-            rec.span_id = Some(ctx.span_id);
-            rec.flags = ctx.trace_flags as u32;
-        }
-        exporter.export(Box::new(rec));
-        Ok(())
+        let level_name = match get(intern!(py, "levelname")) {
+            Some(n) => Some(n.str()?.to_cow()?.into_owned()),
+            None => None,
+        };
+        let logging = LoggingRecord {
+            level: number(intern!(py, "levelno")).unwrap_or(0),
+            level_name,
+            created: get(intern!(py, "created")).and_then(|c| c.extract::<f64>().ok()),
+            file_path: text(intern!(py, "pathname")),
+            function_name: text(intern!(py, "funcName")),
+            line_number: number(intern!(py, "lineno")).unwrap_or(0),
+            logger_name: text(intern!(py, "name")),
+            exception: caught,
+        };
+        let mut rec = self.record(body);
+        logging.fill(&mut rec, extras, now_unix_nano());
+        self.send(py, exporter, rec)
     }
 
-    /// Emit one record. `body` is any OTLP value (str, bytes, numbers, bool, lists,
-    /// dicts, None). Inside a span the record carries its trace id, span id and flags.
+    /// Emit one record; inside a span it carries the span's trace context.
     #[pyo3(signature = (
         body, *, severity = None, severity_text = None, attributes = None, timestamp = None,
         observed_timestamp = None, event_name = None,
@@ -303,48 +203,39 @@ impl PyLogger {
         observed_timestamp: Option<u64>,
         event_name: Option<String>,
     ) -> PyResult<()> {
-        // Default: INFO.
-        let severity: i64 = match severity {
-            None => 9,
-            Some(s) => s.extract().map_err(|_| {
-                PyTypeError::new_err("`severity` must be an otlp.Severity (or an int from 0 to 24)")
-            })?,
+        let severity = match severity {
+            None => logs::DEFAULT_SEVERITY,
+            Some(s) => {
+                let n: i64 = s.extract().map_err(|_| {
+                    PyTypeError::new_err(
+                        "`severity` must be an otlp.Severity (or an int from 0 to 24)",
+                    )
+                })?;
+                logs::severity(n).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "`severity` must be an otlp.Severity (0 to 24); got {n}"
+                    ))
+                })?
+            }
         };
-        if !(0..=24).contains(&severity) {
-            return Err(PyValueError::new_err(format!(
-                "`severity` must be an otlp.Severity (0 to 24); got {severity}"
-            )));
-        }
-        let severity = severity as i32;
         let Some(exporter) = self.target(py)? else {
             return Ok(());
         };
-        let body = if body.is_none() {
-            AnyValue::Empty
-        } else {
-            self.body(py, body)?
+        let body = match body.is_none() {
+            true => AnyValue::Empty,
+            false => self.body(py, body)?,
         };
-        let mut record = LogRecord::new(self.exporter.resource().clone(), self.scope.clone(), body);
+        let mut record = self.record(body);
         if let Some(a) = attributes {
-            let (attrs, dropped) =
-                convert::attributes(a, Mode::Native(self.exporter.policy()), ATTRIBUTE_LIMIT)?;
-            record.attributes = attrs;
-            record.dropped_attributes_count = dropped;
+            let policy = self.exporter.policy();
+            record.set_attributes(convert::attributes(a, Mode::Native(policy), usize::MAX)?.0);
         }
         let now = now_unix_nano();
         record.time_unix_nano = timestamp.unwrap_or(now);
         record.observed_time_unix_nano = observed_timestamp.unwrap_or(now);
-        record.severity_number = severity;
-        record.severity_text =
-            severity_text.unwrap_or_else(|| self::severity_text(severity).to_owned());
+        record.set_severity(severity, severity_text);
         record.event_name = event_name.unwrap_or_default();
-        if let Some(ctx) = current_context(py)? {
-            record.trace_id = Some(ctx.trace_id);
-            record.span_id = Some(ctx.span_id);
-            record.flags = ctx.trace_flags as u32;
-        }
-        exporter.export(Box::new(record));
-        Ok(())
+        self.send(py, exporter, record)
     }
 
     #[getter]

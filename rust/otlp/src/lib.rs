@@ -7,9 +7,11 @@
 //!
 //! Layers, bottom up: [`model`] (telemetry), [`encode`] / [`decode`] (OTLP protobuf
 //! and JSON), [`transport`] and [`resilience`] (delivery), [`pipeline`] (queue and
-//! batcher), [`aggregate`] and [`metrics`] (metric series and the reader), [`export`]
-//! (the exporter, its settings and stats). [`receiver`] is a small embedded collector
-//! for demos and tests. See `examples/three_signals.rs`.
+//! batcher), [`aggregate`] and [`metrics`] (metric series, measurement rules and the
+//! reader), [`trace`] and [`logs`] (the rules spans and log records follow, with
+//! [`limits`] and [`exception`]), [`export`] (the exporter, its settings and stats).
+//! [`receiver`] is a small embedded collector for demos and tests. See
+//! `examples/three_signals.rs`.
 
 pub mod aggregate;
 pub mod decode;
@@ -19,6 +21,7 @@ pub mod exception;
 pub mod export;
 pub mod ids;
 pub mod limits;
+pub mod logs;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
