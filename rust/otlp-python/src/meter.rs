@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use otlp::aggregate::{
-    AttributeSet, Descriptor, Instrument, InstrumentKind, Kernels, Summary, TemporalityPreference,
-    DEFAULT_BOUNDARIES,
+    AttributeSet, Descriptor, Increments, Instrument, InstrumentKind, Kernels, Refused, Summary,
+    TemporalityPreference,
 };
 use otlp::ids::now_unix_nano;
 use otlp::metrics::{Callback, MetricsExporter};
@@ -24,27 +24,14 @@ use otlp::export::Policy;
 /// Arrays at least this long are aggregated with the GIL released.
 const DETACH_THRESHOLD: usize = 4096;
 
-fn attribute_set(attributes: Option<&Bound<'_, PyAny>>) -> PyResult<AttributeSet> {
-    match attributes {
-        None => Ok(AttributeSet::empty()),
-        Some(a) if a.is_none() => Ok(AttributeSet::empty()),
+/// The attributes of a measurement or observation (`Native`: one that cannot be
+/// encoded is the policy's to drop or raise).
+fn attribute_set(attributes: Option<&Bound<'_, PyAny>>, mode: Mode<'_>) -> PyResult<AttributeSet> {
+    match attributes.filter(|a| !a.is_none()) {
         Some(a) => Ok(AttributeSet::new(
-            convert::attributes(a, Mode::Raise, usize::MAX)?.0,
+            convert::attributes(a, mode, usize::MAX)?.0,
         )),
-    }
-}
-
-/// The attributes of a measurement: one that cannot be encoded is the policy's to
-/// drop or raise.
-fn measured_attributes(
-    attributes: Option<&Bound<'_, PyAny>>,
-    policy: &Policy,
-) -> PyResult<AttributeSet> {
-    match attributes {
-        Some(a) if !a.is_none() => Ok(AttributeSet::new(
-            convert::attributes(a, Mode::Native(policy), usize::MAX)?.0,
-        )),
-        _ => Ok(AttributeSet::empty()),
+        None => Ok(AttributeSet::empty()),
     }
 }
 
@@ -92,30 +79,6 @@ fn number(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Number> {
         "{what}: `value` must be an int or float; got {}",
         type_name(value)
     )))
-}
-
-fn finite(n: Number, what: &str) -> PyResult<Number> {
-    if let Number::Double(d) = n {
-        if !d.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "{what}: `value` must be a finite number; got {d}"
-            )));
-        }
-    }
-    Ok(n)
-}
-
-fn non_negative(n: Number, what: &str) -> PyResult<Number> {
-    let negative = match n {
-        Number::Int(i) => i < 0,
-        Number::Double(d) => d < 0.0,
-    };
-    if negative {
-        return Err(PyValueError::new_err(format!(
-            "{what}: counter increments must be >= 0 (use an up_down_counter for values that go down)"
-        )));
-    }
-    Ok(n)
 }
 
 /// The numbers of one `record_many` / `add_many` call: a numpy array's memory read in
@@ -530,35 +493,16 @@ pub struct PyMeter {
     pub scope: Arc<Scope>,
 }
 
-fn descriptor(
-    name: &str,
-    unit: &str,
-    description: &str,
-    kind: InstrumentKind,
-    boundaries: Vec<f64>,
-) -> PyResult<Descriptor> {
-    if name.is_empty() || name.len() > 255 {
-        return Err(PyValueError::new_err(format!(
-            "instrument name must be 1 to 255 characters; got {name:?}"
-        )));
-    }
-    Ok(Descriptor {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        unit: unit.to_owned(),
-        kind,
-        boundaries,
-    })
-}
-
-fn boundaries(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<f64>> {
+/// Histogram boundaries as given (`None`: the defaults); the core checks their values.
+fn boundaries(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<f64>>> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok(DEFAULT_BOUNDARIES.to_vec());
+        return Ok(None);
     };
+    let not_numbers = || PyTypeError::new_err("`boundaries` must be a sequence of numbers");
     let items: Vec<Bound<'_, PyAny>> = obj
         .try_iter()
         .and_then(|it| it.collect())
-        .map_err(|_| PyTypeError::new_err("`boundaries` must be a sequence of numbers"))?;
+        .map_err(|_| not_numbers())?;
     let mut b = Vec::with_capacity(items.len());
     for item in &items {
         if item.is_instance_of::<PyBool>() {
@@ -566,17 +510,14 @@ fn boundaries(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<f64>> {
                 "`boundaries` must be numbers, not bool",
             ));
         }
-        b.push(
-            item.extract::<f64>()
-                .map_err(|_| PyTypeError::new_err("`boundaries` must be a sequence of numbers"))?,
-        );
+        b.push(item.extract::<f64>().map_err(|_| not_numbers())?);
     }
-    if b.iter().any(|x| !x.is_finite()) || b.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(PyValueError::new_err(
-            "`boundaries` must be finite and strictly increasing",
-        ));
-    }
-    Ok(b)
+    Ok(Some(b))
+}
+
+/// A refused measurement as the `ValueError` of the call `what`.
+fn refused(what: &str) -> impl Fn(Refused) -> PyErr + '_ {
+    move |e| PyValueError::new_err(format!("{what}: {e}"))
 }
 
 struct PyCallbacks {
@@ -603,7 +544,7 @@ impl Callback for PyCallbacks {
                             (item.clone(), None)
                         };
                         let n = number(&value, "observation")?;
-                        observe(n, attribute_set(attrs.as_ref())?);
+                        observe(n, attribute_set(attrs.as_ref(), Mode::Raise)?);
                     }
                     Ok(())
                 })();
@@ -616,222 +557,166 @@ impl Callback for PyCallbacks {
     }
 }
 
-macro_rules! instrument_class {
-    ($py:ident, $name:literal, { $($methods:tt)* }) => {
-        #[pyclass(frozen, name = $name, module = "otlp")]
-        pub struct $py {
-            inst: Arc<Instrument>,
-            exporter: Arc<otlp::Exporter>,
-        }
+/// An instrument, and the exporter whose policy judges its measurements.
+struct Handle {
+    inst: Arc<Instrument>,
+    exporter: Arc<otlp::Exporter>,
+}
 
-        #[allow(dead_code)]
-        impl $py {
-            /// Run `record` unless the exporter is shut down; a measurement it refuses
-            /// is the policy's to drop (counted, reported once) or raise.
-            fn measure(&self, py: Python<'_>, record: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
-                if policy::closed(py, self.policy(), "a measurement was recorded")? {
-                    return Ok(());
+impl Handle {
+    fn policy(&self) -> &Policy {
+        self.exporter.policy()
+    }
+
+    /// Run `record` unless the exporter is shut down; a measurement it refuses is the
+    /// policy's to drop (counted, reported once) or raise.
+    fn measure(&self, py: Python<'_>, record: impl FnOnce() -> PyResult<()>) -> PyResult<()> {
+        if policy::closed(py, self.policy(), "a measurement was recorded")? {
+            return Ok(());
+        }
+        record()
+            .or_else(|e| policy::bad_measurement(py, self.policy(), &self.inst.descriptor.name, e))
+    }
+
+    /// One measurement of the call `what`.
+    fn one(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+        what: &str,
+    ) -> PyResult<()> {
+        self.measure(py, || {
+            let n = self
+                .inst
+                .check(number(value, what)?)
+                .map_err(refused(what))?;
+            let attrs = attribute_set(attributes, Mode::Native(self.policy()))?;
+            self.inst
+                .record(n, attrs, now_unix_nano())
+                .map_err(refused(what))
+        })
+    }
+
+    /// Counter and up-down counter `add_many`: one increment per value.
+    fn add_many(
+        &self,
+        py: Python<'_>,
+        values: &Bound<'_, PyAny>,
+        attributes: Option<&Bound<'_, PyAny>>,
+        what: &str,
+    ) -> PyResult<()> {
+        self.measure(py, || {
+            let attrs = attribute_set(attributes, Mode::Native(self.policy()))?;
+            let vals = self::values(values, what)?;
+            let summary;
+            let increments = if vals.is_int() {
+                let (sum, min) = vals.int_sum_min();
+                Increments::Ints {
+                    count: vals.len(),
+                    sum,
+                    min,
                 }
-                record().or_else(|e| {
-                    policy::bad_measurement(py, self.policy(), &self.inst.descriptor.name, e)
-                })
-            }
+            } else {
+                summary = aggregate(py, &vals, &[]).1;
+                Increments::Floats(&summary)
+            };
+            self.inst
+                .add_many(increments, attrs, now_unix_nano())
+                .map_err(refused(what))
+        })
+    }
+}
 
-            fn policy(&self) -> &Policy {
-                self.exporter.policy()
-            }
-        }
+/// An instrument class: `one` records a single measurement (`add`, `record`, `set`),
+/// `many` adds a batch of increments.
+macro_rules! instrument_class {
+    (
+        $py:ident, $name:literal,
+        $(one: $(#[$doc:meta])* $one:ident,)?
+        $(many: $many:ident,)?
+        { $($methods:tt)* }
+    ) => {
+        #[pyclass(frozen, name = $name, module = "otlp")]
+        pub struct $py(Handle);
 
         #[pymethods]
         impl $py {
+            $(
+                $(#[$doc])*
+                #[pyo3(signature = (value, attributes = None))]
+                fn $one(
+                    &self,
+                    py: Python<'_>,
+                    value: &Bound<'_, PyAny>,
+                    attributes: Option<&Bound<'_, PyAny>>,
+                ) -> PyResult<()> {
+                    self.0.one(py, value, attributes, concat!($name, ".", stringify!($one)))
+                }
+            )?
+
+            $(
+                /// Add every value of a 1-D array (float64, float32, int64, int32; not
+                /// copied) or sequence; all or nothing.
+                #[pyo3(signature = (values, attributes = None))]
+                fn $many(
+                    &self,
+                    py: Python<'_>,
+                    values: &Bound<'_, PyAny>,
+                    attributes: Option<&Bound<'_, PyAny>>,
+                ) -> PyResult<()> {
+                    self.0.add_many(py, values, attributes, concat!($name, ".", stringify!($many)))
+                }
+            )?
+
             $($methods)*
 
             #[getter]
             fn name(&self) -> &str {
-                &self.inst.descriptor.name
+                &self.0.inst.descriptor.name
             }
 
             #[getter]
             fn unit(&self) -> &str {
-                &self.inst.descriptor.unit
+                &self.0.inst.descriptor.unit
             }
 
             #[getter]
             fn description(&self) -> &str {
-                &self.inst.descriptor.description
+                &self.0.inst.descriptor.description
             }
 
             fn __repr__(&self) -> String {
-                format!("{}({:?})", $name, self.inst.descriptor.name)
+                format!("{}({:?})", $name, self.0.inst.descriptor.name)
             }
         }
     };
 }
 
 instrument_class!(PyObservable, "ObservableInstrument", {});
-
-/// Counter and up-down counter `add_many`: one increment per value.
-fn add_many(
-    py: Python<'_>,
-    inst: &Instrument,
-    values: &Bound<'_, PyAny>,
-    attributes: Option<&Bound<'_, PyAny>>,
-    policy: &Policy,
-    monotonic: bool,
-    what: &str,
-) -> PyResult<()> {
-    let attrs = measured_attributes(attributes, policy)?;
-    let vals = self::values(values, what)?;
-    if vals.len() == 0 {
-        return Ok(());
-    }
-    let total = if vals.is_int() {
-        let (sum, min) = vals.int_sum_min();
-        if monotonic && min < 0 {
-            return Err(PyValueError::new_err(format!(
-                "{what}: counter increments must be >= 0; `values` holds {min} (nothing was \
-                 recorded; use an up_down_counter for values that go down)"
-            )));
-        }
-        match i64::try_from(sum) {
-            Ok(s) => Number::Int(s),
-            Err(_) => Number::Double(sum as f64),
-        }
-    } else {
-        let (_, s) = aggregate(py, &vals, &[]);
-        if s.nan_count > 0 || !(s.min.is_finite() && s.max.is_finite()) {
-            return Err(PyValueError::new_err(format!(
-                "{what}: `values` must be finite numbers (found NaN or infinity; nothing was recorded)"
-            )));
-        }
-        if monotonic && s.min < 0.0 {
-            return Err(PyValueError::new_err(format!(
-                "{what}: counter increments must be >= 0; `values` holds {} (nothing was \
-                 recorded; use an up_down_counter for values that go down)",
-                s.min
-            )));
-        }
-        Number::Double(s.sum)
-    };
-    inst.add(total, attrs, now_unix_nano());
-    Ok(())
-}
-
-instrument_class!(PyCounter, "Counter", {
-    /// Add a non-negative increment.
-    #[pyo3(signature = (value, attributes = None))]
-    fn add(
-        &self,
-        py: Python<'_>,
-        value: &Bound<'_, PyAny>,
-        attributes: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        self.measure(py, || {
-            let n = non_negative(
-                finite(number(value, "Counter.add")?, "Counter.add")?,
-                "Counter.add",
-            )?;
-            let attrs = measured_attributes(attributes, self.exporter.policy())?;
-            self.inst.add(n, attrs, now_unix_nano());
-            Ok(())
-        })
-    }
-
-    /// Add every value of a 1-D array (float64, float32, int64, int32; not copied) or
-    /// sequence. All or nothing: a bad value records nothing.
-    #[pyo3(signature = (values, attributes = None))]
-    fn add_many(
-        &self,
-        py: Python<'_>,
-        values: &Bound<'_, PyAny>,
-        attributes: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        self.measure(py, || {
-            add_many(
-                py,
-                &self.inst,
-                values,
-                attributes,
-                self.exporter.policy(),
-                true,
-                "Counter.add_many",
-            )
-        })
-    }
-});
-
-instrument_class!(PyUpDownCounter, "UpDownCounter", {
-    /// Add an increment (may be negative).
-    #[pyo3(signature = (value, attributes = None))]
-    fn add(
-        &self,
-        py: Python<'_>,
-        value: &Bound<'_, PyAny>,
-        attributes: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        self.measure(py, || {
-            let n = finite(number(value, "UpDownCounter.add")?, "UpDownCounter.add")?;
-            let attrs = measured_attributes(attributes, self.exporter.policy())?;
-            self.inst.add(n, attrs, now_unix_nano());
-            Ok(())
-        })
-    }
-
-    /// Add every value of a 1-D array or sequence.
-    #[pyo3(signature = (values, attributes = None))]
-    fn add_many(
-        &self,
-        py: Python<'_>,
-        values: &Bound<'_, PyAny>,
-        attributes: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        self.measure(py, || {
-            add_many(
-                py,
-                &self.inst,
-                values,
-                attributes,
-                self.exporter.policy(),
-                false,
-                "UpDownCounter.add_many",
-            )
-        })
-    }
-});
-
-instrument_class!(PyHistogram, "Histogram", {
-    /// Record one value.
-    #[pyo3(signature = (value, attributes = None))]
-    fn record(
-        &self,
-        py: Python<'_>,
-        value: &Bound<'_, PyAny>,
-        attributes: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        self.measure(py, || {
-            let v = match finite(number(value, "Histogram.record")?, "Histogram.record")? {
-                Number::Int(i) => i as f64,
-                Number::Double(d) => d,
-            };
-            let attrs = measured_attributes(attributes, self.exporter.policy())?;
-            let bounds = &self.inst.descriptor.boundaries;
-            let mut counts = vec![0u64; bounds.len() + 1];
-            counts[bounds.partition_point(|b| *b < v)] = 1;
-            let summary = Summary {
-                count: 1,
-                sum: v,
-                min: v,
-                max: v,
-                nan_count: 0,
-            };
-            self.inst
-                .merge_histogram(&counts, &summary, attrs, now_unix_nano());
-            Ok(())
-        })
-    }
-
+instrument_class!(PyCounter, "Counter",
+    one: /// Add a non-negative increment.
+    add,
+    many: add_many,
+    {}
+);
+instrument_class!(PyUpDownCounter, "UpDownCounter",
+    one: /// Add an increment (it may be negative).
+    add,
+    many: add_many,
+    {}
+);
+instrument_class!(PyGauge, "Gauge",
+    one: /// Set the current value.
+    set,
+    {}
+);
+instrument_class!(PyHistogram, "Histogram",
+    one: /// Record one value.
+    record,
+    {
     /// Record every value of a 1-D array (float64, float32, int64, int32; not copied,
-    /// aggregated with the GIL released) or sequence. All or nothing.
+    /// aggregated with the GIL released) or sequence; all or nothing.
     #[pyo3(signature = (values, attributes = None))]
     fn record_many(
         &self,
@@ -839,49 +724,19 @@ instrument_class!(PyHistogram, "Histogram", {
         values: &Bound<'_, PyAny>,
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        self.measure(py, || {
-            let attrs = measured_attributes(attributes, self.exporter.policy())?;
-            let vals = self::values(values, "Histogram.record_many")?;
-            if vals.len() == 0 {
-                return Ok(());
-            }
-            let (counts, s) = aggregate(py, &vals, &self.inst.descriptor.boundaries);
-            if s.nan_count > 0 || !(s.min.is_finite() && s.max.is_finite()) {
-                return Err(PyValueError::new_err(
-                    "Histogram.record_many: `values` must be finite numbers (found NaN or infinity; nothing was recorded)",
-                ));
-            }
-            self.inst
-                .merge_histogram(&counts, &s, attrs, now_unix_nano());
-            Ok(())
+        const WHAT: &str = "Histogram.record_many";
+        let h = &self.0;
+        h.measure(py, || {
+            let attrs = attribute_set(attributes, Mode::Native(h.policy()))?;
+            let vals = self::values(values, WHAT)?;
+            let (counts, s) = aggregate(py, &vals, &h.inst.descriptor.boundaries);
+            h.inst.record_many(&counts, &s, attrs, now_unix_nano()).map_err(refused(WHAT))
         })
     }
 
-    /// The explicit bucket boundaries.
     #[getter]
     fn boundaries(&self) -> Vec<f64> {
-        self.inst.descriptor.boundaries.clone()
-    }
-});
-
-instrument_class!(PyGauge, "Gauge", {
-    /// Set the current value.
-    #[pyo3(signature = (value, attributes = None))]
-    fn set(
-        &self,
-        py: Python<'_>,
-        value: &Bound<'_, PyAny>,
-        attributes: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<()> {
-        self.measure(py, || {
-            let n = number(value, "Gauge.set")?;
-            if matches!(n, Number::Double(d) if d.is_nan()) {
-                return Err(PyValueError::new_err("Gauge.set: `value` must not be NaN"));
-            }
-            let attrs = measured_attributes(attributes, self.exporter.policy())?;
-            self.inst.set(n, attrs, now_unix_nano());
-            Ok(())
-        })
+        self.0.inst.descriptor.boundaries.clone()
     }
 });
 
@@ -892,10 +747,11 @@ impl PyMeter {
         unit: &str,
         description: &str,
         kind: InstrumentKind,
-        bounds: Vec<f64>,
-    ) -> PyResult<Arc<Instrument>> {
-        let descriptor = descriptor(name, unit, description, kind, bounds)?;
-        Ok(match &self.metrics {
+        boundaries: Option<Vec<f64>>,
+    ) -> PyResult<Handle> {
+        let descriptor = Descriptor::new(name, unit, description, kind, boundaries)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let inst = match &self.metrics {
             Some(exporter) => exporter.instrument(&self.scope, descriptor),
             // Made after shutdown: never collected, and every measurement is refused
             // before reaching it.
@@ -905,6 +761,10 @@ impl PyMeter {
                 2,
                 now_unix_nano(),
             )),
+        };
+        Ok(Handle {
+            inst,
+            exporter: self.exporter.clone(),
         })
     }
 
@@ -916,7 +776,7 @@ impl PyMeter {
         description: &str,
         kind: InstrumentKind,
     ) -> PyResult<PyObservable> {
-        let inst = self.make(name, unit, description, kind, Vec::new())?;
+        let handle = self.make(name, unit, description, kind, None)?;
         let mut list = Vec::new();
         if let Some(cbs) = callbacks.filter(|c| !c.is_none()) {
             for cb in cbs.try_iter()? {
@@ -931,12 +791,10 @@ impl PyMeter {
             }
         }
         if let Some(exporter) = self.metrics.as_ref().filter(|_| !list.is_empty()) {
-            exporter.register_callback(inst.clone(), Arc::new(PyCallbacks { callbacks: list }));
+            let callbacks = Arc::new(PyCallbacks { callbacks: list });
+            exporter.register_callback(handle.inst.clone(), callbacks);
         }
-        Ok(PyObservable {
-            inst,
-            exporter: self.exporter.clone(),
-        })
+        Ok(PyObservable(handle))
     }
 }
 
@@ -945,10 +803,8 @@ impl PyMeter {
     /// A monotonic counter (sum of non-negative increments).
     #[pyo3(signature = (name, *, unit = "", description = ""))]
     fn counter(&self, name: &str, unit: &str, description: &str) -> PyResult<PyCounter> {
-        Ok(PyCounter {
-            inst: self.make(name, unit, description, InstrumentKind::Counter, Vec::new())?,
-            exporter: self.exporter.clone(),
-        })
+        let kind = InstrumentKind::Counter;
+        Ok(PyCounter(self.make(name, unit, description, kind, None)?))
     }
 
     /// A counter that can go down.
@@ -959,16 +815,14 @@ impl PyMeter {
         unit: &str,
         description: &str,
     ) -> PyResult<PyUpDownCounter> {
-        Ok(PyUpDownCounter {
-            inst: self.make(
-                name,
-                unit,
-                description,
-                InstrumentKind::UpDownCounter,
-                Vec::new(),
-            )?,
-            exporter: self.exporter.clone(),
-        })
+        let kind = InstrumentKind::UpDownCounter;
+        Ok(PyUpDownCounter(self.make(
+            name,
+            unit,
+            description,
+            kind,
+            None,
+        )?))
     }
 
     /// A histogram with explicit bucket boundaries (the OTel defaults unless given).
@@ -980,20 +834,15 @@ impl PyMeter {
         description: &str,
         boundaries: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyHistogram> {
-        let b = self::boundaries(boundaries)?;
-        Ok(PyHistogram {
-            inst: self.make(name, unit, description, InstrumentKind::Histogram, b)?,
-            exporter: self.exporter.clone(),
-        })
+        let (kind, b) = (InstrumentKind::Histogram, self::boundaries(boundaries)?);
+        Ok(PyHistogram(self.make(name, unit, description, kind, b)?))
     }
 
     /// A gauge: the last value set per attribute set.
     #[pyo3(signature = (name, *, unit = "", description = ""))]
     fn gauge(&self, name: &str, unit: &str, description: &str) -> PyResult<PyGauge> {
-        Ok(PyGauge {
-            inst: self.make(name, unit, description, InstrumentKind::Gauge, Vec::new())?,
-            exporter: self.exporter.clone(),
-        })
+        let kind = InstrumentKind::Gauge;
+        Ok(PyGauge(self.make(name, unit, description, kind, None)?))
     }
 
     /// A counter observed by `callbacks` at each collection (cumulative totals).
@@ -1005,13 +854,8 @@ impl PyMeter {
         unit: &str,
         description: &str,
     ) -> PyResult<PyObservable> {
-        self.observable(
-            name,
-            callbacks,
-            unit,
-            description,
-            InstrumentKind::ObservableCounter,
-        )
+        let kind = InstrumentKind::ObservableCounter;
+        self.observable(name, callbacks, unit, description, kind)
     }
 
     /// An up-down counter observed by `callbacks` at each collection.
@@ -1023,13 +867,8 @@ impl PyMeter {
         unit: &str,
         description: &str,
     ) -> PyResult<PyObservable> {
-        self.observable(
-            name,
-            callbacks,
-            unit,
-            description,
-            InstrumentKind::ObservableUpDownCounter,
-        )
+        let kind = InstrumentKind::ObservableUpDownCounter;
+        self.observable(name, callbacks, unit, description, kind)
     }
 
     /// A gauge observed by `callbacks` at each collection.
@@ -1041,13 +880,8 @@ impl PyMeter {
         unit: &str,
         description: &str,
     ) -> PyResult<PyObservable> {
-        self.observable(
-            name,
-            callbacks,
-            unit,
-            description,
-            InstrumentKind::ObservableGauge,
-        )
+        let kind = InstrumentKind::ObservableGauge;
+        self.observable(name, callbacks, unit, description, kind)
     }
 
     #[getter]

@@ -8,12 +8,14 @@
 //! Exits with status 1 if the receiver did not get everything.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use otlp::aggregate::{AttributeSet, Descriptor, InstrumentKind};
 use otlp::export::{Settings, Value};
-use otlp::model::{AnyValue, KeyValue, LogRecord, Number, SpanData, SpanKind};
+use otlp::model::{AnyValue, KeyValue, LogRecord, Number, SpanKind};
 use otlp::receiver::Receiver;
+use otlp::trace::Tracer;
 
 fn main() -> otlp::Result<()> {
     let receiver = Receiver::start(&otlp::runtime::handle()?, "127.0.0.1:0")?;
@@ -26,43 +28,42 @@ fn main() -> otlp::Result<()> {
         ("compression".into(), Value::Str("gzip".into())),
     ])?;
     let service = KeyValue::new("service.name", AnyValue::from("three-signals"));
-    let exporter = otlp::Exporter::new(settings, otlp::export::resource("rust", vec![service]))?;
+    let resource = otlp::export::resource("rust", vec![service]);
+    let exporter = Arc::new(otlp::Exporter::new(settings, resource)?);
     let scope = exporter.scope("example".into(), "1.0".into(), String::new(), Vec::new());
 
-    // Traces: a server span and its child.
-    let mut parent = SpanData::new(exporter.resource().clone(), scope.clone(), "GET /items");
-    parent.kind = SpanKind::Server;
-    parent.trace_id = otlp::ids::new_trace_id();
-    parent.span_id = otlp::ids::new_span_id();
-    parent.start_time_unix_nano = otlp::ids::now_unix_nano();
-    let mut child = SpanData::new(exporter.resource().clone(), scope.clone(), "SELECT items");
-    child.kind = SpanKind::Client;
-    child.trace_id = parent.trace_id;
-    child.span_id = otlp::ids::new_span_id();
-    child.parent_span_id = Some(parent.span_id);
-    child.start_time_unix_nano = parent.start_time_unix_nano;
-    child.end_time_unix_nano = otlp::ids::now_unix_nano();
-    parent.end_time_unix_nano = otlp::ids::now_unix_nano();
-    exporter.traces().export(Box::new(child));
-    exporter.traces().export(Box::new(parent));
+    // Traces: a server span and its child, with the same rules as Python's spans (ids,
+    // flags, limits, status, end time). The second value says whether the exporter was
+    // shut down already (then the span records nothing).
+    let tracer = Arc::new(Tracer::new(exporter.clone(), scope.clone()));
+    let (parent, _) = tracer.start("GET /items", SpanKind::Server, None, None);
+    let (child, _) = tracer.start(
+        "SELECT items",
+        SpanKind::Client,
+        Some(parent.context()),
+        None,
+    );
+    child.set_attribute("db.system".into(), AnyValue::from("postgresql"));
+    child.end(None);
 
-    // Metrics: a counter, aggregated in the core and exported on flush.
+    // Metrics: a counter, aggregated in the core and exported on flush. A negative
+    // increment would be refused, as in Python.
     if let Some(metrics) = exporter.metrics()? {
-        let requests = metrics.instrument(
-            &scope,
-            Descriptor {
-                name: "http.server.requests".into(),
-                description: String::new(),
-                unit: "1".into(),
-                kind: InstrumentKind::Counter,
-                boundaries: Vec::new(),
-            },
-        );
+        let descriptor = Descriptor::new(
+            "http.server.requests",
+            "1",
+            "",
+            InstrumentKind::Counter,
+            None,
+        )?;
+        let requests = metrics.instrument(&scope, descriptor);
         let route = AttributeSet::new(vec![KeyValue::new("route", AnyValue::from("/items"))]);
-        requests.add(Number::Int(3), route, otlp::ids::now_unix_nano());
+        if let Err(refused) = requests.record(Number::Int(3), route, otlp::ids::now_unix_nano()) {
+            eprintln!("http.server.requests: {refused}");
+        }
     }
 
-    // Logs: one record.
+    // Logs: one record, in the server span's context.
     if let Some(logs) = exporter.logs()? {
         let mut record = LogRecord::new(
             exporter.resource().clone(),
@@ -70,10 +71,12 @@ fn main() -> otlp::Result<()> {
             AnyValue::from("served 3 requests"),
         );
         record.time_unix_nano = otlp::ids::now_unix_nano();
-        record.severity_number = 9;
-        record.severity_text = "INFO".into();
+        record.observed_time_unix_nano = record.time_unix_nano;
+        record.set_severity(otlp::logs::DEFAULT_SEVERITY, None);
+        record.set_context(parent.context());
         logs.export(Box::new(record));
     }
+    parent.end(None);
 
     let delivered = exporter.force_flush(otlp::time::after(Duration::from_secs(10)));
     exporter.shutdown(otlp::time::after(Duration::from_secs(5)));

@@ -167,7 +167,9 @@ fn any_interval_and_timeout_is_refused_or_safe() {
     );
     let scope = Arc::new(Scope::default());
     let counter = exp.instrument(&scope, descriptor("c", InstrumentKind::Counter));
-    counter.add(Number::Int(3), AttributeSet::new(Vec::new()), 1);
+    counter
+        .record(Number::Int(3), AttributeSet::new(Vec::new()), 1)
+        .unwrap();
     let flushed = {
         let exp = exp.clone();
         within(Duration::from_secs(20), move || {

@@ -259,7 +259,7 @@ fn metrics_are_collected_and_delivered_on_flush() {
     );
     for i in 0..5 {
         let attrs = AttributeSet::new(vec![KeyValue::new("i", AnyValue::Int(i))]);
-        counter.add(Number::Int(1), attrs, 1);
+        counter.record(Number::Int(1), attrs, 1).unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     assert!(exporter.force_flush(deadline));

@@ -4,23 +4,34 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::attributes::{AttributeSet, FxBuild};
-use super::kernels::Summary;
+use super::kernels::{bucket_of, Summary};
+use super::measurement::{check_finite, Increments, Refused};
+use crate::error::{Error, Result};
 use crate::model::{
     AnyValue, HistogramPoint, KeyValue, Metric, MetricData, Number, NumberPoint, Temporality,
 };
 
+/// The kinds of instrument of the OpenTelemetry metrics API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InstrumentKind {
+    /// A monotonic sum of non-negative increments.
     Counter,
+    /// A sum of increments that may be negative.
     UpDownCounter,
+    /// A distribution of values in explicit buckets.
     Histogram,
+    /// The last value set.
     Gauge,
+    /// A monotonic total observed by callbacks.
     ObservableCounter,
+    /// A total observed by callbacks.
     ObservableUpDownCounter,
+    /// A value observed by callbacks.
     ObservableGauge,
 }
 
 impl InstrumentKind {
+    /// Whether callbacks observe it (rather than the application recording it).
     pub fn is_observable(self) -> bool {
         matches!(
             self,
@@ -81,14 +92,60 @@ pub const DEFAULT_BOUNDARIES: [f64; 15] = [
     10000.0,
 ];
 
+/// What an instrument is: its name, unit, kind and, for histograms, buckets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Descriptor {
+    /// The metric's name.
     pub name: String,
+    /// The metric's description.
     pub description: String,
+    /// The metric's unit (UCUM, e.g. `ms`).
     pub unit: String,
+    /// The kind of instrument.
     pub kind: InstrumentKind,
     /// Histogram bucket boundaries (sorted, finite, distinct).
     pub boundaries: Vec<f64>,
+}
+
+/// Longest instrument name.
+const MAX_NAME_LEN: usize = 255;
+
+impl Descriptor {
+    /// A checked descriptor: a name of 1 to 255 bytes, and for a histogram
+    /// `boundaries` that are finite and strictly increasing ([`DEFAULT_BOUNDARIES`]
+    /// when `None`; other kinds have none).
+    pub fn new(
+        name: &str,
+        unit: &str,
+        description: &str,
+        kind: InstrumentKind,
+        boundaries: Option<Vec<f64>>,
+    ) -> Result<Self> {
+        let boundaries = match (kind, boundaries) {
+            (InstrumentKind::Histogram, None) => DEFAULT_BOUNDARIES.to_vec(),
+            (InstrumentKind::Histogram, Some(b)) => {
+                if b.iter().any(|x| !x.is_finite()) || b.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(Error::Config(
+                        "`boundaries` must be finite and strictly increasing".into(),
+                    ));
+                }
+                b
+            }
+            _ => Vec::new(),
+        };
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(Error::Config(format!(
+                "instrument name must be 1 to {MAX_NAME_LEN} characters; got {name:?}"
+            )));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            description: description.to_owned(),
+            unit: unit.to_owned(),
+            kind,
+            boundaries,
+        })
+    }
 }
 
 /// Running state of one series.
@@ -142,6 +199,7 @@ struct State {
 
 /// One instrument's series, bounded by a cardinality limit.
 pub struct Instrument {
+    /// What it is.
     pub descriptor: Descriptor,
     temporality: Temporality,
     limit: usize,
@@ -157,6 +215,8 @@ fn overflow_set() -> AttributeSet {
 }
 
 impl Instrument {
+    /// An instrument with no series yet, keeping at most `limit` series (one of them
+    /// the overflow series), its temporality chosen by `preference`.
     pub fn new(
         descriptor: Descriptor,
         preference: TemporalityPreference,
@@ -217,8 +277,56 @@ impl Instrument {
         f(series);
     }
 
-    /// Counter / up-down counter increment.
-    pub fn add(&self, value: Number, attrs: AttributeSet, now: u64) {
+    /// Check one measurement against this instrument's rules (see
+    /// [`InstrumentKind::check`]) without recording it.
+    pub fn check(&self, value: Number) -> Result<Number, Refused> {
+        self.descriptor.kind.check(value)
+    }
+
+    /// Record one measurement: a counter's increment, a histogram's value, a gauge's
+    /// current value (an observable's observation, as [`Self::observe`]).
+    pub fn record(&self, value: Number, attrs: AttributeSet, now: u64) -> Result<(), Refused> {
+        let value = self.check(value)?;
+        match self.descriptor.kind {
+            InstrumentKind::Counter | InstrumentKind::UpDownCounter => self.add(value, attrs, now),
+            InstrumentKind::Histogram => self.record_one(as_f64(value), attrs, now),
+            _ => self.observe(value, attrs, now),
+        }
+        Ok(())
+    }
+
+    /// Add the increments of one call to a counter or up-down counter: all of them, or
+    /// none when one is refused.
+    pub fn add_many(
+        &self,
+        increments: Increments<'_>,
+        attrs: AttributeSet,
+        now: u64,
+    ) -> Result<(), Refused> {
+        if let Some(total) = self.descriptor.kind.total(increments)? {
+            self.add(total, attrs, now);
+        }
+        Ok(())
+    }
+
+    /// Record the values of one call to a histogram, aggregated by the kernels into
+    /// `counts` (one per bucket) and `summary`: all of them, or none when one is NaN or
+    /// infinite.
+    pub fn record_many(
+        &self,
+        counts: &[u64],
+        summary: &Summary,
+        attrs: AttributeSet,
+        now: u64,
+    ) -> Result<(), Refused> {
+        if summary.count > 0 {
+            check_finite(summary)?;
+            self.merge_histogram(counts, summary, attrs, now);
+        }
+        Ok(())
+    }
+
+    fn add(&self, value: Number, attrs: AttributeSet, now: u64) {
         self.with_series(attrs, now, |s| {
             if let Agg::Sum(total) = &mut s.agg {
                 *total = add(*total, value);
@@ -226,23 +334,24 @@ impl Instrument {
         });
     }
 
-    /// Gauge value.
-    pub fn set(&self, value: Number, attrs: AttributeSet, now: u64) {
+    fn record_one(&self, v: f64, attrs: AttributeSet, now: u64) {
         self.with_series(attrs, now, |s| {
-            if let Agg::Last(v) = &mut s.agg {
-                *v = value;
+            if let Agg::Histogram { counts, summary } = &mut s.agg {
+                if let Some(c) = counts.get_mut(bucket_of(v, &self.descriptor.boundaries)) {
+                    *c += 1;
+                }
+                summary.merge(&Summary {
+                    count: 1,
+                    sum: v,
+                    min: v,
+                    max: v,
+                    nan_count: 0,
+                });
             }
         });
     }
 
-    /// Merge pre-aggregated histogram data (one value or a whole array).
-    pub fn merge_histogram(
-        &self,
-        counts: &[u64],
-        summary: &Summary,
-        attrs: AttributeSet,
-        now: u64,
-    ) {
+    fn merge_histogram(&self, counts: &[u64], summary: &Summary, attrs: AttributeSet, now: u64) {
         self.with_series(attrs, now, |s| {
             if let Agg::Histogram {
                 counts: c,
@@ -252,18 +361,7 @@ impl Instrument {
                 for (a, b) in c.iter_mut().zip(counts) {
                     *a += b;
                 }
-                sm.count += summary.count;
-                sm.sum += summary.sum;
-                sm.min = if summary.min < sm.min {
-                    summary.min
-                } else {
-                    sm.min
-                };
-                sm.max = if summary.max > sm.max {
-                    summary.max
-                } else {
-                    sm.max
-                };
+                sm.merge(summary);
             }
         });
     }
@@ -394,6 +492,7 @@ pub type SharedInstrument = Arc<Instrument>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::{Increments, Refused};
 
     fn desc(kind: InstrumentKind) -> Descriptor {
         Descriptor {
@@ -519,6 +618,123 @@ mod tests {
         assert_eq!(sum_points(c.collect(4).unwrap())[0].2, Number::Int(5));
         // Not observed this round: no point.
         assert!(c.collect(5).is_none());
+    }
+
+    #[test]
+    fn descriptors_are_checked() {
+        let d = Descriptor::new("h", "ms", "", InstrumentKind::Histogram, None).unwrap();
+        assert_eq!(d.boundaries, DEFAULT_BOUNDARIES);
+        let d = Descriptor::new("c", "", "", InstrumentKind::Counter, Some(vec![1.0])).unwrap();
+        assert!(d.boundaries.is_empty());
+        let custom = Descriptor::new(
+            "h",
+            "",
+            "",
+            InstrumentKind::Histogram,
+            Some(vec![-1.0, 2.0]),
+        );
+        assert_eq!(custom.unwrap().boundaries, [-1.0, 2.0]);
+        for bad in [
+            vec![1.0, 1.0],
+            vec![2.0, 1.0],
+            vec![0.0, f64::NAN],
+            vec![f64::INFINITY],
+        ] {
+            let e = Descriptor::new("h", "", "", InstrumentKind::Histogram, Some(bad)).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "`boundaries` must be finite and strictly increasing"
+            );
+        }
+        for name in [String::new(), "x".repeat(256)] {
+            let e = Descriptor::new(&name, "", "", InstrumentKind::Gauge, None).unwrap_err();
+            assert!(e
+                .to_string()
+                .starts_with("instrument name must be 1 to 255 characters; got \""));
+        }
+        assert!(Descriptor::new(&"x".repeat(255), "", "", InstrumentKind::Gauge, None).is_ok());
+    }
+
+    #[test]
+    fn refused_measurements_record_nothing() {
+        let c = Instrument::new(
+            desc(InstrumentKind::Counter),
+            TemporalityPreference::Cumulative,
+            2000,
+            0,
+        );
+        assert_eq!(
+            c.record(Number::Int(-1), attrs(1), 1),
+            Err(Refused::Negative)
+        );
+        let s = crate::aggregate::Kernels::Scalar.summarize(&[1.0, f64::NAN]);
+        assert_eq!(
+            c.add_many(Increments::Floats(&s), attrs(1), 1),
+            Err(Refused::NotFiniteMany)
+        );
+        assert!(c.collect(2).is_none());
+        let ints = Increments::Ints {
+            count: 2,
+            sum: 7,
+            min: 3,
+        };
+        c.add_many(ints, attrs(1), 3).unwrap();
+        c.record(Number::Int(1), attrs(1), 3).unwrap();
+        assert_eq!(sum_points(c.collect(4).unwrap())[0].2, Number::Int(8));
+
+        let g = Instrument::new(
+            desc(InstrumentKind::Gauge),
+            TemporalityPreference::Cumulative,
+            2000,
+            0,
+        );
+        assert_eq!(
+            g.record(Number::Double(f64::NAN), attrs(1), 1),
+            Err(Refused::NaN)
+        );
+        g.record(Number::Int(4), attrs(1), 1).unwrap();
+        g.record(Number::Double(2.5), attrs(1), 1).unwrap();
+        assert_eq!(sum_points(g.collect(2).unwrap())[0].2, Number::Double(2.5));
+    }
+
+    #[test]
+    fn one_histogram_value_lands_in_the_bucket_the_kernels_choose() {
+        let h = Instrument::new(
+            desc(InstrumentKind::Histogram),
+            TemporalityPreference::Cumulative,
+            2000,
+            0,
+        );
+        let values = [0.0, 5.0, 5.5, -3.0, 10000.0, 10000.5];
+        let mut expected = vec![0; 16];
+        let s = crate::aggregate::Kernels::Scalar.histogram(
+            &values,
+            &DEFAULT_BOUNDARIES,
+            &mut expected,
+        );
+        for v in values {
+            h.record(Number::Double(v), AttributeSet::empty(), 1)
+                .unwrap();
+        }
+        h.record(Number::Int(7), AttributeSet::empty(), 1).unwrap();
+        expected[2] += 1;
+        assert_eq!(
+            h.record(Number::Double(f64::INFINITY), AttributeSet::empty(), 1),
+            Err(Refused::NotFinite(f64::INFINITY))
+        );
+        let m = h.collect(2).unwrap();
+        let Some(MetricData::Histogram { points, .. }) = m.data else {
+            panic!()
+        };
+        assert_eq!(points[0].bucket_counts, expected);
+        assert_eq!(points[0].count, 7);
+        assert_eq!(points[0].sum, Some(s.sum + 7.0));
+        assert_eq!((points[0].min, points[0].max), (Some(-3.0), Some(10000.5)));
+        let bad = crate::aggregate::Kernels::Scalar.summarize(&[f64::NAN]);
+        assert_eq!(
+            h.record_many(&[1; 16], &bad, AttributeSet::empty(), 3),
+            Err(Refused::NotFiniteMany)
+        );
     }
 
     #[test]

@@ -96,6 +96,17 @@ impl Default for Summary {
     }
 }
 
+impl Summary {
+    /// Fold `other` (the summary of more values) into this one.
+    pub fn merge(&mut self, other: &Summary) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.min = min_of(other.min, self.min);
+        self.max = max_of(other.max, self.max);
+        self.nan_count += other.nan_count;
+    }
+}
+
 #[inline(always)]
 fn min_of(v: f64, acc: f64) -> f64 {
     if v < acc {
@@ -225,7 +236,7 @@ fn avx2_available() -> bool {
 
 /// Number of boundaries strictly below `v` (its bucket index).
 #[inline(always)]
-fn bucket_of(v: f64, bounds: &[f64]) -> usize {
+pub(crate) fn bucket_of(v: f64, bounds: &[f64]) -> usize {
     if bounds.len() <= 32 {
         bounds.iter().map(|b| (*b < v) as usize).sum()
     } else {
