@@ -246,19 +246,16 @@ impl PyTracer {
             }
         };
         let tracer = &self.core;
-        let (span, late) = tracer.start(name.to_cow()?, kind, parent.as_ref(), start_time);
+        let (mut span, late) = tracer.start(name.to_cow()?, kind, parent.as_ref(), start_time);
+        let late = policy::late(py, late, "a span was started")?;
+        if !late && attributes.is_some() {
+            span = span.with_attributes(self::attributes(attributes, tracer)?);
+        }
         let span = PySpan {
             span,
             token: Mutex::new(None),
         };
-        if policy::late(py, late, "a span was started")? {
-            return Ok(span);
-        }
-        if attributes.is_some() {
-            let attrs = self::attributes(attributes, tracer)?;
-            span.span.set_attributes(attrs);
-        }
-        if let Some(links) = links {
+        if let Some(links) = links.filter(|_| !late) {
             for item in links.try_iter()? {
                 let item = item?;
                 let (target, attrs) = match item.cast::<PyTuple>() {

@@ -30,6 +30,35 @@ pub fn set_attribute(attrs: &mut Vec<KeyValue>, dropped: &mut u32, key: String, 
     }
 }
 
+/// Set each of `new` in order, as [`set_attribute`] does.
+pub fn set_attributes(attrs: &mut Vec<KeyValue>, dropped: &mut u32, new: Vec<KeyValue>) {
+    if !attrs.is_empty() {
+        for kv in new {
+            set_attribute(attrs, dropped, kv.key, kv.value);
+        }
+        return;
+    }
+    // Nothing set yet (a span starting): the same rule applied in place, so that the
+    // common case, distinct keys within the limit, neither allocates nor copies.
+    *attrs = new;
+    let mut kept = 0;
+    for i in 0..attrs.len() {
+        let (seen, rest) = attrs.split_at_mut(i);
+        let item = &mut rest[0];
+        if let Some(first) = seen[..kept].iter_mut().find(|kv| kv.key == item.key) {
+            first.value = std::mem::replace(&mut item.value, AnyValue::Empty);
+        } else if kept < ATTRIBUTE_LIMIT {
+            if kept != i {
+                attrs.swap(kept, i);
+            }
+            kept += 1;
+        } else {
+            *dropped = dropped.saturating_add(1);
+        }
+    }
+    attrs.truncate(kept);
+}
+
 /// Append `item` unless `items` holds `limit` already; then count it in `dropped`.
 pub fn push<T>(items: &mut Vec<T>, dropped: &mut u32, limit: usize, item: T) {
     if items.len() < limit {
@@ -71,6 +100,37 @@ mod tests {
         assert_eq!(dropped, 0);
         set_attribute(&mut attrs, &mut dropped, "new".into(), AnyValue::Int(1));
         assert_eq!((attrs.len(), dropped), (ATTRIBUTE_LIMIT, 1));
+    }
+
+    #[test]
+    fn set_attributes_in_place_is_set_attribute_in_order() {
+        let key = |k: usize| format!("k{}", k % 150);
+        let inputs: Vec<Vec<KeyValue>> = vec![
+            (0..5).map(kv).collect(),
+            (0..200).map(kv).collect(),
+            // Duplicates before and after the limit is reached.
+            (0..300)
+                .map(|i| KeyValue::new(key(i * 7), AnyValue::Int(i as i64)))
+                .collect(),
+            vec![kv(1), kv(2), KeyValue::new("k1", AnyValue::Bool(true))],
+        ];
+        for new in inputs {
+            let (mut expected, mut expected_dropped) = (Vec::new(), 0);
+            for kv in new.clone() {
+                set_attribute(&mut expected, &mut expected_dropped, kv.key, kv.value);
+            }
+            let (mut got, mut dropped) = (Vec::new(), 0);
+            set_attributes(&mut got, &mut dropped, new.clone());
+            assert_eq!((&got, dropped), (&expected, expected_dropped));
+            // And on top of existing attributes.
+            let (mut twice, mut dropped) = (Vec::new(), 0);
+            set_attributes(&mut twice, &mut dropped, new.clone());
+            set_attributes(&mut twice, &mut dropped, new.clone());
+            for kv in new {
+                set_attribute(&mut expected, &mut expected_dropped, kv.key, kv.value);
+            }
+            assert_eq!((twice, dropped), (expected, expected_dropped));
+        }
     }
 
     #[test]

@@ -231,17 +231,28 @@ impl Span {
         });
     }
 
+    /// The span with `attributes` set, as [`Self::set_attributes`] sets them; owning
+    /// the span (one just started) spares the lock.
+    pub fn with_attributes(mut self, attributes: Vec<KeyValue>) -> Self {
+        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = data.as_deref_mut() {
+            limits::set_attributes(
+                &mut d.attributes,
+                &mut d.dropped_attributes_count,
+                attributes,
+            );
+        }
+        self
+    }
+
     /// Set several attributes, in order (as [`Self::set_attribute`] each).
     pub fn set_attributes(&self, attributes: Vec<KeyValue>) {
         self.with_data(|d| {
-            for kv in attributes {
-                limits::set_attribute(
-                    &mut d.attributes,
-                    &mut d.dropped_attributes_count,
-                    kv.key,
-                    kv.value,
-                );
-            }
+            limits::set_attributes(
+                &mut d.attributes,
+                &mut d.dropped_attributes_count,
+                attributes,
+            )
         });
     }
 
@@ -452,7 +463,7 @@ mod tests {
                 .map(|i| KeyValue::new(format!("k{i}"), AnyValue::Int(i as i64)))
                 .collect()
         };
-        span.set_attributes(many(130));
+        let span = span.with_attributes(many(130));
         span.set_attribute("k0".into(), AnyValue::Bool(true));
         span.set_attribute("k200".into(), AnyValue::Bool(true));
         for _ in 0..130 {
