@@ -45,6 +45,15 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// A measurement: Python ints stay integers, floats are doubles.
 fn number(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Number> {
     let py = value.py();
+    // The common case first: an exact int or float is no bool of any kind.
+    if let Ok(f) = value.cast_exact::<PyFloat>() {
+        return Ok(Number::Double(f.value()));
+    }
+    if value.is_exact_instance_of::<PyInt>() {
+        if let Ok(i) = value.extract::<i64>() {
+            return Ok(Number::Int(i));
+        }
+    }
     // Python and numpy bools are almost always a mistake here.
     if value.is_instance_of::<PyBool>() || matches!(type_name(value).as_str(), "bool_" | "bool") {
         return Err(PyTypeError::new_err(format!(
