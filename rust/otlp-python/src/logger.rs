@@ -152,8 +152,9 @@ impl PyLogger {
                 Err(bad) => policy::bad_attribute(py, self.exporter.policy(), &key, bad)?,
             }
         }
-        let text =
-            |k: &Bound<'py, PyString>| get(k).and_then(|v| v.str().ok().map(|s| s.to_string()));
+        let text = |k: &Bound<'py, PyString>| {
+            get(k).and_then(|v| v.str().ok().map(|s| s.to_string_lossy().into_owned()))
+        };
         let number = |k: &Bound<'py, PyString>| get(k).and_then(|v| v.extract::<i64>().ok());
         let info = get(intern!(py, "exc_info"))
             .filter(|e| e.is_truthy().unwrap_or(false))

@@ -204,7 +204,8 @@ pub fn exception(
             .unwrap_or_default();
         e.qualname = Some(ty.getattr(intern!(py, "__qualname__"))?.extract()?);
     }
-    e.message = value.map(|v| v.str().map(|s| s.to_string()).unwrap_or_default());
+    let text = |v: &Bound<'_, PyAny>| v.str().map(|s| s.to_string_lossy().into_owned());
+    e.message = value.map(|v| text(v).unwrap_or_default());
     if let Some(tb) = tb {
         let none = py.None().into_bound(py);
         let lines = py

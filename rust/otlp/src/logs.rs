@@ -48,11 +48,11 @@ pub fn severity_from_level(level: i64) -> i32 {
 
 /// The severity text of a level name: the data model's short names where Python's
 /// differ (`WARNING` → `WARN`, `CRITICAL` → `FATAL`), other names as they are.
-pub fn level_name_text(name: &str) -> &str {
-    match name {
-        "WARNING" => "WARN",
-        "CRITICAL" => "FATAL",
-        other => other,
+pub fn level_name_text(name: String) -> String {
+    match name.as_str() {
+        "WARNING" => "WARN".to_owned(),
+        "CRITICAL" => "FATAL".to_owned(),
+        _ => name,
     }
 }
 
@@ -154,10 +154,7 @@ impl LoggingRecord {
         }
         record.set_attributes(extras);
         record.severity_number = severity_from_level(self.level);
-        record.severity_text = self
-            .level_name
-            .map(|n| level_name_text(&n).to_owned())
-            .unwrap_or_default();
+        record.severity_text = self.level_name.map(level_name_text).unwrap_or_default();
         record.time_unix_nano = self.created.map_or(now, |c| (c * 1e9) as u64);
         record.observed_time_unix_nano = now;
     }
@@ -218,9 +215,9 @@ mod tests {
         for (level, number) in cases {
             assert_eq!(severity_from_level(level), number, "level {level}");
         }
-        assert_eq!(level_name_text("WARNING"), "WARN");
-        assert_eq!(level_name_text("CRITICAL"), "FATAL");
-        assert_eq!(level_name_text("Level 5"), "Level 5");
+        assert_eq!(level_name_text("WARNING".into()), "WARN");
+        assert_eq!(level_name_text("CRITICAL".into()), "FATAL");
+        assert_eq!(level_name_text("Level 5".into()), "Level 5");
     }
 
     #[test]
