@@ -21,9 +21,10 @@ fmt: ## Format Rust and Python code
 	ruff check --fix .
 
 .PHONY: lint
-lint: ## cargo fmt --check, clippy -D warnings, ruff, mypy --strict, stubtest
+lint: ## cargo fmt --check, clippy -D warnings, the core's docs (missing_docs), ruff, mypy --strict, stubtest
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc -p otlp --no-deps --locked -q
 	ruff check .
 	mypy
 	$(PYTHON) -m mypy.stubtest otlp._native --allowlist .stubtest-allowlist

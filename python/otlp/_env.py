@@ -191,9 +191,7 @@ def _batch(env: Mapping[str, str], prefix: str, defaults: BatchConfig) -> Option
 def _metrics(env: Mapping[str, str]) -> Optional[MetricsConfig]:
     interval = _millis(env, "OTEL_METRIC_EXPORT_INTERVAL")
     timeout = _millis(env, "OTEL_METRIC_EXPORT_TIMEOUT")
-    temporality = _choice(
-        env, _PREFIX + "METRICS_TEMPORALITY_PREFERENCE", tuple(_CHOICES["temporality"])
-    )
+    temporality = _choice(env, _PREFIX + "METRICS_TEMPORALITY_PREFERENCE", tuple(_CHOICES["temporality"]))
     if interval is None and timeout is None and temporality is None:
         return None
     d = MetricsConfig()

@@ -13,6 +13,8 @@
 //! [`receiver`] is a small embedded collector for demos and tests. See
 //! `examples/three_signals.rs`.
 
+#![warn(missing_docs)]
+
 pub mod aggregate;
 pub mod decode;
 pub mod encode;

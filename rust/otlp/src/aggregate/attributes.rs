@@ -10,6 +10,7 @@ use crate::model::{AnyValue, KeyValue};
 pub struct AttributeSet(Arc<[KeyValue]>);
 
 impl AttributeSet {
+    /// The set of `attrs`, sorted by key; for a key given twice the last value wins.
     pub fn new(mut attrs: Vec<KeyValue>) -> Self {
         // Stable sort, then keep the last value given for a key.
         attrs.sort_by(|a, b| a.key.cmp(&b.key));
@@ -23,22 +24,27 @@ impl AttributeSet {
         Self(out.into())
     }
 
+    /// The set without attributes.
     pub fn empty() -> Self {
         Self::default()
     }
 
+    /// The attributes, in key order.
     pub fn as_slice(&self) -> &[KeyValue] {
         &self.0
     }
 
+    /// A copy of the attributes, in key order.
     pub fn to_vec(&self) -> Vec<KeyValue> {
         self.0.to_vec()
     }
 
+    /// How many attributes the set holds.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether the set holds no attribute.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -152,6 +158,7 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The hasher of series maps: FxHash, fast on the short keys of attribute sets.
 pub type FxBuild = BuildHasherDefault<FxHasher>;
 
 #[cfg(test)]

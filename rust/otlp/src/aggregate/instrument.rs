@@ -43,9 +43,13 @@ impl InstrumentKind {
 /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TemporalityPreference {
+    /// Every instrument reports totals since it started.
     #[default]
     Cumulative,
+    /// Counters, histograms and observable counters report changes since the last
+    /// collection; up-down counters stay cumulative.
     Delta,
+    /// Synchronous counters and histograms report changes; the rest stay cumulative.
     LowMemory,
 }
 

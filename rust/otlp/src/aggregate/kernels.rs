@@ -29,6 +29,7 @@ pub trait Element: Copy + sealed::Sealed {
     /// How the AVX2 kernel loads four of them (0: f64, 1: f32, 2: i32, 3: i64).
     #[doc(hidden)]
     const KIND: u8;
+    /// The value as a double (int64 exactly up to 2^53).
     fn to_f64(self) -> f64;
 }
 
@@ -75,12 +76,15 @@ impl Element for i64 {
 /// Running count/sum/min/max over any number of chunks.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Summary {
+    /// Values seen, NaN included.
     pub count: u64,
+    /// Their sum (NaN when one of them was NaN).
     pub sum: f64,
     /// `+inf` when no non-NaN value was seen.
     pub min: f64,
     /// `-inf` when no non-NaN value was seen.
     pub max: f64,
+    /// NaN values among them (left out of `min` and `max`).
     pub nan_count: u64,
 }
 
@@ -158,7 +162,9 @@ fn fold_max(acc: &[f64; LANES]) -> f64 {
 /// Which implementation runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernels {
+    /// Portable code (auto-vectorised by the compiler), always available.
     Scalar,
+    /// AVX2 intrinsics, on x86-64 CPUs that have them.
     Avx2,
 }
 
@@ -190,6 +196,7 @@ impl Kernels {
         }
     }
 
+    /// `scalar` or `avx2`.
     pub fn name(self) -> &'static str {
         match self {
             Kernels::Scalar => "scalar",
