@@ -22,6 +22,8 @@ pub trait Signal: Sized + Send + 'static {
     fn encode(items: &[Box<Self>], buf: &mut Vec<u8>);
     /// Append the OTLP/JSON export request for `items` to `buf`.
     fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>);
+    /// About how many bytes of memory the item holds.
+    fn approx_size(&self) -> usize;
 }
 
 impl Signal for SpanData {
@@ -32,6 +34,9 @@ impl Signal for SpanData {
     fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
         encode_traces_json(items, buf)
     }
+    fn approx_size(&self) -> usize {
+        SpanData::approx_size(self)
+    }
 }
 
 impl Signal for LogRecord {
@@ -41,6 +46,9 @@ impl Signal for LogRecord {
     }
     fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
         encode_logs_json(items, buf)
+    }
+    fn approx_size(&self) -> usize {
+        LogRecord::approx_size(self)
     }
 }
 
@@ -65,6 +73,7 @@ impl<T: Signal> BatchExporter<T> {
             let (client, runtime) = config.client(&target)?;
             Pipeline::start(
                 config.batch,
+                config.queue.clone(),
                 ExportSettings {
                     paths: T::PATHS,
                     encode: if config.protocol.is_json() {
@@ -128,5 +137,10 @@ impl<T: Signal> Weighted for Box<T> {
     #[inline]
     fn weight(&self) -> u64 {
         1
+    }
+
+    #[inline]
+    fn bytes(&self) -> usize {
+        self.approx_size()
     }
 }

@@ -29,6 +29,8 @@ use crate::stats::{DropReason, Stats};
 use crate::time::Done;
 use crate::transport::{Client, Paths};
 
+use super::queue::{Overflow, QueueConfig};
+
 /// How a pipeline queues and batches items (the batch processor's settings).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchConfig {
@@ -109,6 +111,9 @@ impl BatchConfig {
 pub trait Weighted {
     /// What this item counts for in [`Stats`].
     fn weight(&self) -> u64;
+
+    /// About how many bytes of memory the item holds, for the queue's byte bound.
+    fn bytes(&self) -> usize;
 }
 
 fn weight_of<T: Weighted>(items: &[T]) -> u64 {
@@ -143,6 +148,12 @@ struct Ticket {
 struct State<T> {
     /// A deque: taking a batch from the front must not move the backlog behind it.
     queue: VecDeque<T>,
+    /// The estimated size of each queued item, in step with `queue`.
+    sizes: VecDeque<usize>,
+    /// Their sum, bounded by `QueueConfig::max_queue_bytes`.
+    queued_bytes: usize,
+    /// Producers waiting for room ([`Overflow::Block`]).
+    waiting: usize,
     shutdown: bool,
     batcher_done: bool,
     flush_requested: u64,
@@ -159,8 +170,11 @@ struct Shared<T> {
     wake: Condvar,
     /// Wakes `force_flush` / `shutdown` waiters when tickets settle.
     progress: Condvar,
+    /// Wakes producers waiting for room.
+    room: Condvar,
     stats: Arc<Stats>,
     config: BatchConfig,
+    queue: QueueConfig,
     circuit: Arc<Circuit>,
 }
 
@@ -206,6 +220,23 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T> Shared<T> {
+    /// Whether the queued items take more than half the byte bound: time to send a
+    /// partial batch rather than wait for a full one.
+    fn pressed(&self, st: &State<T>) -> bool {
+        !st.queue.is_empty() && st.queued_bytes * 2 > self.queue.max_queue_bytes
+    }
+
+    /// Empty the queue (at shutdown, or when the batcher died) and wake waiting
+    /// producers, which then see the pipeline shut down.
+    fn take_queue(&self, st: &mut State<T>) -> VecDeque<T> {
+        st.sizes.clear();
+        st.queued_bytes = 0;
+        self.room.notify_all();
+        std::mem::take(&mut st.queue)
+    }
+}
+
 impl<T: Weighted> Shared<T> {
     /// The batcher died: stop accepting items and settle what it left, queued or
     /// in flight, as failed, so that no waiter is left waiting for it. (A batch
@@ -215,7 +246,7 @@ impl<T: Weighted> Shared<T> {
         let mut st = self.lock();
         st.shutdown = true;
         st.batcher_done = true;
-        let left = std::mem::take(&mut st.queue);
+        let left = self.take_queue(&mut st);
         let live = st.live.clone();
         drop(st);
         let weight = weight_of(left.as_slices().0) + weight_of(left.as_slices().1);
@@ -233,6 +264,18 @@ enum Outcome {
     Dropped(DropReason),
 }
 
+/// What became of an item offered to a pipeline ([`Pipeline::offer`]).
+#[derive(Debug)]
+pub enum Offer<T> {
+    /// It is queued.
+    Queued,
+    /// It was dropped, and counted.
+    Dropped,
+    /// The queue is full and the policy is [`Overflow::Block`]: here it is back, to be
+    /// given to [`Pipeline::push_wait`].
+    Full(T),
+}
+
 /// A signal's queue, batcher thread and delivery.
 pub struct Pipeline<T: Weighted + Send + 'static> {
     shared: Arc<Shared<T>>,
@@ -245,12 +288,14 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     /// `runtime`, and every item is counted in `stats`.
     pub fn start(
         config: BatchConfig,
+        queue: QueueConfig,
         settings: ExportSettings<T>,
         client: Arc<Client>,
         runtime: Handle,
         stats: Arc<Stats>,
     ) -> Result<Self> {
         config.validate_at("batch.")?;
+        queue.validate_at("queue.")?;
         settings.retry.validate_at("retry.")?;
         settings.circuit.validate_at("circuit_breaker.")?;
         crate::time::check_positive(settings.timeout, "timeout")?;
@@ -258,6 +303,9 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             state: Mutex::new(State {
                 // Grows as items arrive: a large `max_queue_size` costs nothing until used.
                 queue: VecDeque::new(),
+                sizes: VecDeque::new(),
+                queued_bytes: 0,
+                waiting: 0,
                 shutdown: false,
                 batcher_done: false,
                 flush_requested: 0,
@@ -268,8 +316,10 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             }),
             wake: Condvar::new(),
             progress: Condvar::new(),
+            room: Condvar::new(),
             stats,
             config,
+            queue,
             circuit: Arc::new(Circuit::new(settings.circuit, Arc::new(SystemClock))),
         });
         let (cancel, cancelled) = watch::channel(false);
@@ -309,25 +359,105 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         &self.shared.circuit
     }
 
-    /// Hand an ended item to the pipeline. Never blocks beyond a short lock; when the
-    /// queue is full or the pipeline is shut down the item is dropped and counted.
+    /// Hand an ended item to the pipeline. With [`Overflow::Block`] a full queue makes
+    /// this wait for room, up to `block_timeout`; otherwise it never blocks beyond a
+    /// short lock. What cannot be queued is dropped and counted.
     pub fn push(&self, item: T) {
+        if let Offer::Full(item) = self.offer(item) {
+            self.push_wait(item, crate::time::after(self.shared.queue.block_timeout));
+        }
+    }
+
+    /// Queue an item if there is room, without waiting. When the queue is full: with
+    /// [`Overflow::Block`] the item is handed back ([`Offer::Full`]) for the caller to
+    /// wait with [`Self::push_wait`] (having released what it must not hold while
+    /// waiting); otherwise the newest or the oldest items are dropped and counted.
+    pub fn offer(&self, item: T) -> Offer<T> {
         let stats = &self.shared.stats;
         let weight = item.weight();
         Stats::add(&stats.accepted, weight);
+        let bytes = item.bytes();
         let mut st = self.shared.lock();
         if st.shutdown {
             drop(st);
             stats.dropped(DropReason::Shutdown, weight);
-            return;
+            return Offer::Dropped;
         }
-        if st.queue.len() >= self.shared.config.max_queue_size {
-            drop(st);
-            stats.dropped(DropReason::QueueFull, weight);
-            return;
+        if !self.fits(&st, bytes) {
+            match self.shared.queue.overflow {
+                Overflow::Block if bytes <= self.shared.queue.max_queue_bytes => {
+                    return Offer::Full(item)
+                }
+                Overflow::DropOldest if bytes <= self.shared.queue.max_queue_bytes => {
+                    let mut evicted = 0;
+                    while !self.fits(&st, bytes) {
+                        let (Some(old), Some(size)) = (st.queue.pop_front(), st.sizes.pop_front())
+                        else {
+                            break;
+                        };
+                        st.queued_bytes -= size;
+                        evicted += old.weight();
+                    }
+                    stats.dropped(DropReason::Evicted, evicted);
+                }
+                _ => {
+                    drop(st);
+                    stats.dropped(DropReason::QueueFull, weight);
+                    return Offer::Dropped;
+                }
+            }
         }
+        self.enqueue(st, item, bytes);
+        Offer::Queued
+    }
+
+    /// Wait for room for an item [`Self::offer`] handed back, until `until`; then it is
+    /// queued, or dropped and counted (`block_timeout`, or `shutdown` when the pipeline
+    /// shuts down meanwhile).
+    pub fn push_wait(&self, item: T, until: Instant) {
+        let bytes = item.bytes();
+        let mut st = self.shared.lock();
+        st.waiting += 1;
+        let reason = loop {
+            if st.shutdown {
+                break Some(DropReason::Shutdown);
+            }
+            if self.fits(&st, bytes) {
+                break None;
+            }
+            let now = Instant::now();
+            if now >= until {
+                break Some(DropReason::BlockTimeout);
+            }
+            st = self
+                .shared
+                .room
+                .wait_timeout(st, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        st.waiting -= 1;
+        match reason {
+            None => self.enqueue(st, item, bytes),
+            Some(reason) => {
+                drop(st);
+                self.shared.stats.dropped(reason, item.weight());
+            }
+        }
+    }
+
+    /// Whether an item of `bytes` fits in the queue now.
+    fn fits(&self, st: &State<T>, bytes: usize) -> bool {
+        st.queue.len() < self.shared.config.max_queue_size
+            && st.queued_bytes + bytes <= self.shared.queue.max_queue_bytes
+    }
+
+    fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, item: T, bytes: usize) {
         st.queue.push_back(item);
-        let full = st.queue.len() == self.shared.config.max_export_batch_size;
+        st.sizes.push_back(bytes);
+        st.queued_bytes += bytes;
+        let full = st.queue.len() == self.shared.config.max_export_batch_size
+            || st.queued_bytes > self.shared.queue.max_queue_bytes / 2;
         drop(st);
         if full {
             self.shared.wake.notify_one();
@@ -417,6 +547,8 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         st.shutdown = true;
         drop(st);
         self.shared.wake.notify_one();
+        // Producers waiting for room give up: nothing more is accepted.
+        self.shared.room.notify_all();
     }
 
     /// Wait until the queue is empty, nothing is in flight and the batcher has exited,
@@ -445,7 +577,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     pub fn finish_shutdown(&self) {
         let mut st = self.shared.lock();
         st.shutdown = true;
-        let left = std::mem::take(&mut st.queue);
+        let left = self.shared.take_queue(&mut st);
         let live = std::mem::take(&mut st.live);
         let idle = st.batcher_done;
         drop(st);
@@ -510,6 +642,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
                 if st.shutdown
                     || st.flush_requested > st.flush_done
                     || st.queue.len() >= cfg.max_export_batch_size
+                    || self.shared.pressed(&st)
                 {
                     break;
                 }
@@ -528,13 +661,20 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             let flush = st.flush_requested;
             let draining = shutdown || flush > st.flush_done;
             let timer = Instant::now() >= next_export;
-            // Full batches always; a partial one on timer, flush and shutdown.
+            // Full batches always; a partial one on timer, flush and shutdown, and when
+            // the queued items take more than half the byte bound.
             let mut batches = Vec::new();
             while st.queue.len() >= cfg.max_export_batch_size
+                || self.shared.pressed(&st)
                 || ((draining || timer) && !st.queue.is_empty())
             {
                 let n = st.queue.len().min(cfg.max_export_batch_size);
                 let batch: Vec<T> = st.queue.drain(..n).collect();
+                let freed: usize = st.sizes.drain(..n).sum();
+                st.queued_bytes -= freed;
+                if st.waiting > 0 {
+                    self.shared.room.notify_all();
+                }
                 let ticket = Arc::new(Ticket {
                     id: st.next_ticket,
                     remaining: AtomicU64::new(weight_of(&batch)),
@@ -749,6 +889,10 @@ mod tests {
         fn weight(&self) -> u64 {
             1
         }
+
+        fn bytes(&self) -> usize {
+            100
+        }
     }
 
     /// Encodes nothing, and panics on an item marked `true`: a stand-in for a bug.
@@ -763,14 +907,54 @@ mod tests {
         fn weight(&self) -> u64 {
             self.0
         }
+
+        fn bytes(&self) -> usize {
+            self.0 as usize * 10
+        }
+    }
+
+    /// An item of `bytes` whose encoding waits until its gate opens: a stuck export.
+    struct Held {
+        bytes: usize,
+        gate: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Weighted for Held {
+        fn weight(&self) -> u64 {
+            1
+        }
+
+        fn bytes(&self) -> usize {
+            self.bytes
+        }
+    }
+
+    fn wait_for_gate(items: &[Held], _buf: &mut Vec<u8>) {
+        for item in items {
+            let (open, changed) = &*item.gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = changed.wait(open).unwrap();
+            }
+        }
+    }
+
+    fn gate() -> Arc<(Mutex<bool>, Condvar)> {
+        Arc::new((Mutex::new(false), Condvar::new()))
+    }
+
+    fn open(gate: &(Mutex<bool>, Condvar)) {
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
     }
 
     fn pipeline(config: BatchConfig) -> Pipeline<Item> {
-        pipeline_of(config, encode)
+        pipeline_of(config, QueueConfig::default(), encode)
     }
 
     fn pipeline_of<T: Weighted + Send + 'static>(
         config: BatchConfig,
+        queue: QueueConfig,
         encode: fn(&[T], &mut Vec<u8>),
     ) -> Pipeline<T> {
         let client = GrpcClient::new(GrpcConfig {
@@ -784,6 +968,7 @@ mod tests {
         .unwrap();
         Pipeline::start(
             config,
+            queue,
             ExportSettings {
                 paths: Paths {
                     grpc: "/x",
@@ -840,6 +1025,7 @@ mod tests {
                 max_concurrent_exports: 1,
                 ..BatchConfig::default()
             },
+            QueueConfig::default(),
             |_: &[Points], _: &mut Vec<u8>| {},
         );
         for _ in 0..4 {
@@ -897,5 +1083,144 @@ mod tests {
             err.contains("internal error") && err.contains("boom"),
             "{err}"
         );
+    }
+
+    /// A pipeline whose batcher is stuck on its first batch (of one item) until `gate`
+    /// opens, with room for `queue` items of 100 bytes behind it.
+    fn stuck(queue: usize, overflow: Overflow) -> (Pipeline<Held>, Arc<(Mutex<bool>, Condvar)>) {
+        stuck_with(queue, overflow, QueueConfig::default().max_queue_bytes)
+    }
+
+    fn stuck_with(
+        queue: usize,
+        overflow: Overflow,
+        max_queue_bytes: usize,
+    ) -> (Pipeline<Held>, Arc<(Mutex<bool>, Condvar)>) {
+        let g = gate();
+        let p = pipeline_of(
+            BatchConfig {
+                max_queue_size: queue,
+                max_export_batch_size: 1,
+                max_concurrent_exports: 1,
+                ..BatchConfig::default()
+            },
+            QueueConfig {
+                overflow,
+                block_timeout: Duration::from_millis(200),
+                max_queue_bytes,
+                ..QueueConfig::default()
+            },
+            wait_for_gate,
+        );
+        p.push(Held {
+            bytes: 100,
+            gate: g.clone(),
+        });
+        // The batcher holds the first item once the queue is empty again.
+        let until = crate::time::after(Duration::from_secs(10));
+        while p.shared.lock().queue.len() == 1 && Instant::now() < until {
+            std::thread::yield_now();
+        }
+        (p, g)
+    }
+
+    fn held(g: &Arc<(Mutex<bool>, Condvar)>) -> Held {
+        Held {
+            bytes: 100,
+            gate: g.clone(),
+        }
+    }
+
+    #[test]
+    fn drop_oldest_evicts_to_make_room_and_counts_it() {
+        let (p, g) = stuck(4, Overflow::DropOldest);
+        for _ in 0..10 {
+            assert!(matches!(p.offer(held(&g)), Offer::Queued));
+        }
+        let s = p.stats().snapshot();
+        assert_eq!((s.accepted, s.dropped_evicted), (11, 6), "{s:?}");
+        assert_eq!(p.shared.lock().queue.len(), 4);
+        open(&g);
+        p.shutdown(crate::time::after(Duration::from_secs(10)));
+        let s = p.stats().snapshot();
+        assert_eq!(s.dropped() + s.failed() + s.exported, 11, "{s:?}");
+    }
+
+    #[test]
+    fn block_hands_the_item_back_and_waits_for_room_until_its_timeout() {
+        let (p, g) = stuck(2, Overflow::Block);
+        p.push(held(&g));
+        p.push(held(&g));
+        let Offer::Full(item) = p.offer(held(&g)) else {
+            panic!("a full queue under `block` hands the item back");
+        };
+        let started = Instant::now();
+        p.push_wait(item, crate::time::after(Duration::from_millis(200)));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(p.stats().snapshot().dropped_block_timeout, 1);
+        // Room made while a producer waits lets it in.
+        let waiter = {
+            let p = Arc::new(p);
+            let (p2, g2) = (p.clone(), g.clone());
+            let t = std::thread::spawn(move || p2.push(held(&g2)));
+            (p, t)
+        };
+        let (p, t) = waiter;
+        open(&g);
+        t.join().unwrap();
+        p.shutdown(crate::time::after(Duration::from_secs(10)));
+        let s = p.stats().snapshot();
+        assert_eq!(s.dropped_block_timeout, 1, "{s:?}");
+        assert_eq!(s.accepted, 5, "{s:?}");
+    }
+
+    #[test]
+    fn shutdown_releases_blocked_producers() {
+        let (p, g) = stuck(1, Overflow::Block);
+        p.push(held(&g));
+        let p = Arc::new(p);
+        let producers: Vec<_> = (0..4)
+            .map(|_| {
+                let (p, g) = (p.clone(), g.clone());
+                std::thread::spawn(move || {
+                    if let Offer::Full(item) = p.offer(held(&g)) {
+                        p.push_wait(item, crate::time::after(Duration::from_secs(60)));
+                    }
+                })
+            })
+            .collect();
+        let until = crate::time::after(Duration::from_secs(10));
+        while p.shared.lock().waiting < 4 && Instant::now() < until {
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        p.begin_shutdown();
+        for t in producers {
+            t.join().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(p.stats().snapshot().dropped_shutdown, 4);
+        open(&g);
+        p.shutdown(crate::time::after(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn the_byte_bound_holds_whatever_the_item_count() {
+        // Room for 1,000 items, but only for 4 KiB of them: 40 items of 100 bytes.
+        let cap = 4096;
+        let (p, g) = stuck_with(1000, Overflow::DropNewest, cap);
+        for _ in 0..100 {
+            p.offer(held(&g));
+        }
+        assert_eq!(p.shared.lock().queue.len(), 40);
+        assert!(p.shared.lock().queued_bytes <= cap);
+        let huge = Held {
+            bytes: cap + 1,
+            gate: g.clone(),
+        };
+        assert!(matches!(p.offer(huge), Offer::Dropped));
+        assert_eq!(p.stats().snapshot().dropped_queue_full, 61);
+        open(&g);
+        p.shutdown(crate::time::after(Duration::from_secs(10)));
     }
 }
