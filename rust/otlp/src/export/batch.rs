@@ -116,6 +116,13 @@ impl<T: Signal> BatchExporter<T> {
         self.pipeline.push(item);
     }
 
+    /// [`Self::export`], waiting for room (`overflow="block"`) inside `release` (see
+    /// [`Pipeline::push_released`]).
+    #[inline]
+    pub fn export_released(&self, item: Box<T>, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
+        self.pipeline.push_released(item, release);
+    }
+
     /// Export what is queued and wait until `deadline`; true when all of it was
     /// delivered.
     pub fn force_flush(&self, deadline: Instant) -> bool {

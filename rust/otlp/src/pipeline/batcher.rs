@@ -5,6 +5,9 @@
 //! waiting, when `schedule_delay` has passed, or on flush/shutdown; it encodes each
 //! batch into one buffer (halving a batch until each part fits `max_request_size`)
 //! and hands it to the I/O runtime, which sends it with retries.
+//! With a disk queue the batcher writes each request to disk and hands it to a
+//! dispatcher task that sends requests in order as export slots free up; the batcher
+//! never waits for the network, so an outage fills the disk queue, not memory.
 //! Every item handed to [`Pipeline::push`] is accounted exactly once in [`Stats`]:
 //! exported, rejected by the collector, dropped or failed (each with its reason).
 
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::runtime::Handle;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 use crate::resilience::circuit::{Admission, Circuit, CircuitConfig, SystemClock};
@@ -195,6 +198,8 @@ struct Shared<T> {
     circuit: Arc<Circuit>,
     /// Where requests are kept until settled, when `queue.directory` is set.
     disk: Option<DiskQueue>,
+    /// Bytes of the disk queue's requests also held in memory until sent.
+    spooled_bytes: AtomicU64,
 }
 
 impl<T> Shared<T> {
@@ -357,10 +362,12 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             queue,
             circuit: Arc::new(Circuit::new(settings.circuit, Arc::new(SystemClock))),
             disk,
+            spooled_bytes: AtomicU64::new(0),
         });
         let (cancel, cancelled) = watch::channel(false);
         let batcher = Batcher {
             recovered,
+            spool: None,
             shared: shared.clone(),
             settings: Arc::new(settings),
             client,
@@ -400,9 +407,28 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     /// this wait for room, up to `block_timeout`; otherwise it never blocks beyond a
     /// short lock. What cannot be queued is dropped and counted.
     pub fn push(&self, item: T) {
+        self.push_released(item, |wait| wait());
+    }
+
+    /// [`Self::push`], with the wait for room (if any) run inside `release`: a
+    /// binding releases its interpreter lock there, so that a producer blocked on a
+    /// full queue does not stop the rest of the program.
+    pub fn push_released(&self, item: T, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
         if let Offer::Full(item) = self.offer(item) {
-            self.push_wait(item, crate::time::after(self.shared.queue.block_timeout));
+            self.wait_released(item, release);
         }
+    }
+
+    /// Wait up to `block_timeout` for room for an item [`Self::offer`] handed back,
+    /// inside `release`; drop and count it if none comes.
+    pub fn wait_released(&self, item: T, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
+        let until = crate::time::after(self.shared.queue.block_timeout);
+        let mut item = Some(item);
+        release(&mut || {
+            if let Some(item) = item.take() {
+                self.push_wait(item, until);
+            }
+        });
     }
 
     /// Queue an item if there is room, without waiting. When the queue is full: with
@@ -705,6 +731,9 @@ impl<T: Weighted + Send + 'static> Drop for Pipeline<T> {
 struct Batcher<T> {
     /// Requests a previous process left in the disk queue: sent first, in order.
     recovered: Vec<Stored>,
+    /// With a disk queue: requests written to it, in order, for the dispatcher (see
+    /// [`Batcher::spool`]).
+    spool: Option<mpsc::UnboundedSender<Spooled>>,
     shared: Arc<Shared<T>>,
     settings: Arc<ExportSettings<T>>,
     client: Arc<Client>,
@@ -716,6 +745,15 @@ struct Batcher<T> {
 impl<T: Weighted + Send + 'static> Batcher<T> {
     fn run(mut self) {
         let cfg = self.shared.config;
+        if self.shared.disk.is_some() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.spool = Some(tx);
+            let dispatcher = Dispatcher {
+                delivery: self.delivery(),
+                permits: self.permits.clone(),
+            };
+            self.runtime.spawn(dispatcher.run(rx));
+        }
         self.replay();
         let mut next_export = crate::time::after(cfg.schedule_delay);
         let mut next_sync = crate::time::after(SYNC_INTERVAL);
@@ -845,7 +883,40 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             },
             None => None,
         };
-        self.send(body, weight, ticket, record);
+        match (record, &self.spool) {
+            (Some(record), Some(spool)) => self.spool(spool, body, weight, ticket, record),
+            (record, _) => self.send(body, weight, ticket, record),
+        }
+    }
+
+    /// Hand a request written to the disk queue to the dispatcher, which sends it when
+    /// an export slot is free. The batcher goes on meanwhile: while the collector is
+    /// slow or down, the memory queue drains to disk (up to `max_bytes`) instead of
+    /// filling up. Bodies are kept in memory up to `max_queue_bytes`; beyond it they
+    /// are read back from disk when their turn comes.
+    fn spool(
+        &self,
+        spool: &mpsc::UnboundedSender<Spooled>,
+        body: Bytes,
+        weight: u64,
+        ticket: Arc<Ticket>,
+        record: Record,
+    ) {
+        let len = body.len() as u64;
+        let held = &self.shared.spooled_bytes;
+        let keep = held.load(Ordering::Relaxed) + len <= self.shared.queue.max_queue_bytes as u64;
+        if keep {
+            held.fetch_add(len, Ordering::Relaxed);
+        }
+        let body = keep.then_some(body);
+        // The dispatcher only stops when the pipeline is cancelled; whatever it did not
+        // take is then settled by shutdown (kept on disk).
+        let _ = spool.send(Spooled {
+            body,
+            weight,
+            ticket,
+            record,
+        });
     }
 
     /// Send the requests a previous process left in the disk queue, in order, before
@@ -859,7 +930,14 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             drop(st);
             Stats::add(&self.shared.stats.accepted, stored.weight);
             ticket.stored.store(stored.weight, Ordering::Release);
-            self.send(stored.body, stored.weight, ticket, Some(stored.record));
+            if let Some(spool) = &self.spool {
+                let _ = spool.send(Spooled {
+                    body: None,
+                    weight: stored.weight,
+                    ticket,
+                    record: stored.record,
+                });
+            }
         }
     }
 
@@ -911,9 +989,9 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         }
     }
 
-    /// Send one request (written to the disk queue as `record`, if it is).
+    /// Send one request (written to the disk queue as `record`, if it is), waiting
+    /// here for an export slot.
     fn send(&self, body: Bytes, weight: u64, ticket: Arc<Ticket>, record: Option<Record>) {
-        let settings = self.settings.clone();
         // Wait for an in-flight slot; give up if the pipeline is cancelled meanwhile.
         let mut cancelled = self.cancelled.clone();
         let permits = self.permits.clone();
@@ -931,12 +1009,107 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             self.shared.settle(&ticket, weight, outcome);
             return;
         };
-        let task = ExportTask {
-            shared: self.shared.clone(),
-            settings,
-            client: self.client.clone(),
-            cancelled: self.cancelled.clone(),
-        };
+        self.delivery().spawn(body, weight, ticket, record, permit);
+    }
+
+    fn delivery(&self) -> Delivery<T> {
+        Delivery {
+            task: ExportTask {
+                shared: self.shared.clone(),
+                settings: self.settings.clone(),
+                client: self.client.clone(),
+                cancelled: self.cancelled.clone(),
+            },
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
+/// A request written to the disk queue, waiting for an export slot.
+struct Spooled {
+    /// The request, unless it was left on disk only (read back when sent).
+    body: Option<Bytes>,
+    weight: u64,
+    ticket: Arc<Ticket>,
+    record: Record,
+}
+
+/// Sends the requests of the disk queue in order, as export slots free up.
+struct Dispatcher<T> {
+    delivery: Delivery<T>,
+    permits: Arc<Semaphore>,
+}
+
+impl<T: Send + 'static> Dispatcher<T> {
+    async fn run(self, mut spool: mpsc::UnboundedReceiver<Spooled>) {
+        let mut cancelled = self.delivery.task.cancelled.clone();
+        let shared = self.delivery.task.shared.clone();
+        loop {
+            // Once cancelled (shutdown's deadline passed), what is left here stays on
+            // disk: shutdown settles it as such.
+            let next = tokio::select! {
+                next = spool.recv() => next,
+                _ = cancelled.wait_for(|c| *c) => None,
+            };
+            let Some(next) = next else { return };
+            let permit = tokio::select! {
+                p = self.permits.clone().acquire_owned() => p.ok(),
+                _ = cancelled.wait_for(|c| *c) => None,
+            };
+            let Some(permit) = permit else { return };
+            let body = match next.body {
+                Some(body) => {
+                    shared
+                        .spooled_bytes
+                        .fetch_sub(body.len() as u64, Ordering::Relaxed);
+                    body
+                }
+                None => {
+                    let Some(disk) = &shared.disk else { return };
+                    match disk.load(&next.record) {
+                        Ok(body) => body,
+                        Err(e) => {
+                            // Damaged since it was written (or by another hand): it
+                            // cannot be sent.
+                            Stats::add(&shared.stats.disk_corrupt, 1);
+                            shared.stats.set_last_error(format!(
+                                "disk queue: a request is unreadable: {e}"
+                            ));
+                            disk.remove(&next.record);
+                            shared.settle(
+                                &next.ticket,
+                                next.weight,
+                                Outcome::Dropped(DropReason::NonRetryable),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.delivery
+                .spawn(body, next.weight, next.ticket, Some(next.record), permit);
+        }
+    }
+}
+
+/// Starts export tasks on the I/O runtime.
+struct Delivery<T> {
+    task: ExportTask<T>,
+    runtime: Handle,
+}
+
+impl<T: Send + 'static> Delivery<T> {
+    /// Deliver one request in a task holding `permit`, then settle its ticket and
+    /// remove it from the disk queue (unless shutdown cancelled it: then it stays).
+    fn spawn(
+        &self,
+        body: Bytes,
+        weight: u64,
+        ticket: Arc<Ticket>,
+        record: Option<Record>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let task = self.task.clone();
         self.runtime.spawn(async move {
             // A panic while delivering still settles the batch (as failed), so that
             // flush and shutdown are not left waiting for it.
@@ -985,6 +1158,17 @@ struct ExportTask<T> {
     settings: Arc<ExportSettings<T>>,
     client: Arc<Client>,
     cancelled: watch::Receiver<bool>,
+}
+
+impl<T> Clone for ExportTask<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            settings: self.settings.clone(),
+            client: self.client.clone(),
+            cancelled: self.cancelled.clone(),
+        }
+    }
 }
 
 impl<T> ExportTask<T> {

@@ -50,15 +50,14 @@ pub struct Record {
     len: u64,
 }
 
-/// A request a previous process left, read back.
+/// A request a previous process left, checked intact; its body is read again when
+/// it is sent ([`DiskQueue::load`]), so that a large queue is not held in memory.
 #[derive(Debug)]
 pub struct Stored {
     /// Its record, to remove once settled.
     pub record: Record,
     /// Items it counts for.
     pub weight: u64,
-    /// The request, as it is sent.
-    pub body: Bytes,
 }
 
 /// What opening a directory found.
@@ -144,9 +143,13 @@ impl DiskQueue {
         let mut recovered = Recovered::default();
         for seq in found {
             match queue.read(seq) {
-                Ok(Some(stored)) => {
-                    queue.bytes.fetch_add(stored.record.len, Ordering::Relaxed);
-                    recovered.stored.push(stored);
+                Ok(Some((weight, body))) => {
+                    let record = Record {
+                        seq,
+                        len: DiskQueue::size_of(body.len()),
+                    };
+                    queue.bytes.fetch_add(record.len, Ordering::Relaxed);
+                    recovered.stored.push(Stored { record, weight });
                 }
                 Ok(None) => {
                     recovered.incompatible += 1;
@@ -165,9 +168,21 @@ impl DiskQueue {
         self.dir.join(format!("{seq:020}{SUFFIX}"))
     }
 
-    /// Read request `seq` back: `Ok(None)` when it was encoded for another transport,
-    /// an error when it is not intact.
-    fn read(&self, seq: u64) -> io::Result<Option<Stored>> {
+    /// Read a request back to send it, checked again (the file may have been damaged
+    /// since it was written).
+    pub fn load(&self, record: &Record) -> io::Result<Bytes> {
+        match self.read(record.seq)? {
+            Some((_, body)) => Ok(body),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "encoded for another transport",
+            )),
+        }
+    }
+
+    /// Read request `seq` back (its weight and body): `Ok(None)` when it was encoded
+    /// for another transport, an error when it is not intact.
+    fn read(&self, seq: u64) -> io::Result<Option<(u64, Bytes)>> {
         let mut data = Vec::new();
         File::open(self.path(seq))?.read_to_end(&mut data)?;
         let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
@@ -186,13 +201,7 @@ impl DiskQueue {
         if (data[6], data[7]) != (self.encoding.protocol, self.encoding.compression) {
             return Ok(None);
         }
-        let total = data.len() as u64;
-        let body = Bytes::from(data).slice(HEADER..);
-        Ok(Some(Stored {
-            record: Record { seq, len: total },
-            weight,
-            body,
-        }))
+        Ok(Some((weight, Bytes::from(data).slice(HEADER..))))
     }
 
     /// Write a request of `weight` items before it is sent; durable now with
@@ -314,8 +323,12 @@ mod tests {
         q.write(7, b"third").unwrap();
         drop(q);
         let (q, rec) = DiskQueue::open(&root, "traces", Fsync::Never, ENC).unwrap();
-        let got: Vec<_> = rec.stored.iter().map(|s| (s.weight, &s.body[..])).collect();
-        assert_eq!(got, [(5, &b"second"[..]), (7, &b"third"[..])]);
+        let got: Vec<_> = rec
+            .stored
+            .iter()
+            .map(|s| (s.weight, q.load(&s.record).unwrap().to_vec()))
+            .collect();
+        assert_eq!(got, [(5, b"second".to_vec()), (7, b"third".to_vec())]);
         assert_eq!(q.bytes(), DiskQueue::size_of(6) + DiskQueue::size_of(5));
         let _ = fs::remove_dir_all(root);
     }
@@ -360,7 +373,10 @@ mod tests {
         let (q, rec) = DiskQueue::open(&root, "traces", Fsync::Never, ENC).unwrap();
         assert_eq!(rec.corrupt, 3);
         assert_eq!(rec.stored.len(), 2);
-        assert!(rec.stored.iter().all(|s| s.body[..] == body[..]));
+        assert!(rec
+            .stored
+            .iter()
+            .all(|s| q.load(&s.record).unwrap() == body));
         assert!(!q.dir.join("00000000000000000099.tmp").exists());
         let _ = fs::remove_dir_all(root);
     }

@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::Result;
 
-use super::batcher::{Pipeline, Weighted};
+use super::batcher::{Offer, Pipeline, Weighted};
 
 type Start<T> = Box<dyn Fn(bool) -> Result<Pipeline<T>> + Send + Sync>;
 
@@ -43,10 +43,23 @@ impl<T: Weighted + Send + 'static> Replaceable<T> {
     /// Hand an item to the current pipeline.
     #[inline]
     pub fn push(&self, item: T) {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(item);
+        self.push_released(item, |wait| wait());
+    }
+
+    /// Hand an item to the current pipeline; a wait for room (`overflow="block"`)
+    /// runs inside `release` ([`Pipeline::push_released`]), without the read lock
+    /// held: a producer may be blocked there when another thread forks, and the
+    /// child must still be able to replace the pipeline.
+    #[inline]
+    pub fn push_released(&self, item: T, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
+        let (pipeline, item) = {
+            let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+            match current.offer(item) {
+                Offer::Full(item) => (Arc::clone(&current), item),
+                Offer::Queued | Offer::Dropped => return,
+            }
+        };
+        pipeline.wait_released(item, release);
     }
 
     /// In the child after `fork()`, with the runtime already forgotten
