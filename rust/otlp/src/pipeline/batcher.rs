@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -200,6 +200,8 @@ struct Shared<T> {
     disk: Option<DiskQueue>,
     /// Bytes of the disk queue's requests also held in memory until sent.
     spooled_bytes: AtomicU64,
+    /// A background sync of the disk queue is running.
+    syncing: AtomicBool,
 }
 
 impl<T> Shared<T> {
@@ -363,6 +365,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             circuit: Arc::new(Circuit::new(settings.circuit, Arc::new(SystemClock))),
             disk,
             spooled_bytes: AtomicU64::new(0),
+            syncing: AtomicBool::new(false),
         });
         let (cancel, cancelled) = watch::channel(false);
         let batcher = Batcher {
@@ -813,11 +816,24 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
                 self.export(batch, ticket);
             }
             if let Some(disk) = &self.shared.disk {
-                // A flush (and shutdown) makes what it wrote durable; otherwise at least
-                // once per SYNC_INTERVAL.
-                if draining || Instant::now() >= next_sync {
+                // A flush (and shutdown) makes what it wrote durable before it returns.
+                // Otherwise a background sync runs at least once per SYNC_INTERVAL:
+                // syncing a second of requests can take longer than the queue takes
+                // to fill, so the batcher does not wait for it.
+                if draining {
                     disk.sync();
                     next_sync = crate::time::after(SYNC_INTERVAL);
+                } else if Instant::now() >= next_sync {
+                    next_sync = crate::time::after(SYNC_INTERVAL);
+                    if !self.shared.syncing.swap(true, Ordering::AcqRel) {
+                        let shared = self.shared.clone();
+                        self.runtime.spawn_blocking(move || {
+                            if let Some(disk) = &shared.disk {
+                                disk.sync();
+                            }
+                            shared.syncing.store(false, Ordering::Release);
+                        });
+                    }
                 }
             }
             let mut st = self.shared.lock();
@@ -892,8 +908,10 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
     /// Hand a request written to the disk queue to the dispatcher, which sends it when
     /// an export slot is free. The batcher goes on meanwhile: while the collector is
     /// slow or down, the memory queue drains to disk (up to `max_bytes`) instead of
-    /// filling up. Bodies are kept in memory up to `max_queue_bytes`; beyond it they
-    /// are read back from disk when their turn comes.
+    /// filling up. Bodies are kept in memory up to an eighth of `max_queue_bytes`
+    /// (plenty for the few requests waiting while the collector keeps up); beyond it
+    /// they are read back from disk when their turn comes, so an outage costs disk,
+    /// not memory.
     fn spool(
         &self,
         spool: &mpsc::UnboundedSender<Spooled>,
@@ -904,7 +922,8 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
     ) {
         let len = body.len() as u64;
         let held = &self.shared.spooled_bytes;
-        let keep = held.load(Ordering::Relaxed) + len <= self.shared.queue.max_queue_bytes as u64;
+        let budget = self.shared.queue.max_queue_bytes as u64 / 8;
+        let keep = held.load(Ordering::Relaxed) + len <= budget;
         if keep {
             held.fetch_add(len, Ordering::Relaxed);
         }
