@@ -114,8 +114,8 @@ impl DiskQueue {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 return Err(Error::Config(format!(
-                    "`queue.directory`: {} is used by another live process; give each \
-                     process its own directory",
+                    "`queue.directory`: {} is in use by another live exporter or process; \
+                     give each its own directory",
                     dir.display()
                 )))
             }
@@ -346,7 +346,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("used by another live process"), "{err}");
+        assert!(
+            err.contains("in use by another live exporter or process"),
+            "{err}"
+        );
         let _ = fs::remove_dir_all(root);
     }
 
