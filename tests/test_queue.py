@@ -61,14 +61,18 @@ def test_a_second_live_owner_of_a_disk_queue_is_refused_until_the_first_is_gone(
         "except otlp.errors.ConfigError as e:\n"
         "    print(e); sys.exit(7)\n"
     )
-    other = subprocess.run([sys.executable, "-c", code, directory], capture_output=True, text=True, timeout=60)
+    other = subprocess.run(
+        [sys.executable, "-c", code, directory], capture_output=True, text=True, timeout=60
+    )
     assert other.returncode == 7, other.stderr
     assert "in use by another live exporter or process" in other.stdout
     with pytest.raises(ConfigError, match="in use by another live exporter or process"):
         otlp.Exporter(_dead(), queue=otlp.QueueConfig(directory=directory))
     exp.shutdown(timeout=0.5)
     # Shut down: the directory is free for the next owner.
-    again = subprocess.run([sys.executable, "-c", code, directory], capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-c", code, directory], capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 0, again.stdout + again.stderr
 
 
@@ -158,3 +162,43 @@ def test_fork_while_a_producer_is_blocked_leaves_the_child_a_working_exporter(si
     exp.shutdown(timeout=1.0)
     stuck.join(10.0)
     assert not stuck.is_alive()
+
+
+@pytest.mark.parametrize("overflow", ["drop_newest", "drop_oldest"])
+@pytest.mark.timeout(120)
+def test_the_disk_cap_follows_the_overflow_policy(sink, tmp_path, overflow) -> None:
+    """300 requests of about 10 kB into a 1 MiB disk queue while the collector is down:
+    what did not fit is counted, and the next process delivers exactly the rest -- the
+    first requests with drop_newest, the last ones with drop_oldest."""
+    directory = str(tmp_path / "q")
+    exp = otlp.Exporter(
+        _dead(),
+        batch=otlp.BatchConfig(max_export_batch_size=1, max_concurrent_exports=1),
+        retry=otlp.RetryPolicy(max_elapsed=600.0),
+        queue=otlp.QueueConfig(overflow=overflow, directory=directory, max_bytes=1 << 20, fsync="never"),
+    )
+    tracer = exp.tracer("cap")
+    blob = "x" * 10_000
+    for i in range(300):
+        tracer.start_span("s", attributes={"i": i, "blob": blob}).end()
+        exp.force_flush(timeout=10.0)  # written (or refused) one request at a time
+    exp.shutdown(timeout=0.5)
+    s = exp.stats()
+    reason = "spans_dropped_queue_full" if overflow == "drop_newest" else "spans_dropped_evicted"
+    assert s[reason] > 150 and s["spans_dropped"] == s[reason], s
+    assert s["spans_left_on_disk"] == 300 - s[reason], s
+    on_disk = sum(f.stat().st_size for f in (tmp_path / "q").rglob("*.req"))
+    assert on_disk <= 1 << 20
+
+    nxt = otlp.Exporter(sink.endpoint, queue=otlp.QueueConfig(directory=directory))
+    assert nxt.shutdown(timeout=60.0)
+    got = sorted(
+        next(a.value.int_value for a in span.attributes if a.key == "i") for _, _, span in sink.spans()
+    )
+    assert len(got) == 300 - s[reason]
+    if overflow == "drop_newest":
+        assert got == list(range(len(got)))
+    else:
+        # The first request was being sent (retried) when the cap was reached, so it
+        # stays; the oldest of the others made room for the newest.
+        assert got[0] == 0 and got[1:] == list(range(300 - len(got) + 1, 300))

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -371,6 +371,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         let batcher = Batcher {
             recovered,
             spool: None,
+            waiting: Mutex::new(VecDeque::new()),
             shared: shared.clone(),
             settings: Arc::new(settings),
             client,
@@ -737,6 +738,9 @@ struct Batcher<T> {
     /// With a disk queue: requests written to it, in order, for the dispatcher (see
     /// [`Batcher::spool`]).
     spool: Option<mpsc::UnboundedSender<Spooled>>,
+    /// The spooled requests the dispatcher has not taken yet, oldest first: what
+    /// `drop_oldest` evicts when the disk queue is at `max_bytes`.
+    waiting: Mutex<VecDeque<Waiting>>,
     shared: Arc<Shared<T>>,
     settings: Arc<ExportSettings<T>>,
     client: Arc<Client>,
@@ -928,6 +932,34 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             held.fetch_add(len, Ordering::Relaxed);
         }
         let body = keep.then_some(body);
+        self.send_to_dispatcher(spool, body, weight, ticket, record);
+    }
+
+    /// Queue a request for the dispatcher, and keep track of it until it is taken.
+    fn send_to_dispatcher(
+        &self,
+        spool: &mpsc::UnboundedSender<Spooled>,
+        body: Option<Bytes>,
+        weight: u64,
+        ticket: Arc<Ticket>,
+        record: Record,
+    ) {
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        // The dispatcher takes requests in order: the taken ones are at the front.
+        while waiting
+            .front()
+            .is_some_and(|w| w.state.load(Ordering::Acquire) != WAITING)
+        {
+            waiting.pop_front();
+        }
+        waiting.push_back(Waiting {
+            state: state.clone(),
+            record,
+            weight,
+            ticket: ticket.clone(),
+        });
+        drop(waiting);
         // The dispatcher only stops when the pipeline is cancelled; whatever it did not
         // take is then settled by shutdown (kept on disk).
         let _ = spool.send(Spooled {
@@ -935,7 +967,34 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             weight,
             ticket,
             record,
+            state,
         });
+    }
+
+    /// `drop_oldest` at the disk queue's `max_bytes`: remove the oldest request the
+    /// dispatcher has not taken yet, settled as evicted. False when there is none (all
+    /// of them are being sent).
+    fn evict_oldest(&self, disk: &DiskQueue) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(w) = waiting.pop_front() {
+            if w.state
+                .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                drop(waiting);
+                disk.remove(&w.record);
+                let _ = w
+                    .ticket
+                    .stored
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                        Some(s.saturating_sub(w.weight))
+                    });
+                self.shared
+                    .settle(&w.ticket, w.weight, Outcome::Dropped(DropReason::Evicted));
+                return true;
+            }
+        }
+        false
     }
 
     /// Send the requests a previous process left in the disk queue, in order, before
@@ -950,19 +1009,15 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             Stats::add(&self.shared.stats.accepted, stored.weight);
             ticket.stored.store(stored.weight, Ordering::Release);
             if let Some(spool) = &self.spool {
-                let _ = spool.send(Spooled {
-                    body: None,
-                    weight: stored.weight,
-                    ticket,
-                    record: stored.record,
-                });
+                self.send_to_dispatcher(spool, None, stored.weight, ticket, stored.record);
             }
         }
     }
 
     /// Write a request to the disk queue before it is sent. When the queue is at
-    /// `max_bytes`: `block` waits for room (up to `block_timeout`), the drop policies
-    /// refuse the new request. A write that fails is counted and the request is sent
+    /// `max_bytes`: `block` waits for room (up to `block_timeout`), `drop_newest`
+    /// refuses the new request, `drop_oldest` evicts the oldest requests not being
+    /// sent yet. A write that fails is counted and the request is sent
     /// anyway: it is only not crash-safe.
     fn persist(
         &self,
@@ -974,23 +1029,32 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         let size = DiskQueue::size_of(body.len());
         let cap = self.shared.queue.max_bytes as u64;
         if disk.bytes() + size > cap {
-            if self.shared.queue.overflow != Overflow::Block {
-                return Err(DropReason::QueueFull);
-            }
-            let until = crate::time::after(self.shared.queue.block_timeout);
-            let mut st = self.shared.lock();
-            while disk.bytes() + size > cap {
-                let now = Instant::now();
-                if now >= until || st.shutdown {
-                    return Err(DropReason::BlockTimeout);
+            match self.shared.queue.overflow {
+                Overflow::DropNewest => return Err(DropReason::QueueFull),
+                Overflow::DropOldest => {
+                    while disk.bytes() + size > cap {
+                        if !self.evict_oldest(disk) {
+                            return Err(DropReason::QueueFull);
+                        }
+                    }
                 }
-                // Settled requests free their files and notify `progress`.
-                st = self
-                    .shared
-                    .progress
-                    .wait_timeout(st, (until - now).min(SYNC_INTERVAL))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                Overflow::Block => {
+                    let until = crate::time::after(self.shared.queue.block_timeout);
+                    let mut st = self.shared.lock();
+                    while disk.bytes() + size > cap {
+                        let now = Instant::now();
+                        if now >= until || st.shutdown {
+                            return Err(DropReason::BlockTimeout);
+                        }
+                        // Settled requests free their files and notify `progress`.
+                        st = self
+                            .shared
+                            .progress
+                            .wait_timeout(st, (until - now).min(SYNC_INTERVAL))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
             }
         }
         match disk.write(weight, body) {
@@ -1044,6 +1108,13 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
     }
 }
 
+/// A spooled request's state: waiting for the dispatcher, taken by it (being sent), or
+/// evicted before it was (`drop_oldest` at the disk queue's `max_bytes`). Whoever
+/// moves it from `WAITING` first decides.
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const EVICTED: u8 = 2;
+
 /// A request written to the disk queue, waiting for an export slot.
 struct Spooled {
     /// The request, unless it was left on disk only (read back when sent).
@@ -1051,6 +1122,15 @@ struct Spooled {
     weight: u64,
     ticket: Arc<Ticket>,
     record: Record,
+    state: Arc<AtomicU8>,
+}
+
+/// The batcher's handle on a spooled request, to evict it.
+struct Waiting {
+    state: Arc<AtomicU8>,
+    record: Record,
+    weight: u64,
+    ticket: Arc<Ticket>,
 }
 
 /// Sends the requests of the disk queue in order, as export slots free up.
@@ -1076,6 +1156,19 @@ impl<T: Send + 'static> Dispatcher<T> {
                 _ = cancelled.wait_for(|c| *c) => None,
             };
             let Some(permit) = permit else { return };
+            let taken = next
+                .state
+                .compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if !taken {
+                // Evicted (and settled) while it waited.
+                if let Some(body) = &next.body {
+                    shared
+                        .spooled_bytes
+                        .fetch_sub(body.len() as u64, Ordering::Relaxed);
+                }
+                continue;
+            }
             let body = match next.body {
                 Some(body) => {
                     shared

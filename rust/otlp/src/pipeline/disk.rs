@@ -44,7 +44,7 @@ pub struct Encoding {
 }
 
 /// A request written to the disk queue.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Record {
     seq: u64,
     len: u64,
