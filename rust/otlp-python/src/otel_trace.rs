@@ -280,7 +280,7 @@ impl PyAsCurrentSpan {
             }
         }
         if self.end_on_exit {
-            span.span.end(None);
+            span.span.end_released(None, |wait| py.detach(wait));
         }
         Ok(false)
     }
@@ -489,8 +489,8 @@ impl PyOtelSpan {
     }
 
     #[pyo3(signature = (end_time = None))]
-    fn end(&self, end_time: Option<u64>) {
-        self.span.end(end_time);
+    fn end(&self, py: Python<'_>, end_time: Option<u64>) {
+        self.span.end_released(end_time, |wait| py.detach(wait));
     }
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
@@ -516,7 +516,7 @@ impl PyOtelSpan {
                 self.fail(py, exc)?;
             }
         }
-        self.span.end(None);
+        self.span.end_released(None, |wait| py.detach(wait));
         Ok(())
     }
 
