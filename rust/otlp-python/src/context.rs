@@ -122,11 +122,17 @@ fn look_for_otel(py: Python<'_>) -> Option<&'static Otel> {
     }
     let modules = MODULES
         .get_or_try_init(py, || -> PyResult<_> {
-            Ok(py.import("sys")?.getattr("modules")?.cast_into::<PyDict>()?.unbind())
+            Ok(py
+                .import("sys")?
+                .getattr("modules")?
+                .cast_into::<PyDict>()?
+                .unbind())
         })
         .ok()?
         .bind(py);
-    let trace = modules.get_item(intern!(py, "opentelemetry.trace")).ok()??;
+    let trace = modules
+        .get_item(intern!(py, "opentelemetry.trace"))
+        .ok()??;
     // `use_span` is among the last names the module defines: without it, the module
     // is still being imported.
     trace.getattr_opt(intern!(py, "use_span")).ok()??;
@@ -290,7 +296,7 @@ impl Otel {
     }
 
     /// The context an API `SpanContext` (or anything with its attributes) names.
-    pub fn from_api_context(&self, sc: &Bound<'_, PyAny>) -> PyResult<SpanContext> {
+    pub fn core_context(&self, sc: &Bound<'_, PyAny>) -> PyResult<SpanContext> {
         let py = sc.py();
         let (trace_id, span_id, remote, flags, state) = match sc.cast::<PyTuple>() {
             Ok(t) if t.len() >= 5 => (
@@ -311,9 +317,10 @@ impl Otel {
         // Ids out of range make an invalid context, as SpanContext.is_valid says.
         let trace_id = trace_id.extract::<u128>().unwrap_or(0);
         let span_id = span_id.extract::<u64>().unwrap_or(0);
-        let trace_state = if state.is_none() || state.is(self.default_trace_state.bind(py)) {
-            String::new()
-        } else if state.len().unwrap_or(0) == 0 {
+        let empty = state.is_none()
+            || state.is(self.default_trace_state.bind(py))
+            || state.len().unwrap_or(0) == 0;
+        let trace_state = if empty {
             String::new()
         } else {
             state.call_method0(intern!(py, "to_header"))?.extract()?
@@ -356,7 +363,7 @@ impl Current<'_> {
                     return Ok(None);
                 }
                 match otel(py) {
-                    Some(o) => o.from_api_context(&sc)?,
+                    Some(o) => o.core_context(&sc)?,
                     None => return Ok(None),
                 }
             }
@@ -366,7 +373,11 @@ impl Current<'_> {
 }
 
 /// What a `Context`'s span (or the native `ContextVar`'s) is.
-pub fn classify<'py>(py: Python<'py>, o: Option<&Otel>, span: Bound<'py, PyAny>) -> PyResult<Current<'py>> {
+pub fn classify<'py>(
+    py: Python<'py>,
+    o: Option<&Otel>,
+    span: Bound<'py, PyAny>,
+) -> PyResult<Current<'py>> {
     if span.is_none() {
         return Ok(Current::None);
     }
@@ -408,7 +419,9 @@ pub fn attach_native(py: Python<'_>, span: &Bound<'_, PySpan>) -> PyResult<Token
             let face = Bound::new(py, PyOtelSpan::face_of(span))?;
             o.attach(py, face.as_any())
         }
-        None => Ok(Token::Native(native(py)?.set.bind(py).call1((span,))?.unbind())),
+        None => Ok(Token::Native(
+            native(py)?.set.bind(py).call1((span,))?.unbind(),
+        )),
     }
 }
 
@@ -442,11 +455,11 @@ pub fn context_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<SpanContext> {
     }
     if let Some(o) = otel(py) {
         if obj.is_instance(o.span_context_type.bind(py))? {
-            return o.from_api_context(obj);
+            return o.core_context(obj);
         }
         if o.is_api_span(obj)? {
             let sc = obj.call_method0(intern!(py, "get_span_context"))?;
-            return o.from_api_context(&sc);
+            return o.core_context(&sc);
         }
     }
     Err(PyTypeError::new_err(format!(

@@ -225,9 +225,8 @@ fn as_text(obj: &Bound<'_, PyAny>) -> AnyValue {
         })
         .ok()
         .is_some_and(|(str_, repr)| {
-            let differs = |name, base: &Py<PyAny>| {
-                ty.getattr(name).is_ok_and(|m| !m.is(base.bind(py)))
-            };
+            let differs =
+                |name, base: &Py<PyAny>| ty.getattr(name).is_ok_and(|m| !m.is(base.bind(py)));
             differs("__str__", str_) || differs("__repr__", repr)
         });
     match own.then(|| obj.str()) {

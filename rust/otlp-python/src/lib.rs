@@ -39,6 +39,8 @@ fn _otel_enable(py: Python<'_>) -> PyResult<()> {
 #[pymodule(gil_used = false)]
 mod _native {
     #[pymodule_export]
+    use super::_otel_enable;
+    #[pymodule_export]
     use super::exporter::{_check, _defaults, PyExporter};
     #[pymodule_export]
     use super::logger::PyLogger;
@@ -48,17 +50,15 @@ mod _native {
         PyUpDownCounter,
     };
     #[pymodule_export]
+    use super::otel_trace::{PyAsCurrentSpan, PyOtelSpan, PyOtelTracer};
+    #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]
     use super::sdk::{encode_logs, encode_metrics, encode_spans};
     #[pymodule_export]
-    use super::tracer::{current_span, PySampler, PySpan, PySpanContext, PyTracer};
-    #[pymodule_export]
-    use super::otel_trace::{PyAsCurrentSpan, PyOtelSpan, PyOtelTracer};
-    #[pymodule_export]
     use super::tracer::_current_span_context;
     #[pymodule_export]
-    use super::_otel_enable;
+    use super::tracer::{current_span, PySampler, PySpan, PySpanContext, PyTracer};
     #[pymodule_export]
     use super::{_after_fork_in_child, _current_span_var};
 

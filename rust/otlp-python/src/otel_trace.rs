@@ -40,9 +40,7 @@ fn api_kind(o: &Otel, kind: Option<&Bound<'_, PyAny>>) -> PyResult<SpanKind> {
     let value = kind
         .extract::<i64>()
         .or_else(|_| kind.getattr(intern!(kind.py(), "value"))?.extract::<i64>())
-        .map_err(|_| {
-            PyTypeError::new_err("`kind` must be an opentelemetry.trace.SpanKind")
-        })?;
+        .map_err(|_| PyTypeError::new_err("`kind` must be an opentelemetry.trace.SpanKind"))?;
     kind_from_value(value)
 }
 
@@ -196,7 +194,8 @@ impl PyOtelTracer {
         end_on_exit: bool,
     ) -> PyResult<PyAsCurrentSpan> {
         let py = slf.py();
-        let opt = |o: Option<&Bound<'_, PyAny>>| o.filter(|v| !v.is_none()).map(|v| v.clone().unbind());
+        let opt =
+            |o: Option<&Bound<'_, PyAny>>| o.filter(|v| !v.is_none()).map(|v| v.clone().unbind());
         Ok(PyAsCurrentSpan {
             tracer: slf.clone().unbind(),
             start: Start {
@@ -461,7 +460,12 @@ impl PyOtelSpan {
                 status.getattr(intern!(py, "description"))?,
             )
         } else {
-            (status.clone(), description.cloned().unwrap_or_else(|| py.None().into_bound(py)))
+            (
+                status.clone(),
+                description
+                    .cloned()
+                    .unwrap_or_else(|| py.None().into_bound(py)),
+            )
         };
         let code = match o.status_codes.iter().position(|c| code.is(c)) {
             Some(0) => StatusCode::Unset,
@@ -469,7 +473,8 @@ impl PyOtelSpan {
             Some(_) => StatusCode::Error,
             None => return Ok(()),
         };
-        self.span.set_status(code, description.extract::<String>().ok());
+        self.span
+            .set_status(code, description.extract::<String>().ok());
         Ok(())
     }
 

@@ -202,9 +202,7 @@ fn read(env: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<Option<usize
     match raw.parse::<u64>() {
         Ok(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
         // Beyond u64 it is a limit nothing can reach.
-        Err(_) if raw.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Some(usize::MAX))
-        }
+        Err(_) if raw.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(usize::MAX)),
         Err(_) => Err(Error::Config(format!(
             "{name} must be a non-negative integer; got {raw:?}"
         ))),
@@ -382,7 +380,10 @@ mod tests {
 
     #[test]
     fn span_limits_read_the_model_specific_then_the_general_variables() {
-        assert_eq!(SpanLimits::from_lookup(&env(&[])).unwrap(), SpanLimits::DEFAULT);
+        assert_eq!(
+            SpanLimits::from_lookup(&env(&[])).unwrap(),
+            SpanLimits::DEFAULT
+        );
         let general = SpanLimits::from_lookup(&env(&[
             ("OTEL_ATTRIBUTE_COUNT_LIMIT", "7"),
             ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", " 9 "),

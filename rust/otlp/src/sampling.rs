@@ -14,7 +14,10 @@ enum Root {
     AlwaysOn,
     AlwaysOff,
     /// Sample when the trace id's lower 64 bits, as an integer, are below `bound`.
-    TraceIdRatio { ratio: f64, bound: u128 },
+    TraceIdRatio {
+        ratio: f64,
+        bound: u128,
+    },
 }
 
 /// A sampler: one of `always_on`, `always_off`, `traceidratio`, and the
@@ -187,10 +190,18 @@ mod tests {
         }
         assert_eq!(Sampler::default().name(), "parentbased_always_on");
         let err = Sampler::new("sometimes", None).unwrap_err().to_string();
-        assert!(err.starts_with("`sampler` must be one of 'always_on', "), "{err}");
+        assert!(
+            err.starts_with("`sampler` must be one of 'always_on', "),
+            "{err}"
+        );
         for bad in [-0.1, 1.5, f64::NAN] {
-            let err = Sampler::new("traceidratio", Some(bad)).unwrap_err().to_string();
-            assert!(err.starts_with("`ratio` must be a number from 0 to 1"), "{err}");
+            let err = Sampler::new("traceidratio", Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("`ratio` must be a number from 0 to 1"),
+                "{err}"
+            );
         }
     }
 
@@ -233,7 +244,11 @@ mod tests {
                 }
             }
         }
-        let root = |name| Sampler::new(name, None).unwrap().should_sample(None, &[0; 16]);
+        let root = |name| {
+            Sampler::new(name, None)
+                .unwrap()
+                .should_sample(None, &[0; 16])
+        };
         assert!(root("parentbased_always_on") && root("parentbased_traceidratio"));
         assert!(!root("parentbased_always_off"));
     }
@@ -257,7 +272,10 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!((s.name(), s.ratio()), ("parentbased_traceidratio", Some(0.25)));
+        assert_eq!(
+            (s.name(), s.ratio()),
+            ("parentbased_traceidratio", Some(0.25))
+        );
         let default_ratio = read(&[("OTEL_TRACES_SAMPLER", "traceidratio")]).unwrap();
         assert_eq!(default_ratio.unwrap().ratio(), Some(1.0));
         // The argument of another sampler is not read.
@@ -267,7 +285,9 @@ mod tests {
         ]);
         assert_eq!(on.unwrap().unwrap().name(), "always_on");
         let err = read(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]).unwrap_err();
-        assert!(err.to_string().starts_with("`OTEL_TRACES_SAMPLER` must be one of"));
+        assert!(err
+            .to_string()
+            .starts_with("`OTEL_TRACES_SAMPLER` must be one of"));
         for bad in ["half", "2"] {
             let err = read(&[
                 ("OTEL_TRACES_SAMPLER", "traceidratio"),

@@ -252,7 +252,14 @@ impl Span {
     /// Set one attribute, replacing the value of an attribute with the same key.
     pub fn set_attribute(&self, key: String, value: AnyValue) {
         let limits = &self.tracer.limits.attributes;
-        self.with_data(|d| limits.set(&mut d.attributes, &mut d.dropped_attributes_count, key, value));
+        self.with_data(|d| {
+            limits.set(
+                &mut d.attributes,
+                &mut d.dropped_attributes_count,
+                key,
+                value,
+            )
+        });
     }
 
     /// The span with `attributes` set, as [`Self::set_attributes`] sets them; owning
@@ -261,7 +268,11 @@ impl Span {
         let limits = &self.tracer.limits.attributes;
         let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = data.as_deref_mut() {
-            limits.set_all(&mut d.attributes, &mut d.dropped_attributes_count, attributes);
+            limits.set_all(
+                &mut d.attributes,
+                &mut d.dropped_attributes_count,
+                attributes,
+            );
         }
         self
     }
@@ -270,7 +281,11 @@ impl Span {
     pub fn set_attributes(&self, attributes: Vec<KeyValue>) {
         let limits = &self.tracer.limits.attributes;
         self.with_data(|d| {
-            limits.set_all(&mut d.attributes, &mut d.dropped_attributes_count, attributes)
+            limits.set_all(
+                &mut d.attributes,
+                &mut d.dropped_attributes_count,
+                attributes,
+            )
         });
     }
 
@@ -448,11 +463,21 @@ mod tests {
             assert_eq!(d.parent_span_id, Some(parent.span_id));
             assert_eq!(d.trace_state, "a=1");
             assert_eq!(d.flags, flags, "remote={remote}");
-            assert_eq!(span.context().trace_flags, SAMPLED, "no random flag: as the parent");
+            assert_eq!(
+                span.context().trace_flags,
+                SAMPLED,
+                "no random flag: as the parent"
+            );
             assert!(!span.context().is_remote);
         }
         // A parent without a trace id, or without a span id, starts a new trace.
-        for parent in [context(0, 1, true), SpanContext { span_id: [0; 8], ..context(3, 1, true) }] {
+        for parent in [
+            context(0, 1, true),
+            SpanContext {
+                span_id: [0; 8],
+                ..context(3, 1, true)
+            },
+        ] {
             let (span, _) = t.start("x", SpanKind::Internal, Some(&parent), None);
             let d = data(&span);
             assert_ne!(d.trace_id, parent.trace_id);
@@ -475,7 +500,9 @@ mod tests {
 
     #[test]
     fn a_span_the_sampler_drops_records_nothing_and_propagates_its_context() {
-        let t = tracer_with(false, |t| t.sampler = Sampler::new("always_off", None).unwrap());
+        let t = tracer_with(false, |t| {
+            t.sampler = Sampler::new("always_off", None).unwrap()
+        });
         let (root, late) = t.start("root", SpanKind::Internal, None, None);
         assert_eq!(late, None);
         assert!(!root.is_recording());
@@ -484,7 +511,10 @@ mod tests {
         let parent = context(3, SAMPLED | RANDOM_TRACE_ID, true);
         let (child, _) = t.start("c", SpanKind::Internal, Some(&parent), None);
         let ctx = child.context();
-        assert_eq!((ctx.trace_id, ctx.trace_flags), (parent.trace_id, RANDOM_TRACE_ID));
+        assert_eq!(
+            (ctx.trace_id, ctx.trace_flags),
+            (parent.trace_id, RANDOM_TRACE_ID)
+        );
         assert_eq!(ctx.trace_state, "a=1");
         assert_ne!(ctx.span_id, parent.span_id);
         child.set_attribute("k".into(), AnyValue::Int(1));
@@ -600,7 +630,10 @@ mod tests {
         assert_eq!(d.dropped_attributes_count, 2);
         assert_eq!((d.events.len(), d.dropped_events_count), (1, 1));
         let exception = &d.events[0];
-        assert_eq!(exception.attributes, [KeyValue::new("exception.type", "ap".into())]);
+        assert_eq!(
+            exception.attributes,
+            [KeyValue::new("exception.type", "ap".into())]
+        );
         assert_eq!(exception.dropped_attributes_count, 1);
         assert_eq!((d.links.len(), d.dropped_links_count), (0, 1));
         shut_down(&t);
