@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry import context as context_api
 from opentelemetry import propagate
@@ -65,6 +65,10 @@ scalars = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False),
     st.binary(max_size=8),
+    # Cleaned as the SDK cleans them: None kept as an empty value, an object of
+    # another type with its own __str__ as that text.
+    st.none(),
+    st.decimals(allow_nan=False, places=2),
 )
 values = st.one_of(
     scalars,
@@ -450,13 +454,11 @@ def compare(sink: Sink, exporter: otlp.Exporter, program: list[Node], sampler: s
 
 
 @given(program=programs)
-@settings(max_examples=40)
 def test_random_api_call_sequences_reach_the_sink_as_the_sdks_do(module_sink, exporter, program):
     compare(module_sink, exporter, program)
 
 
 @given(program=programs, sampler=st.sampled_from(["always_off", "parentbased_always_off", "always_on"]))
-@settings(max_examples=15)
 def test_sampled_out_spans_propagate_and_record_nothing_as_the_sdks(module_sink, exporter, program, sampler):
     compare(module_sink, exporter, program, sampler)
 
