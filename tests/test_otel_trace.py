@@ -316,3 +316,19 @@ def test_the_global_provider_set_in_one_line_delivers_instrumentation_spans(sink
     [(resource, scope, span)] = sink.wait_for_spans(1)
     assert (scope.name, scope.version, span.name, span.kind) == ("instrumentation.lib", "0.1", "GET /", 2)
     assert {kv.key: kv.value.string_value for kv in resource.attributes}["service.name"] == "one-line"
+
+
+def test_the_native_tracer_reads_the_same_limits(sink, monkeypatch):
+    monkeypatch.setenv("OTEL_ATTRIBUTE_COUNT_LIMIT", "1")
+    monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "2")
+    exporter = otlp.Exporter(sink.endpoint, protocol="grpc")
+    try:
+        with exporter.tracer("native").span("s", attributes={"a": "long", "b": 1}) as span:
+            span.add_event("e", {"x": "yyy", "z": 2})
+    finally:
+        exporter.shutdown()
+    [(_, _, got)] = sink.wait_for_spans(1)
+    assert [(kv.key, kv.value.string_value) for kv in got.attributes] == [("a", "lo")]
+    assert got.dropped_attributes_count == 1
+    assert [(kv.key, kv.value.string_value) for kv in got.events[0].attributes] == [("x", "yy")]
+    assert got.events[0].dropped_attributes_count == 1
