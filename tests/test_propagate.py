@@ -139,7 +139,8 @@ def test_inject_defaults_to_the_current_span_and_writes_nothing_without_one() ->
         assert carrier == {}
         with tracer.span("outgoing") as span:
             otlp.propagate.inject(carrier)
-        assert carrier == {"traceparent": f"00-{span.context.trace_id_hex}-{span.context.span_id_hex}-01"}
+        # Sampled, with a random trace id (W3C Trace Context Level 2), as the SDK writes.
+        assert carrier == {"traceparent": f"00-{span.context.trace_id_hex}-{span.context.span_id_hex}-03"}
         exp.shutdown(timeout=0.1)
     invalid = otlp.SpanContext(0, 0)
     otlp.propagate.inject(carrier := {}, invalid)

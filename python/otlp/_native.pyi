@@ -31,7 +31,10 @@ __all__ = [
     "Logger",
     "Meter",
     "ObservableInstrument",
+    "OtelSpan",
+    "OtelTracer",
     "Receiver",
+    "Sampler",
     "Span",
     "SpanContext",
     "Tracer",
@@ -40,9 +43,11 @@ __all__ = [
     "_after_fork_in_child",
     "_aggregate",
     "_check",
+    "_current_span_context",
     "_current_span_var",
     "_defaults",
     "_kernel",
+    "_otel_enable",
     "current_span",
     "encode_logs",
     "encode_metrics",
@@ -79,6 +84,7 @@ class Exporter:
         *,
         schema_url: str | None = None,
         attributes: _Attributes | None = None,
+        sampler: Sampler | None = None,
     ) -> Tracer: ...
     def logger(
         self,
@@ -142,6 +148,77 @@ class Tracer:
     def name(self) -> str: ...
     @property
     def version(self) -> str | None: ...
+    @property
+    def sampler(self) -> Sampler: ...
+
+@final
+class Sampler:
+    def __new__(cls, name: str = "parentbased_always_on", ratio: float | None = None) -> Self: ...
+    @staticmethod
+    def from_env() -> Sampler | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def ratio(self) -> float | None: ...
+
+@final
+class OtelTracer:
+    """``opentelemetry.trace.Tracer`` (registered as one)."""
+
+    def __new__(cls, tracer: Tracer) -> Self: ...
+    def start_span(
+        self,
+        name: str,
+        context: Any = None,
+        kind: Any = None,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> OtelSpan: ...
+    def start_as_current_span(
+        self,
+        name: str,
+        context: Any = None,
+        kind: Any = None,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> _AsCurrentSpan: ...
+
+@final
+class _AsCurrentSpan:
+    def __enter__(self) -> OtelSpan: ...
+    def __exit__(self, *_args: object) -> Literal[False]: ...
+    def __call__(self, func: _F) -> _F: ...
+    def _recreate(self) -> _AsCurrentSpan: ...
+
+@final
+class OtelSpan:
+    """``opentelemetry.trace.Span`` (registered as one)."""
+
+    def get_span_context(self) -> Any: ...
+    def is_recording(self) -> bool: ...
+    def set_attribute(self, key: str, value: Any) -> None: ...
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None: ...
+    def add_event(self, name: str, attributes: Any = None, timestamp: int | None = None) -> None: ...
+    def add_link(self, context: Any, attributes: Any = None) -> None: ...
+    def update_name(self, name: str) -> None: ...
+    def set_status(self, status: Any, description: str | None = None) -> None: ...
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Any = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None: ...
+    def end(self, end_time: int | None = None) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_args: object) -> None: ...
 
 @final
 class Span:
@@ -337,5 +414,7 @@ def _after_fork_in_child() -> None: ...
 def _check(kind: str, config: Any) -> None: ...
 def _defaults() -> dict[str, Any]: ...
 def _current_span_var() -> Any: ...
+def _current_span_context() -> SpanContext | None: ...
+def _otel_enable() -> None: ...
 
 _LinkTarget = Span | SpanContext | tuple[Span | SpanContext, _Attributes]

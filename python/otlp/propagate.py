@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from otlp._native import Span, SpanContext, current_span
+from otlp._native import Span, SpanContext, _current_span_context
 
 __all__ = ["TRACEPARENT", "TRACESTATE", "extract", "inject"]
 
@@ -38,10 +38,12 @@ _MAX_TRACESTATE_MEMBERS = 32
 def inject(carrier: MutableMapping[str, str], context: Span | SpanContext | None = None) -> None:
     """Write ``traceparent`` (and ``tracestate`` when there is one) into ``carrier``.
 
-    ``context`` defaults to the current span; with no valid context nothing is written.
+    ``context`` defaults to the current span's (whichever API started it: a span of the
+    OpenTelemetry SDK current in ``opentelemetry.context`` counts too); with no valid
+    context nothing is written.
     """
     if context is None:
-        context = current_span()
+        context = _current_span_context()
         if context is None:
             return
     if isinstance(context, Span):

@@ -12,7 +12,7 @@ use crate::convert::{self, Mode};
 use crate::errors::{guard, to_py};
 use crate::logger::PyLogger;
 use crate::meter::PyMeter;
-use crate::tracer::{PyTracer, TracerCore};
+use crate::tracer::{PySampler, PyTracer};
 
 /// Waits are cut into slices so that Ctrl-C interrupts them.
 const WAIT_SLICE: Duration = Duration::from_millis(100);
@@ -159,22 +159,19 @@ impl PyExporter {
     }
 
     /// A tracer for one instrumentation scope (library). Tracers with the same name,
-    /// version and schema URL share one scope on the wire.
-    #[pyo3(signature = (name, version = None, *, schema_url = None, attributes = None))]
+    /// version and schema URL share one scope on the wire. `sampler` defaults to the
+    /// one `OTEL_TRACES_SAMPLER` names, else `parentbased_always_on`.
+    #[pyo3(signature = (name, version = None, *, schema_url = None, attributes = None, sampler = None))]
     fn tracer(
         &self,
         name: &Bound<'_, PyString>,
         version: Option<String>,
         schema_url: Option<String>,
         attributes: Option<&Bound<'_, PyAny>>,
+        sampler: Option<&Bound<'_, PySampler>>,
     ) -> PyResult<PyTracer> {
         let scope = self.scope(name, version, schema_url, attributes)?;
-        Ok(PyTracer {
-            core: Arc::new(TracerCore {
-                exporter: self.core.clone(),
-                scope,
-            }),
-        })
+        PyTracer::new(self.core.clone(), scope, sampler.map(|s| s.get().0))
     }
 
     /// A logger for one instrumentation scope (library).

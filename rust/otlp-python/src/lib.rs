@@ -1,11 +1,13 @@
 //! `otlp._native`: the Python face of the `otlp` core. Converts arguments, releases
 //! the GIL around waits, calls the core and maps its errors; nothing more.
 
+mod context;
 mod convert;
 mod errors;
 mod exporter;
 mod logger;
 mod meter;
+mod otel_trace;
 mod policy;
 mod receiver;
 mod sdk;
@@ -27,8 +29,17 @@ fn _current_span_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
     tracer::current_span_var(py)
 }
 
+/// Make spans current in `opentelemetry.context` from now on (see `context.rs`); an
+/// error says why the installed OpenTelemetry API cannot be used.
+#[pyfunction]
+fn _otel_enable(py: Python<'_>) -> PyResult<()> {
+    context::enable_otel(py).map(drop)
+}
+
 #[pymodule(gil_used = false)]
 mod _native {
+    #[pymodule_export]
+    use super::_otel_enable;
     #[pymodule_export]
     use super::exporter::{_check, _defaults, PyExporter};
     #[pymodule_export]
@@ -39,11 +50,15 @@ mod _native {
         PyUpDownCounter,
     };
     #[pymodule_export]
+    use super::otel_trace::{PyAsCurrentSpan, PyOtelSpan, PyOtelTracer};
+    #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]
     use super::sdk::{encode_logs, encode_metrics, encode_spans};
     #[pymodule_export]
-    use super::tracer::{current_span, PySpan, PySpanContext, PyTracer};
+    use super::tracer::_current_span_context;
+    #[pymodule_export]
+    use super::tracer::{current_span, PySampler, PySpan, PySpanContext, PyTracer};
     #[pymodule_export]
     use super::{_after_fork_in_child, _current_span_var};
 

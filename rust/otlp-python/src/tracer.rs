@@ -1,73 +1,64 @@
-//! `Tracer`, `Span` and `SpanContext`: Python arguments to the core's spans
-//! ([`otlp::trace`]), and the `ContextVar` holding the current span.
+//! `Tracer`, `Span`, `SpanContext` and `Sampler`: Python arguments to the core's spans
+//! ([`otlp::trace`]) and samplers ([`otlp::sampling`]). Where the current span lives is
+//! [`crate::context`]'s business.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use otlp::exception::Exception;
-use otlp::model::{KeyValue, SpanKind, StatusCode};
+use otlp::limits::SpanLimits;
+use otlp::model::{KeyValue, Scope, SpanKind, StatusCode};
+use otlp::sampling::Sampler;
 use otlp::trace::{Span, SpanContext, Tracer};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyString, PyTuple};
 
+use crate::context::{self, context_of, Current, Token};
 use crate::convert::{self, Mode};
+use crate::errors::to_py;
 use crate::policy;
 
-/// The name the exporter makes tracers with.
-pub use otlp::trace::Tracer as TracerCore;
-
-/// The `ContextVar` holding the current span, and its bound methods.
-struct CurrentSpan {
-    var: Py<PyAny>,
-    get: Py<PyAny>,
-    set: Py<PyAny>,
-    reset: Py<PyAny>,
-}
-
-fn current(py: Python<'_>) -> PyResult<&'static CurrentSpan> {
-    static CURRENT: PyOnceLock<CurrentSpan> = PyOnceLock::new();
-    CURRENT.get_or_try_init(py, || {
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("default", py.None())?;
-        let var = py
-            .import("contextvars")?
-            .getattr("ContextVar")?
-            .call(("otlp.current_span",), Some(&kwargs))?;
-        Ok(CurrentSpan {
-            get: var.getattr("get")?.unbind(),
-            set: var.getattr("set")?.unbind(),
-            reset: var.getattr("reset")?.unbind(),
-            var: var.unbind(),
-        })
+/// The span current in this thread / asyncio task, or `None`. Inside a span of the
+/// OpenTelemetry API provider (`otlp.otel`) it is that span (as an `otlp.Span`); inside
+/// a span of another OpenTelemetry SDK it is `None` (its context is still the parent of
+/// new spans and what `otlp.propagate.inject` writes).
+#[pyfunction]
+pub fn current_span(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(match context::current(py)? {
+        Current::Native(s) => s.into_any().unbind(),
+        Current::Otel(s) => s.get().native_face(py)?.into_any(),
+        Current::None | Current::Foreign(_) => py.None(),
     })
 }
 
-/// The span current in this thread / asyncio task, or `None`.
-#[pyfunction]
-pub fn current_span(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    current(py)?.get.call0(py)
-}
-
-/// The context of the current span, if any.
+/// The context of the current span (whichever API made it), if it is valid.
 pub fn current_context(py: Python<'_>) -> PyResult<Option<SpanContext>> {
-    let cur = current(py)?.get.bind(py).call0()?;
-    Ok(cur
-        .cast::<PySpan>()
-        .ok()
-        .map(|s| s.get().span.context().clone()))
+    context::current(py)?.context(py)
 }
 
-/// The `ContextVar` behind `current_span()` (for integrations that copy contexts).
+/// `otlp.propagate.inject`'s default: the current span's context.
+#[pyfunction]
+pub fn _current_span_context(py: Python<'_>) -> PyResult<Option<PySpanContext>> {
+    Ok(current_context(py)?.map(PySpanContext))
+}
+
+/// The `ContextVar` behind the native API's current span (for integrations that copy
+/// contexts).
 pub fn current_span_var(py: Python<'_>) -> PyResult<Py<PyAny>> {
-    Ok(current(py)?.var.clone_ref(py))
+    context::native_var(py)
 }
 
 /// Identity of a span, as propagated between processes.
 #[pyclass(frozen, eq, hash, name = "SpanContext", module = "otlp")]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PySpanContext(SpanContext);
+
+impl PySpanContext {
+    pub fn core(&self) -> &SpanContext {
+        &self.0
+    }
+}
 
 #[pymethods]
 impl PySpanContext {
@@ -140,10 +131,79 @@ impl PySpanContext {
     }
 }
 
+/// Which spans a tracer records and exports: one of the samplers
+/// `OTEL_TRACES_SAMPLER` names.
+#[pyclass(frozen, eq, name = "Sampler", module = "otlp")]
+#[derive(Clone, Copy, PartialEq)]
+pub struct PySampler(pub Sampler);
+
+#[pymethods]
+impl PySampler {
+    #[new]
+    #[pyo3(signature = (name = "parentbased_always_on", ratio = None))]
+    fn new(name: &str, ratio: Option<f64>) -> PyResult<Self> {
+        Sampler::new(name, ratio).map(Self).map_err(to_py)
+    }
+
+    /// The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` name, or `None`.
+    #[staticmethod]
+    fn from_env() -> PyResult<Option<Self>> {
+        Ok(Sampler::from_env().map_err(to_py)?.map(Self))
+    }
+
+    #[getter]
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    #[getter]
+    fn ratio(&self) -> Option<f64> {
+        self.0.ratio()
+    }
+
+    fn __repr__(&self) -> String {
+        match self.0.ratio() {
+            Some(r) => format!("Sampler({:?}, {r:?})", self.0.name()),
+            None => format!("Sampler({:?})", self.0.name()),
+        }
+    }
+}
+
 /// Creates spans for one instrumentation scope. Get one from `Exporter.tracer()`.
 #[pyclass(frozen, name = "Tracer", module = "otlp")]
 pub struct PyTracer {
     pub core: Arc<Tracer>,
+}
+
+impl PyTracer {
+    /// A tracer of `exporter` for `scope`; without a sampler, the one the environment
+    /// names (else `parentbased_always_on`). Limits come from the environment.
+    pub fn new(
+        exporter: Arc<otlp::Exporter>,
+        scope: Arc<Scope>,
+        sampler: Option<Sampler>,
+    ) -> PyResult<Self> {
+        let sampler = match sampler {
+            Some(s) => s,
+            None => Sampler::from_env().map_err(to_py)?.unwrap_or_default(),
+        };
+        Ok(Self {
+            core: Arc::new(Tracer {
+                sampler,
+                limits: SpanLimits::from_env().map_err(to_py)?,
+                ..Tracer::new(exporter, scope)
+            }),
+        })
+    }
+}
+
+/// A span kind from its OpenTelemetry Python value (INTERNAL=0; the wire adds one).
+pub fn kind_from_value(v: i64) -> PyResult<SpanKind> {
+    i32::try_from(v + 1)
+        .ok()
+        .filter(|w| (1..=5).contains(w))
+        .and_then(SpanKind::from_wire)
+        .ok_or_else(|| PyValueError::new_err(format!("`kind` must be a SpanKind; got {v}")))
 }
 
 fn kind_from(kind: Option<&Bound<'_, PyAny>>) -> PyResult<SpanKind> {
@@ -155,37 +215,50 @@ fn kind_from(kind: Option<&Bound<'_, PyAny>>) -> PyResult<SpanKind> {
             "`kind` must be an otlp.SpanKind (INTERNAL, SERVER, CLIENT, PRODUCER, CONSUMER)",
         )
     })?;
-    // otlp.SpanKind follows OpenTelemetry Python (INTERNAL=0); the wire adds one.
-    i32::try_from(v + 1)
-        .ok()
-        .filter(|w| (1..=5).contains(w))
-        .and_then(SpanKind::from_wire)
-        .ok_or_else(|| PyValueError::new_err(format!("`kind` must be an otlp.SpanKind; got {v}")))
-}
-
-/// The context of a `Span` or `SpanContext` argument.
-fn context_of(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<SpanContext> {
-    if let Ok(span) = obj.cast::<PySpan>() {
-        return Ok(span.get().span.context().clone());
-    }
-    if let Ok(ctx) = obj.cast::<PySpanContext>() {
-        return Ok(ctx.get().0.clone());
-    }
-    Err(PyTypeError::new_err(format!(
-        "`{what}` must be an otlp.Span or otlp.SpanContext; got {}",
-        obj.get_type()
-            .qualname()
-            .map(|n| n.to_string())
-            .unwrap_or_default()
-    )))
+    kind_from_value(v)
 }
 
 /// Attributes of a span, event or link: one that cannot be encoded goes to the policy.
-fn attributes(attributes: Option<&Bound<'_, PyAny>>, tracer: &Tracer) -> PyResult<Vec<KeyValue>> {
-    match attributes {
-        Some(a) => Ok(convert::attributes(a, Mode::Native(tracer.policy()), usize::MAX)?.0),
+pub fn attributes(
+    attributes: Option<&Bound<'_, PyAny>>,
+    tracer: &Tracer,
+    api: bool,
+) -> PyResult<Vec<KeyValue>> {
+    let mode = match api {
+        true => Mode::Api(tracer.policy()),
+        false => Mode::Native(tracer.policy()),
+    };
+    match attributes.filter(|a| !a.is_none()) {
+        Some(a) => Ok(convert::attributes(a, mode, usize::MAX)?.0),
         None => Ok(Vec::new()),
     }
+}
+
+/// `span.set_attribute(key, value)`, for both APIs.
+pub fn set_attribute(
+    py: Python<'_>,
+    span: &Span,
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    api: bool,
+) -> PyResult<()> {
+    let p = span.tracer().policy();
+    let key = match convert::key(key) {
+        Ok(k) => k,
+        Err(e) => {
+            let shown = key.repr().map(|r| r.to_string()).unwrap_or_default();
+            return policy::bad_attribute(py, p, &shown, convert::Bad::Py(e));
+        }
+    };
+    let mode = match api {
+        true => Mode::Api(p),
+        false => Mode::Native(p),
+    };
+    match convert::any_value(value, mode) {
+        Ok(v) => span.set_attribute(key, v),
+        Err(bad) => policy::bad_attribute(py, p, &key, bad)?,
+    }
+    Ok(())
 }
 
 /// An exception's `(type, value, traceback)` read for the core; a part that is `None`
@@ -221,6 +294,12 @@ pub fn exception(
     Ok(e)
 }
 
+/// An exception object, with its class and its own traceback.
+pub fn raised(py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<Exception> {
+    let tb = exc.getattr(intern!(py, "__traceback__"))?;
+    exception(py, Some(exc.get_type().as_any()), Some(exc), Some(&tb))
+}
+
 #[pymethods]
 impl PyTracer {
     /// Start a span; as a context manager it is current inside and ends on exit.
@@ -238,25 +317,15 @@ impl PyTracer {
         let kind = kind_from(kind)?;
         let parent = match parent.filter(|p| !p.is_none()) {
             Some(p) => Some(context_of(p, "parent")?),
-            None => {
-                let cur = current(py)?.get.bind(py).call0()?;
-                match cur.is_none() {
-                    true => None,
-                    false => Some(context_of(&cur, "parent")?),
-                }
-            }
+            None => context::current(py)?.context(py)?,
         };
         let tracer = &self.core;
         let (mut span, late) = tracer.start(name.to_cow()?, kind, parent.as_ref(), start_time);
-        let late = policy::late(py, late, "a span was started")?;
-        if !late && attributes.is_some() {
-            span = span.with_attributes(self::attributes(attributes, tracer)?);
+        let recording = !policy::late(py, late, "a span was started")? && span.is_recording();
+        if recording && attributes.is_some() {
+            span = span.with_attributes(self::attributes(attributes, tracer, false)?);
         }
-        let span = PySpan {
-            span,
-            token: Mutex::new(None),
-        };
-        if let Some(links) = links.filter(|_| !late) {
+        if let Some(links) = links.filter(|_| recording) {
             for item in links.try_iter()? {
                 let item = item?;
                 let (target, attrs) = match item.cast::<PyTuple>() {
@@ -264,11 +333,10 @@ impl PyTracer {
                     _ => (item, None),
                 };
                 let target = context_of(&target, "links")?;
-                let attrs = self::attributes(attrs.as_ref(), tracer)?;
-                span.span.add_link(&target, attrs);
+                span.add_link(&target, self::attributes(attrs.as_ref(), tracer, false)?);
             }
         }
-        Ok(span)
+        Ok(PySpan::new(Arc::new(span)))
     }
 
     /// Same as `start_span`; reads well as `with tracer.span("name") as span:`.
@@ -296,7 +364,7 @@ impl PyTracer {
     ) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         kind_from(kind)?;
-        self::attributes(attributes, &slf.get().core)?;
+        self::attributes(attributes, &slf.get().core, false)?;
         let make = py
             .import(intern!(py, "otlp._decorator"))?
             .getattr("make_decorator")?;
@@ -313,6 +381,12 @@ impl PyTracer {
         Some(self.core.scope.version.as_str()).filter(|v| !v.is_empty())
     }
 
+    /// Which spans this tracer records and exports.
+    #[getter]
+    fn sampler(&self) -> PySampler {
+        PySampler(self.core.sampler)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Tracer(name={:?}, version={:?})",
@@ -321,21 +395,34 @@ impl PyTracer {
     }
 }
 
-/// A span in progress. Mutators do nothing once the span has ended.
+/// A span in progress. Mutators do nothing once the span has ended (or when the
+/// sampler dropped it).
 #[pyclass(frozen, name = "Span", module = "otlp")]
 pub struct PySpan {
-    span: Span,
-    /// Token of the `ContextVar.set` made by `__enter__`.
-    token: Mutex<Option<Py<PyAny>>>,
+    /// Shared with the span's OpenTelemetry API face, if it has one.
+    span: Arc<Span>,
+    /// Of the `with` block the span is current in.
+    token: Mutex<Option<Token>>,
 }
 
 impl PySpan {
-    fn token(&self) -> MutexGuard<'_, Option<Py<PyAny>>> {
+    pub fn new(span: Arc<Span>) -> Self {
+        Self {
+            span,
+            token: Mutex::new(None),
+        }
+    }
+
+    pub fn core(&self) -> &Arc<Span> {
+        &self.span
+    }
+
+    fn token(&self) -> MutexGuard<'_, Option<Token>> {
         self.token.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn attributes(&self, a: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<KeyValue>> {
-        attributes(a, self.span.tracer())
+        attributes(a, self.span.tracer(), false)
     }
 }
 
@@ -358,19 +445,7 @@ impl PySpan {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let p = self.span.tracer().policy();
-        let key = match convert::key(key) {
-            Ok(k) => k,
-            Err(e) => {
-                let shown = key.repr().map(|r| r.to_string()).unwrap_or_default();
-                return policy::bad_attribute(py, p, &shown, convert::Bad::Py(e));
-            }
-        };
-        match convert::any_value(value, Mode::Native(p)) {
-            Ok(v) => self.span.set_attribute(key, v),
-            Err(bad) => policy::bad_attribute(py, p, &key, bad)?,
-        }
-        Ok(())
+        set_attribute(py, &self.span, key, value, false)
     }
 
     /// Set several attributes from a mapping.
@@ -405,7 +480,8 @@ impl PySpan {
         Ok(())
     }
 
-    /// Set the status (a description is kept only with ERROR; OK is final).
+    /// Set the status (UNSET is ignored, OK is final; a description is kept only with
+    /// ERROR).
     #[pyo3(signature = (code, description = None))]
     fn set_status(&self, code: &Bound<'_, PyAny>, description: Option<String>) -> PyResult<()> {
         let v: i64 = code.extract().map_err(|_| {
@@ -430,6 +506,9 @@ impl PySpan {
         attributes: Option<&Bound<'_, PyAny>>,
         timestamp: Option<u64>,
     ) -> PyResult<()> {
+        if !self.span.is_recording() {
+            return Ok(());
+        }
         let e = raised(py, exception)?;
         let attributes = self.attributes(attributes)?;
         self.span.record_exception(e, attributes, timestamp);
@@ -449,8 +528,7 @@ impl PySpan {
     }
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
-        let py = slf.py();
-        let token = current(py)?.set.call1(py, (slf,))?;
+        let token = context::attach_native(slf.py(), slf)?;
         *slf.get().token() = Some(token);
         Ok(slf.clone())
     }
@@ -463,39 +541,32 @@ impl PySpan {
         exc_value: Option<&Bound<'_, PyAny>>,
         _traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        if let Some(exc) = exc_value.filter(|e| !e.is_none()) {
+        if let Some(exc) = exc_value.filter(|e| !e.is_none() && self.span.is_recording()) {
             self.span.record_failure(raised(py, exc)?);
         }
         let token = self.token().take();
         if let Some(token) = token {
-            // A token from another context (the span was exited elsewhere) cannot be
-            // reset; the span still ends.
-            if let Err(e) = current(py)?.reset.call1(py, (token,)) {
-                if !e.is_instance_of::<PyValueError>(py) {
-                    return Err(e);
-                }
-            }
+            context::detach(py, token)?;
         }
         self.span.end_released(None, |wait| py.detach(wait));
         Ok(false)
     }
 
     fn __repr__(&self) -> String {
-        let ctx = self.span.context();
-        let name = match self.span.name() {
-            Some(n) => format!("{n:?}"),
-            None => "<ended>".to_owned(),
-        };
-        format!(
-            "Span({name}, trace_id={}, span_id={})",
-            ctx.trace_id_hex(),
-            ctx.span_id_hex()
-        )
+        span_repr(&self.span)
     }
 }
 
-/// An exception object, with its class and its own traceback.
-fn raised(py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<Exception> {
-    let tb = exc.getattr(intern!(py, "__traceback__"))?;
-    exception(py, Some(exc.get_type().as_any()), Some(exc), Some(&tb))
+/// `Span("name", trace_id=..., span_id=...)`.
+pub fn span_repr(span: &Span) -> String {
+    let ctx = span.context();
+    let name = match span.name() {
+        Some(n) => format!("{n:?}"),
+        None => "<ended or not recording>".to_owned(),
+    };
+    format!(
+        "Span({name}, trace_id={}, span_id={})",
+        ctx.trace_id_hex(),
+        ctx.span_id_hex()
+    )
 }

@@ -29,11 +29,13 @@ impl Exception {
     }
 
     /// The description of the ERROR status of a span this exception ended:
-    /// `Class: message`.
+    /// `Class: message`, the class by its own name (Python's `__name__`, the last part
+    /// of its qualified name), as the OpenTelemetry API writes it.
     pub fn status_description(&self) -> String {
+        let qualname = self.qualname.as_deref().unwrap_or_default();
         format!(
             "{}: {}",
-            self.qualname.as_deref().unwrap_or_default(),
+            qualname.rsplit('.').next().unwrap_or_default(),
             self.message.as_deref().unwrap_or_default()
         )
     }
@@ -115,6 +117,10 @@ mod tests {
         assert_eq!(
             exception("app.errors", "PaymentError").status_description(),
             "PaymentError: bad"
+        );
+        assert_eq!(
+            exception("app", "handle.<locals>.Outer.Inner").status_description(),
+            "Inner: bad"
         );
     }
 }

@@ -9,7 +9,7 @@
 //! and JSON), [`transport`] and [`resilience`] (delivery), [`pipeline`] (queue and
 //! batcher), [`aggregate`] and [`metrics`] (metric series, measurement rules and the
 //! reader), [`trace`] and [`logs`] (the rules spans and log records follow, with
-//! [`limits`] and [`exception`]), [`export`] (the exporter, its settings and stats).
+//! [`sampling`], [`limits`] and [`exception`]), [`export`] (the exporter, its settings and stats).
 //! [`receiver`] is a small embedded collector for demos and tests. See
 //! `examples/three_signals.rs`.
 
@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod receiver;
 pub mod resilience;
 pub mod runtime;
+pub mod sampling;
 pub mod stats;
 pub mod status;
 pub mod time;

@@ -1,15 +1,17 @@
-//! Spans: how one starts from its parent, what it keeps while it runs, and how it
-//! ends (the OpenTelemetry trace SDK's rules, with its default limits).
+//! Spans: how one starts from its parent (and whether it is sampled), what it keeps
+//! while it runs (within its tracer's limits), and how it ends (the OpenTelemetry trace
+//! SDK's rules).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::exception::Exception;
 use crate::export::{Exporter, Policy, Verdict};
 use crate::ids::{new_span_id, new_trace_id, now_unix_nano};
-use crate::limits::{self, EVENT_LIMIT, LINK_LIMIT};
+use crate::limits::{self, SpanLimits};
 use crate::model::{
     AnyValue, Event, KeyValue, Link, Scope, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId,
 };
+use crate::sampling::Sampler;
 
 /// OTLP span and link `flags` bit: whether the parent (or linked) span is remote is
 /// known (bit 8).
@@ -20,6 +22,10 @@ pub const FLAG_IS_REMOTE: u32 = 0x200;
 
 /// W3C trace flags: sampled.
 pub const SAMPLED: u8 = 0x01;
+
+/// W3C trace flags (Trace Context Level 2): the trace id's lower 56 bits are random,
+/// as the trace ids started here are. Children keep their parent's.
+pub const RANDOM_TRACE_ID: u8 = 0x02;
 
 /// The OTLP `flags` bits saying whether a parent or linked span is remote.
 pub fn remote_flags(is_remote: bool) -> u32 {
@@ -62,25 +68,18 @@ impl SpanContext {
     pub fn flags(&self) -> u32 {
         u32::from(self.trace_flags) | remote_flags(self.is_remote)
     }
-
-    /// Whether a span started under this parent joins its trace (a parent without a
-    /// trace id starts a new one).
-    fn has_trace(&self) -> bool {
-        self.trace_id != [0; 16]
-    }
 }
 
-/// A link to `target` carrying `attributes` (beyond the limit, counted as dropped).
-pub fn link(target: &SpanContext, mut attributes: Vec<KeyValue>) -> Link {
-    let dropped_attributes_count = limits::truncate(&mut attributes);
-    Link {
-        trace_id: target.trace_id,
-        span_id: target.span_id,
-        trace_state: target.trace_state.clone(),
-        attributes,
-        dropped_attributes_count,
-        flags: target.flags(),
-    }
+/// How a tracer writes the OTLP `flags` of its spans and links.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlagsRule {
+    /// The W3C trace flags of the span (of the linked span, for a link) in bits 0-7,
+    /// and whether its parent (the linked span) is remote in bits 8-9.
+    #[default]
+    TraceFlags,
+    /// Only bits 8-9, as the OpenTelemetry Python SDK writes them: the OpenTelemetry
+    /// API's spans are exported exactly as that SDK would export them.
+    RemoteOnly,
 }
 
 /// Starts spans for one instrumentation scope of an exporter.
@@ -89,12 +88,25 @@ pub struct Tracer {
     pub exporter: Arc<Exporter>,
     /// The scope every span of this tracer carries.
     pub scope: Arc<Scope>,
+    /// Which spans are recorded and exported.
+    pub sampler: Sampler,
+    /// How much each span keeps.
+    pub limits: SpanLimits,
+    /// How spans' and links' `flags` are written.
+    pub flags: FlagsRule,
 }
 
 impl Tracer {
-    /// A tracer of `exporter` for `scope` (see [`Exporter::scope`]).
+    /// A tracer of `exporter` for `scope` (see [`Exporter::scope`]), with the default
+    /// sampler (`parentbased_always_on`), limits and flags.
     pub fn new(exporter: Arc<Exporter>, scope: Arc<Scope>) -> Self {
-        Self { exporter, scope }
+        Self {
+            exporter,
+            scope,
+            sampler: Sampler::default(),
+            limits: SpanLimits::DEFAULT,
+            flags: FlagsRule::default(),
+        }
     }
 
     /// What happens to bad values and calls after shutdown.
@@ -102,14 +114,22 @@ impl Tracer {
         self.exporter.policy()
     }
 
-    /// Start a span named `name` under `parent` (a new trace, sampled, when there is
-    /// no parent or it has no trace id), at `start_time` (nanoseconds since the epoch;
-    /// default now).
+    fn flags_of(&self, trace_flags: u8, remote: Option<bool>) -> u32 {
+        let remote = remote.map_or(FLAG_HAS_IS_REMOTE, remote_flags);
+        match self.flags {
+            FlagsRule::TraceFlags => u32::from(trace_flags) | remote,
+            FlagsRule::RemoteOnly => remote,
+        }
+    }
+
+    /// Start a span named `name` under `parent` (a new trace when there is no valid
+    /// parent), at `start_time` (nanoseconds since the epoch; default now).
     ///
-    /// Once the exporter is shut down the span records nothing; it carries its
-    /// parent's trace (not sampled unless the parent is), so that context still
-    /// propagates. The [`Policy::late`] verdict on such a call comes with it, for the
-    /// caller to report or raise.
+    /// A span the sampler drops records nothing and costs little; it has its own span
+    /// id in its parent's trace (or a new one) without the sampled flag, so that its
+    /// context still propagates. Once the exporter is shut down the span records
+    /// nothing either, and keeps its parent's flags; the [`Policy::late`] verdict on
+    /// such a call comes with it, for the caller to report or raise.
     pub fn start(
         self: &Arc<Self>,
         name: impl Into<String>,
@@ -117,50 +137,42 @@ impl Tracer {
         parent: Option<&SpanContext>,
         start_time: Option<u64>,
     ) -> (Span, Option<Verdict>) {
-        let parent = parent.filter(|p| p.has_trace());
+        let parent = parent.filter(|p| p.is_valid());
+        let (trace_id, random, trace_state) = match parent {
+            Some(p) => (
+                p.trace_id,
+                p.trace_flags & RANDOM_TRACE_ID,
+                p.trace_state.clone(),
+            ),
+            None => (new_trace_id(), RANDOM_TRACE_ID, String::new()),
+        };
+        let mut context = SpanContext {
+            trace_id,
+            span_id: new_span_id(),
+            trace_flags: random,
+            is_remote: false,
+            trace_state,
+        };
         if let Some(verdict) = self.policy().late() {
-            let (trace_id, trace_flags, trace_state) = match parent {
-                Some(p) => (p.trace_id, p.trace_flags, p.trace_state.clone()),
-                None => (new_trace_id(), 0, String::new()),
-            };
-            let context = SpanContext {
-                trace_id,
-                span_id: new_span_id(),
-                trace_flags,
-                is_remote: false,
-                trace_state,
-            };
+            context.trace_flags = parent.map_or(random, |p| p.trace_flags);
             return (self.span(context, None), Some(verdict));
         }
+        if !self.sampler.should_sample(parent, &trace_id) {
+            return (self.span(context, None), None);
+        }
+        context.trace_flags |= SAMPLED;
         let mut data = SpanData::new(
             self.exporter.resource().clone(),
             self.scope.clone(),
             name.into(),
         );
         data.kind = kind;
-        data.span_id = new_span_id();
-        let trace_flags = match parent {
-            Some(p) => {
-                data.trace_id = p.trace_id;
-                data.parent_span_id = Some(p.span_id);
-                data.trace_state = p.trace_state.clone();
-                data.flags = p.flags();
-                p.trace_flags
-            }
-            None => {
-                data.trace_id = new_trace_id();
-                data.flags = FLAG_HAS_IS_REMOTE | u32::from(SAMPLED);
-                SAMPLED
-            }
-        };
+        data.trace_id = trace_id;
+        data.span_id = context.span_id;
+        data.trace_state = context.trace_state.clone();
+        data.parent_span_id = parent.map(|p| p.span_id);
+        data.flags = self.flags_of(context.trace_flags, parent.map(|p| p.is_remote));
         data.start_time_unix_nano = start_time.unwrap_or_else(now_unix_nano);
-        let context = SpanContext {
-            trace_id: data.trace_id,
-            span_id: data.span_id,
-            trace_flags,
-            is_remote: false,
-            trace_state: data.trace_state.clone(),
-        };
         (self.span(context, Some(Box::new(data))), None)
     }
 
@@ -170,6 +182,24 @@ impl Tracer {
             tracer: self.clone(),
             data: Mutex::new(data),
         }
+    }
+
+    /// A link to `target` carrying `attributes` (within the link limits), or `None`
+    /// when it would say nothing: an invalid context without attributes or trace
+    /// state (the SDK's rule).
+    pub fn link(&self, target: &SpanContext, mut attributes: Vec<KeyValue>) -> Option<Link> {
+        if !target.is_valid() && attributes.is_empty() && target.trace_state.is_empty() {
+            return None;
+        }
+        let dropped_attributes_count = self.limits.link_attributes.apply(&mut attributes);
+        Some(Link {
+            trace_id: target.trace_id,
+            span_id: target.span_id,
+            trace_state: target.trace_state.clone(),
+            attributes,
+            dropped_attributes_count,
+            flags: self.flags_of(target.trace_flags, Some(target.is_remote)),
+        })
     }
 }
 
@@ -204,7 +234,7 @@ impl Span {
         }
     }
 
-    /// Whether the span records changes (it has not ended).
+    /// Whether the span records changes (it was sampled and has not ended).
     pub fn is_recording(&self) -> bool {
         self.lock().is_some()
     }
@@ -221,8 +251,9 @@ impl Span {
 
     /// Set one attribute, replacing the value of an attribute with the same key.
     pub fn set_attribute(&self, key: String, value: AnyValue) {
+        let limits = &self.tracer.limits.attributes;
         self.with_data(|d| {
-            limits::set_attribute(
+            limits.set(
                 &mut d.attributes,
                 &mut d.dropped_attributes_count,
                 key,
@@ -234,9 +265,10 @@ impl Span {
     /// The span with `attributes` set, as [`Self::set_attributes`] sets them; owning
     /// the span (one just started) spares the lock.
     pub fn with_attributes(mut self, attributes: Vec<KeyValue>) -> Self {
+        let limits = &self.tracer.limits.attributes;
         let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = data.as_deref_mut() {
-            limits::set_attributes(
+            limits.set_all(
                 &mut d.attributes,
                 &mut d.dropped_attributes_count,
                 attributes,
@@ -247,8 +279,9 @@ impl Span {
 
     /// Set several attributes, in order (as [`Self::set_attribute`] each).
     pub fn set_attributes(&self, attributes: Vec<KeyValue>) {
+        let limits = &self.tracer.limits.attributes;
         self.with_data(|d| {
-            limits::set_attributes(
+            limits.set_all(
                 &mut d.attributes,
                 &mut d.dropped_attributes_count,
                 attributes,
@@ -258,7 +291,7 @@ impl Span {
 
     /// Record an event at `time` (nanoseconds since the epoch; default now).
     pub fn add_event(&self, name: String, mut attributes: Vec<KeyValue>, time: Option<u64>) {
-        let dropped_attributes_count = limits::truncate(&mut attributes);
+        let dropped_attributes_count = self.tracer.limits.event_attributes.apply(&mut attributes);
         self.push_event(Event {
             time_unix_nano: time.unwrap_or_else(now_unix_nano),
             name,
@@ -268,26 +301,25 @@ impl Span {
     }
 
     fn push_event(&self, event: Event) {
-        self.with_data(|d| {
-            limits::push(
-                &mut d.events,
-                &mut d.dropped_events_count,
-                EVENT_LIMIT,
-                event,
-            )
-        });
+        let limit = self.tracer.limits.events;
+        self.with_data(|d| limits::push(&mut d.events, &mut d.dropped_events_count, limit, event));
     }
 
-    /// Link this span to `target`.
+    /// Link this span to `target` (see [`Tracer::link`]).
     pub fn add_link(&self, target: &SpanContext, attributes: Vec<KeyValue>) {
-        let link = link(target, attributes);
-        self.with_data(|d| {
-            limits::push(&mut d.links, &mut d.dropped_links_count, LINK_LIMIT, link)
-        });
+        let Some(link) = self.tracer.link(target, attributes) else {
+            return;
+        };
+        let limit = self.tracer.limits.links;
+        self.with_data(|d| limits::push(&mut d.links, &mut d.dropped_links_count, limit, link));
     }
 
-    /// Set the status. Once OK it is final; a description is kept only with ERROR.
+    /// Set the status. UNSET is ignored and OK is final (the specification's rules); a
+    /// description is kept only with ERROR.
     pub fn set_status(&self, code: StatusCode, description: Option<String>) {
+        if code == StatusCode::Unset {
+            return;
+        }
         self.with_data(|d| {
             if d.status.as_ref().is_some_and(|s| s.code == StatusCode::Ok) {
                 return;
@@ -308,11 +340,10 @@ impl Span {
         attributes: Vec<KeyValue>,
         time: Option<u64>,
     ) {
+        let limits = &self.tracer.limits.event_attributes;
         let mut attrs = exception.into_attributes();
-        let mut dropped = 0;
-        for kv in attributes {
-            limits::set_attribute(&mut attrs, &mut dropped, kv.key, kv.value);
-        }
+        let mut dropped = limits.apply(&mut attrs);
+        limits.set_all(&mut attrs, &mut dropped, attributes);
         self.push_event(Event {
             time_unix_nano: time.unwrap_or_else(now_unix_nano),
             name: "exception".into(),
@@ -326,14 +357,7 @@ impl Span {
     pub fn record_failure(&self, exception: Exception) {
         let description = exception.status_description();
         self.record_exception(exception, Vec::new(), None);
-        self.with_data(|d| {
-            if d.status.as_ref().is_none_or(|s| s.code != StatusCode::Ok) {
-                d.status = Some(Status {
-                    code: StatusCode::Error,
-                    message: description,
-                });
-            }
-        });
+        self.set_status(StatusCode::Error, Some(description));
     }
 
     /// End the span at `end_time` (default now; never before its start) and hand it
@@ -368,10 +392,11 @@ impl Span {
 mod tests {
     use super::*;
     use crate::export::{Settings, Value};
+    use crate::limits::AttributeLimits;
     use crate::model::Resource;
     use std::time::{Duration, Instant};
 
-    fn tracer(strict: bool) -> Arc<Tracer> {
+    fn tracer_with(strict: bool, f: impl FnOnce(&mut Tracer)) -> Arc<Tracer> {
         let settings = Settings::from_args(&[
             ("endpoint".into(), Value::Str("http://127.0.0.1:9".into())),
             ("strict".into(), Value::Bool(strict)),
@@ -379,7 +404,13 @@ mod tests {
         .unwrap();
         let exporter = Arc::new(Exporter::new(settings, Resource::default()).unwrap());
         let scope = exporter.scope("t".into(), String::new(), String::new(), Vec::new());
-        Arc::new(Tracer::new(exporter, scope))
+        let mut tracer = Tracer::new(exporter, scope);
+        f(&mut tracer);
+        Arc::new(tracer)
+    }
+
+    fn tracer(strict: bool) -> Arc<Tracer> {
+        tracer_with(strict, |_| {})
     }
 
     fn shut_down(t: &Tracer) {
@@ -402,18 +433,21 @@ mod tests {
     }
 
     #[test]
-    fn a_root_span_starts_a_sampled_trace() {
+    fn a_root_span_starts_a_sampled_trace_with_a_random_id() {
         let t = tracer(false);
         let (span, late) = t.start("root", SpanKind::Server, None, Some(5));
         assert_eq!(late, None);
         let d = data(&span);
         assert_ne!(d.trace_id, [0; 16]);
         assert_eq!(d.parent_span_id, None);
-        assert_eq!(d.flags, 0x101);
+        assert_eq!(d.flags, 0x103);
         assert_eq!((d.kind, d.start_time_unix_nano), (SpanKind::Server, 5));
         let ctx = span.context();
         assert_eq!((ctx.trace_id, ctx.span_id), (d.trace_id, d.span_id));
-        assert_eq!((ctx.trace_flags, ctx.is_remote), (SAMPLED, false));
+        assert_eq!(
+            (ctx.trace_flags, ctx.is_remote),
+            (SAMPLED | RANDOM_TRACE_ID, false)
+        );
         assert!(ctx.is_valid());
         shut_down(&t);
     }
@@ -421,22 +455,79 @@ mod tests {
     #[test]
     fn a_child_joins_its_parents_trace_with_its_flags() {
         let t = tracer(false);
-        for (remote, flags) in [(false, 0x100), (true, 0x300)] {
-            let parent = context(3, 0, remote);
+        for (remote, flags) in [(false, 0x101), (true, 0x301)] {
+            let parent = context(3, SAMPLED, remote);
             let (span, _) = t.start("child", SpanKind::Internal, Some(&parent), None);
             let d = data(&span);
             assert_eq!(d.trace_id, parent.trace_id);
             assert_eq!(d.parent_span_id, Some(parent.span_id));
             assert_eq!(d.trace_state, "a=1");
             assert_eq!(d.flags, flags, "remote={remote}");
-            assert_eq!(span.context().trace_flags, 0, "not sampled: as the parent");
+            assert_eq!(
+                span.context().trace_flags,
+                SAMPLED,
+                "no random flag: as the parent"
+            );
             assert!(!span.context().is_remote);
         }
-        // A parent without a trace id starts a new trace.
-        let (span, _) = t.start("x", SpanKind::Internal, Some(&context(0, 0, true)), None);
-        let d = data(&span);
-        assert_ne!(d.trace_id, [0; 16]);
-        assert_eq!((d.parent_span_id, d.flags), (None, 0x101));
+        // A parent without a trace id, or without a span id, starts a new trace.
+        for parent in [
+            context(0, 1, true),
+            SpanContext {
+                span_id: [0; 8],
+                ..context(3, 1, true)
+            },
+        ] {
+            let (span, _) = t.start("x", SpanKind::Internal, Some(&parent), None);
+            let d = data(&span);
+            assert_ne!(d.trace_id, parent.trace_id);
+            assert_eq!((d.parent_span_id, d.flags), (None, 0x103));
+        }
+        shut_down(&t);
+    }
+
+    #[test]
+    fn the_sdk_flags_rule_writes_only_whether_the_parent_is_remote() {
+        let t = tracer_with(false, |t| t.flags = FlagsRule::RemoteOnly);
+        let (root, _) = t.start("root", SpanKind::Internal, None, None);
+        assert_eq!(data(&root).flags, 0x100);
+        let (child, _) = t.start("c", SpanKind::Internal, Some(&context(3, 1, true)), None);
+        assert_eq!(data(&child).flags, 0x300);
+        child.add_link(&context(4, 1, false), Vec::new());
+        assert_eq!(data(&child).links[0].flags, 0x100);
+        shut_down(&t);
+    }
+
+    #[test]
+    fn a_span_the_sampler_drops_records_nothing_and_propagates_its_context() {
+        let t = tracer_with(false, |t| {
+            t.sampler = Sampler::new("always_off", None).unwrap()
+        });
+        let (root, late) = t.start("root", SpanKind::Internal, None, None);
+        assert_eq!(late, None);
+        assert!(!root.is_recording());
+        assert!(root.context().is_valid());
+        assert_eq!(root.context().trace_flags, RANDOM_TRACE_ID);
+        let parent = context(3, SAMPLED | RANDOM_TRACE_ID, true);
+        let (child, _) = t.start("c", SpanKind::Internal, Some(&parent), None);
+        let ctx = child.context();
+        assert_eq!(
+            (ctx.trace_id, ctx.trace_flags),
+            (parent.trace_id, RANDOM_TRACE_ID)
+        );
+        assert_eq!(ctx.trace_state, "a=1");
+        assert_ne!(ctx.span_id, parent.span_id);
+        child.set_attribute("k".into(), AnyValue::Int(1));
+        child.end(None);
+        assert_eq!(t.exporter.traces().stats().accepted, 0);
+        // The default sampler follows the parent: an unsampled one, remote or local,
+        // makes an unsampled child.
+        let t = tracer(false);
+        for remote in [false, true] {
+            let (span, _) = t.start("c", SpanKind::Internal, Some(&context(3, 0, remote)), None);
+            assert!(!span.is_recording());
+            assert_eq!(span.context().trace_flags, 0);
+        }
         shut_down(&t);
     }
 
@@ -454,7 +545,7 @@ mod tests {
         assert_ne!(ctx.span_id, parent.span_id);
         let (root, late) = t.start("late", SpanKind::Internal, None, None);
         assert_eq!(late, Some(Verdict::Drop { report: false }));
-        assert_eq!(root.context().trace_flags, 0, "not sampled");
+        assert_eq!(root.context().trace_flags & SAMPLED, 0, "not sampled");
         assert_eq!(t.policy().dropped_after_shutdown(), 2);
         span.set_attribute("k".into(), AnyValue::Int(1));
         span.end(None);
@@ -464,15 +555,16 @@ mod tests {
         assert_eq!(late, Some(Verdict::Raise));
     }
 
+    fn many(n: usize) -> Vec<KeyValue> {
+        (0..n)
+            .map(|i| KeyValue::new(format!("k{i}"), AnyValue::Int(i as i64)))
+            .collect()
+    }
+
     #[test]
     fn attributes_events_and_links_are_limited() {
         let t = tracer(false);
         let (span, _) = t.start("s", SpanKind::Internal, None, None);
-        let many = |n: usize| -> Vec<KeyValue> {
-            (0..n)
-                .map(|i| KeyValue::new(format!("k{i}"), AnyValue::Int(i as i64)))
-                .collect()
-        };
         let span = span.with_attributes(many(130));
         span.set_attribute("k0".into(), AnyValue::Bool(true));
         span.set_attribute("k200".into(), AnyValue::Bool(true));
@@ -498,7 +590,72 @@ mod tests {
     }
 
     #[test]
-    fn ok_is_final_and_only_error_keeps_a_description() {
+    fn the_tracers_limits_apply_to_every_part_of_a_span() {
+        let limits = |count| AttributeLimits {
+            count,
+            value_length: Some(2),
+        };
+        let t = tracer_with(false, |t| {
+            t.limits = SpanLimits {
+                attributes: limits(2),
+                event_attributes: limits(1),
+                link_attributes: limits(3),
+                events: 1,
+                links: 0,
+            }
+        });
+        let (span, _) = t.start("s", SpanKind::Internal, None, None);
+        let span = span.with_attributes(vec![KeyValue::new("a", "long".into())]);
+        span.set_attributes(many(3));
+        span.set_attribute("a".into(), AnyValue::Array(vec!["xyz".into()]));
+        span.record_exception(
+            Exception {
+                module: "app".into(),
+                qualname: Some("E".into()),
+                ..Exception::default()
+            },
+            many(1),
+            None,
+        );
+        span.add_event("e".into(), many(2), None);
+        span.add_link(&context(5, 1, true), many(2));
+        let d = data(&span);
+        assert_eq!(
+            d.attributes,
+            [
+                KeyValue::new("a", AnyValue::Array(vec!["xy".into()])),
+                KeyValue::new("k0", AnyValue::Int(0))
+            ]
+        );
+        assert_eq!(d.dropped_attributes_count, 2);
+        assert_eq!((d.events.len(), d.dropped_events_count), (1, 1));
+        let exception = &d.events[0];
+        assert_eq!(
+            exception.attributes,
+            [KeyValue::new("exception.type", "ap".into())]
+        );
+        assert_eq!(exception.dropped_attributes_count, 1);
+        assert_eq!((d.links.len(), d.dropped_links_count), (0, 1));
+        shut_down(&t);
+    }
+
+    #[test]
+    fn links_to_an_invalid_context_are_kept_only_when_they_carry_something() {
+        let t = tracer(false);
+        let invalid = SpanContext::default();
+        assert!(t.link(&invalid, Vec::new()).is_none());
+        assert!(t.link(&invalid, many(1)).is_some());
+        let with_state = SpanContext {
+            trace_state: "a=1".into(),
+            ..SpanContext::default()
+        };
+        assert!(t.link(&with_state, Vec::new()).is_some());
+        assert!(t.link(&context(1, 0, false), Vec::new()).is_some());
+        shut_down(&t);
+    }
+
+    #[test]
+    fn ok_is_final_unset_is_ignored_and_only_error_keeps_a_description() {
         let t = tracer(false);
         let (span, _) = t.start("s", SpanKind::Internal, None, None);
         let status = |s: &Span| data(s).status.unwrap();
@@ -506,6 +663,8 @@ mod tests {
         assert_eq!(status(&span), Status::default());
         span.set_status(StatusCode::Error, Some("declined".into()));
         assert_eq!(status(&span).message, "declined");
+        span.set_status(StatusCode::Unset, None);
+        assert_eq!(status(&span).message, "declined", "UNSET is ignored");
         span.set_status(StatusCode::Ok, Some("ignored".into()));
         assert_eq!(
             status(&span),
@@ -526,7 +685,7 @@ mod tests {
         let (span, _) = t.start("s", SpanKind::Internal, None, None);
         let exception = Exception {
             module: "app".into(),
-            qualname: Some("PaymentError".into()),
+            qualname: Some("Handler.PaymentError".into()),
             message: Some("declined".into()),
             stacktrace: Some("Traceback".into()),
         };
@@ -551,7 +710,7 @@ mod tests {
         assert_eq!(
             keys(&d.events[0]),
             [
-                ("exception.type".into(), "app.PaymentError".into()),
+                ("exception.type".into(), "app.Handler.PaymentError".into()),
                 ("exception.message".into(), "replaced".into()),
                 ("exception.stacktrace".into(), "Traceback".into()),
                 ("extra".into(), AnyValue::Int(1)),

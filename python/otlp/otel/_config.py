@@ -1,0 +1,33 @@
+"""What the providers share: the exporter they deliver through, and whether the SDK is
+disabled (``OTEL_SDK_DISABLED``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from otlp._exporter import Exporter
+
+_lock = threading.Lock()
+_shared: Exporter | None = None
+
+
+def sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED`` is ``true`` (in any case): every provider is a no-op."""
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+def shared_exporter() -> Exporter:
+    """The exporter of providers made without one: ``Exporter.from_env()``, one per
+    process, so that the providers the API's loader makes (``OTEL_PYTHON_*_PROVIDER``)
+    share their connections, queues and resource."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            _shared = Exporter.from_env()
+        return _shared
+
+
+def shared_exporter_if_made() -> Exporter | None:
+    """The shared exporter, if a provider made it."""
+    return _shared
