@@ -1,10 +1,13 @@
 //! Python values to model values.
 //!
-//! Three modes: `Raise` for configuration (a resource or scope attribute that cannot
+//! Four modes: `Raise` for configuration (a resource or scope attribute that cannot
 //! be encoded raises `TypeError` naming the key and type), `Native` for the native API
 //! at run time (the exporter's [`Policy`] drops and counts it, or raises in strict
-//! mode), and `Sdk`, which mirrors the official encoder's `_encode_value`: same type
-//! order, and a key whose value cannot be encoded is skipped.
+//! mode), `Api` for the OpenTelemetry API's providers (as `Native`, but values are
+//! cleaned as the OpenTelemetry SDK's `BoundedAttributes` cleans them: `None` is kept
+//! and an object of another type becomes its `str()`), and `Sdk`, which mirrors the
+//! official encoder's `_encode_value`: same type order, and a key whose value cannot be
+//! encoded is skipped.
 
 use otlp::model::{AnyValue, KeyValue};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
@@ -20,12 +23,18 @@ use crate::policy;
 pub enum Mode<'a> {
     Raise,
     Native(&'a Policy),
+    Api(&'a Policy),
     Sdk,
 }
 
 impl Mode<'_> {
     fn is_sdk(self) -> bool {
         matches!(self, Mode::Sdk)
+    }
+
+    /// `None` is an empty value (the SDK keeps it), not an unsupported type.
+    fn keeps_none(self) -> bool {
+        matches!(self, Mode::Sdk | Mode::Api(_))
     }
 }
 
@@ -140,7 +149,7 @@ fn value_at(obj: &Bound<'_, PyAny>, mode: Mode<'_>, depth: u32) -> Result<AnyVal
         return Ok(AnyValue::Bytes(b.as_bytes().to_vec()));
     }
     if obj.is_none() {
-        return if mode.is_sdk() {
+        return if mode.keeps_none() {
             Ok(AnyValue::Empty)
         } else {
             Err(Bad::Type("NoneType".into()))
@@ -193,7 +202,37 @@ fn value_at(obj: &Bound<'_, PyAny>, mode: Mode<'_>, depth: u32) -> Result<AnyVal
         container(pairs.len())?;
         return kvlist(pairs.into_iter(), mode, depth + 3);
     }
+    if let Mode::Api(_) = mode {
+        return Ok(as_text(obj));
+    }
     Err(Bad::Type(type_name(obj)))
+}
+
+/// `_clean_attribute_value`'s rule for other types: the object's `str()` if its class
+/// defines `__str__` or `__repr__` (an enum member, a `Decimal`, a `UUID`), else an
+/// empty value.
+fn as_text(obj: &Bound<'_, PyAny>) -> AnyValue {
+    static OBJECT: PyOnceLock<(Py<PyAny>, Py<PyAny>)> = PyOnceLock::new();
+    let py = obj.py();
+    let ty = obj.get_type();
+    let own = OBJECT
+        .get_or_try_init(py, || -> PyResult<_> {
+            let object = py.get_type::<pyo3::types::PyAny>();
+            Ok((
+                object.getattr("__str__")?.unbind(),
+                object.getattr("__repr__")?.unbind(),
+            ))
+        })
+        .ok()
+        .is_some_and(|(str_, repr)| {
+            let differs =
+                |name, base: &Py<PyAny>| ty.getattr(name).is_ok_and(|m| !m.is(base.bind(py)));
+            differs("__str__", str_) || differs("__repr__", repr)
+        });
+    match own.then(|| obj.str()) {
+        Some(Ok(s)) => AnyValue::String(s.to_string_lossy().into_owned()),
+        _ => AnyValue::Empty,
+    }
 }
 
 /// An element of an array or kvlist: `None` is an empty value there in both modes.
@@ -280,7 +319,7 @@ pub fn attributes(
             _ => match mode {
                 Mode::Sdk => return Ok(()),
                 Mode::Raise => return Err(bad_key(&k)),
-                Mode::Native(p) => {
+                Mode::Native(p) | Mode::Api(p) => {
                     let shown = k.repr().map(|r| r.to_string()).unwrap_or_default();
                     return policy::bad_attribute(py, p, &shown, Bad::Py(bad_key(&k)));
                 }
@@ -298,7 +337,7 @@ pub fn attributes(
             Err(bad) => match mode {
                 Mode::Sdk => Ok(()),
                 Mode::Raise => Err(bad.into_err(&key)),
-                Mode::Native(p) => policy::bad_attribute(py, p, &key, bad),
+                Mode::Native(p) | Mode::Api(p) => policy::bad_attribute(py, p, &key, bad),
             },
         }
     };
@@ -316,8 +355,10 @@ pub fn attributes(
                     type_name(obj)
                 ));
                 return match mode {
-                    Mode::Native(p) => policy::bad_attribute(py, p, "attributes", Bad::Py(e))
-                        .map(|()| (Vec::new(), 0)),
+                    Mode::Native(p) | Mode::Api(p) => {
+                        policy::bad_attribute(py, p, "attributes", Bad::Py(e))
+                            .map(|()| (Vec::new(), 0))
+                    }
                     _ => Err(e),
                 };
             }

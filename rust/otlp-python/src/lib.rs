@@ -32,11 +32,16 @@ mod _native {
     #[pymodule_export]
     use super::exporter::{_check, _defaults, PyExporter};
     #[pymodule_export]
-    use super::logger::PyLogger;
+    use super::logger::{_log_limits, PyLogger, PyOtelLogger};
     #[pymodule_export]
     use super::meter::{
         _aggregate, _kernel, PyCounter, PyGauge, PyHistogram, PyMeter, PyObservable,
         PyUpDownCounter,
+    };
+    #[pymodule_export]
+    use super::meter::{
+        PyOtelCounter, PyOtelGauge, PyOtelHistogram, PyOtelObservableCounter,
+        PyOtelObservableGauge, PyOtelObservableUpDownCounter, PyOtelUpDownCounter,
     };
     #[pymodule_export]
     use super::receiver::PyReceiver;
