@@ -207,12 +207,29 @@ def programs(draw):
             )
         if kind.startswith("observable"):
             spec.generator = draw(st.booleans())
+            totals: dict = {}
             for _ in range(rounds):
                 # Distinct attribute sets: the SDK adds up repeated observations of one
                 # series in a collection where otlp keeps the last (the API says
                 # callbacks should not repeat one).
                 sets = draw(st.lists(st.sampled_from(["a", "b", "c"]), unique=True, max_size=3))
-                spec.observations.append([(draw(amounts), {"series": s}) for s in sets])
+                if kind == "observable_counter":
+                    # A counter's observations are running totals, which never go down
+                    # (what a decrease means is left undefined), and a series once
+                    # observed stays observed: otlp forgets a series its callback stops
+                    # reporting, where the SDK keeps its last total forever and reports
+                    # a reappearing series' delta against it (a documented difference).
+                    sets = sorted(set(sets) | set(totals))
+                    observed = []
+                    for s in sets:
+                        invalid = st.sampled_from([math.nan, math.inf]) if s not in totals else st.nothing()
+                        value = draw(st.one_of(finite.map(abs), invalid))
+                        if math.isfinite(value):
+                            value = totals[s] = totals.get(s, 0) + value
+                        observed.append((value, {"series": s}))
+                    spec.observations.append(observed)
+                else:
+                    spec.observations.append([(draw(amounts), {"series": s}) for s in sets])
         specs.append(spec)
     calls = []
     for _ in range(rounds):

@@ -5,7 +5,10 @@ aggregate in Rust, with no Python frame of ours in between. They follow the rule
 official SDK applies (names checked and kept in lower case, non-finite values, negative
 counter increments and negative histogram values dropped), but a value that cannot be
 used is dropped, counted in ``Exporter.stats()`` and reported once through the ``otlp``
-logger rather than logged every time. Exemplars are not recorded.
+logger rather than logged every time. Exemplars are not recorded. A series an
+observable instrument's callback stops reporting is forgotten (its memory freed): with
+delta temporality, if it is reported again its first delta is its whole value, where
+the official SDK would subtract the total it last saw.
 """
 
 from __future__ import annotations

@@ -80,6 +80,12 @@ impl Emitter {
         LogRecord::new(self.exporter.resource().clone(), self.scope.clone(), body)
     }
 
+    /// Queue `record`. A full queue with overflow="block" waits for room with the GIL
+    /// released.
+    fn send(&self, py: Python<'_>, to: &LogExporter, record: LogRecord) {
+        to.export_released(Box::new(record), |wait| py.detach(wait));
+    }
+
     /// A `logging.LogRecord` read in one native call; `body` is the formatted text when
     /// the handler has a formatter.
     fn logging<'py>(
@@ -246,7 +252,7 @@ impl PyLogger {
         if let Some(ctx) = current_context(py)? {
             record.set_context(&ctx);
         }
-        to.export(Box::new(record));
+        self.0.send(py, to, record);
         Ok(())
     }
 }
@@ -562,7 +568,7 @@ impl PyOtelLogger {
                 out
             }
         };
-        exporter.export(Box::new(out));
+        self.0.send(py, exporter, out);
         Ok(())
     }
 
@@ -596,7 +602,7 @@ impl PyOtelLogger {
             // A span of another OpenTelemetry implementation.
             None => set_api_context(py, None, &mut rec)?,
         }
-        exporter.export(Box::new(rec));
+        self.0.send(py, exporter, rec);
         Ok(())
     }
 

@@ -272,7 +272,7 @@ impl MetricsExporter {
     ) -> Result<Replaceable<Box<Collection>>> {
         let endpoint = Endpoint::parse(&export.endpoint)?;
         let queue = export.queue.clone();
-        Replaceable::new(move || {
+        Replaceable::new(move |after_fork| {
             let (client, runtime) = export.client(&endpoint)?;
             Pipeline::start(
                 BatchConfig {
@@ -284,6 +284,8 @@ impl MetricsExporter {
                 // Collections never wait for room: the reader must keep its deadline.
                 QueueConfig {
                     overflow: Overflow::DropNewest,
+                    // A forked child does not take over the parent's disk queue.
+                    directory: queue.directory.clone().filter(|_| !after_fork),
                     ..queue.clone()
                 },
                 ExportSettings {

@@ -47,6 +47,17 @@ pub struct Stats {
     pub dropped_evicted: AtomicU64,
     /// Items whose producer waited for room until `block_timeout`.
     pub dropped_block_timeout: AtomicU64,
+    /// Items unsent at shutdown but kept in the disk queue: the next process on the
+    /// same directory sends them (not lost, so not counted as dropped).
+    pub left_on_disk: AtomicU64,
+    /// Requests found damaged in the disk queue on start (short, corrupted,
+    /// zero-filled), skipped and removed.
+    pub disk_corrupt: AtomicU64,
+    /// Requests found in the disk queue encoded for another protocol or compression,
+    /// skipped and removed.
+    pub disk_incompatible: AtomicU64,
+    /// Requests that could not be written to the disk queue (sent without it).
+    pub disk_write_failures: AtomicU64,
     /// Items whose export failed with an error that must not be retried (or was lost
     /// to an internal error).
     pub failed_non_retryable: AtomicU64,
@@ -83,6 +94,14 @@ pub struct StatsSnapshot {
     pub dropped_evicted: u64,
     /// [`Stats::dropped_block_timeout`].
     pub dropped_block_timeout: u64,
+    /// [`Stats::left_on_disk`].
+    pub left_on_disk: u64,
+    /// [`Stats::disk_corrupt`].
+    pub disk_corrupt: u64,
+    /// [`Stats::disk_incompatible`].
+    pub disk_incompatible: u64,
+    /// [`Stats::disk_write_failures`].
+    pub disk_write_failures: u64,
     /// [`Stats::failed_non_retryable`].
     pub failed_non_retryable: u64,
     /// [`Stats::failed_retries_exhausted`].
@@ -153,6 +172,10 @@ impl Stats {
             dropped_too_large: get(&self.dropped_too_large),
             dropped_evicted: get(&self.dropped_evicted),
             dropped_block_timeout: get(&self.dropped_block_timeout),
+            left_on_disk: get(&self.left_on_disk),
+            disk_corrupt: get(&self.disk_corrupt),
+            disk_incompatible: get(&self.disk_incompatible),
+            disk_write_failures: get(&self.disk_write_failures),
             failed_non_retryable: get(&self.failed_non_retryable),
             failed_retries_exhausted: get(&self.failed_retries_exhausted),
             requests_ok: get(&self.requests_ok),

@@ -69,11 +69,17 @@ impl<T: Signal> BatchExporter<T> {
         config.check()?;
         let endpoint = Endpoint::parse(&config.endpoint)?;
         let target = endpoint.clone();
-        let pipeline = Replaceable::new(move || {
+        let pipeline = Replaceable::new(move |after_fork| {
             let (client, runtime) = config.client(&target)?;
+            let mut queue = config.queue.clone();
+            if after_fork {
+                // The disk queue stays the parent's (it holds its lock): a forked child
+                // exports from memory.
+                queue.directory = None;
+            }
             Pipeline::start(
                 config.batch,
-                config.queue.clone(),
+                queue,
                 ExportSettings {
                     paths: T::PATHS,
                     encode: if config.protocol.is_json() {
@@ -108,6 +114,13 @@ impl<T: Signal> BatchExporter<T> {
     #[inline]
     pub fn export(&self, item: Box<T>) {
         self.pipeline.push(item);
+    }
+
+    /// [`Self::export`], waiting for room (`overflow="block"`) inside `release` (see
+    /// [`Pipeline::push_released`]).
+    #[inline]
+    pub fn export_released(&self, item: Box<T>, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
+        self.pipeline.push_released(item, release);
     }
 
     /// Export what is queued and wait until `deadline`; true when all of it was
