@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import logging.config
 import threading
-from collections.abc import Callable
-from typing import Any, Optional
+from collections.abc import Callable, Mapping
+from typing import Any, Optional, cast
 
 from opentelemetry import _logs
 from opentelemetry.util.types import Attributes
@@ -61,7 +61,7 @@ class LoggerProvider(_logs.LoggerProvider):
         self._disabled = sdk_disabled()
         self._owns_exporter = exporter is None
         self._exporter: Optional[Exporter] = None
-        self._limits = (0, None)
+        self._limits: tuple[int, Optional[int]] = (0, None)
         if not self._disabled:
             self._limits = _native._log_limits()
             self._exporter = exporter if exporter is not None else Exporter.from_env()
@@ -90,7 +90,11 @@ class LoggerProvider(_logs.LoggerProvider):
             cached = self._loggers.get(key)
             if cached is not None:
                 return cached  # type: ignore[return-value]  # a registered _logs.Logger
-        native = self._exporter.logger(name or "", version, schema_url=schema_url, attributes=attributes)
+        # The API's type allows None values, which the exporter refuses by name.
+        scope_attributes = cast("Optional[Mapping[str, Any]]", attributes)
+        native = self._exporter.logger(
+            name or "", version, schema_url=schema_url, attributes=scope_attributes
+        )
         logger = native._otel(*self._limits)
         if attributes is None:
             with self._lock:
@@ -172,7 +176,7 @@ def install_logging_handler(provider: LoggerProvider, level: int = logging.NOTSE
 
         return configure_around_handler
 
-    logging.basicConfig = keeping_handler(logging.basicConfig)  # type: ignore[assignment]
-    logging.config.dictConfig = keeping_handler(logging.config.dictConfig)  # type: ignore[assignment]
-    logging.config.fileConfig = keeping_handler(logging.config.fileConfig)  # type: ignore[assignment]
+    logging.basicConfig = keeping_handler(logging.basicConfig)
+    logging.config.dictConfig = keeping_handler(logging.config.dictConfig)
+    logging.config.fileConfig = keeping_handler(logging.config.fileConfig)
     return handler

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional, TypeVar, cast
 
 from opentelemetry import metrics
@@ -258,7 +258,9 @@ class MeterProvider(metrics.MeterProvider):
             for attrs, meter in same_key:
                 if attrs == attributes:
                     return meter
-            native = self._exporter.meter(name, version, schema_url=schema_url, attributes=attributes)
+            # The API's type allows None values, which the exporter refuses by name.
+            scope_attributes = cast("Optional[Mapping[str, Any]]", attributes)
+            native = self._exporter.meter(name, version, schema_url=schema_url, attributes=scope_attributes)
             meter = Meter(native, name, version, schema_url)
             same_key.append((attributes, meter))
             return meter
