@@ -422,6 +422,7 @@ def test_loggers_are_api_loggers_and_stop_at_shutdown(sink):
     logger.emit(body="before")
     provider.shutdown()  # an exporter passed in is flushed, not shut down
     assert records(sink, False)[0][1] == ("string_value", "before")
+    assert isinstance(provider.get_logger("app", "2.0"), _logs.NoOpLogger)
     exp.shutdown(timeout=5.0)
     assert not logger.enabled()
     logger.emit(body="after")  # dropped and counted, never raised

@@ -83,7 +83,7 @@ class LoggerProvider(_logs.LoggerProvider):
     ) -> _logs.Logger:
         """The logger of an instrumentation scope (for the ``logging`` bridge, the
         name of the ``logging`` logger)."""
-        if self._exporter is None:
+        if self._exporter is None or self._shut_down:
             return _logs.NoOpLogger(name, version=version, schema_url=schema_url, attributes=attributes)
         key = (name, version, schema_url)
         if attributes is None:
@@ -108,8 +108,9 @@ class LoggerProvider(_logs.LoggerProvider):
         return self._exporter.force_flush(timeout_millis / 1000)
 
     def shutdown(self) -> None:
-        """Export what was emitted, then stop: later records are dropped (and counted).
-        The exporter is shut down if the provider made it, else flushed."""
+        """Export what was emitted, then hand out only no-op loggers. The exporter is
+        shut down if the provider made it (later records of its loggers are dropped and
+        counted), else flushed (its loggers keep exporting until it shuts down)."""
         with self._lock:
             if self._shut_down:
                 return
