@@ -335,13 +335,16 @@ def test_the_installed_handler_survives_logging_configuration(sink, monkeypatch)
     ):
         monkeypatch.setattr(module, name, getattr(module, name))
     root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    # basicConfig(force=True) closes the root's handlers: let it see only its own.
+    monkeypatch.setattr(root, "handlers", [])
     monkeypatch.setattr(root, "level", root.level)
     provider = otlp.otel.LoggerProvider(otlp.Exporter(sink.endpoint))
     handler = install_logging_handler(provider)
     try:
         logging.basicConfig(force=True, level=logging.INFO)
-        logging.config.dictConfig({"version": 1, "incremental": False, "root": {"level": "INFO"}})
+        logging.config.dictConfig(
+            {"version": 1, "disable_existing_loggers": False, "root": {"level": "INFO"}}
+        )
         assert handler in root.handlers
         logging.getLogger("app").info("still exported")
         assert provider.force_flush(10_000)
