@@ -14,6 +14,8 @@ loggers after shutdown, and the handler staying through ``logging.basicConfig``.
 
 from __future__ import annotations
 
+import decimal
+import enum
 import logging
 import logging.config
 import warnings
@@ -160,12 +162,25 @@ leaf = st.one_of(
     st.integers(-8, 8).map(lambda i: i / 4),
     st.binary(max_size=3),
 )
+
+
+class Color(enum.Enum):
+    RED = 1
+
+
+# Log attributes are AnyValues: mixed and nested arrays and maps too. Objects of other
+# types become their str() when their class defines one (an enum member, a Decimal),
+# else an empty value, as the SDK's attribute cleaning makes them.
 value = st.one_of(
     leaf,
     st.none(),
     st.lists(st.text(max_size=3), max_size=3),
     st.lists(st.integers(-5, 5), max_size=3).map(tuple),
+    st.lists(st.one_of(leaf, st.none()), max_size=3),
+    st.lists(st.lists(st.integers(0, 3), max_size=2), max_size=2),
     st.dictionaries(st.sampled_from(["x", "y"]), leaf, max_size=2),
+    st.dictionaries(st.sampled_from(["x"]), st.dictionaries(st.sampled_from(["y"]), leaf), max_size=1),
+    st.sampled_from([Color.RED, decimal.Decimal("1.5")]),
 )
 attributes = st.one_of(
     st.none(),
