@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import decimal
 import enum
+import itertools
 import logging
 import logging.config
+import threading
+import time
 import warnings
 from typing import Any
 
@@ -445,3 +448,43 @@ def test_loggers_are_api_loggers_and_stop_at_shutdown(sink):
     assert not logger.enabled()
     logger.emit(body="after")  # dropped and counted, never raised
     assert exp.stats()["dropped_after_shutdown"] >= 1
+
+
+def test_a_producer_blocked_on_a_full_queue_lets_other_threads_run(sink_factory):
+    # overflow="block" with a collector that holds every export: once the queue is
+    # full, emit() waits for room, and must wait with the GIL released.
+    slow = sink_factory(delay=10)
+    exp = otlp.Exporter(
+        slow.endpoint,
+        timeout=10.0,
+        batch=otlp.BatchConfig(max_queue_size=2, max_export_batch_size=1, max_concurrent_exports=1),
+        queue=otlp.QueueConfig(overflow="block", block_timeout=3.0),
+    )
+    logger = otlp.otel.LoggerProvider(exp).get_logger("app")
+    stop = threading.Event()
+    durations: list[float] = []
+
+    def produce():
+        while not stop.is_set():
+            start = time.monotonic()
+            logger.emit(body="x")
+            durations.append(time.monotonic() - start)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    try:
+        # This thread keeps running Python until the producer has waited a second for
+        # room (block_timeout is 3 s): it cannot, if the waiting producer holds the GIL.
+        ticks = [time.monotonic()]
+        deadline = ticks[0] + 20
+        while ticks[-1] < deadline and not any(d >= 1.0 for d in list(durations)):
+            stop.wait(0.01)
+            ticks.append(time.monotonic())
+        assert any(d >= 1.0 for d in durations), exp.stats()
+        longest_stall = max(b - a for a, b in itertools.pairwise(ticks))
+        assert longest_stall < 1.0, longest_stall
+    finally:
+        stop.set()
+        producer.join(timeout=10)
+        exp.shutdown(timeout=0.5)
+    assert not producer.is_alive()
