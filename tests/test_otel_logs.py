@@ -488,3 +488,20 @@ def test_a_producer_blocked_on_a_full_queue_lets_other_threads_run(sink_factory)
         producer.join(timeout=10)
         exp.shutdown(timeout=0.5)
     assert not producer.is_alive()
+
+
+def test_the_handler_of_a_disabled_or_shut_down_provider_drops_records_quietly(sink, monkeypatch, capsys):
+    provider = otlp.otel.LoggerProvider(otlp.Exporter(sink.endpoint))
+    handler = otlp.otel.LoggingHandler(logger_provider=provider)
+    provider.shutdown()
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    disabled = otlp.otel.LoggingHandler(logger_provider=otlp.otel.LoggerProvider())
+    log = logging.getLogger("app.after")
+    for h in (handler, disabled):
+        log.addHandler(h)
+        try:
+            log.warning("dropped")
+        finally:
+            log.removeHandler(h)
+    assert "Logging error" not in capsys.readouterr().err
+    assert records(sink, False) == []

@@ -21,6 +21,7 @@ class RecordHandler(logging.Handler):
     fed back into it."""
 
     def _logger_for(self, record: logging.LogRecord) -> Any:
+        """The native logger for ``record``, or None to drop it."""
         raise NotImplementedError
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -40,8 +41,11 @@ class RecordHandler(logging.Handler):
         try:
             # One native call reads the record: body (getMessage(), or a structured
             # msg kept as is), severity, extras, code.*, exception and trace context.
+            logger = self._logger_for(record)
+            if logger is None:
+                return
             body = self.format(record) if self.formatter is not None else None
-            self._logger_for(record)._emit_record(record, body)
+            logger._emit_record(record, body)
         except Exception:  # noqa: BLE001 - logging must never raise into the app
             self.handleError(record)
 

@@ -146,12 +146,16 @@ class LoggingHandler(RecordHandler):
                 f"{type(provider).__name__})"
             )
         self._provider = provider
-        self._loggers: dict[str, Any] = {}
+        self._loggers: dict[str, _native.OtelLogger] = {}
 
-    def _logger_for(self, record: logging.LogRecord) -> Any:
+    def _logger_for(self, record: logging.LogRecord) -> Optional[_native.OtelLogger]:
         logger = self._loggers.get(record.name)
         if logger is None:
-            logger = self._loggers.setdefault(record.name, self._provider.get_logger(record.name))
+            made = self._provider.get_logger(record.name)
+            # A disabled or shut down provider hands out no-op loggers: nothing to send.
+            if not isinstance(made, _native.OtelLogger):
+                return None
+            logger = self._loggers.setdefault(record.name, made)
         return logger
 
 
