@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Union
+from typing import Any, Union
 
 from otlp import _native
 from otlp._exporter import Exporter
@@ -14,7 +14,47 @@ __all__ = ["LoggingHandler"]
 _state = threading.local()
 
 
-class LoggingHandler(logging.Handler):
+class RecordHandler(logging.Handler):
+    """What otlp's logging handlers share: each record is read by one native call of
+    the logger :meth:`_logger_for` picks, never otlp's own diagnostics (the ``otlp``
+    logger), and records logged while it works on one (by anything it calls) are not
+    fed back into it."""
+
+    def _logger_for(self, record: logging.LogRecord) -> Any:
+        """The native logger for ``record``, or None to drop it."""
+        raise NotImplementedError
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # The guard covers filters and formatters too: anything they log while this
+        # handler works on a record is dropped here instead of recursing.
+        if getattr(_state, "emitting", False):
+            return False
+        _state.emitting = True
+        try:
+            return bool(super().handle(record))
+        finally:
+            _state.emitting = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "otlp" or record.name.startswith("otlp."):
+            return  # otlp's own diagnostics (e.g. about a failing collector) never loop back
+        try:
+            # One native call reads the record: body (getMessage(), or a structured
+            # msg kept as is), severity, extras, code.*, exception and trace context.
+            logger = self._logger_for(record)
+            if logger is None:
+                return
+            body = self.format(record) if self.formatter is not None else None
+            logger._emit_record(record, body)
+        except Exception:  # noqa: BLE001 - logging must never raise into the app
+            self.handleError(record)
+
+    def flush(self) -> None:
+        # Records are exported in the background; Exporter.force_flush() waits for them.
+        pass
+
+
+class LoggingHandler(RecordHandler):
     """Send ``logging`` records to OTLP.
 
     Each record becomes a log record with the spec's severity, ``code.*`` attributes
@@ -46,27 +86,5 @@ class LoggingHandler(logging.Handler):
                 f"got {type(exporter_or_logger).__name__}"
             )
 
-    def handle(self, record: logging.LogRecord) -> bool:
-        # The guard covers filters and formatters too: anything they log while this
-        # handler works on a record is dropped here instead of recursing.
-        if getattr(_state, "emitting", False):
-            return False
-        _state.emitting = True
-        try:
-            return bool(super().handle(record))
-        finally:
-            _state.emitting = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "otlp" or record.name.startswith("otlp."):
-            return  # otlp's own diagnostics (e.g. about a failing collector) never loop back
-        try:
-            # One native call reads the record: body (getMessage(), or a structured
-            # msg kept as is), severity, extras, code.*, exception and trace context.
-            self._logger._emit_record(record, self.format(record) if self.formatter is not None else None)
-        except Exception:  # noqa: BLE001 - logging must never raise into the app
-            self.handleError(record)
-
-    def flush(self) -> None:
-        # Records are exported in the background; Exporter.force_flush() waits for them.
-        pass
+    def _logger_for(self, record: logging.LogRecord) -> _native.Logger:
+        return self._logger

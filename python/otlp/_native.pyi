@@ -31,8 +31,16 @@ __all__ = [
     "Logger",
     "Meter",
     "ObservableInstrument",
+    "OtelCounter",
+    "OtelGauge",
+    "OtelHistogram",
+    "OtelLogger",
+    "OtelObservableCounter",
+    "OtelObservableGauge",
+    "OtelObservableUpDownCounter",
     "OtelSpan",
     "OtelTracer",
+    "OtelUpDownCounter",
     "Receiver",
     "Sampler",
     "Span",
@@ -47,6 +55,7 @@ __all__ = [
     "_current_span_var",
     "_defaults",
     "_kernel",
+    "_log_limits",
     "_otel_enable",
     "current_span",
     "encode_logs",
@@ -298,8 +307,36 @@ class Logger:
         observed_timestamp: int | None = None,
         event_name: str | None = None,
     ) -> None: ...
+    def _otel(self, attribute_count: int, attribute_value_length: int | None = None) -> OtelLogger: ...
     @property
     def name(self) -> str: ...
+
+@final
+class OtelLogger:
+    def emit(
+        self,
+        record: Any = None,
+        *,
+        timestamp: int | None = None,
+        observed_timestamp: int | None = None,
+        context: Any = None,
+        severity_number: Any = None,
+        severity_text: str | None = None,
+        body: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        event_name: str | None = None,
+        exception: BaseException | None = None,
+    ) -> None: ...
+    def enabled(self, *, context: Any = None, severity_number: Any = None, event_name: str | None = None) -> bool: ...
+    def _emit_record(self, record: Any, body: Any = None) -> None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str | None: ...
+
+def _log_limits() -> tuple[int, int | None]: ...
+
+_ApiCallbacks = Sequence[Any]  # callables taking a CallbackOptions, or generators
 
 @final
 class Meter:
@@ -338,6 +375,21 @@ class Meter:
         unit: str = "",
         description: str = "",
     ) -> ObservableInstrument: ...
+    def _otel_counter(self, name: str, unit: str = "", description: str = "") -> OtelCounter: ...
+    def _otel_up_down_counter(self, name: str, unit: str = "", description: str = "") -> OtelUpDownCounter: ...
+    def _otel_histogram(
+        self, name: str, unit: str = "", description: str = "", boundaries: Sequence[float] | None = None
+    ) -> OtelHistogram: ...
+    def _otel_gauge(self, name: str, unit: str = "", description: str = "") -> OtelGauge: ...
+    def _otel_observable_counter(
+        self, name: str, callbacks: _ApiCallbacks | None = None, unit: str = "", description: str = ""
+    ) -> OtelObservableCounter: ...
+    def _otel_observable_up_down_counter(
+        self, name: str, callbacks: _ApiCallbacks | None = None, unit: str = "", description: str = ""
+    ) -> OtelObservableUpDownCounter: ...
+    def _otel_observable_gauge(
+        self, name: str, callbacks: _ApiCallbacks | None = None, unit: str = "", description: str = ""
+    ) -> OtelObservableGauge: ...
     @property
     def name(self) -> str: ...
 
@@ -372,6 +424,35 @@ class Gauge(_Instrument):
 
 @final
 class ObservableInstrument(_Instrument): ...
+
+# The OpenTelemetry API's instruments (otlp.otel.Meter): `context` is accepted, and no
+# exemplars are kept.
+@final
+class OtelCounter(_Instrument):
+    def add(self, amount: _Number, attributes: Mapping[str, Any] | None = None, context: Any = None) -> None: ...
+
+@final
+class OtelUpDownCounter(_Instrument):
+    def add(self, amount: _Number, attributes: Mapping[str, Any] | None = None, context: Any = None) -> None: ...
+
+@final
+class OtelHistogram(_Instrument):
+    def record(self, amount: _Number, attributes: Mapping[str, Any] | None = None, context: Any = None) -> None: ...
+    @property
+    def boundaries(self) -> list[float]: ...
+
+@final
+class OtelGauge(_Instrument):
+    def set(self, amount: _Number, attributes: Mapping[str, Any] | None = None, context: Any = None) -> None: ...
+
+@final
+class OtelObservableCounter(_Instrument): ...
+
+@final
+class OtelObservableUpDownCounter(_Instrument): ...
+
+@final
+class OtelObservableGauge(_Instrument): ...
 
 @final
 class Receiver:

@@ -10,6 +10,8 @@ Instrumentation written against ``opentelemetry-api`` sends its telemetry straig
 
 from __future__ import annotations
 
+from otlp.otel._logs import LoggerProvider, LoggingHandler
+from otlp.otel._metrics import Meter, MeterProvider
 from otlp.otel._trace import TracerProvider
 
-__all__ = ["TracerProvider"]
+__all__ = ["LoggerProvider", "LoggingHandler", "Meter", "MeterProvider", "TracerProvider"]

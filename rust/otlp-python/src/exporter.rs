@@ -184,11 +184,8 @@ impl PyExporter {
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyLogger> {
         let logs = self.core.logs().map_err(to_py)?;
-        Ok(PyLogger {
-            exporter: self.core.clone(),
-            logs,
-            scope: self.scope(name, version, schema_url, attributes)?,
-        })
+        let scope = self.scope(name, version, schema_url, attributes)?;
+        Ok(PyLogger::new(self.core.clone(), logs, scope))
     }
 
     /// A meter for one instrumentation scope (library).
@@ -201,11 +198,8 @@ impl PyExporter {
         attributes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyMeter> {
         let metrics = self.core.metrics().map_err(to_py)?;
-        Ok(PyMeter {
-            exporter: self.core.clone(),
-            metrics,
-            scope: self.scope(name, version, schema_url, attributes)?,
-        })
+        let scope = self.scope(name, version, schema_url, attributes)?;
+        Ok(PyMeter::new(self.core.clone(), metrics, scope))
     }
 
     /// Export everything recorded so far; wait up to `timeout` seconds. Returns True

@@ -43,7 +43,7 @@ mod _native {
     #[pymodule_export]
     use super::exporter::{_check, _defaults, PyExporter};
     #[pymodule_export]
-    use super::logger::PyLogger;
+    use super::logger::{_log_limits, PyLogger, PyOtelLogger};
     #[pymodule_export]
     use super::meter::{
         _aggregate, _kernel, PyCounter, PyGauge, PyHistogram, PyMeter, PyObservable,
@@ -51,6 +51,11 @@ mod _native {
     };
     #[pymodule_export]
     use super::otel_trace::{PyAsCurrentSpan, PyOtelSpan, PyOtelTracer};
+    #[pymodule_export]
+    use super::meter::{
+        PyOtelCounter, PyOtelGauge, PyOtelHistogram, PyOtelObservableCounter,
+        PyOtelObservableGauge, PyOtelObservableUpDownCounter, PyOtelUpDownCounter,
+    };
     #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]

@@ -7,7 +7,7 @@ use otlp::aggregate::{
     TemporalityPreference,
 };
 use otlp::ids::now_unix_nano;
-use otlp::metrics::{Callback, MetricsExporter};
+use otlp::metrics::{Callback, MetricsConfig, MetricsExporter};
 use otlp::model::{Number, Scope};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::intern;
@@ -495,11 +495,11 @@ fn aggregate(py: Python<'_>, values: &Values<'_>, bounds: &[f64]) -> (Vec<u64>, 
 /// Creates instruments for one scope. Get one from `Exporter.meter()`.
 #[pyclass(frozen, name = "Meter", module = "otlp")]
 pub struct PyMeter {
-    pub exporter: Arc<otlp::Exporter>,
+    exporter: Arc<otlp::Exporter>,
     /// `None` for a meter made after the exporter was shut down: its instruments
     /// record nothing.
-    pub metrics: Option<Arc<MetricsExporter>>,
-    pub scope: Arc<Scope>,
+    metrics: Option<Arc<MetricsExporter>>,
+    scope: Arc<Scope>,
 }
 
 /// Histogram boundaries as given (`None`: the defaults); the core checks their values.
@@ -529,8 +529,91 @@ fn refused(what: &str) -> impl Fn(Refused) -> PyErr + '_ {
     move |e| PyValueError::new_err(format!("{what}: {e}"))
 }
 
+/// One callback of an observable instrument.
+enum PyCallback {
+    /// A callable: called with no arguments (otlp's API) or with the OpenTelemetry
+    /// API's `CallbackOptions`.
+    Call(Py<PyAny>),
+    /// A generator (OpenTelemetry API): sent the `CallbackOptions` each collection,
+    /// it yields that collection's observations; once exhausted it observes nothing.
+    Generator(Py<PyAny>),
+}
+
+/// How the callbacks of an OpenTelemetry API instrument are called and judged.
+struct ApiCallbacks {
+    /// The `CallbackOptions` each callback is given.
+    options: Py<PyAny>,
+    kind: InstrumentKind,
+    name: String,
+    exporter: Arc<otlp::Exporter>,
+}
+
 struct PyCallbacks {
-    callbacks: Vec<Py<PyAny>>,
+    callbacks: Vec<PyCallback>,
+    /// `None`: otlp's API (callables taking no argument; an observation that cannot
+    /// be used fails its callback).
+    api: Option<ApiCallbacks>,
+}
+
+impl PyCallbacks {
+    /// What one callback returns this collection: an iterable of observations, or None.
+    fn run<'py>(&self, py: Python<'py>, cb: &PyCallback) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let options = self.api.as_ref().map(|a| a.options.bind(py));
+        let out = match (cb, options) {
+            (PyCallback::Call(f), None) => f.bind(py).call0()?,
+            (PyCallback::Call(f), Some(o)) => f.bind(py).call1((o,))?,
+            (PyCallback::Generator(g), o) => {
+                let none = py.None().into_bound(py);
+                match g
+                    .bind(py)
+                    .call_method1(intern!(py, "send"), (o.unwrap_or(&none),))
+                {
+                    Ok(out) => out,
+                    Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => {
+                        return Ok(None)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok(Some(out).filter(|o| !o.is_none()))
+    }
+
+    /// Report each observation of `out` through `observe`.
+    fn observe_all(
+        &self,
+        out: &Bound<'_, PyAny>,
+        observe: &mut dyn FnMut(Number, AttributeSet),
+    ) -> PyResult<()> {
+        let py = out.py();
+        for item in out.try_iter()? {
+            let item = item?;
+            let (value, attrs) = if let Ok(t) = item.cast::<PyTuple>() {
+                (t.get_item(0)?, t.get_item(1).ok())
+            } else if let Ok(v) = item.getattr(intern!(py, "value")) {
+                (v, item.getattr(intern!(py, "attributes")).ok())
+            } else {
+                (item.clone(), None)
+            };
+            let Some(api) = &self.api else {
+                let n = number(&value, "observation")?;
+                observe(n, attribute_set(attrs.as_ref(), Mode::Raise)?);
+                continue;
+            };
+            // The OpenTelemetry SDK skips an observation it cannot use, not the rest.
+            let policy = api.exporter.policy();
+            let checked = number(&value, "observation").and_then(|n| {
+                api.kind
+                    .check_api(n)
+                    .map_err(|e| PyValueError::new_err(format!("observation: {e}")))
+            });
+            match checked {
+                Ok(n) => observe(n, attribute_set(attrs.as_ref(), Mode::Api(policy))?),
+                Err(e) => policy::bad_measurement(py, policy, &api.name, e)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Callback for PyCallbacks {
@@ -538,25 +621,9 @@ impl Callback for PyCallbacks {
         Python::attach(|py| {
             let mut first_error = None;
             for cb in &self.callbacks {
-                let result = (|| -> PyResult<()> {
-                    let out = cb.bind(py).call0()?;
-                    if out.is_none() {
-                        return Ok(());
-                    }
-                    for item in out.try_iter()? {
-                        let item = item?;
-                        let (value, attrs) = if let Ok(t) = item.cast::<PyTuple>() {
-                            (t.get_item(0)?, t.get_item(1).ok())
-                        } else if let Ok(v) = item.getattr(intern!(py, "value")) {
-                            (v, item.getattr(intern!(py, "attributes")).ok())
-                        } else {
-                            (item.clone(), None)
-                        };
-                        let n = number(&value, "observation")?;
-                        observe(n, attribute_set(attrs.as_ref(), Mode::Raise)?);
-                    }
-                    Ok(())
-                })();
+                let result = self
+                    .run(py, cb)
+                    .and_then(|out| out.map_or(Ok(()), |out| self.observe_all(&out, observe)));
                 if let Err(e) = result {
                     first_error.get_or_insert_with(|| e.to_string());
                 }
@@ -566,15 +633,24 @@ impl Callback for PyCallbacks {
     }
 }
 
-/// An instrument, and the exporter whose policy judges its measurements.
+/// An instrument, the exporter whose policy judges its measurements, and whose rules
+/// they follow: otlp's API, or the OpenTelemetry API's (`api`).
 struct Handle {
     inst: Arc<Instrument>,
     exporter: Arc<otlp::Exporter>,
+    api: bool,
 }
 
 impl Handle {
     fn policy(&self) -> &Policy {
         self.exporter.policy()
+    }
+
+    fn mode(&self) -> Mode<'_> {
+        match self.api {
+            true => Mode::Api(self.policy()),
+            false => Mode::Native(self.policy()),
+        }
     }
 
     /// Run `record` unless the exporter is shut down; a measurement it refuses is the
@@ -596,11 +672,14 @@ impl Handle {
         what: &str,
     ) -> PyResult<()> {
         self.measure(py, || {
-            let n = self
-                .inst
-                .check(number(value, what)?)
-                .map_err(refused(what))?;
-            let attrs = attribute_set(attributes, Mode::Native(self.policy()))?;
+            let kind = self.inst.descriptor.kind;
+            let n = number(value, what)?;
+            let n = match self.api {
+                true => kind.check_api(n),
+                false => kind.check(n),
+            }
+            .map_err(refused(what))?;
+            let attrs = attribute_set(attributes, self.mode())?;
             self.inst
                 .record(n, attrs, now_unix_nano())
                 .map_err(refused(what))
@@ -638,12 +717,14 @@ impl Handle {
 }
 
 /// An instrument class: `one` records a single measurement (`add`, `record`, `set`),
-/// `many` adds a batch of increments.
+/// `many` adds a batch of increments, `api` records one by the OpenTelemetry API's
+/// signature and rules (`add(amount, attributes=None, context=None)`).
 macro_rules! instrument_class {
     (
         $py:ident, $name:literal,
         $(one: $(#[$doc:meta])* $one:ident,)?
         $(many: $many:ident,)?
+        $(api: $api:ident,)?
         { $($methods:tt)* }
     ) => {
         #[pyclass(frozen, name = $name, module = "otlp")]
@@ -675,6 +756,22 @@ macro_rules! instrument_class {
                     attributes: Option<&Bound<'_, PyAny>>,
                 ) -> PyResult<()> {
                     self.0.add_many(py, values, attributes, concat!($name, ".", stringify!($many)))
+                }
+            )?
+
+            $(
+                /// Record one measurement; `context` is accepted for the API's sake
+                /// (no exemplars are kept).
+                #[pyo3(signature = (amount, attributes = None, context = None))]
+                fn $api(
+                    &self,
+                    py: Python<'_>,
+                    amount: &Bound<'_, PyAny>,
+                    attributes: Option<&Bound<'_, PyAny>>,
+                    context: Option<&Bound<'_, PyAny>>,
+                ) -> PyResult<()> {
+                    let _ = context;
+                    self.0.one(py, amount, attributes, concat!($name, ".", stringify!($api)))
                 }
             )?
 
@@ -749,7 +846,148 @@ instrument_class!(PyHistogram, "Histogram",
     }
 });
 
+instrument_class!(PyOtelCounter, "OtelCounter", api: add, {});
+instrument_class!(PyOtelUpDownCounter, "OtelUpDownCounter", api: add, {});
+instrument_class!(PyOtelHistogram, "OtelHistogram", api: record, {
+    #[getter]
+    fn boundaries(&self) -> Vec<f64> {
+        self.0.inst.descriptor.boundaries.clone()
+    }
+});
+instrument_class!(PyOtelGauge, "OtelGauge", api: set, {});
+instrument_class!(PyOtelObservableCounter, "OtelObservableCounter", {});
+instrument_class!(
+    PyOtelObservableUpDownCounter,
+    "OtelObservableUpDownCounter",
+    {}
+);
+instrument_class!(PyOtelObservableGauge, "OtelObservableGauge", {});
+
 impl PyMeter {
+    /// A meter of `scope`; `metrics` is `None` after the exporter was shut down.
+    pub fn new(
+        exporter: Arc<otlp::Exporter>,
+        metrics: Option<Arc<MetricsExporter>>,
+        scope: Arc<Scope>,
+    ) -> Self {
+        Self {
+            exporter,
+            metrics,
+            scope,
+        }
+    }
+
+    /// The instrument of `descriptor`, registered with the exporter.
+    fn register(&self, descriptor: Descriptor) -> Arc<Instrument> {
+        match &self.metrics {
+            Some(exporter) => exporter.instrument(&self.scope, descriptor),
+            // Made after shutdown: never collected, and every measurement is refused
+            // before reaching it.
+            None => Arc::new(Instrument::new(
+                descriptor,
+                TemporalityPreference::Cumulative,
+                2,
+                now_unix_nano(),
+            )),
+        }
+    }
+
+    /// An OpenTelemetry API instrument (see [`Descriptor::opentelemetry`]): an
+    /// invalid name or unit raises `ValueError` (the Python meter reports it and
+    /// hands out a no-op instrument); advisory histogram boundaries that cannot be
+    /// used are reported and replaced by the defaults.
+    fn otel(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        unit: &str,
+        description: &str,
+        kind: InstrumentKind,
+        boundaries: Option<Vec<f64>>,
+    ) -> PyResult<Handle> {
+        let make = |b| Descriptor::opentelemetry(name, unit, description, kind, b);
+        let descriptor = match make(boundaries.clone()) {
+            Ok(d) => d,
+            Err(e) => match boundaries.map(|_| make(None)) {
+                Some(Ok(d)) => {
+                    policy::warn(
+                        py,
+                        &format!(
+                            "histogram {name:?}: explicit_bucket_boundaries_advisory ignored: \
+                             {e}; the default boundaries are used"
+                        ),
+                    );
+                    d
+                }
+                _ => return Err(PyValueError::new_err(e.to_string())),
+            },
+        };
+        Ok(Handle {
+            inst: self.register(descriptor),
+            exporter: self.exporter.clone(),
+            api: true,
+        })
+    }
+
+    /// An OpenTelemetry API observable instrument and its callbacks, which are given
+    /// a `CallbackOptions` whose timeout is the metrics export timeout.
+    fn otel_observable(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+        kind: InstrumentKind,
+    ) -> PyResult<Handle> {
+        let handle = self.otel(py, name, unit, description, kind, None)?;
+        let timeout = self
+            .metrics
+            .as_ref()
+            .map_or(MetricsConfig::default().timeout, |m| m.config().timeout);
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("timeout_millis", timeout.as_secs_f64() * 1000.0)?;
+        let options = py
+            .import(intern!(py, "opentelemetry.metrics"))?
+            .getattr(intern!(py, "CallbackOptions"))?
+            .call((), Some(&kwargs))?;
+        let generator = py
+            .import(intern!(py, "collections.abc"))?
+            .getattr(intern!(py, "Generator"))?;
+        let mut list = Vec::new();
+        if let Some(cbs) = callbacks.filter(|c| !c.is_none()) {
+            for cb in cbs.try_iter()? {
+                let cb = cb?;
+                if cb.is_instance(&generator)? {
+                    // Run to its first `yield`, where it waits for the options.
+                    cb.call_method0(intern!(py, "__next__"))?;
+                    list.push(PyCallback::Generator(cb.unbind()));
+                } else if cb.is_callable() {
+                    list.push(PyCallback::Call(cb.unbind()));
+                } else {
+                    return Err(PyTypeError::new_err(format!(
+                        "`callbacks` must hold callables taking a CallbackOptions, or \
+                         generators; got {}",
+                        type_name(&cb)
+                    )));
+                }
+            }
+        }
+        if let Some(exporter) = self.metrics.as_ref().filter(|_| !list.is_empty()) {
+            let callbacks = PyCallbacks {
+                callbacks: list,
+                api: Some(ApiCallbacks {
+                    options: options.unbind(),
+                    kind,
+                    name: handle.inst.descriptor.name.clone(),
+                    exporter: self.exporter.clone(),
+                }),
+            };
+            exporter.register_callback(handle.inst.clone(), Arc::new(callbacks));
+        }
+        Ok(handle)
+    }
+
     fn make(
         &self,
         name: &str,
@@ -760,20 +998,10 @@ impl PyMeter {
     ) -> PyResult<Handle> {
         let descriptor = Descriptor::new(name, unit, description, kind, boundaries)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let inst = match &self.metrics {
-            Some(exporter) => exporter.instrument(&self.scope, descriptor),
-            // Made after shutdown: never collected, and every measurement is refused
-            // before reaching it.
-            None => Arc::new(Instrument::new(
-                descriptor,
-                TemporalityPreference::Cumulative,
-                2,
-                now_unix_nano(),
-            )),
-        };
         Ok(Handle {
-            inst,
+            inst: self.register(descriptor),
             exporter: self.exporter.clone(),
+            api: false,
         })
     }
 
@@ -796,11 +1024,14 @@ impl PyMeter {
                         type_name(&cb)
                     )));
                 }
-                list.push(cb.unbind());
+                list.push(PyCallback::Call(cb.unbind()));
             }
         }
         if let Some(exporter) = self.metrics.as_ref().filter(|_| !list.is_empty()) {
-            let callbacks = Arc::new(PyCallbacks { callbacks: list });
+            let callbacks = Arc::new(PyCallbacks {
+                callbacks: list,
+                api: None,
+            });
             exporter.register_callback(handle.inst.clone(), callbacks);
         }
         Ok(PyObservable(handle))
@@ -891,6 +1122,141 @@ impl PyMeter {
     ) -> PyResult<PyObservable> {
         let kind = InstrumentKind::ObservableGauge;
         self.observable(name, callbacks, unit, description, kind)
+    }
+
+    /// An OpenTelemetry API counter (`otlp.otel.Meter.create_counter`).
+    #[pyo3(signature = (name, unit = "", description = ""))]
+    fn _otel_counter(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyOtelCounter> {
+        let kind = InstrumentKind::Counter;
+        Ok(PyOtelCounter(self.otel(
+            py,
+            name,
+            unit,
+            description,
+            kind,
+            None,
+        )?))
+    }
+
+    /// An OpenTelemetry API up-down counter.
+    #[pyo3(signature = (name, unit = "", description = ""))]
+    fn _otel_up_down_counter(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyOtelUpDownCounter> {
+        let kind = InstrumentKind::UpDownCounter;
+        let handle = self.otel(py, name, unit, description, kind, None)?;
+        Ok(PyOtelUpDownCounter(handle))
+    }
+
+    /// An OpenTelemetry API histogram; `boundaries` is the
+    /// `explicit_bucket_boundaries_advisory`.
+    #[pyo3(signature = (name, unit = "", description = "", boundaries = None))]
+    fn _otel_histogram(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        unit: &str,
+        description: &str,
+        boundaries: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyOtelHistogram> {
+        let b = match self::boundaries(boundaries) {
+            Ok(b) => b,
+            Err(e) => {
+                let why = e.value(py).to_string();
+                policy::warn(
+                    py,
+                    &format!(
+                        "histogram {name:?}: explicit_bucket_boundaries_advisory ignored: \
+                         {why}; the default boundaries are used"
+                    ),
+                );
+                None
+            }
+        };
+        let kind = InstrumentKind::Histogram;
+        Ok(PyOtelHistogram(self.otel(
+            py,
+            name,
+            unit,
+            description,
+            kind,
+            b,
+        )?))
+    }
+
+    /// An OpenTelemetry API (synchronous) gauge.
+    #[pyo3(signature = (name, unit = "", description = ""))]
+    fn _otel_gauge(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyOtelGauge> {
+        let kind = InstrumentKind::Gauge;
+        Ok(PyOtelGauge(self.otel(
+            py,
+            name,
+            unit,
+            description,
+            kind,
+            None,
+        )?))
+    }
+
+    /// An OpenTelemetry API observable counter.
+    #[pyo3(signature = (name, callbacks = None, unit = "", description = ""))]
+    fn _otel_observable_counter(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyOtelObservableCounter> {
+        let kind = InstrumentKind::ObservableCounter;
+        let handle = self.otel_observable(py, name, callbacks, unit, description, kind)?;
+        Ok(PyOtelObservableCounter(handle))
+    }
+
+    /// An OpenTelemetry API observable up-down counter.
+    #[pyo3(signature = (name, callbacks = None, unit = "", description = ""))]
+    fn _otel_observable_up_down_counter(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyOtelObservableUpDownCounter> {
+        let kind = InstrumentKind::ObservableUpDownCounter;
+        let handle = self.otel_observable(py, name, callbacks, unit, description, kind)?;
+        Ok(PyOtelObservableUpDownCounter(handle))
+    }
+
+    /// An OpenTelemetry API observable gauge.
+    #[pyo3(signature = (name, callbacks = None, unit = "", description = ""))]
+    fn _otel_observable_gauge(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        callbacks: Option<&Bound<'_, PyAny>>,
+        unit: &str,
+        description: &str,
+    ) -> PyResult<PyOtelObservableGauge> {
+        let kind = InstrumentKind::ObservableGauge;
+        let handle = self.otel_observable(py, name, callbacks, unit, description, kind)?;
+        Ok(PyOtelObservableGauge(handle))
     }
 
     #[getter]

@@ -3,7 +3,7 @@
 //! one (as the OpenTelemetry Python SDK's `LoggingHandler` makes it).
 
 use crate::exception::Exception;
-use crate::limits;
+use crate::limits::AttributeLimits;
 use crate::model::{AnyValue, KeyValue, LogRecord};
 use crate::trace::SpanContext;
 
@@ -95,9 +95,19 @@ impl LogRecord {
         self.severity_text = text.unwrap_or_else(|| severity_text(number).to_owned());
     }
 
-    /// Set the attributes; beyond the limit they are counted as dropped.
-    pub fn set_attributes(&mut self, mut attributes: Vec<KeyValue>) {
-        self.dropped_attributes_count = limits::truncate(&mut attributes);
+    /// Set the attributes within the default limits.
+    pub fn set_attributes(&mut self, attributes: Vec<KeyValue>) {
+        self.set_attributes_within(attributes, &AttributeLimits::default());
+    }
+
+    /// Set the attributes: beyond `limits.count` they are counted as dropped, and
+    /// their values are shortened to `limits.value_length`.
+    pub fn set_attributes_within(
+        &mut self,
+        mut attributes: Vec<KeyValue>,
+        limits: &AttributeLimits,
+    ) {
+        self.dropped_attributes_count = limits.apply(&mut attributes);
         self.attributes = attributes;
     }
 
@@ -130,13 +140,23 @@ pub struct LoggingRecord {
     pub logger_name: Option<String>,
     /// The exception it was logged with.
     pub exception: Option<Exception>,
+    /// The record goes to a scope named after its logger (as the OpenTelemetry SDK's
+    /// handler sends it), so `logger.name` is not repeated as an attribute.
+    pub scope_is_logger: bool,
 }
 
 impl LoggingRecord {
     /// Fill `record`: severity from the level, time from `created` (else `now`),
     /// observed `now`, and as attributes the `extras`, then `code.*`, `logger.name`
-    /// and `exception.*` (the limit applies to all of them, in that order).
-    pub fn fill(self, record: &mut LogRecord, mut extras: Vec<KeyValue>, now: u64) {
+    /// (unless [`Self::scope_is_logger`]) and `exception.*` (`limits` apply to all of
+    /// them, in that order).
+    pub fn fill(
+        self,
+        record: &mut LogRecord,
+        mut extras: Vec<KeyValue>,
+        now: u64,
+        limits: &AttributeLimits,
+    ) {
         let text = |s: Option<String>| s.map_or(AnyValue::Empty, AnyValue::String);
         extras.reserve(4);
         extras.push(KeyValue::new("code.file.path", text(self.file_path)));
@@ -148,11 +168,13 @@ impl LoggingRecord {
             "code.line.number",
             AnyValue::Int(self.line_number),
         ));
-        extras.push(KeyValue::new("logger.name", text(self.logger_name)));
+        if !self.scope_is_logger {
+            extras.push(KeyValue::new("logger.name", text(self.logger_name)));
+        }
         if let Some(e) = self.exception {
             extras.extend(e.into_attributes());
         }
-        record.set_attributes(extras);
+        record.set_attributes_within(extras, limits);
         record.severity_number = severity_from_level(self.level);
         record.severity_text = self.level_name.map(level_name_text).unwrap_or_default();
         record.time_unix_nano = self.created.map_or(now, |c| (c * 1e9) as u64);
@@ -243,8 +265,14 @@ mod tests {
                 message: Some("bad".into()),
                 stacktrace: None,
             }),
+            scope_is_logger: false,
         };
-        logging.fill(&mut r, vec![KeyValue::new("user", "u".into())], 99);
+        let sdk_style = LoggingRecord {
+            scope_is_logger: true,
+            ..logging.clone()
+        };
+        let limits = AttributeLimits::default();
+        logging.fill(&mut r, vec![KeyValue::new("user", "u".into())], 99, &limits);
         assert_eq!((r.severity_number, r.severity_text.as_str()), (13, "WARN"));
         assert_eq!(
             (r.time_unix_nano, r.observed_time_unix_nano),
@@ -266,16 +294,45 @@ mod tests {
         assert_eq!(r.attributes[2].value, AnyValue::Empty);
         assert_eq!(r.attributes[3].value, AnyValue::Int(7));
         assert_eq!(r.attributes[5].value, "ValueError".into());
+        let mut sdk = record();
+        sdk_style.fill(&mut sdk, Vec::new(), 99, &limits);
+        assert!(sdk.attributes.iter().all(|kv| kv.key != "logger.name"));
+        assert_eq!(sdk.attributes.len(), 5);
 
         let mut r = record();
         let extras = (0..200)
             .map(|i| KeyValue::new(format!("k{i}"), AnyValue::Int(i)))
             .collect();
-        LoggingRecord::default().fill(&mut r, extras, 5);
-        assert_eq!(r.attributes.len(), limits::ATTRIBUTE_LIMIT);
+        LoggingRecord::default().fill(&mut r, extras, 5, &limits);
+        assert_eq!(r.attributes.len(), crate::limits::ATTRIBUTE_LIMIT);
         assert_eq!(r.dropped_attributes_count, 204 - 128);
         assert_eq!((r.severity_number, r.severity_text.as_str()), (0, ""));
         assert_eq!(r.time_unix_nano, 5);
+    }
+
+    #[test]
+    fn limits_keep_the_first_attributes_and_cut_their_strings() {
+        let mut r = record();
+        let limits = AttributeLimits {
+            count: 2,
+            value_length: Some(2),
+        };
+        r.set_attributes_within(
+            vec![
+                KeyValue::new("a", "héllo".into()),
+                KeyValue::new("b", AnyValue::Array(vec!["xyz".into(), AnyValue::Int(7)])),
+                KeyValue::new("c", "kept out".into()),
+            ],
+            &limits,
+        );
+        assert_eq!(
+            r.attributes,
+            [
+                KeyValue::new("a", "hé".into()),
+                KeyValue::new("b", AnyValue::Array(vec!["xy".into(), AnyValue::Int(7)])),
+            ]
+        );
+        assert_eq!(r.dropped_attributes_count, 1);
     }
 
     #[test]

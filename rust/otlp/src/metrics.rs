@@ -122,9 +122,22 @@ struct ScopeEntry {
     instruments: Vec<Arc<Instrument>>,
 }
 
+/// What makes two instruments of a scope the same (OpenTelemetry metrics SDK,
+/// "Duplicate instrument registration"): the name in any case, the kind, the unit and
+/// the description. Instruments that differ in any of these are reported as distinct
+/// metrics, even under one name.
+#[derive(PartialEq, Eq, Hash)]
+struct Identity {
+    scope: usize,
+    name: String,
+    kind: crate::aggregate::InstrumentKind,
+    unit: String,
+    description: String,
+}
+
 struct Registry {
     scopes: Vec<ScopeEntry>,
-    by_name: HashMap<(usize, String, crate::aggregate::InstrumentKind), Arc<Instrument>>,
+    by_identity: HashMap<Identity, Arc<Instrument>>,
     callbacks: Vec<(Arc<Instrument>, Arc<dyn Callback>)>,
 }
 
@@ -220,7 +233,7 @@ impl MetricsExporter {
             config,
             registry: Mutex::new(Registry {
                 scopes: Vec::new(),
-                by_name: HashMap::new(),
+                by_identity: HashMap::new(),
                 callbacks: Vec::new(),
             }),
             pipeline,
@@ -387,8 +400,9 @@ impl MetricsExporter {
     }
 
     /// The instrument `descriptor` of `scope`, created on first use. Asking again for
-    /// the same name (whatever its case) and kind in the same scope (the same `Arc`)
-    /// returns the same instrument, with its first descriptor.
+    /// the same name (whatever its case), kind, unit and description in the same scope
+    /// (the same `Arc`) returns the same instrument, with its first descriptor (and
+    /// histogram boundaries).
     pub fn instrument(&self, scope: &Arc<Scope>, descriptor: Descriptor) -> Arc<Instrument> {
         let mut reg = lock(&self.registry);
         let idx = match reg.scopes.iter().position(|s| Arc::ptr_eq(&s.scope, scope)) {
@@ -401,8 +415,14 @@ impl MetricsExporter {
                 reg.scopes.len() - 1
             }
         };
-        let key = (idx, descriptor.name.to_ascii_lowercase(), descriptor.kind);
-        if let Some(found) = reg.by_name.get(&key) {
+        let key = Identity {
+            scope: idx,
+            name: descriptor.name.to_ascii_lowercase(),
+            kind: descriptor.kind,
+            unit: descriptor.unit.clone(),
+            description: descriptor.description.clone(),
+        };
+        if let Some(found) = reg.by_identity.get(&key) {
             return found.clone();
         }
         let inst = Arc::new(Instrument::new(
@@ -412,7 +432,7 @@ impl MetricsExporter {
             self.start,
         ));
         reg.scopes[idx].instruments.push(inst.clone());
-        reg.by_name.insert(key, inst.clone());
+        reg.by_identity.insert(key, inst.clone());
         inst
     }
 
@@ -782,5 +802,45 @@ fn reader_loop(this: Weak<MetricsExporter>, reader: Arc<Reader>, interval: Durat
         if now >= next {
             next = time::at(next, interval).max(now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::InstrumentKind;
+
+    #[test]
+    fn instruments_are_the_same_when_their_identity_is() {
+        // Nothing is exported: the first collection is an hour away.
+        let config = MetricsConfig {
+            interval: Duration::from_secs(3600),
+            ..MetricsConfig::default()
+        };
+        let exp = MetricsExporter::new(
+            &ExporterConfig::default(),
+            config,
+            Arc::new(Resource::default()),
+        )
+        .unwrap();
+        let scope = Arc::new(Scope::default());
+        let other_scope = Arc::new(Scope::default());
+        let make = |scope: &Arc<Scope>, name: &str, kind, unit: &str, description: &str| {
+            let d = Descriptor::new(name, unit, description, kind, None).unwrap();
+            exp.instrument(scope, d)
+        };
+        let first = make(&scope, "Requests", InstrumentKind::Counter, "1", "d");
+        let same = make(&scope, "rEQUESTS", InstrumentKind::Counter, "1", "d");
+        assert!(Arc::ptr_eq(&first, &same));
+        assert_eq!(same.descriptor.name, "Requests");
+        for other in [
+            make(&other_scope, "requests", InstrumentKind::Counter, "1", "d"),
+            make(&scope, "requests", InstrumentKind::UpDownCounter, "1", "d"),
+            make(&scope, "requests", InstrumentKind::Counter, "ms", "d"),
+            make(&scope, "requests", InstrumentKind::Counter, "1", "other"),
+        ] {
+            assert!(!Arc::ptr_eq(&first, &other));
+        }
+        exp.shutdown(Instant::now());
     }
 }

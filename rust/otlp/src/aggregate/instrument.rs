@@ -152,6 +152,49 @@ impl Descriptor {
     }
 }
 
+/// Longest unit under the OpenTelemetry API's rules.
+const MAX_API_UNIT_LEN: usize = 63;
+
+impl Descriptor {
+    /// A descriptor by the OpenTelemetry API's rules ("Instrument name syntax", and
+    /// what the official Python SDK checks): a name of 1 to 255 characters, an ASCII
+    /// letter then letters, digits, `_`, `.`, `-` or `/`, kept in lower case as that
+    /// SDK exports it; a unit of at most 63 ASCII characters. `boundaries` as for
+    /// [`Descriptor::new`].
+    pub fn opentelemetry(
+        name: &str,
+        unit: &str,
+        description: &str,
+        kind: InstrumentKind,
+        boundaries: Option<Vec<f64>>,
+    ) -> Result<Self> {
+        let valid = name.len() <= MAX_NAME_LEN
+            && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/'));
+        if !valid {
+            return Err(Error::Config(format!(
+                "instrument name {name:?} is invalid: it must be 1 to {MAX_NAME_LEN} \
+                 characters, an ASCII letter followed by letters, digits, '_', '.', '-' or '/'"
+            )));
+        }
+        if unit.len() > MAX_API_UNIT_LEN || !unit.is_ascii() {
+            return Err(Error::Config(format!(
+                "instrument unit {unit:?} is invalid: it must be at most {MAX_API_UNIT_LEN} \
+                 ASCII characters"
+            )));
+        }
+        Self::new(
+            &name.to_ascii_lowercase(),
+            unit,
+            description,
+            kind,
+            boundaries,
+        )
+    }
+}
+
 /// Running state of one series.
 #[derive(Clone, Debug)]
 enum Agg {
@@ -657,6 +700,38 @@ mod tests {
                 .starts_with("instrument name must be 1 to 255 characters; got \""));
         }
         assert!(Descriptor::new(&"x".repeat(255), "", "", InstrumentKind::Gauge, None).is_ok());
+    }
+
+    #[test]
+    fn api_descriptors_follow_the_instrument_name_syntax() {
+        let api = |name: &str, unit: &str| {
+            Descriptor::opentelemetry(name, unit, "", InstrumentKind::Counter, None)
+        };
+        assert_eq!(
+            api("HTTP.Server/Duration_x-1", "ms").unwrap().name,
+            "http.server/duration_x-1"
+        );
+        assert!(api(&format!("a{}", "b".repeat(254)), "").is_ok());
+        for bad in [
+            "",
+            "1a",
+            "_a",
+            "a b",
+            "a*",
+            "é",
+            &format!("a{}", "b".repeat(255)),
+        ] {
+            let e = api(bad, "").unwrap_err().to_string();
+            assert!(e.starts_with("instrument name "), "{e}");
+        }
+        assert!(api("a", &"u".repeat(63)).is_ok());
+        for bad in ["u".repeat(64), "µs".to_owned()] {
+            let e = api("a", &bad).unwrap_err().to_string();
+            assert!(e.starts_with("instrument unit "), "{e}");
+        }
+        let e =
+            Descriptor::opentelemetry("h", "", "", InstrumentKind::Histogram, Some(vec![2.0, 1.0]));
+        assert!(e.is_err());
     }
 
     #[test]

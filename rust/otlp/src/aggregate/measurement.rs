@@ -22,6 +22,8 @@ pub enum Refused {
     NotFiniteMany,
     /// A batch of counter increments holding this negative value.
     NegativeMany(Number),
+    /// A negative histogram value, under the OpenTelemetry API's rules.
+    NegativeRecord,
 }
 
 impl fmt::Display for Refused {
@@ -31,6 +33,11 @@ impl fmt::Display for Refused {
             Refused::NotFinite(v) => write!(f, "`value` must be a finite number; got {v}"),
             Refused::Negative => write!(f, "counter increments must be >= 0 ({GO_DOWN})"),
             Refused::NaN => write!(f, "`value` must not be NaN"),
+            Refused::NegativeRecord => write!(
+                f,
+                "histogram values must be >= 0 (the OpenTelemetry SDK's rule; use a gauge or \
+                 an up_down_counter for values that go down)"
+            ),
             Refused::NotFiniteMany => write!(
                 f,
                 "`values` must be finite numbers (found NaN or infinity; nothing was recorded)"
@@ -77,6 +84,22 @@ impl InstrumentKind {
             (Counter, Number::Double(d)) if d < 0.0 => Err(Refused::Negative),
             (Gauge, Number::Double(d)) if d.is_nan() => Err(Refused::NaN),
             _ => Ok(value),
+        }
+    }
+
+    /// Check one measurement by the rules the OpenTelemetry API leaves to its SDK, as
+    /// the official Python SDK applies them: every value finite (gauges too), counter
+    /// increments and histogram values non-negative.
+    pub fn check_api(self, value: Number) -> Result<Number, Refused> {
+        match value {
+            Number::Double(d) if !d.is_finite() => Err(Refused::NotFinite(d)),
+            Number::Int(i) if i < 0 && self == InstrumentKind::Histogram => {
+                Err(Refused::NegativeRecord)
+            }
+            Number::Double(d) if d < 0.0 && self == InstrumentKind::Histogram => {
+                Err(Refused::NegativeRecord)
+            }
+            _ => self.check(value),
         }
     }
 
@@ -145,6 +168,35 @@ mod tests {
         );
         assert_eq!(Gauge.check(nan), Err(Refused::NaN));
         assert_eq!(Gauge.check(inf), Ok(inf));
+    }
+
+    #[test]
+    fn api_rules_refuse_what_the_official_sdk_ignores() {
+        let inf = Number::Double(f64::NEG_INFINITY);
+        for kind in [Counter, UpDownCounter, Histogram, Gauge] {
+            assert_eq!(
+                kind.check_api(inf),
+                Err(Refused::NotFinite(f64::NEG_INFINITY))
+            );
+        }
+        assert_eq!(
+            Histogram.check_api(Number::Int(-1)),
+            Err(Refused::NegativeRecord)
+        );
+        assert_eq!(
+            Histogram.check_api(Number::Double(-0.5)),
+            Err(Refused::NegativeRecord)
+        );
+        assert_eq!(Histogram.check_api(Number::Int(0)), Ok(Number::Int(0)));
+        assert_eq!(Counter.check_api(Number::Int(-1)), Err(Refused::Negative));
+        assert_eq!(
+            UpDownCounter.check_api(Number::Int(-1)),
+            Ok(Number::Int(-1))
+        );
+        assert_eq!(
+            Gauge.check_api(Number::Double(-3.5)),
+            Ok(Number::Double(-3.5))
+        );
     }
 
     #[test]
