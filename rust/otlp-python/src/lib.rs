@@ -41,7 +41,7 @@ mod _native {
     #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]
-    use super::sdk::{encode_logs, encode_metrics, encode_spans};
+    use super::sdk::{encode_logs, encode_metrics, encode_spans, PySdkBridge};
     #[pymodule_export]
     use super::tracer::{current_span, PySpan, PySpanContext, PyTracer};
     #[pymodule_export]

@@ -34,6 +34,15 @@ pub struct Collection {
     points: u64,
 }
 
+impl Collection {
+    /// Data collected elsewhere (by an OpenTelemetry SDK's reader), exported as one
+    /// request like a collection of ours.
+    pub fn new(data: Vec<ResourceMetrics>) -> Self {
+        let points = data.iter().map(|r| r.point_count() as u64).sum();
+        Self { data, points }
+    }
+}
+
 impl Weighted for Box<Collection> {
     fn weight(&self) -> u64 {
         self.points
@@ -598,6 +607,12 @@ impl MetricsExporter {
         };
         let flushed = self.pipeline().flush_with(&mut wait)?;
         Ok(collected && flushed)
+    }
+
+    /// Queue data collected elsewhere for export, as one request; false when it was
+    /// dropped (the queue is full or shut down), which is counted.
+    pub fn export(&self, data: Vec<ResourceMetrics>) -> bool {
+        self.pipeline().push_all(vec![Box::new(Collection::new(data))]) == 0
     }
 
     /// The current pipeline.

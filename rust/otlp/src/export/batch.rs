@@ -101,6 +101,12 @@ impl<T: Signal> BatchExporter<T> {
         self.pipeline.push(item);
     }
 
+    /// Queue several items under one lock; returns how many were dropped (queue
+    /// full, or shut down), which are counted.
+    pub fn export_all(&self, items: Vec<Box<T>>) -> usize {
+        self.pipeline.push_all(items)
+    }
+
     /// Export what is queued and wait until `deadline`; true when all of it was
     /// delivered.
     pub fn force_flush(&self, deadline: Instant) -> bool {

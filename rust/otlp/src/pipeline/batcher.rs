@@ -334,6 +334,39 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         }
     }
 
+    /// Hand several items to the pipeline under one lock (an SDK exporter's batch).
+    /// What the queue has no room for, or everything after shutdown, is dropped and
+    /// counted as [`Self::push`] counts it; returns how many items were dropped.
+    pub fn push_all(&self, mut items: Vec<T>) -> usize {
+        let stats = &self.shared.stats;
+        let weight = weight_of(&items);
+        Stats::add(&stats.accepted, weight);
+        let batch = self.shared.config.max_export_batch_size;
+        let mut st = self.shared.lock();
+        if st.shutdown {
+            drop(st);
+            stats.dropped(DropReason::Shutdown, weight);
+            return items.len();
+        }
+        let room = self
+            .shared
+            .config
+            .max_queue_size
+            .saturating_sub(st.queue.len());
+        let refused = items.split_off(items.len().min(room));
+        let before = st.queue.len();
+        st.queue.extend(items);
+        let full = before < batch && st.queue.len() >= batch;
+        drop(st);
+        if !refused.is_empty() {
+            stats.dropped(DropReason::QueueFull, weight_of(&refused));
+        }
+        if full {
+            self.shared.wake.notify_one();
+        }
+        refused.len()
+    }
+
     /// Export everything queued now and wait, through `wait` (see [`Done`]), until it is
     /// settled. True when all of it was delivered: settled in time, and nothing dropped,
     /// failed or rejected meanwhile.
@@ -850,6 +883,40 @@ mod tests {
         assert_eq!(s.accepted, 28);
         // Queued, in flight or already failed: every point is counted once.
         assert_eq!(s.dropped_shutdown + s.failed_retries_exhausted, 28, "{s:?}");
+    }
+
+    #[test]
+    fn push_all_queues_what_fits_and_counts_the_rest() {
+        let p = pipeline_of(
+            BatchConfig {
+                max_queue_size: 5,
+                max_export_batch_size: 5,
+                schedule_delay: Duration::from_secs(3600),
+                max_concurrent_exports: 1,
+            },
+            |_: &[Points], _: &mut Vec<u8>| {},
+        );
+        assert_eq!(p.push_all(vec![Points(1), Points(2)]), 0);
+        assert_eq!(p.pending(), 3);
+        // Room for three more items: the last two are refused, by weight.
+        assert_eq!(
+            p.push_all(vec![Points(1), Points(1), Points(1), Points(4), Points(5)]),
+            2
+        );
+        let s = p.stats().snapshot();
+        assert_eq!((s.accepted, s.dropped_queue_full), (15, 9), "{s:?}");
+        p.shutdown(Instant::now());
+        assert_eq!(p.push_all(vec![Points(3)]), 1);
+        let s = p.stats().snapshot();
+        assert_eq!(s.accepted, 18);
+        assert_eq!(s.dropped_queue_full, 9);
+        // Every point is settled once: the 6 queued whatever shutdown found, and the 3
+        // pushed after it.
+        assert_eq!(
+            s.dropped_shutdown + s.failed_retries_exhausted + s.exported,
+            9,
+            "{s:?}"
+        );
     }
 
     #[test]

@@ -45,6 +45,15 @@ impl<T: Weighted + Send + 'static> Replaceable<T> {
             .push(item);
     }
 
+    /// Hand several items to the current pipeline; returns how many were dropped
+    /// (see [`Pipeline::push_all`]).
+    pub fn push_all(&self, items: Vec<T>) -> usize {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_all(items)
+    }
+
     /// In the child after `fork()`, with the runtime already forgotten
     /// (`runtime::forget_after_fork`): start a fresh pipeline and leak the old one.
     pub fn replace_after_fork(&self) -> Result<()> {
