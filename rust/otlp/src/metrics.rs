@@ -21,7 +21,9 @@ use crate::error::{Error, Result};
 use crate::export::ExporterConfig;
 use crate::ids::now_unix_nano;
 use crate::model::{Number, Resource, ResourceMetrics, Scope, ScopeMetrics};
-use crate::pipeline::{BatchConfig, ExportSettings, Pipeline, Replaceable, Weighted};
+use crate::pipeline::{
+    BatchConfig, ExportSettings, Overflow, Pipeline, QueueConfig, Replaceable, Weighted,
+};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::time;
 use crate::time::Done;
@@ -46,6 +48,12 @@ impl Collection {
 impl Weighted for Box<Collection> {
     fn weight(&self) -> u64 {
         self.points
+    }
+
+    /// Collections are few (one per interval) and bounded by their series: an
+    /// estimate per point is enough.
+    fn bytes(&self) -> usize {
+        self.points as usize * 128
     }
 }
 
@@ -259,7 +267,8 @@ impl MetricsExporter {
         timeout: Duration,
     ) -> Result<Replaceable<Box<Collection>>> {
         let endpoint = Endpoint::parse(&export.endpoint)?;
-        Replaceable::new(move || {
+        let queue = export.queue.clone();
+        Replaceable::new(move |after_fork| {
             let (client, runtime) = export.client(&endpoint)?;
             Pipeline::start(
                 BatchConfig {
@@ -267,6 +276,13 @@ impl MetricsExporter {
                     max_export_batch_size: 1,
                     schedule_delay: Duration::from_secs(3600),
                     max_concurrent_exports: 1,
+                },
+                // Collections never wait for room: the reader must keep its deadline.
+                QueueConfig {
+                    overflow: Overflow::DropNewest,
+                    // A forked child does not take over the parent's disk queue.
+                    directory: queue.directory.clone().filter(|_| !after_fork),
+                    ..queue.clone()
                 },
                 ExportSettings {
                     paths: Paths::METRICS,
@@ -609,10 +625,16 @@ impl MetricsExporter {
         Ok(collected && flushed)
     }
 
-    /// Queue data collected elsewhere for export, as one request; false when it was
-    /// dropped (the queue is full or shut down), which is counted.
-    pub fn export(&self, data: Vec<ResourceMetrics>) -> bool {
-        self.pipeline().push_all(vec![Box::new(Collection::new(data))]) == 0
+    /// Queue data collected elsewhere for export, as one request, like a collection
+    /// of ours; a wait for room (`overflow="block"`) runs inside `release` (see
+    /// [`Pipeline::push_released`]).
+    pub fn export_released(
+        &self,
+        data: Vec<ResourceMetrics>,
+        release: impl FnOnce(&mut (dyn FnMut() + Send)),
+    ) {
+        self.pipeline()
+            .push_released(Box::new(Collection::new(data)), release);
     }
 
     /// The current pipeline.

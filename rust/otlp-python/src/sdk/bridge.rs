@@ -81,23 +81,22 @@ impl PySdkBridge {
         }
     }
 
-    /// Queue a batch of spans and have it sent now; returns how many were dropped
-    /// (unreadable, queue full, or shut down).
+    /// Queue a batch of spans and have it sent now; returns how many could not be
+    /// read (dropped). A full queue under `overflow="block"` waits with the GIL
+    /// released; other losses are counted in the exporter's stats.
     fn export_spans(&self, py: Python<'_>, spans: &Bound<'_, PyAny>) -> PyResult<usize> {
         guard(|| {
             let reader = SpanReader::new(py);
-            let mut items = Vec::with_capacity(spans.len().unwrap_or(0));
-            let mut dropped = 0;
+            let traces = self.exporter.traces();
+            let mut unreadable = 0;
             for span in spans.try_iter()? {
                 match self.span(py, &reader, &span?)? {
-                    Some(d) => items.push(d),
-                    None => dropped += 1,
+                    Some(d) => traces.export_released(d, |wait| py.detach(wait)),
+                    None => unreadable += 1,
                 }
             }
-            let traces = self.exporter.traces();
-            dropped += traces.export_all(items);
             traces.pipeline().request_flush();
-            Ok(dropped)
+            Ok(unreadable)
         })
     }
 
@@ -112,32 +111,32 @@ impl PySdkBridge {
             };
             if sampled {
                 if let Some(d) = self.span(py, &reader, span)? {
-                    self.exporter.traces().export(d);
+                    self.exporter
+                        .traces()
+                        .export_released(d, |wait| py.detach(wait));
                 }
             }
             Ok(())
         })
     }
 
-    /// Queue a batch of log records and have it sent now; returns how many were
-    /// dropped.
+    /// Queue a batch of log records and have it sent now; returns how many could not
+    /// be read (dropped). Waits for room as [`Self::export_spans`] does.
     fn export_logs(&self, py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<usize> {
         guard(|| {
-            let mut items = Vec::with_capacity(records.len().unwrap_or(0));
-            let mut dropped = 0;
+            let Some(logs) = self.exporter.logs().map_err(to_py)? else {
+                // Shut down before logs were ever used: the pipeline would drop them.
+                return Ok(0);
+            };
+            let mut unreadable = 0;
             for record in records.try_iter()? {
                 match self.log(py, &record?)? {
-                    Some(r) => items.push(r),
-                    None => dropped += 1,
+                    Some(r) => logs.export_released(r, |wait| py.detach(wait)),
+                    None => unreadable += 1,
                 }
             }
-            let Some(logs) = self.exporter.logs().map_err(to_py)? else {
-                // Shut down before logs were ever used.
-                return Ok(dropped + items.len());
-            };
-            dropped += logs.export_all(items);
             logs.pipeline().request_flush();
-            Ok(dropped)
+            Ok(unreadable)
         })
     }
 
@@ -147,24 +146,25 @@ impl PySdkBridge {
         guard(|| {
             if let Some(r) = self.log(py, record)? {
                 if let Some(logs) = self.exporter.logs().map_err(to_py)? {
-                    logs.export(r);
+                    logs.export_released(r, |wait| py.detach(wait));
                 }
             }
             Ok(())
         })
     }
 
-    /// Queue SDK `MetricsData` as one request; false when it was dropped.
+    /// Queue SDK `MetricsData` as one request; false when it could not be read
+    /// (dropped). Waits for room as [`Self::export_spans`] does.
     fn export_metrics(&self, py: Python<'_>, metrics_data: &Bound<'_, PyAny>) -> PyResult<bool> {
         guard(|| {
             let data = match metrics::read(py, metrics_data) {
                 Ok(data) => data,
                 Err(e) => return self.unreadable(py, "metrics data", e).map(|()| false),
             };
-            match self.exporter.metrics().map_err(to_py)? {
-                Some(m) => Ok(m.export(data)),
-                None => Ok(false),
+            if let Some(m) = self.exporter.metrics().map_err(to_py)? {
+                m.export_released(data, |wait| py.detach(wait));
             }
+            Ok(true)
         })
     }
 
