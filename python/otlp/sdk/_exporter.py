@@ -44,7 +44,8 @@ def compression_name(value: object) -> Optional[str]:
         name = value
     else:
         raise TypeError(
-            f"`compression` must be 'none', 'gzip' or 'zstd' (or a Compression enum); got {type(value).__name__}"
+            "`compression` must be 'none', 'gzip' or 'zstd' (or a Compression enum); "
+            f"got {type(value).__name__}"
         )
     name = name.strip().lower()
     if name == "nocompression":  # grpc.Compression.NoCompression
@@ -107,7 +108,14 @@ class Connection:
         """Whether any setting was given."""
         return any(
             v is not None
-            for v in (self.endpoint, self.insecure, self.headers, self.timeout, self.compression, self.protocol)
+            for v in (
+                self.endpoint,
+                self.insecure,
+                self.headers,
+                self.timeout,
+                self.compression,
+                self.protocol,
+            )
         ) or any(self.files)
 
     def exporter_kwargs(
@@ -155,7 +163,11 @@ class Connection:
 
 
 def build(
-    signal: Signal, connection: Connection, exporter: Optional[Exporter], *, batch: Optional[BatchConfig] = None
+    signal: Signal,
+    connection: Connection,
+    exporter: Optional[Exporter],
+    *,
+    batch: Optional[BatchConfig] = None,
 ) -> tuple[Exporter, bool]:
     """The exporter to send ``signal`` through, and whether it was made here (and is
     shut down with the SDK exporter) or given (shared: its owner shuts it down)."""
@@ -164,7 +176,8 @@ def build(
             raise TypeError(f"`exporter` must be an otlp.Exporter; got {type(exporter).__name__}")
         if connection.given():
             raise TypeError(
-                "pass either `exporter` (an otlp.Exporter, which has its own settings) or connection settings, not both"
+                "pass either `exporter` (an otlp.Exporter, which has its own settings) "
+                "or connection settings, not both"
             )
         return exporter, False
     return Exporter(**connection.exporter_kwargs(signal, batch=batch)), True
