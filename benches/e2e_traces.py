@@ -7,6 +7,7 @@ Run from the repository root::
     python benches/e2e_traces.py                      # both exporters, 3 repeats
     python benches/e2e_traces.py --only official      # no extension needed
     python benches/e2e_traces.py --shape with --json
+    python benches/e2e_traces.py --only sdk           # official vs otlp.sdk's processor
 
 Workload (identical for both exporters): on a single thread, create and end N
 spans with 5 attributes each (str, str, int, int, bool), flush the exporter,
@@ -105,10 +106,44 @@ def setup_otlp(args: argparse.Namespace, n: int) -> harness.ExportHooks:
     return harness.otlp_trace_hooks(exp, SERVICE_NAME, n, args.timeout, args.shape)
 
 
+def setup_sdk(args: argparse.Namespace, n: int) -> harness.ExportHooks:
+    """The official SDK's tracer with ``otlp.sdk.BatchSpanProcessor`` and
+    ``otlp.sdk.SpanExporter``: what a user who keeps the SDK gets by changing imports."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import otlp.sdk
+
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    processor = otlp.sdk.BatchSpanProcessor(
+        otlp.sdk.SpanExporter(endpoint=args.endpoint),
+        max_queue_size=max(n, 2048),
+        max_export_batch_size=args.batch_size,
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer(SERVICE_NAME, "1.0.0")
+
+    def flush() -> bool:
+        return bool(provider.force_flush(timeout_millis=int(args.timeout * 1000)))
+
+    def stats() -> dict[str, Any]:
+        return dict(processor._exporter.exporter.stats())
+
+    return harness.ExportHooks(
+        run=harness.span_loop(tracer, n, args.shape, "start_as_current_span"),
+        flush=flush,
+        shutdown=provider.shutdown,
+        stats=stats,
+    )
+
+
+SETUPS = {"official": setup_official, "otlp": setup_otlp, "sdk": setup_sdk}
+
+
 def worker_main(args: argparse.Namespace) -> int:
     n: int = args.spans
     counters = harness.Counters(args.counter, SLOTS)
-    setup = {"official": setup_official, "otlp": setup_otlp}.get(args.exporter)
+    setup = SETUPS.get(args.exporter)
     if setup is None:
         raise SystemExit(f"unknown exporter {args.exporter!r}")
     run, flush, shutdown, stats = setup(args, n)
@@ -205,13 +240,19 @@ def check_counts(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def parent_main(args: argparse.Namespace) -> int:
-    exporters = ["official", "otlp"] if args.only == "both" else [args.only]
+    exporters = {
+        "both": ["official", "otlp"],
+        "sdk": ["official", "sdk"],
+        "all": ["official", "otlp", "sdk"],
+    }.get(args.only, [args.only])
     n_for = {
         "official": args.spans_official if args.spans_official else (args.spans or DEFAULT_SPANS_OFFICIAL),
         "otlp": args.spans_otlp if args.spans_otlp else (args.spans or DEFAULT_SPANS_OTLP),
+        # Spans are made by the official SDK: as many as for the official exporter.
+        "sdk": args.spans_official if args.spans_official else (args.spans or DEFAULT_SPANS_OFFICIAL),
     }
 
-    if "otlp" in exporters and not harness.otlp_extension_ok():
+    if ("otlp" in exporters or "sdk" in exporters) and not harness.otlp_extension_ok():
         return 2
 
     runs: dict[str, list[dict[str, Any]]] = {e: [] for e in exporters}
@@ -247,10 +288,13 @@ def parent_main(args: argparse.Namespace) -> int:
         stmts = {
             "official": "import opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
             "otlp": "import otlp",
+            "sdk": "import otlp.sdk",
         }
         imports = harness.measure_imports({e: stmts[e] for e in exporters}, args.import_runs)
 
     ratios: dict[str, Any] = harness.otlp_over_official(summary.get("otlp", {}), summary.get("official", {}))
+    sdk_ratios = harness.otlp_over_official(summary.get("sdk", {}), summary.get("official", {}))
+    ratios.update({f"sdk_{k}": v for k, v in sdk_ratios.items()})
     ratios.update(harness.import_ratios(imports))
 
     if args.json:
@@ -303,6 +347,17 @@ def parent_main(args: argparse.Namespace) -> int:
                 "(create+end on the app thread, best; "
                 f"median {ratios['create_median']:.1f}{TIMES})"
             )
+        if "sdk_e2e_best" in ratios:
+            print()
+            print(
+                f"ratio sdk/official = {ratios['sdk_e2e_best']:.1f}{TIMES} (the SDK with otlp.sdk's "
+                f"processor and exporter, end-to-end, best; median {ratios['sdk_e2e_median']:.1f}{TIMES})"
+            )
+            print(
+                f"ratio sdk/official = {ratios['sdk_create_best']:.1f}{TIMES} "
+                "(create+end on the app thread, best; "
+                f"median {ratios['sdk_create_median']:.1f}{TIMES})"
+            )
         if imports:
             harness.print_import_times(imports, ratios, args.import_runs)
 
@@ -317,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         return sink_main(argv[1])
     if argv[:1] == ["_worker"]:
         p = argparse.ArgumentParser(prog="e2e_traces.py _worker")
-        p.add_argument("--exporter", required=True, choices=["official", "otlp"])
+        p.add_argument("--exporter", required=True, choices=list(SETUPS))
         p.add_argument("--endpoint", required=True)
         p.add_argument("--counter", required=True)
         p.add_argument("--spans", type=int, required=True)
@@ -331,9 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--only",
-        choices=["both", "official", "otlp"],
+        choices=["both", "official", "otlp", "sdk", "all"],
         default="both",
-        help="which exporter(s) to run (default both)",
+        help="which exporter(s) to run: both (official and otlp, the default), sdk (official and "
+        "the official SDK with otlp.sdk's BatchSpanProcessor and SpanExporter), all (the three), "
+        "or one alone",
     )
     p.add_argument(
         "--spans",
