@@ -7,6 +7,7 @@ sinks decoded: switching is an import change, and nothing a user sees differs.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -141,9 +142,11 @@ def test_a_full_queue_blocks_the_producer_with_the_gil_released(sink_factory):
         exporter.shutdown(0.0)
 
 
-def test_exporters_are_configured_by_the_environment_alone(sink, monkeypatch):
-    # How OTEL_TRACES_EXPORTER=otlp_rust makes them: no argument at all.
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+def test_exporters_are_configured_by_the_environment_alone(sink, monkeypatch, unused_endpoint):
+    # How OTEL_TRACES_EXPORTER=otlp_rust makes them: no argument at all. The signal's
+    # own variable wins over the generic one.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", unused_endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", sink.endpoint)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=pieces")
     spans = sdk_spans(3)
     exporter = otlp.sdk.SpanExporter()
@@ -156,6 +159,23 @@ def test_exporters_are_configured_by_the_environment_alone(sink, monkeypatch):
         exporter.shutdown()
     for cls in (otlp.sdk.MetricExporter, otlp.sdk.LogExporter):
         cls().shutdown()
+
+
+def test_an_unreadable_span_is_dropped_and_reported_once(sink, caplog):
+    spans = sdk_spans(2)
+    exporter = otlp.sdk.SpanExporter(endpoint=sink.endpoint)
+    try:
+        with caplog.at_level(logging.WARNING, logger="otlp"):
+            assert exporter.export([spans[0], object(), spans[1]]).name == "FAILURE"
+            assert exporter.export([object()]).name == "FAILURE"
+            otlp.sdk.BatchSpanProcessor(exporter).on_end(object())  # type: ignore[arg-type]
+        assert exporter.force_flush()
+        assert len(sink.wait_for_spans(2)) == 2
+        reports = [r for r in caplog.records if "could not be converted" in r.getMessage()]
+        assert len(reports) == 1, reports
+    finally:
+        exporter.shutdown()
+    assert sink.span_count() == 2
 
 
 def test_connection_arguments_are_checked_at_construction(monkeypatch):

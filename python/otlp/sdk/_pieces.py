@@ -149,7 +149,10 @@ _CONNECTION_ARGS = """
             settings: then give no connection argument). Its owner shuts it down.
 
     Every argument is optional: with none, the ``OTEL_EXPORTER_OTLP_*`` environment
-    configures it, as it does the official exporters.
+    configures it, as it does the official exporters. All but ``endpoint`` are
+    keyword-only (the official gRPC and HTTP exporters order them differently).
+    ``credentials`` and ``channel_options`` (grpcio objects) and ``session``
+    (``requests``) have no counterpart: give certificate files instead.
 
     Raises:
         otlp.errors.ConfigError: an argument or variable is invalid (the message names it).
@@ -169,11 +172,11 @@ class SpanExporter(_SdkSpanExporter):
     def __init__(
         self,
         endpoint: Optional[str] = None,
+        *,
         insecure: Optional[bool] = None,
         headers: Optional[Headers] = None,
         timeout: Optional[float] = None,
         compression: object = None,
-        *,
         certificate_file: Optional[str] = None,
         client_key_file: Optional[str] = None,
         client_certificate_file: Optional[str] = None,
@@ -268,13 +271,13 @@ class MetricExporter(_SdkMetricExporter):
     def __init__(
         self,
         endpoint: Optional[str] = None,
+        *,
         insecure: Optional[bool] = None,
         headers: Optional[Headers] = None,
         timeout: Optional[float] = None,
         compression: object = None,
         preferred_temporality: Optional[dict[type, AggregationTemporality]] = None,
         preferred_aggregation: Optional[dict[type, Aggregation]] = None,
-        *,
         certificate_file: Optional[str] = None,
         client_key_file: Optional[str] = None,
         client_certificate_file: Optional[str] = None,
@@ -329,11 +332,11 @@ class LogExporter(LogRecordExporter):
     def __init__(
         self,
         endpoint: Optional[str] = None,
+        *,
         insecure: Optional[bool] = None,
         headers: Optional[Headers] = None,
         timeout: Optional[float] = None,
         compression: object = None,
-        *,
         certificate_file: Optional[str] = None,
         client_key_file: Optional[str] = None,
         client_certificate_file: Optional[str] = None,

@@ -45,8 +45,8 @@ impl PySdkBridge {
             policy::warn(
                 py,
                 &format!(
-                    "an OpenTelemetry SDK {what} could not be converted and was dropped: {}; \
-                     stats()['sdk_dropped_invalid'] counts them (strict=True raises instead)",
+                    "an OpenTelemetry SDK {what} could not be converted and was dropped: {} \
+                     (reported once; strict=True raises instead)",
                     e.value(py)
                 ),
             );
