@@ -54,7 +54,12 @@ impl PySdkBridge {
         Ok(())
     }
 
-    fn span(&self, py: Python<'_>, reader: &SpanReader, span: &Bound<'_, PyAny>) -> PyResult<Option<Box<SpanData>>> {
+    fn span(
+        &self,
+        py: Python<'_>,
+        reader: &SpanReader,
+        span: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Box<SpanData>>> {
         match reader.read(span, &self.spans) {
             Ok(d) => Ok(Some(Box::new(d))),
             Err(e) => self.unreadable(py, "span", e).map(|()| None),

@@ -50,7 +50,9 @@ pub fn opt_u64(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
 }
 
 /// A protobuf scalar as upstream sets it through a constructor: None is unset.
-pub fn opt_int<T: Default + for<'a, 'py> FromPyObject<'a, 'py>>(obj: &Bound<'_, PyAny>) -> PyResult<T> {
+pub fn opt_int<T: Default + for<'a, 'py> FromPyObject<'a, 'py>>(
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<T> {
     if obj.is_none() {
         Ok(T::default())
     } else {

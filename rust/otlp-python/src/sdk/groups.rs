@@ -216,12 +216,7 @@ impl Groups {
     }
 
     /// A scope not seen by identity within resource `ri`.
-    fn scope(
-        &self,
-        ri: usize,
-        raw: &Bound<'_, PyAny>,
-        generation: u64,
-    ) -> PyResult<Arc<Scope>> {
+    fn scope(&self, ri: usize, raw: &Bound<'_, PyAny>, generation: u64) -> PyResult<Arc<Scope>> {
         let py = raw.py();
         let obj = or_none(raw)?;
         let eq = {

@@ -97,7 +97,11 @@ impl Classes {
 
     fn load(py: Python<'_>) -> PyResult<Option<Classes>> {
         let class = |module: &str, name: &str| -> PyResult<Py<PyType>> {
-            Ok(py.import(module)?.getattr(name)?.cast_into::<PyType>()?.unbind())
+            Ok(py
+                .import(module)?
+                .getattr(name)?
+                .cast_into::<PyType>()?
+                .unbind())
         };
         let members = |module: &str, class: &str, names: &[&str]| -> PyResult<Vec<Py<PyAny>>> {
             let c = py.import(module)?.getattr(class)?;
@@ -122,8 +126,12 @@ impl Classes {
             event: class("opentelemetry.sdk.trace", "Event")?,
             link: class("opentelemetry.trace", "Link")?,
             status: class("opentelemetry.trace.status", "Status")?,
-            kinds: kinds.try_into().map_err(|_| PyTypeError::new_err("SpanKind"))?,
-            codes: codes.try_into().map_err(|_| PyTypeError::new_err("StatusCode"))?,
+            kinds: kinds
+                .try_into()
+                .map_err(|_| PyTypeError::new_err("SpanKind"))?,
+            codes: codes
+                .try_into()
+                .map_err(|_| PyTypeError::new_err("StatusCode"))?,
         };
         let globals = PyDict::new(py);
         py.run(PROBE, Some(&globals), None)?;
@@ -138,11 +146,7 @@ impl Classes {
 
     /// `span` read through its private fields; None when it (or a part of it) is not
     /// of the SDK's own classes, for the public properties to read instead.
-    fn read<'py>(
-        &self,
-        span: &Bound<'py, PyAny>,
-        groups: &Groups,
-    ) -> PyResult<Option<SpanData>> {
+    fn read<'py>(&self, span: &Bound<'py, PyAny>, groups: &Groups) -> PyResult<Option<SpanData>> {
         let py = span.py();
         if !span.get_type().is(self.readable_span.bind(py)) {
             return Ok(None);
@@ -227,29 +231,27 @@ impl Classes {
             } else {
                 None
             };
-            d.links.push(
-                if let Some(lctx) = lctx {
-                    let lctx = lctx.cast_into::<PyTuple>()?;
-                    let (attributes, dropped) =
-                        self.attributes(&link.getattr(intern!(py, "_attributes"))?, 97)?;
-                    Link {
-                        trace_id: trace_id(&lctx.get_item(0)?)?,
-                        span_id: span_id(&lctx.get_item(1)?)?,
-                        // Upstream does not encode a link's trace_state.
-                        trace_state: String::new(),
-                        attributes,
-                        dropped_attributes_count: dropped,
-                        flags: FLAG_HAS_IS_REMOTE
-                            | if lctx.get_item(2)?.is_truthy()? {
-                                FLAG_IS_REMOTE
-                            } else {
-                                0
-                            },
-                    }
-                } else {
-                    link_public(&link)?
-                },
-            );
+            d.links.push(if let Some(lctx) = lctx {
+                let lctx = lctx.cast_into::<PyTuple>()?;
+                let (attributes, dropped) =
+                    self.attributes(&link.getattr(intern!(py, "_attributes"))?, 97)?;
+                Link {
+                    trace_id: trace_id(&lctx.get_item(0)?)?,
+                    span_id: span_id(&lctx.get_item(1)?)?,
+                    // Upstream does not encode a link's trace_state.
+                    trace_state: String::new(),
+                    attributes,
+                    dropped_attributes_count: dropped,
+                    flags: FLAG_HAS_IS_REMOTE
+                        | if lctx.get_item(2)?.is_truthy()? {
+                            FLAG_IS_REMOTE
+                        } else {
+                            0
+                        },
+                }
+            } else {
+                link_public(&link)?
+            });
         }
         d.dropped_links_count = dropped_links;
         d.status = status;
@@ -275,7 +277,11 @@ impl Classes {
 
     /// Attributes and their `dropped_attributes`, as the public properties give them
     /// (`BoundedAttributes` counts what it dropped; anything else has dropped none).
-    fn attributes(&self, obj: &Bound<'_, PyAny>, raise_from: u32) -> PyResult<(Vec<otlp::model::KeyValue>, u32)> {
+    fn attributes(
+        &self,
+        obj: &Bound<'_, PyAny>,
+        raise_from: u32,
+    ) -> PyResult<(Vec<otlp::model::KeyValue>, u32)> {
         let py = obj.py();
         if obj.get_type().is(self.bounded_attributes.bind(py)) {
             let dropped = obj.getattr(intern!(py, "dropped"))?.extract()?;
@@ -341,7 +347,9 @@ fn event_public(event: &Bound<'_, PyAny>) -> PyResult<Event> {
         time_unix_nano: opt_u64(&event.getattr(intern!(py, "timestamp"))?)?,
         name: opt_string(&event.getattr(intern!(py, "name"))?)?,
         attributes: attrs_within(&event.getattr(intern!(py, "attributes"))?, 97)?,
-        dropped_attributes_count: event.getattr(intern!(py, "dropped_attributes"))?.extract()?,
+        dropped_attributes_count: event
+            .getattr(intern!(py, "dropped_attributes"))?
+            .extract()?,
     })
 }
 
