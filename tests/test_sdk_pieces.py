@@ -8,6 +8,7 @@ sinks decoded: switching is an import change, and nothing a user sees differs.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -267,4 +268,39 @@ def test_log_exporter_and_processor_deliver_what_the_official_ones_deliver(sink_
         return sorted((key(r), key(s), key(lr)) for r, s, lr in sink.wait_for_log_records(30, timeout=30))
 
     assert records(our_sink) == records(official_sink)
+    provider.shutdown()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.timeout(60)
+def test_the_span_processor_keeps_working_in_a_forked_child(sink):
+    try:
+        from test_fork import _fork, _wait_child
+    except ImportError:  # tests/ is a package
+        from tests.test_fork import _fork, _wait_child
+
+    provider = TracerProvider(resource=RESOURCE)
+    processor = otlp.sdk.BatchSpanProcessor(
+        otlp.sdk.SpanExporter(endpoint=sink.endpoint), schedule_delay_millis=60_000
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("pieces.fork")
+    # Queued before the fork: exported once, by the parent.
+    for _ in range(10):
+        tracer.start_span("before").end()
+    pid = _fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            for _ in range(5):
+                tracer.start_span("child").end()
+            code = 0 if processor.force_flush(10_000) else 2
+        finally:
+            os._exit(code)
+    for _ in range(3):
+        tracer.start_span("parent").end()
+    assert _wait_child(pid) == 0
+    assert processor.force_flush(10_000)
+    names = [sp.name for _, _, sp in sink.wait_for_spans(18)]
+    assert sorted(names) == ["before"] * 10 + ["child"] * 5 + ["parent"] * 3
     provider.shutdown()
