@@ -208,7 +208,15 @@ impl Classes {
         d.start_time_unix_nano = opt_u64(&get(intern!(py, "_start_time"))?)?;
         d.end_time_unix_nano = opt_u64(&get(intern!(py, "_end_time"))?)?;
         (d.attributes, d.dropped_attributes_count) = self.attributes(&attributes, 98)?;
-        for event in events.try_iter()? {
+        // Most spans have no events or links: no iterator is made for them (it would
+        // be a tracked object, and its allocations would bring the garbage collector
+        // round sooner).
+        let events = if events.is_truthy()? {
+            Some(events.try_iter()?)
+        } else {
+            None
+        };
+        for event in events.into_iter().flatten() {
             let event = event?;
             d.events.push(if event.get_type().is(self.event.bind(py)) {
                 let (attributes, dropped) =
@@ -224,7 +232,12 @@ impl Classes {
             });
         }
         d.dropped_events_count = dropped_events;
-        for link in links.try_iter()? {
+        let links = if links.is_truthy()? {
+            Some(links.try_iter()?)
+        } else {
+            None
+        };
+        for link in links.into_iter().flatten() {
             let link = link?;
             let lctx = if link.get_type().is(self.link.bind(py)) {
                 Some(link.getattr(intern!(py, "_context"))?).filter(&context)
