@@ -137,7 +137,27 @@ def setup_sdk(args: argparse.Namespace, n: int) -> harness.ExportHooks:
     )
 
 
-SETUPS = {"official": setup_official, "otlp": setup_otlp, "sdk": setup_sdk}
+def setup_sdk_exporter(args: argparse.Namespace, n: int) -> harness.ExportHooks:
+    """The official SDK and ``BatchSpanProcessor`` with ``otlp.sdk.SpanExporter``: what
+    ``OTEL_TRACES_EXPORTER=otlp_rust`` sets up."""
+    import otlp.sdk
+
+    return harness.official_trace_hooks(
+        otlp.sdk.SpanExporter(endpoint=args.endpoint),
+        SERVICE_NAME,
+        n,
+        args.batch_size,
+        args.timeout,
+        args.shape,
+    )
+
+
+SETUPS = {
+    "official": setup_official,
+    "otlp": setup_otlp,
+    "sdk": setup_sdk,
+    "sdk-exporter": setup_sdk_exporter,
+}
 
 
 def worker_main(args: argparse.Namespace) -> int:
@@ -242,8 +262,8 @@ def check_counts(runs: list[dict[str, Any]]) -> list[str]:
 def parent_main(args: argparse.Namespace) -> int:
     exporters = {
         "both": ["official", "otlp"],
-        "sdk": ["official", "sdk"],
-        "all": ["official", "otlp", "sdk"],
+        "sdk": ["official", "sdk", "sdk-exporter"],
+        "all": ["official", "otlp", "sdk", "sdk-exporter"],
     }.get(args.only, [args.only])
     n_for = {
         "official": args.spans_official if args.spans_official else (args.spans or DEFAULT_SPANS_OFFICIAL),
@@ -251,8 +271,9 @@ def parent_main(args: argparse.Namespace) -> int:
         # Spans are made by the official SDK: as many as for the official exporter.
         "sdk": args.spans_official if args.spans_official else (args.spans or DEFAULT_SPANS_OFFICIAL),
     }
+    n_for["sdk-exporter"] = n_for["sdk"]
 
-    if ("otlp" in exporters or "sdk" in exporters) and not harness.otlp_extension_ok():
+    if exporters != ["official"] and not harness.otlp_extension_ok():
         return 2
 
     runs: dict[str, list[dict[str, Any]]] = {e: [] for e in exporters}
@@ -289,12 +310,14 @@ def parent_main(args: argparse.Namespace) -> int:
             "official": "import opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
             "otlp": "import otlp",
             "sdk": "import otlp.sdk",
+            "sdk-exporter": "import otlp.sdk",
         }
         imports = harness.measure_imports({e: stmts[e] for e in exporters}, args.import_runs)
 
     ratios: dict[str, Any] = harness.otlp_over_official(summary.get("otlp", {}), summary.get("official", {}))
-    sdk_ratios = harness.otlp_over_official(summary.get("sdk", {}), summary.get("official", {}))
-    ratios.update({f"sdk_{k}": v for k, v in sdk_ratios.items()})
+    for name in ("sdk", "sdk-exporter"):
+        more = harness.otlp_over_official(summary.get(name, {}), summary.get("official", {}))
+        ratios.update({f"{name.replace('-', '_')}_{k}": v for k, v in more.items()})
     ratios.update(harness.import_ratios(imports))
 
     if args.json:
@@ -321,7 +344,7 @@ def parent_main(args: argparse.Namespace) -> int:
             f"repeat={args.repeat}, python {sys.version.split()[0]}"
         )
         hdr = (
-            f"{'exporter':<10} {'spans':>9} {'seconds':>8} {'spans/s best':>13} {'spans/s med':>12} "
+            f"{'exporter':<12} {'spans':>9} {'seconds':>8} {'spans/s best':>13} {'spans/s med':>12} "
             f"{'create/s best':>14} {'create/s med':>13} {'sink busy':>9}"
         )
         print(hdr)
@@ -329,10 +352,10 @@ def parent_main(args: argparse.Namespace) -> int:
         for e in exporters:
             s = summary[e]
             if not s.get("ok_runs"):
-                print(f"{e:<10} {'(no successful run)':>9}")
+                print(f"{e:<12} {'(no successful run)':>9}")
                 continue
             print(
-                f"{e:<10} {s['spans']:>9,} {s['best_e2e_s']:>8.3f} {fmt_rate(s['best_e2e_rate']):>13} "
+                f"{e:<12} {s['spans']:>9,} {s['best_e2e_s']:>8.3f} {fmt_rate(s['best_e2e_rate']):>13} "
                 f"{fmt_rate(s['median_e2e_rate']):>12} {fmt_rate(s['best_create_rate']):>14} "
                 f"{fmt_rate(s['median_create_rate']):>13} {s['sink_busy_s_median']:>8.2f}s"
             )
@@ -357,6 +380,12 @@ def parent_main(args: argparse.Namespace) -> int:
                 f"ratio sdk/official = {ratios['sdk_create_best']:.1f}{TIMES} "
                 "(create+end on the app thread, best; "
                 f"median {ratios['sdk_create_median']:.1f}{TIMES})"
+            )
+        if "sdk_exporter_e2e_best" in ratios:
+            print(
+                f"ratio sdk-exporter/official = {ratios['sdk_exporter_e2e_best']:.1f}{TIMES} (the SDK's "
+                "BatchSpanProcessor with otlp.sdk.SpanExporter, as OTEL_TRACES_EXPORTER=otlp_rust "
+                f"sets it up, end-to-end, best; median {ratios['sdk_exporter_e2e_median']:.1f}{TIMES})"
             )
         if imports:
             harness.print_import_times(imports, ratios, args.import_runs)
@@ -386,11 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--only",
-        choices=["both", "official", "otlp", "sdk", "all"],
+        choices=["both", "all", *SETUPS],
         default="both",
-        help="which exporter(s) to run: both (official and otlp, the default), sdk (official and "
-        "the official SDK with otlp.sdk's BatchSpanProcessor and SpanExporter), all (the three), "
-        "or one alone",
+        help="which exporter(s) to run: both (official and otlp, the default), sdk (official; the "
+        "official SDK with otlp.sdk's BatchSpanProcessor and SpanExporter; and the SDK's own "
+        "BatchSpanProcessor with otlp.sdk.SpanExporter), all (the four), or one alone",
     )
     p.add_argument(
         "--spans",
