@@ -7,6 +7,7 @@ sinks decoded: switching is an import change, and nothing a user sees differs.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
@@ -304,3 +305,29 @@ def test_the_span_processor_keeps_working_in_a_forked_child(sink):
     names = [sp.name for _, _, sp in sink.wait_for_spans(18)]
     assert sorted(names) == ["before"] * 10 + ["child"] * 5 + ["parent"] * 3
     provider.shutdown()
+
+
+@pytest.mark.timeout(120)
+def test_otlp_http_as_the_official_http_exporter_is_configured(rotel_relay, monkeypatch):
+    spans = sdk_spans(4)
+    # The official OTLP/HTTP exporter's argument: the signal's whole URL.
+    by_argument = otlp.sdk.SpanExporter(
+        endpoint=f"{rotel_relay.http_endpoint}/v1/traces", protocol="http/protobuf", compression="gzip"
+    )
+    # The environment's: a base URL the signal's path is appended to.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rotel_relay.http_endpoint)
+    by_environment = otlp.sdk.SpanExporter()
+    try:
+        for exporter in (by_argument, by_environment):
+            assert exporter.exporter.protocol == "http/protobuf"
+            assert exporter.export(spans).name == "SUCCESS"
+            assert exporter.force_flush(30_000)
+            assert exporter.exporter.stats()["spans_exported"] == len(spans)
+        got = rotel_relay.sink.wait_for_spans(2 * len(spans), timeout=30)
+        # Each span arrived once through each exporter.
+        want = {s.context.span_id.to_bytes(8, "big"): 2 for s in spans}
+        assert collections.Counter(sp.span_id for _, _, sp in got) == want
+    finally:
+        by_argument.shutdown()
+        by_environment.shutdown()
