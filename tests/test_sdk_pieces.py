@@ -114,7 +114,8 @@ def test_batch_span_processor_queues_sampled_spans_without_a_python_thread(sink_
     assert ours._exporter.exporter.stats()["spans_exported"] == sampled // 2
 
 
-def test_a_full_queue_blocks_the_producer_with_the_gil_released(sink_factory):
+@pytest.mark.parametrize("through", ["processor", "exporter"])
+def test_a_full_queue_blocks_the_producer_with_the_gil_released(sink_factory, through):
     # A collector that holds each request for 3 s keeps the one-span queue full, so
     # producers wait (block_timeout, 1 s) for room in vain.
     slow = sink_factory(delay=3.0)
@@ -123,9 +124,13 @@ def test_a_full_queue_blocks_the_producer_with_the_gil_released(sink_factory):
         batch=otlp.BatchConfig(max_queue_size=1, max_export_batch_size=1, max_concurrent_exports=1),
         queue=otlp.QueueConfig(overflow="block", block_timeout=1.0),
     )
-    processor = otlp.sdk.BatchSpanProcessor(otlp.sdk.SpanExporter(exporter=exporter))
+    span_exporter = otlp.sdk.SpanExporter(exporter=exporter)
     spans = sdk_spans(3)[:5]
-    producer = threading.Thread(target=lambda: [processor.on_end(s) for s in spans])
+    if through == "processor":
+        processor = otlp.sdk.BatchSpanProcessor(span_exporter)
+        producer = threading.Thread(target=lambda: [processor.on_end(s) for s in spans])
+    else:
+        producer = threading.Thread(target=span_exporter.export, args=(spans,))
     try:
         producer.start()
         # This thread keeps running while the producer waits: were the GIL held during
