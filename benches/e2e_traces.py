@@ -7,6 +7,7 @@ Run from the repository root::
     python benches/e2e_traces.py                      # both exporters, 3 repeats
     python benches/e2e_traces.py --only official      # no extension needed
     python benches/e2e_traces.py --shape with --json
+    python benches/e2e_traces.py --only sdk           # official vs otlp.sdk's processor
 
 Workload (identical for both exporters): on a single thread, create and end N
 spans with 5 attributes each (str, str, int, int, bool), flush the exporter,
@@ -105,10 +106,64 @@ def setup_otlp(args: argparse.Namespace, n: int) -> harness.ExportHooks:
     return harness.otlp_trace_hooks(exp, SERVICE_NAME, n, args.timeout, args.shape)
 
 
+def setup_sdk(args: argparse.Namespace, n: int) -> harness.ExportHooks:
+    """The official SDK's tracer with ``otlp.sdk.BatchSpanProcessor`` and
+    ``otlp.sdk.SpanExporter``: what a user who keeps the SDK gets by changing imports."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import otlp.sdk
+
+    provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
+    processor = otlp.sdk.BatchSpanProcessor(
+        otlp.sdk.SpanExporter(endpoint=args.endpoint),
+        max_queue_size=max(n, 2048),
+        max_export_batch_size=args.batch_size,
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer(SERVICE_NAME, "1.0.0")
+
+    def flush() -> bool:
+        return bool(provider.force_flush(timeout_millis=int(args.timeout * 1000)))
+
+    def stats() -> dict[str, Any]:
+        return dict(processor._exporter.exporter.stats())
+
+    return harness.ExportHooks(
+        run=harness.span_loop(tracer, n, args.shape, "start_as_current_span"),
+        flush=flush,
+        shutdown=provider.shutdown,
+        stats=stats,
+    )
+
+
+def setup_sdk_exporter(args: argparse.Namespace, n: int) -> harness.ExportHooks:
+    """The official SDK and ``BatchSpanProcessor`` with ``otlp.sdk.SpanExporter``: what
+    ``OTEL_TRACES_EXPORTER=otlp_rust`` sets up."""
+    import otlp.sdk
+
+    return harness.official_trace_hooks(
+        otlp.sdk.SpanExporter(endpoint=args.endpoint),
+        SERVICE_NAME,
+        n,
+        args.batch_size,
+        args.timeout,
+        args.shape,
+    )
+
+
+SETUPS = {
+    "official": setup_official,
+    "otlp": setup_otlp,
+    "sdk": setup_sdk,
+    "sdk-exporter": setup_sdk_exporter,
+}
+
+
 def worker_main(args: argparse.Namespace) -> int:
     n: int = args.spans
     counters = harness.Counters(args.counter, SLOTS)
-    setup = {"official": setup_official, "otlp": setup_otlp}.get(args.exporter)
+    setup = SETUPS.get(args.exporter)
     if setup is None:
         raise SystemExit(f"unknown exporter {args.exporter!r}")
     run, flush, shutdown, stats = setup(args, n)
@@ -205,13 +260,20 @@ def check_counts(runs: list[dict[str, Any]]) -> list[str]:
 
 
 def parent_main(args: argparse.Namespace) -> int:
-    exporters = ["official", "otlp"] if args.only == "both" else [args.only]
+    exporters = {
+        "both": ["official", "otlp"],
+        "sdk": ["official", "sdk", "sdk-exporter"],
+        "all": ["official", "otlp", "sdk", "sdk-exporter"],
+    }.get(args.only, [args.only])
     n_for = {
         "official": args.spans_official if args.spans_official else (args.spans or DEFAULT_SPANS_OFFICIAL),
         "otlp": args.spans_otlp if args.spans_otlp else (args.spans or DEFAULT_SPANS_OTLP),
+        # Spans are made by the official SDK: as many as for the official exporter.
+        "sdk": args.spans_official if args.spans_official else (args.spans or DEFAULT_SPANS_OFFICIAL),
     }
+    n_for["sdk-exporter"] = n_for["sdk"]
 
-    if "otlp" in exporters and not harness.otlp_extension_ok():
+    if exporters != ["official"] and not harness.otlp_extension_ok():
         return 2
 
     runs: dict[str, list[dict[str, Any]]] = {e: [] for e in exporters}
@@ -247,10 +309,15 @@ def parent_main(args: argparse.Namespace) -> int:
         stmts = {
             "official": "import opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
             "otlp": "import otlp",
+            "sdk": "import otlp.sdk",
+            "sdk-exporter": "import otlp.sdk",
         }
         imports = harness.measure_imports({e: stmts[e] for e in exporters}, args.import_runs)
 
     ratios: dict[str, Any] = harness.otlp_over_official(summary.get("otlp", {}), summary.get("official", {}))
+    for name in ("sdk", "sdk-exporter"):
+        more = harness.otlp_over_official(summary.get(name, {}), summary.get("official", {}))
+        ratios.update({f"{name.replace('-', '_')}_{k}": v for k, v in more.items()})
     ratios.update(harness.import_ratios(imports))
 
     if args.json:
@@ -277,7 +344,7 @@ def parent_main(args: argparse.Namespace) -> int:
             f"repeat={args.repeat}, python {sys.version.split()[0]}"
         )
         hdr = (
-            f"{'exporter':<10} {'spans':>9} {'seconds':>8} {'spans/s best':>13} {'spans/s med':>12} "
+            f"{'exporter':<12} {'spans':>9} {'seconds':>8} {'spans/s best':>13} {'spans/s med':>12} "
             f"{'create/s best':>14} {'create/s med':>13} {'sink busy':>9}"
         )
         print(hdr)
@@ -285,10 +352,10 @@ def parent_main(args: argparse.Namespace) -> int:
         for e in exporters:
             s = summary[e]
             if not s.get("ok_runs"):
-                print(f"{e:<10} {'(no successful run)':>9}")
+                print(f"{e:<12} {'(no successful run)':>9}")
                 continue
             print(
-                f"{e:<10} {s['spans']:>9,} {s['best_e2e_s']:>8.3f} {fmt_rate(s['best_e2e_rate']):>13} "
+                f"{e:<12} {s['spans']:>9,} {s['best_e2e_s']:>8.3f} {fmt_rate(s['best_e2e_rate']):>13} "
                 f"{fmt_rate(s['median_e2e_rate']):>12} {fmt_rate(s['best_create_rate']):>14} "
                 f"{fmt_rate(s['median_create_rate']):>13} {s['sink_busy_s_median']:>8.2f}s"
             )
@@ -302,6 +369,23 @@ def parent_main(args: argparse.Namespace) -> int:
                 f"ratio otlp/official = {ratios['create_best']:.1f}{TIMES} "
                 "(create+end on the app thread, best; "
                 f"median {ratios['create_median']:.1f}{TIMES})"
+            )
+        if "sdk_e2e_best" in ratios:
+            print()
+            print(
+                f"ratio sdk/official = {ratios['sdk_e2e_best']:.1f}{TIMES} (the SDK with otlp.sdk's "
+                f"processor and exporter, end-to-end, best; median {ratios['sdk_e2e_median']:.1f}{TIMES})"
+            )
+            print(
+                f"ratio sdk/official = {ratios['sdk_create_best']:.1f}{TIMES} "
+                "(create+end on the app thread, best; "
+                f"median {ratios['sdk_create_median']:.1f}{TIMES})"
+            )
+        if "sdk_exporter_e2e_best" in ratios:
+            print(
+                f"ratio sdk-exporter/official = {ratios['sdk_exporter_e2e_best']:.1f}{TIMES} (the SDK's "
+                "BatchSpanProcessor with otlp.sdk.SpanExporter, as OTEL_TRACES_EXPORTER=otlp_rust "
+                f"sets it up, end-to-end, best; median {ratios['sdk_exporter_e2e_median']:.1f}{TIMES})"
             )
         if imports:
             harness.print_import_times(imports, ratios, args.import_runs)
@@ -317,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         return sink_main(argv[1])
     if argv[:1] == ["_worker"]:
         p = argparse.ArgumentParser(prog="e2e_traces.py _worker")
-        p.add_argument("--exporter", required=True, choices=["official", "otlp"])
+        p.add_argument("--exporter", required=True, choices=list(SETUPS))
         p.add_argument("--endpoint", required=True)
         p.add_argument("--counter", required=True)
         p.add_argument("--spans", type=int, required=True)
@@ -331,9 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--only",
-        choices=["both", "official", "otlp"],
+        choices=["both", "all", *SETUPS],
         default="both",
-        help="which exporter(s) to run (default both)",
+        help="which exporter(s) to run: both (official and otlp, the default), sdk (official; the "
+        "official SDK with otlp.sdk's BatchSpanProcessor and SpanExporter; and the SDK's own "
+        "BatchSpanProcessor with otlp.sdk.SpanExporter), all (the four), or one alone",
     )
     p.add_argument(
         "--spans",

@@ -5,6 +5,12 @@ encoders in ``opentelemetry.exporter.otlp.proto.common`` (``encode_*(...)
 .SerializeToString()``), many times faster. With ``format="json"`` they produce
 OTLP/JSON instead (lowerCamelCase keys, hex trace and span ids, 64-bit integers as
 strings, enums as integers, default values left out).
+
+``SpanExporter``, ``MetricExporter`` and ``LogExporter`` implement the SDK's exporter
+interfaces with the official OTLP exporters' arguments, and ``BatchSpanProcessor`` and
+``BatchLogRecordProcessor`` its processors without a Python export thread: switching
+from the official exporter is an import change. They need ``opentelemetry-sdk``, which
+is imported when one of them is first used.
 """
 
 from __future__ import annotations
@@ -19,7 +25,37 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricsData
     from opentelemetry.sdk.trace import ReadableSpan
 
-__all__ = ["encode_logs", "encode_metrics", "encode_spans"]
+    from otlp.sdk._pieces import (
+        BatchLogRecordProcessor,
+        BatchSpanProcessor,
+        LogExporter,
+        MetricExporter,
+        SpanExporter,
+    )
+
+__all__ = [
+    "BatchLogRecordProcessor",
+    "BatchSpanProcessor",
+    "LogExporter",
+    "MetricExporter",
+    "SpanExporter",
+    "encode_logs",
+    "encode_metrics",
+    "encode_spans",
+]
+
+_PIECES = frozenset(
+    ("BatchLogRecordProcessor", "BatchSpanProcessor", "LogExporter", "MetricExporter", "SpanExporter")
+)
+
+
+def __getattr__(name: str) -> object:
+    # The SDK pieces import opentelemetry-sdk; the encoders work without it.
+    if name in _PIECES:
+        from otlp.sdk import _pieces
+
+        return getattr(_pieces, name)
+    raise AttributeError(f"module 'otlp.sdk' has no attribute {name!r}")
 
 
 def encode_spans(spans: Sequence[ReadableSpan], format: Literal["protobuf", "json"] = "protobuf") -> bytes:

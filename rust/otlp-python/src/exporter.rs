@@ -62,6 +62,11 @@ fn wait_in_slices(py: Python<'_>, deadline: Instant, done: &Done<'_>) -> PyResul
 }
 
 impl PyExporter {
+    /// The core exporter (the SDK bridge queues into its pipelines).
+    pub fn core(&self) -> &Arc<otlp::Exporter> {
+        &self.core
+    }
+
     fn scope(
         &self,
         name: &Bound<'_, PyString>,

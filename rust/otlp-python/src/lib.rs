@@ -59,7 +59,7 @@ mod _native {
     #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]
-    use super::sdk::{encode_logs, encode_metrics, encode_spans};
+    use super::sdk::{encode_logs, encode_metrics, encode_spans, PySdkBridge};
     #[pymodule_export]
     use super::tracer::_current_span_context;
     #[pymodule_export]

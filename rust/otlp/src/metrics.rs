@@ -36,6 +36,15 @@ pub struct Collection {
     points: u64,
 }
 
+impl Collection {
+    /// Data collected elsewhere (by an OpenTelemetry SDK's reader), exported as one
+    /// request like a collection of ours.
+    pub fn new(data: Vec<ResourceMetrics>) -> Self {
+        let points = data.iter().map(|r| r.point_count() as u64).sum();
+        Self { data, points }
+    }
+}
+
 impl Weighted for Box<Collection> {
     fn weight(&self) -> u64 {
         self.points
@@ -634,6 +643,18 @@ impl MetricsExporter {
         };
         let flushed = self.pipeline().flush_with(&mut wait)?;
         Ok(collected && flushed)
+    }
+
+    /// Queue data collected elsewhere for export, as one request, like a collection
+    /// of ours; a wait for room (`overflow="block"`) runs inside `release` (see
+    /// [`Pipeline::push_released`]).
+    pub fn export_released(
+        &self,
+        data: Vec<ResourceMetrics>,
+        release: impl FnOnce(&mut (dyn FnMut() + Send)),
+    ) {
+        self.pipeline()
+            .push_released(Box::new(Collection::new(data)), release);
     }
 
     /// The current pipeline.
