@@ -1,18 +1,25 @@
-"""Real instrumented applications, run twice: official SDK + official OTLP exporter, then
-otlp's providers selected by environment variables alone. The collector must see the same
-telemetry.
+"""Real instrumented applications, run with the official SDK and with otlp: the collector
+must see the same telemetry.
 
 ``tests/apps/shop.py`` (Flask + FastAPI + requests + httpx + sqlite3 + logging, and the
-OpenTelemetry API used by hand) runs under ``opentelemetry-instrument`` with the same
-standard environment both times; only ``OTEL_PYTHON_DISTRO`` / ``OTEL_PYTHON_CONFIGURATOR``
-differ (opentelemetry-distro is installed too, so both runs name theirs). Each run
-delivers over OTLP/gRPC to its own reference sink (grpcio + opentelemetry-proto), and the
-decoded requests are compared after the normalisation below, which is all that is allowed
-to differ:
+OpenTelemetry API used by hand) runs under ``opentelemetry-instrument`` three times with
+the same standard environment:
+
+* ``official``: opentelemetry-distro's set-up, the SDK with the official OTLP/gRPC
+  exporters (the reference);
+* ``otlp``: otlp's providers, selected by ``OTEL_PYTHON_DISTRO=otlp`` /
+  ``OTEL_PYTHON_CONFIGURATOR=otlp`` alone;
+* ``sdk+otlp_rust``: the SDK again, with otlp's exporters selected by
+  ``OTEL_TRACES_EXPORTER=otlp_rust`` (and metrics, logs).
+
+opentelemetry-distro is installed too, so every run names its distro and configurator.
+Each run delivers over OTLP/gRPC to its own reference sink (grpcio + opentelemetry-proto),
+and the decoded requests of the last two are compared with the reference after the
+normalisation below, which is all that is allowed to differ:
 
 * ids and timestamps: trace and span ids become labels from each span's place in its
-  trace (links and log records refer to those labels); timestamps are dropped after a
-  check that they are set and ordered;
+  trace (links, log records and exemplars refer to those labels); timestamps are dropped
+  after a check that they are set and ordered;
 * ports: the two servers' ports (fresh each run) become ``<front>`` / ``<inventory>``, and
   the clients' ephemeral ports ``<ephemeral>``;
 * the SDK's identity: ``telemetry.sdk.name`` / ``telemetry.sdk.version`` name the SDK that
@@ -33,6 +40,7 @@ to differ:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -64,8 +72,18 @@ COMMON_ENV = {
     # One collection, at exit: both runs report the same cumulative totals.
     "OTEL_METRIC_EXPORT_INTERVAL": "600000",
 }
-OFFICIAL = {"OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_CONFIGURATOR": "configurator"}
-OURS = {"OTEL_PYTHON_DISTRO": "otlp", "OTEL_PYTHON_CONFIGURATOR": "otlp"}
+SELECTIONS = {
+    "official": {"OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_CONFIGURATOR": "configurator"},
+    "otlp": {"OTEL_PYTHON_DISTRO": "otlp", "OTEL_PYTHON_CONFIGURATOR": "otlp"},
+    "sdk+otlp_rust": {
+        "OTEL_PYTHON_DISTRO": "distro",
+        "OTEL_PYTHON_CONFIGURATOR": "configurator",
+        "OTEL_TRACES_EXPORTER": "otlp_rust",
+        "OTEL_METRICS_EXPORTER": "otlp_rust",
+        "OTEL_LOGS_EXPORTER": "otlp_rust",
+    },
+}
+CANDIDATES = ("otlp", "sdk+otlp_rust")
 
 
 @dataclass
@@ -78,7 +96,7 @@ class AppRun:
 def run_app(sink: Sink, selection: Mapping[str, str], workdir: Path) -> AppRun:
     """``opentelemetry-instrument python shop.py`` to completion (killed at RUN_TIMEOUT)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = child_env(**COMMON_ENV, **selection, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    env = child_env(**{**COMMON_ENV, **selection, "OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint})
     with open(workdir / "stdout", "w+") as out, open(workdir / "stderr", "w+") as err:
         proc = subprocess.Popen(
             [str(INSTRUMENT), sys.executable, str(APP)],
@@ -106,14 +124,16 @@ def run_app(sink: Sink, selection: Mapping[str, str], workdir: Path) -> AppRun:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, AppRun]]:
-    """Both runs of the app, each into its own sink (the runs are minutes of the suite:
-    every test below reads the same two)."""
+    """The three runs of the app, each into its own sink (every test reads the same
+    runs)."""
     tmp = tmp_path_factory.mktemp("apps")
-    with Sink(workdir=tmp / "official-sink") as official_sink, Sink(workdir=tmp / "otlp-sink") as ours_sink:
-        yield {
-            "official": run_app(official_sink, OFFICIAL, tmp / "official"),
-            "otlp": run_app(ours_sink, OURS, tmp / "otlp"),
-        }
+    with contextlib.ExitStack() as stack:
+        out = {}
+        for name, selection in SELECTIONS.items():
+            slug = name.replace("+", "-")
+            sink = stack.enter_context(Sink(workdir=tmp / f"{slug}-sink"))
+            out[name] = run_app(sink, selection, tmp / slug)
+        yield out
 
 
 # --------------------------------------------------------------------------
@@ -371,29 +391,42 @@ def normalised(runs: dict[str, AppRun]) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------
 # tests
 # --------------------------------------------------------------------------
-def test_each_run_uses_the_providers_its_environment_selects(runs: dict[str, AppRun]) -> None:
-    official, ours = runs["official"].result, runs["otlp"].result
-    assert official["answers"] == ours["answers"]
-    assert official["classes"]["tracer_provider"] == "opentelemetry.sdk.trace.TracerProvider"
-    assert ours["classes"]["tracer_provider"].startswith("otlp.otel.")
-    assert ours["classes"]["meter_provider"].startswith("otlp.otel.")
-    assert ours["classes"]["logger_provider"].startswith("otlp.otel.")
-    # The logging instrumentation's handler feeds the logs API in both runs.
-    assert official["classes"]["root_handlers"] == ours["classes"]["root_handlers"]
-    for run in runs.values():
+def test_each_run_uses_the_pipeline_its_environment_selects(runs: dict[str, AppRun]) -> None:
+    classes = {name: run.result["classes"] for name, run in runs.items()}
+    for name in ("official", "sdk+otlp_rust"):
+        assert classes[name]["tracer_provider"] == "opentelemetry.sdk.trace.TracerProvider"
+        assert classes[name]["meter_provider"] == "opentelemetry.sdk.metrics._internal.MeterProvider"
+        assert classes[name]["logger_provider"] == "opentelemetry.sdk._logs._internal.LoggerProvider"
+    for provider in ("tracer_provider", "meter_provider", "logger_provider"):
+        assert classes["otlp"][provider].startswith("otlp.otel."), classes["otlp"]
+    # The logging instrumentation's handler feeds the logs API in every run.
+    assert len({c["root_handlers"] for c in classes.values()}) == 1, classes
+    # Who delivered: the official gRPC exporters, or otlp's Rust transport.
+    for name, run in runs.items():
+        agents = {
+            md.get("user-agent", "")
+            for kind in ("traces", "metrics", "logs")
+            for md in run.sink.metadata(kind)
+        }
+        assert agents, f"{name}: nothing arrived"
+        expected = "OTel-OTLP-Exporter-Python/" if name == "official" else "otlp/"
+        assert all(a.startswith(expected) for a in agents), (name, agents)
         assert "Failed to auto initialize" not in run.stderr, run.stderr[-4000:]
         assert "Traceback" not in run.stderr, run.stderr[-4000:]
+        assert run.result["answers"] == runs["official"].result["answers"]
 
 
-def test_same_resource(normalised: dict[str, dict[str, Any]]) -> None:
-    official, ours = normalised["official"]["resources"], normalised["otlp"]["resources"]
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_same_resource(normalised: dict[str, dict[str, Any]], candidate: str) -> None:
+    official, ours = normalised["official"]["resources"], normalised[candidate]["resources"]
     for kind in ("traces", "metrics", "logs"):
         assert len(official[kind]) == 1, official[kind]
         assert ours[kind] == official[kind], kind
 
 
-def test_same_traces(normalised: dict[str, dict[str, Any]]) -> None:
-    official, ours = normalised["official"]["traces"], normalised["otlp"]["traces"]
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_same_traces(normalised: dict[str, dict[str, Any]], candidate: str) -> None:
+    official, ours = normalised["official"]["traces"], normalised[candidate]["traces"]
     # Driver requests (5), the table creation, the linked pair: the app's whole story.
     assert len(official) == 8
     assert [t["name"] for t in ours] == [t["name"] for t in official]
@@ -401,15 +434,17 @@ def test_same_traces(normalised: dict[str, dict[str, Any]]) -> None:
         assert mine == theirs, theirs["name"]
 
 
-def test_same_metrics(normalised: dict[str, dict[str, Any]]) -> None:
-    official, ours = normalised["official"]["metrics"], normalised["otlp"]["metrics"]
-    assert len(official) >= 13
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_same_metrics(normalised: dict[str, dict[str, Any]], candidate: str) -> None:
+    official, ours = normalised["official"]["metrics"], normalised[candidate]["metrics"]
+    assert len(official) == 13
     assert sorted(ours) == sorted(official)
     for name, theirs in official.items():
         assert ours[name] == theirs, name
 
 
-def test_same_logs(normalised: dict[str, dict[str, Any]]) -> None:
-    official, ours = normalised["official"]["logs"], normalised["otlp"]["logs"]
+@pytest.mark.parametrize("candidate", CANDIDATES)
+def test_same_logs(normalised: dict[str, dict[str, Any]], candidate: str) -> None:
+    official, ours = normalised["official"]["logs"], normalised[candidate]["logs"]
     assert len(official) == 7
     assert ours == official

@@ -1,0 +1,144 @@
+"""Zero-code setup: ``opentelemetry-instrument`` with otlp's providers.
+
+``opentelemetry-instrument`` (opentelemetry-instrumentation) loads a *distro* and a
+*configurator* by entry point before it instruments the libraries it finds:
+
+    OTEL_PYTHON_DISTRO=otlp OTEL_PYTHON_CONFIGURATOR=otlp opentelemetry-instrument python app.py
+
+:class:`OtlpDistro` sets the defaults opentelemetry-distro sets (OTLP over gRPC) and
+selects :class:`OtlpConfigurator`, which builds ONE :class:`otlp.Exporter` from the
+standard environment (everything :meth:`otlp.Exporter.from_env` reads) and installs
+``otlp.otel``'s tracer, meter and logger providers on it as the API's global providers.
+It never imports the OpenTelemetry SDK.
+
+With opentelemetry-distro installed as well, ``opentelemetry-instrument`` takes the first
+distro and configurator it finds unless told: name ours with ``OTEL_PYTHON_DISTRO=otlp``
+(which makes ``otlp`` the configurator unless ``OTEL_PYTHON_CONFIGURATOR`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro
+
+from otlp._exporter import Exporter
+from otlp.errors import ConfigError
+
+__all__ = ["OtlpConfigurator", "OtlpDistro", "configure"]
+
+_SIGNALS = ("traces", "metrics", "logs")
+
+# Per signal, what OTEL_<SIGNAL>_EXPORTER may name here: the OTLP exporter, or nothing.
+_EXPORTER_CHOICES = ("otlp", "none")
+
+
+class OtlpDistro(BaseDistro):  # type: ignore[misc]  # opentelemetry-instrumentation is untyped
+    """``OTEL_PYTHON_DISTRO=otlp``: opentelemetry-distro's defaults, otlp's configurator."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        # What opentelemetry-distro does, so that switching distro keeps the collector:
+        # OTLP over gRPC (localhost:4317) unless the environment says otherwise.
+        os.environ.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        # opentelemetry-instrument reads this right after the distro is configured.
+        os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", "otlp")
+
+
+class OtlpConfigurator:
+    """``OTEL_PYTHON_CONFIGURATOR=otlp``: all three signals through ``otlp.otel``'s
+    providers on one exporter (see :func:`configure`)."""
+
+    def configure(self, **kwargs: Any) -> None:
+        configure(auto_instrumentation_version=kwargs.get("auto_instrumentation_version"))
+
+
+def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | None:
+    """Install ``otlp.otel``'s providers as the global tracer, meter and logger providers,
+    all on one :class:`otlp.Exporter` made by :meth:`otlp.Exporter.from_env`. Returns
+    that exporter, or None when nothing was set up.
+
+    * ``OTEL_SDK_DISABLED=true``: nothing is set up (the API stays a no-op).
+    * ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER``:
+      ``otlp`` (or unset) exports that signal, ``none`` leaves it out.
+    * ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``: records of the standard
+      ``logging`` module are exported too, by a handler on the root logger that
+      ``logging.basicConfig`` / ``dictConfig`` / ``fileConfig`` leave in place (the
+      OpenTelemetry SDK's behaviour; opentelemetry-instrumentation-logging installs no
+      handler of its own then).
+    * ``auto_instrumentation_version`` becomes the ``telemetry.auto.version`` resource
+      attribute, as the SDK's configurator does.
+
+    Raises:
+        otlp.errors.ConfigError: a variable names something otlp cannot do.
+    """
+    if _flag("OTEL_SDK_DISABLED"):
+        return None
+    signals = [signal for signal in _SIGNALS if _exports(signal)]
+    if not signals:
+        return None
+
+    from opentelemetry import _logs, metrics, trace
+
+    from otlp import otel
+
+    resource = {}
+    if auto_instrumentation_version:
+        resource["telemetry.auto.version"] = auto_instrumentation_version
+    exporter = Exporter.from_env(resource=resource) if resource else Exporter.from_env()
+    if "traces" in signals:
+        trace.set_tracer_provider(otel.TracerProvider(exporter=exporter))
+    if "metrics" in signals:
+        metrics.set_meter_provider(otel.MeterProvider(exporter=exporter))
+    if "logs" in signals:
+        provider = otel.LoggerProvider(exporter=exporter)
+        _logs.set_logger_provider(provider)
+        if _flag("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"):
+            _install_logging_handler(otel.LoggingHandler(logger_provider=provider))
+    return exporter
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() == "true"
+
+
+def _exports(signal: str) -> bool:
+    """Whether ``OTEL_<SIGNAL>_EXPORTER`` asks for the signal (unset: yes)."""
+    name = f"OTEL_{signal.upper()}_EXPORTER"
+    chosen = [v.strip().lower() for v in os.environ.get(name, "").split(",") if v.strip()] or ["otlp"]
+    for value in chosen:
+        if value not in _EXPORTER_CHOICES:
+            raise ConfigError(
+                f"{name} must be 'otlp' or 'none' with OTEL_PYTHON_CONFIGURATOR=otlp; got {value!r} "
+                "(otlp's providers export over OTLP only)"
+            )
+    return "otlp" in chosen
+
+
+def _install_logging_handler(handler: logging.Handler) -> None:
+    """Add ``handler`` to the root logger, out of the way of the application's own logging
+    set-up: ``basicConfig`` would do nothing with a handler already on the root logger, and
+    ``dictConfig`` / ``fileConfig`` would remove it. Each runs without it, then it is put
+    back (what the OpenTelemetry SDK does with its handler)."""
+    root = logging.getLogger()
+    root.addHandler(handler)
+
+    def keeping_handler(configure_logging: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            present = handler in root.handlers
+            if present:
+                root.removeHandler(handler)
+            try:
+                return configure_logging(*args, **kwargs)
+            finally:
+                if present:
+                    root.addHandler(handler)
+
+        return wrapper
+
+    logging.basicConfig = keeping_handler(logging.basicConfig)  # type: ignore[assignment]
+    logging.config.dictConfig = keeping_handler(logging.config.dictConfig)  # type: ignore[assignment]
+    logging.config.fileConfig = keeping_handler(logging.config.fileConfig)  # type: ignore[assignment]
