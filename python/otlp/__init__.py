@@ -10,7 +10,15 @@
 from __future__ import annotations
 
 from otlp import errors, propagate
-from otlp._config import TLS, BatchConfig, CircuitBreaker, MetricsConfig, Observation, RetryPolicy
+from otlp._config import (
+    TLS,
+    BatchConfig,
+    CircuitBreaker,
+    MetricsConfig,
+    Observation,
+    QueueConfig,
+    RetryPolicy,
+)
 from otlp._exporter import Exporter
 from otlp._native import (
     Counter,
@@ -42,6 +50,7 @@ __all__ = [
     "MetricsConfig",
     "ObservableInstrument",
     "Observation",
+    "QueueConfig",
     "RetryPolicy",
     "Severity",
     "SignalSettings",

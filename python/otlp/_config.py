@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 from otlp import _native
-from otlp._types import Temporality
+from otlp._types import Fsync, Overflow, Temporality
 
-__all__ = ["TLS", "BatchConfig", "CircuitBreaker", "MetricsConfig", "Observation", "RetryPolicy"]
+__all__ = [
+    "TLS",
+    "BatchConfig",
+    "CircuitBreaker",
+    "MetricsConfig",
+    "Observation",
+    "QueueConfig",
+    "RetryPolicy",
+]
 
 
 _T = TypeVar("_T", bound=type)
@@ -204,3 +213,46 @@ class TLS:
 
     def __post_init__(self) -> None:
         _native._check("tls", self)
+
+
+@_frozen
+class QueueConfig:
+    """What happens to telemetry that cannot be sent yet.
+
+    Attributes:
+        overflow: what a full in-memory queue does with one more item.
+            ``"drop_newest"`` (default) drops it; ``"drop_oldest"`` drops the oldest
+            queued item instead (``*_dropped_evicted``); ``"block"`` makes the producer
+            wait, with the GIL released, up to ``block_timeout`` seconds for room, then
+            drop (``*_dropped_block_timeout``). Never blocks the event loop's thread
+            longer than ``block_timeout``.
+        block_timeout: the longest a producer waits with ``overflow="block"``.
+        max_queue_bytes: bound of the in-memory queue in bytes (an estimate of the
+            encoded size), on top of ``BatchConfig.max_queue_size``.
+        directory: keep every request in this directory until the collector accepts
+            it. A process that crashes or whose collector is down at shutdown leaves
+            its requests there; the next exporter using the directory sends them first.
+            One exporter (process) uses a directory at a time; each signal gets its own
+            subdirectory. ``None`` (default) keeps requests in memory only.
+        max_bytes: bound of the disk queue; beyond it new requests are not written
+            (counted in ``disk_write_failures``) but still sent from memory.
+        fsync: ``"always"`` syncs each request before it is sent (survives power loss),
+            ``"interval"`` (default) syncs at most once a second, ``"never"`` leaves it
+            to the operating system (survives a crash of the process, not of the machine).
+            ``force_flush()`` always syncs.
+    """
+
+    overflow: Overflow = _DEFAULTS["queue"]["overflow"]
+    block_timeout: float = _DEFAULTS["queue"]["block_timeout"]
+    max_queue_bytes: int = _DEFAULTS["queue"]["max_queue_bytes"]
+    directory: Optional[str] = None
+    max_bytes: int = _DEFAULTS["queue"]["max_bytes"]
+    fsync: Fsync = _DEFAULTS["queue"]["fsync"]
+
+    def __post_init__(self) -> None:
+        if self.directory is not None and not isinstance(self.directory, str):
+            try:
+                object.__setattr__(self, "directory", os.fspath(self.directory))
+            except TypeError:
+                pass  # the core names the field and the expected type
+        _native._check("queue", self)

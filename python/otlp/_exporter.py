@@ -44,7 +44,7 @@ class Exporter(_native.Exporter):
             "http/protobuf"}}``. Keys are
             ``"traces"``, ``"metrics"`` and ``"logs"``; each may set ``endpoint``,
             ``protocol``, ``headers``, ``compression``, ``timeout``, ``tls``,
-            ``http_version`` and (traces and logs) ``batch``. A signal's own
+            ``http_version``, ``queue`` and (traces and logs) ``batch``. A signal's own
             ``endpoint`` is its whole URL: OTLP/HTTP posts to it as it is.
         strict: what a bad value at run time does (an attribute of an unsupported type,
             a NaN measurement, a negative counter increment, a call after
@@ -52,6 +52,10 @@ class Exporter(_native.Exporter):
             reported once through the ``otlp`` logger: telemetry never raises into
             the application. ``True`` raises instead, for tests. Default: the
             ``OTLP_STRICT`` environment variable (``1``/``true``), else ``False``.
+        queue: an :class:`otlp.QueueConfig`: what a full queue does (drop the newest,
+            drop the oldest, or make the producer wait) and an optional crash-safe disk
+            queue that keeps requests until the collector accepts them, across outages
+            and restarts.
 
     Raises:
         otlp.errors.ConfigError: an argument is invalid (the message names it).

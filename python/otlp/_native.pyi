@@ -6,7 +6,7 @@ from typing import Any, Literal, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
 
-from otlp._config import TLS, BatchConfig, CircuitBreaker, MetricsConfig, RetryPolicy
+from otlp._config import TLS, BatchConfig, CircuitBreaker, MetricsConfig, QueueConfig, RetryPolicy
 from otlp._types import (
     Compression,
     HttpVersion,
@@ -70,6 +70,7 @@ class Exporter:
         http_version: HttpVersion = "auto",
         signals: Mapping[Literal["traces", "metrics", "logs"], SignalSettings] | None = None,
         strict: bool | None = None,
+        queue: QueueConfig | None = None,
     ) -> Self: ...
     def tracer(
         self,

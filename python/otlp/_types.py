@@ -5,11 +5,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, Optional, TypedDict
 
 if TYPE_CHECKING:
-    from otlp._config import TLS, BatchConfig
+    from otlp._config import TLS, BatchConfig, QueueConfig
 
 __all__ = [
     "Compression",
+    "Fsync",
     "HttpVersion",
+    "Overflow",
     "Protocol",
     "Severity",
     "SignalSettings",
@@ -25,6 +27,10 @@ Protocol = Literal["grpc", "http/protobuf", "http/json"]
 Compression = Literal["none", "gzip", "zstd"]
 #: OTLP/HTTP's HTTP version (gRPC always runs on HTTP/2).
 HttpVersion = Literal["auto", "1.1", "2"]
+#: What a full queue does (``QueueConfig.overflow``).
+Overflow = Literal["drop_newest", "drop_oldest", "block"]
+#: When the disk queue syncs (``QueueConfig.fsync``).
+Fsync = Literal["always", "interval", "never"]
 #: ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``'s values.
 Temporality = Literal["cumulative", "delta", "lowmemory"]
 
@@ -40,6 +46,7 @@ class SignalSettings(TypedDict, total=False):
     tls: TLS
     http_version: HttpVersion
     batch: BatchConfig
+    queue: QueueConfig
 
 
 class Stats(TypedDict):
@@ -51,13 +58,19 @@ class Stats(TypedDict):
     spans_exported: int
     #: Refused by the collector in a partial success.
     spans_rejected: int
-    #: ``queue_full`` + ``shutdown`` + ``too_large``.
+    #: ``queue_full`` + ``shutdown`` + ``too_large`` + ``evicted`` + ``block_timeout``.
     spans_dropped: int
     spans_dropped_queue_full: int
     #: Still unsent when ``shutdown()``'s deadline passed, or ended after it.
     spans_dropped_shutdown: int
     #: A single span larger than ``max_request_size``.
     spans_dropped_too_large: int
+    #: Queued spans removed to make room (``QueueConfig(overflow="drop_oldest")``).
+    spans_dropped_evicted: int
+    #: Spans whose producer waited ``block_timeout`` for room in vain (``overflow="block"``).
+    spans_dropped_block_timeout: int
+    #: Spans unsent at shutdown but kept in the disk queue: the next process sends them.
+    spans_left_on_disk: int
     #: ``non_retryable`` + ``retries_exhausted``.
     spans_failed: int
     spans_failed_non_retryable: int
@@ -88,6 +101,7 @@ class Stats(TypedDict):
     logs_requests_ok: int
     logs_requests_failed: int
     logs_bytes_sent: int
+    logs_left_on_disk: int
     logs_last_error: Optional[str]
     metric_points_accepted: int
     metric_points_exported: int
@@ -97,12 +111,19 @@ class Stats(TypedDict):
     metric_requests_ok: int
     metric_requests_failed: int
     metric_bytes_sent: int
+    metric_points_left_on_disk: int
     #: Observable-instrument callbacks that raised.
     metric_callback_errors: int
     #: Collections that ended after ``shutdown()`` stopped waiting for them (a callback
     #: outlived its timeout): dropped, not exported.
     metric_collections_late: int
     metric_last_error: Optional[str]
+    #: Requests found damaged in the disk queue on start, skipped and removed.
+    disk_corrupt_requests: int
+    #: Requests found in the disk queue for another protocol or compression, removed.
+    disk_incompatible_requests: int
+    #: Requests that could not be written to the disk queue (sent without it).
+    disk_write_failures: int
 
 
 class SpanKind(enum.IntEnum):

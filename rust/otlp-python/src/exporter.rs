@@ -90,13 +90,13 @@ impl PyExporter {
             endpoint = None, *, protocol = None, headers = None, compression = None,
             timeout = None, resource = None, batch = None, retry = None, metrics = None,
             circuit_breaker = None, max_request_size = None, tls = None, http_version = None,
-            signals = None, strict = None,
+            signals = None, strict = None, queue = None,
         ),
         text_signature = "(endpoint='http://localhost:4317', *, protocol='grpc', headers=None, \
                           compression='none', timeout=10.0, resource=None, batch=None, \
                           retry=None, metrics=None, circuit_breaker=None, \
                           max_request_size=4194304, tls=None, http_version='auto', signals=None, \
-                          strict=None)"
+                          strict=None, queue=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -115,6 +115,7 @@ impl PyExporter {
         http_version: Option<&Bound<'_, PyAny>>,
         signals: Option<&Bound<'_, PyAny>>,
         strict: Option<&Bound<'_, PyAny>>,
+        queue: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         guard(|| {
             let given = [
@@ -132,6 +133,7 @@ impl PyExporter {
                 ("http_version", http_version),
                 ("signals", signals),
                 ("strict", strict),
+                ("queue", queue),
             ];
             let mut args = Vec::with_capacity(given.len());
             for (name, value) in given {

@@ -67,7 +67,8 @@ impl PyLogger {
         if let Some(ctx) = current_context(py)? {
             record.set_context(&ctx);
         }
-        to.export(Box::new(record));
+        // A full queue with overflow="block" waits for room with the GIL released.
+        to.export_released(Box::new(record), |wait| py.detach(wait));
         Ok(())
     }
 }

@@ -443,8 +443,9 @@ impl PySpan {
 
     /// End the span and hand it to the exporter; later calls do nothing.
     #[pyo3(signature = (end_time = None))]
-    fn end(&self, end_time: Option<u64>) {
-        self.span.end(end_time);
+    fn end(&self, py: Python<'_>, end_time: Option<u64>) {
+        // A full queue with overflow="block" waits for room with the GIL released.
+        self.span.end_released(end_time, |wait| py.detach(wait));
     }
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
@@ -475,7 +476,7 @@ impl PySpan {
                 }
             }
         }
-        self.span.end(None);
+        self.span.end_released(None, |wait| py.detach(wait));
         Ok(false)
     }
 

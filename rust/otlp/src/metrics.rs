@@ -21,7 +21,9 @@ use crate::error::{Error, Result};
 use crate::export::ExporterConfig;
 use crate::ids::now_unix_nano;
 use crate::model::{Number, Resource, ResourceMetrics, Scope, ScopeMetrics};
-use crate::pipeline::{BatchConfig, ExportSettings, Pipeline, Replaceable, Weighted};
+use crate::pipeline::{
+    BatchConfig, ExportSettings, Overflow, Pipeline, QueueConfig, Replaceable, Weighted,
+};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::time;
 use crate::time::Done;
@@ -37,6 +39,12 @@ pub struct Collection {
 impl Weighted for Box<Collection> {
     fn weight(&self) -> u64 {
         self.points
+    }
+
+    /// Collections are few (one per interval) and bounded by their series: an
+    /// estimate per point is enough.
+    fn bytes(&self) -> usize {
+        self.points as usize * 128
     }
 }
 
@@ -250,7 +258,8 @@ impl MetricsExporter {
         timeout: Duration,
     ) -> Result<Replaceable<Box<Collection>>> {
         let endpoint = Endpoint::parse(&export.endpoint)?;
-        Replaceable::new(move || {
+        let queue = export.queue.clone();
+        Replaceable::new(move |after_fork| {
             let (client, runtime) = export.client(&endpoint)?;
             Pipeline::start(
                 BatchConfig {
@@ -258,6 +267,13 @@ impl MetricsExporter {
                     max_export_batch_size: 1,
                     schedule_delay: Duration::from_secs(3600),
                     max_concurrent_exports: 1,
+                },
+                // Collections never wait for room: the reader must keep its deadline.
+                QueueConfig {
+                    overflow: Overflow::DropNewest,
+                    // A forked child does not take over the parent's disk queue.
+                    directory: queue.directory.clone().filter(|_| !after_fork),
+                    ..queue.clone()
                 },
                 ExportSettings {
                     paths: Paths::METRICS,

@@ -16,6 +16,10 @@ pub enum DropReason {
     RetriesExhausted,
     /// A single item was larger than a request may be.
     TooLarge,
+    /// Queued items removed to make room for newer ones (`Overflow::DropOldest`).
+    Evicted,
+    /// A producer waited `block_timeout` for room in vain (`Overflow::Block`).
+    BlockTimeout,
 }
 
 /// One pipeline's counters, updated with relaxed atomics; read them with
@@ -39,6 +43,21 @@ pub struct Stats {
     pub dropped_shutdown: AtomicU64,
     /// Items that alone exceed the largest request allowed.
     pub dropped_too_large: AtomicU64,
+    /// Queued items removed to make room for newer ones.
+    pub dropped_evicted: AtomicU64,
+    /// Items whose producer waited for room until `block_timeout`.
+    pub dropped_block_timeout: AtomicU64,
+    /// Items unsent at shutdown but kept in the disk queue: the next process on the
+    /// same directory sends them (not lost, so not counted as dropped).
+    pub left_on_disk: AtomicU64,
+    /// Requests found damaged in the disk queue on start (short, corrupted,
+    /// zero-filled), skipped and removed.
+    pub disk_corrupt: AtomicU64,
+    /// Requests found in the disk queue encoded for another protocol or compression,
+    /// skipped and removed.
+    pub disk_incompatible: AtomicU64,
+    /// Requests that could not be written to the disk queue (sent without it).
+    pub disk_write_failures: AtomicU64,
     /// Items whose export failed with an error that must not be retried (or was lost
     /// to an internal error).
     pub failed_non_retryable: AtomicU64,
@@ -71,6 +90,18 @@ pub struct StatsSnapshot {
     pub dropped_shutdown: u64,
     /// [`Stats::dropped_too_large`].
     pub dropped_too_large: u64,
+    /// [`Stats::dropped_evicted`].
+    pub dropped_evicted: u64,
+    /// [`Stats::dropped_block_timeout`].
+    pub dropped_block_timeout: u64,
+    /// [`Stats::left_on_disk`].
+    pub left_on_disk: u64,
+    /// [`Stats::disk_corrupt`].
+    pub disk_corrupt: u64,
+    /// [`Stats::disk_incompatible`].
+    pub disk_incompatible: u64,
+    /// [`Stats::disk_write_failures`].
+    pub disk_write_failures: u64,
     /// [`Stats::failed_non_retryable`].
     pub failed_non_retryable: u64,
     /// [`Stats::failed_retries_exhausted`].
@@ -91,7 +122,11 @@ pub struct StatsSnapshot {
 impl StatsSnapshot {
     /// Items dropped, for any reason: queue full, shutdown, too large.
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_shutdown + self.dropped_too_large
+        self.dropped_queue_full
+            + self.dropped_shutdown
+            + self.dropped_too_large
+            + self.dropped_evicted
+            + self.dropped_block_timeout
     }
 
     /// Items whose export failed: not retryable, or retries exhausted.
@@ -112,6 +147,8 @@ impl Stats {
             DropReason::NonRetryable => &self.failed_non_retryable,
             DropReason::RetriesExhausted => &self.failed_retries_exhausted,
             DropReason::TooLarge => &self.dropped_too_large,
+            DropReason::Evicted => &self.dropped_evicted,
+            DropReason::BlockTimeout => &self.dropped_block_timeout,
         };
         Self::add(counter, n);
     }
@@ -133,6 +170,12 @@ impl Stats {
             dropped_queue_full: get(&self.dropped_queue_full),
             dropped_shutdown: get(&self.dropped_shutdown),
             dropped_too_large: get(&self.dropped_too_large),
+            dropped_evicted: get(&self.dropped_evicted),
+            dropped_block_timeout: get(&self.dropped_block_timeout),
+            left_on_disk: get(&self.left_on_disk),
+            disk_corrupt: get(&self.disk_corrupt),
+            disk_incompatible: get(&self.disk_incompatible),
+            disk_write_failures: get(&self.disk_write_failures),
             failed_non_retryable: get(&self.failed_non_retryable),
             failed_retries_exhausted: get(&self.failed_retries_exhausted),
             requests_ok: get(&self.requests_ok),

@@ -339,8 +339,18 @@ impl Span {
     /// End the span at `end_time` (default now; never before its start) and hand it
     /// to the exporter. Later calls do nothing.
     pub fn end(&self, end_time: Option<u64>) {
+        self.end_released(end_time, |wait| wait());
+    }
+
+    /// [`Self::end`], waiting for room in a full queue (`overflow="block"`) inside
+    /// `release`, where a binding releases its interpreter lock.
+    pub fn end_released(
+        &self,
+        end_time: Option<u64>,
+        release: impl FnOnce(&mut (dyn FnMut() + Send)),
+    ) {
         if let Some(data) = self.finish(end_time) {
-            self.tracer.exporter.traces().export(data);
+            self.tracer.exporter.traces().export_released(data, release);
         }
     }
 

@@ -298,3 +298,129 @@ fn batches_too_large_for_one_request_are_split_and_oversized_items_dropped() {
     );
     assert!(stats.last_error.unwrap().contains("request limit"));
 }
+
+#[test]
+fn the_disk_queue_keeps_what_shutdown_left_and_the_next_exporter_sends_it_first() {
+    use otlp::pipeline::{Fsync, QueueConfig};
+    let dir = std::env::temp_dir().join(format!("otlp-pipeline-disk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let down = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let queue = QueueConfig {
+        directory: Some(dir.clone()),
+        fsync: Fsync::Always,
+        ..QueueConfig::default()
+    };
+    // The collector is down: after a flush the spans are durable, and at shutdown they
+    // stay on disk instead of being dropped.
+    let first = TraceExporter::new(ExporterConfig {
+        queue: queue.clone(),
+        retry: RetryPolicy {
+            max_elapsed: Duration::from_secs(60),
+            ..config(String::new()).retry
+        },
+        ..config(format!("http://127.0.0.1:{down}"))
+    })
+    .unwrap();
+    for s in spans(1000) {
+        first.export(Box::new(s));
+    }
+    assert!(
+        first.force_flush(otlp::time::after(Duration::from_secs(20))),
+        "durable"
+    );
+    first.shutdown(otlp::time::after(Duration::from_millis(200)));
+    let stats = first.stats();
+    assert_eq!(stats.left_on_disk, 1000, "{stats:?}");
+    assert_eq!(stats.dropped(), 0, "{stats:?}");
+    drop(first);
+    // The next exporter on the same directory sends them to a live collector.
+    let rt = otlp::runtime::handle().unwrap();
+    let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
+    let second = TraceExporter::new(ExporterConfig {
+        queue,
+        ..config(format!("http://{}", receiver.local_addr()))
+    })
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while receiver.counts().spans.load(Ordering::Relaxed) < 1000 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(receiver.counts().spans.load(Ordering::Relaxed), 1000);
+    assert!(second.shutdown(otlp::time::after(Duration::from_secs(10))));
+    let stats = second.stats();
+    assert_eq!((stats.accepted, stats.exported), (1000, 1000), "{stats:?}");
+    let left: Vec<_> = std::fs::read_dir(dir.join("traces"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".req"))
+        .collect();
+    assert!(left.is_empty(), "settled requests are removed");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn with_a_disk_queue_an_outage_fills_the_disk_not_the_memory_queue() {
+    use otlp::pipeline::{Fsync, Overflow, QueueConfig};
+    let dir = std::env::temp_dir().join(format!("otlp-pipeline-spool-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let down = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // A memory queue of 256 spans and a collector that is down: without the disk
+    // queue, producers would wait `block_timeout` and then drop almost everything.
+    let queue = QueueConfig {
+        directory: Some(dir.clone()),
+        fsync: Fsync::Never,
+        overflow: Overflow::Block,
+        block_timeout: Duration::from_secs(20),
+        ..QueueConfig::default()
+    };
+    let small = BatchConfig {
+        max_queue_size: 256,
+        max_export_batch_size: 64,
+        ..config(String::new()).batch
+    };
+    let first = TraceExporter::new(ExporterConfig {
+        queue: queue.clone(),
+        batch: small,
+        retry: RetryPolicy {
+            max_elapsed: Duration::from_secs(60),
+            ..config(String::new()).retry
+        },
+        ..config(format!("http://127.0.0.1:{down}"))
+    })
+    .unwrap();
+    let n = 20_000;
+    for s in spans(n) {
+        first.export(Box::new(s));
+    }
+    assert!(first.force_flush(otlp::time::after(Duration::from_secs(20))));
+    first.shutdown(otlp::time::after(Duration::from_millis(200)));
+    let stats = first.stats();
+    assert_eq!(stats.dropped(), 0, "{stats:?}");
+    assert_eq!(stats.left_on_disk, n as u64, "{stats:?}");
+    drop(first);
+    // Back up: everything arrives, from disk, in bounded memory.
+    let rt = otlp::runtime::handle().unwrap();
+    let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
+    let second = TraceExporter::new(ExporterConfig {
+        queue,
+        batch: small,
+        ..config(format!("http://{}", receiver.local_addr()))
+    })
+    .unwrap();
+    assert!(second.force_flush(otlp::time::after(Duration::from_secs(5))));
+    assert!(second.shutdown(otlp::time::after(Duration::from_secs(30))));
+    assert_eq!(receiver.counts().spans.load(Ordering::Relaxed), n as u64);
+    let stats = second.stats();
+    assert_eq!(
+        (stats.accepted, stats.exported),
+        (n as u64, n as u64),
+        "{stats:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -22,6 +22,8 @@ pub trait Signal: Sized + Send + 'static {
     fn encode(items: &[Box<Self>], buf: &mut Vec<u8>);
     /// Append the OTLP/JSON export request for `items` to `buf`.
     fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>);
+    /// About how many bytes of memory the item holds.
+    fn approx_size(&self) -> usize;
 }
 
 impl Signal for SpanData {
@@ -32,6 +34,9 @@ impl Signal for SpanData {
     fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
         encode_traces_json(items, buf)
     }
+    fn approx_size(&self) -> usize {
+        SpanData::approx_size(self)
+    }
 }
 
 impl Signal for LogRecord {
@@ -41,6 +46,9 @@ impl Signal for LogRecord {
     }
     fn encode_json(items: &[Box<Self>], buf: &mut Vec<u8>) {
         encode_logs_json(items, buf)
+    }
+    fn approx_size(&self) -> usize {
+        LogRecord::approx_size(self)
     }
 }
 
@@ -61,10 +69,17 @@ impl<T: Signal> BatchExporter<T> {
         config.check()?;
         let endpoint = Endpoint::parse(&config.endpoint)?;
         let target = endpoint.clone();
-        let pipeline = Replaceable::new(move || {
+        let pipeline = Replaceable::new(move |after_fork| {
             let (client, runtime) = config.client(&target)?;
+            let mut queue = config.queue.clone();
+            if after_fork {
+                // The disk queue stays the parent's (it holds its lock): a forked child
+                // exports from memory.
+                queue.directory = None;
+            }
             Pipeline::start(
                 config.batch,
+                queue,
                 ExportSettings {
                     paths: T::PATHS,
                     encode: if config.protocol.is_json() {
@@ -101,6 +116,13 @@ impl<T: Signal> BatchExporter<T> {
         self.pipeline.push(item);
     }
 
+    /// [`Self::export`], waiting for room (`overflow="block"`) inside `release` (see
+    /// [`Pipeline::push_released`]).
+    #[inline]
+    pub fn export_released(&self, item: Box<T>, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
+        self.pipeline.push_released(item, release);
+    }
+
     /// Export what is queued and wait until `deadline`; true when all of it was
     /// delivered.
     pub fn force_flush(&self, deadline: Instant) -> bool {
@@ -128,5 +150,10 @@ impl<T: Signal> Weighted for Box<T> {
     #[inline]
     fn weight(&self) -> u64 {
         1
+    }
+
+    #[inline]
+    fn bytes(&self) -> usize {
+        self.approx_size()
     }
 }

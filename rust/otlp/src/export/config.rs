@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 use crate::error::{Error, Result};
-use crate::pipeline::BatchConfig;
+use crate::pipeline::{BatchConfig, QueueConfig};
 use crate::resilience::{CircuitConfig, RetryPolicy};
 use crate::transport::grpc::{validate_headers, GrpcClient, GrpcConfig};
 use crate::transport::http::{HttpClient, HttpConfig, HttpVersion};
@@ -40,6 +40,8 @@ pub struct ExporterConfig {
     pub timeout: Duration,
     /// Queueing and batching.
     pub batch: BatchConfig,
+    /// How the queue is bounded (items, bytes, disk) and what happens when it is full.
+    pub queue: QueueConfig,
     /// How failed attempts are retried.
     pub retry: RetryPolicy,
     /// When the circuit breaker opens.
@@ -64,6 +66,7 @@ impl Default for ExporterConfig {
             compression: Compression::None,
             timeout: Duration::from_secs(10),
             batch: BatchConfig::default(),
+            queue: QueueConfig::default(),
             retry: RetryPolicy::default(),
             circuit: CircuitConfig::default(),
             max_request_size: DEFAULT_MAX_REQUEST_SIZE,
@@ -97,6 +100,7 @@ impl ExporterConfig {
             MAX_REQUEST_SIZE as i128,
         )?;
         self.batch.validate_at("batch.")?;
+        self.queue.validate_at("queue.")?;
         self.retry.validate_at("retry.")?;
         self.circuit.validate_at("circuit_breaker.")?;
         let endpoint = Endpoint::parse(&self.endpoint)?;

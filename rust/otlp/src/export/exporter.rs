@@ -254,6 +254,18 @@ impl Exporter {
         let m = self.started_metrics();
         let ms = m.as_ref().map(|m| m.stats()).unwrap_or_default();
         let p = &self.policy;
+        let disk = |f: fn(&crate::stats::StatsSnapshot) -> u64| f(&s) + f(&ls) + f(&ms);
+        let disk_counts = [
+            ("disk_corrupt_requests", Count(disk(|s| s.disk_corrupt))),
+            (
+                "disk_incompatible_requests",
+                Count(disk(|s| s.disk_incompatible)),
+            ),
+            (
+                "disk_write_failures",
+                Count(disk(|s| s.disk_write_failures)),
+            ),
+        ];
         let mut out = vec![
             ("spans_accepted", Count(s.accepted)),
             ("spans_exported", Count(s.exported)),
@@ -262,6 +274,12 @@ impl Exporter {
             ("spans_dropped_queue_full", Count(s.dropped_queue_full)),
             ("spans_dropped_shutdown", Count(s.dropped_shutdown)),
             ("spans_dropped_too_large", Count(s.dropped_too_large)),
+            ("spans_dropped_evicted", Count(s.dropped_evicted)),
+            (
+                "spans_dropped_block_timeout",
+                Count(s.dropped_block_timeout),
+            ),
+            ("spans_left_on_disk", Count(s.left_on_disk)),
             ("spans_failed", Count(s.failed())),
             ("spans_failed_non_retryable", Count(s.failed_non_retryable)),
             (
@@ -300,6 +318,7 @@ impl Exporter {
             ("logs_requests_ok", Count(ls.requests_ok)),
             ("logs_requests_failed", Count(ls.requests_failed)),
             ("logs_bytes_sent", Count(ls.bytes_sent)),
+            ("logs_left_on_disk", Count(ls.left_on_disk)),
             ("logs_last_error", Text(ls.last_error)),
             ("metric_points_accepted", Count(ms.accepted)),
             ("metric_points_exported", Count(ms.exported)),
@@ -309,6 +328,7 @@ impl Exporter {
             ("metric_requests_ok", Count(ms.requests_ok)),
             ("metric_requests_failed", Count(ms.requests_failed)),
             ("metric_bytes_sent", Count(ms.bytes_sent)),
+            ("metric_points_left_on_disk", Count(ms.left_on_disk)),
             (
                 "metric_callback_errors",
                 Count(m.as_ref().map_or(0, |m| m.callback_errors())),
@@ -325,6 +345,7 @@ impl Exporter {
                 ),
             ),
         ]);
+        out.extend(disk_counts);
         out
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use crate::aggregate::TemporalityPreference;
 use crate::error::{Error, Result};
 use crate::metrics::MetricsConfig;
-use crate::pipeline::{BatchConfig, MAX_CONCURRENT_EXPORTS, MAX_QUEUE_SIZE};
+use crate::pipeline::{
+    BatchConfig, Fsync, Overflow, QueueConfig, MAX_CONCURRENT_EXPORTS, MAX_QUEUE_BYTES,
+    MAX_QUEUE_SIZE,
+};
 use crate::resilience::{CircuitConfig, RetryPolicy};
 use crate::transport::http::HttpVersion;
 use crate::transport::tls::TlsConfig;
@@ -141,6 +144,9 @@ impl Settings {
         if let Some(c) = args.map("circuit_breaker")? {
             base.circuit = circuit(&c)?;
         }
+        if let Some(q) = args.map("queue")? {
+            base.queue = queue(&q)?;
+        }
         if let Some(t) = args.map("tls")? {
             base.tls = tls(&t)?;
         }
@@ -211,6 +217,7 @@ pub fn check_part(kind: &str, fields: &[(String, Value)]) -> Result<()> {
         "retry" => retry(&map).map(drop),
         "metrics" => metrics(&map).map(drop),
         "circuit_breaker" => circuit(&map).map(drop),
+        "queue" => queue(&map).map(drop),
         _ => tls(&map).map(drop),
     }
 }
@@ -239,6 +246,7 @@ pub fn defaults() -> Value {
     let m = MetricsConfig::default();
     let c = CircuitConfig::default();
     let rl = crate::receiver::ReceiverLimits::default();
+    let q = QueueConfig::default();
     map(vec![
         (
             "exporter",
@@ -288,6 +296,8 @@ pub fn defaults() -> Value {
                     "temporality",
                     names(&TemporalityPreference::ALL, TemporalityPreference::name),
                 ),
+                ("overflow", names(&Overflow::ALL, Overflow::name)),
+                ("fsync", names(&Fsync::ALL, Fsync::name)),
             ]),
         ),
         (
@@ -297,6 +307,17 @@ pub fn defaults() -> Value {
                 ("handshake_timeout", secs(rl.handshake_timeout)),
                 ("idle_timeout", secs(rl.idle_timeout)),
                 ("request_timeout", secs(rl.request_timeout)),
+            ]),
+        ),
+        (
+            "queue",
+            map(vec![
+                ("overflow", Value::Str(q.overflow.name().into())),
+                ("block_timeout", secs(q.block_timeout)),
+                ("max_queue_bytes", int(q.max_queue_bytes)),
+                ("directory", Value::None),
+                ("max_bytes", int(q.max_bytes)),
+                ("fsync", Value::Str(q.fsync.name().into())),
             ]),
         ),
         ("max_seconds", secs(crate::time::MAX_DURATION)),
@@ -324,10 +345,11 @@ const ARGS: &[&str] = &[
     "http_version",
     "signals",
     "strict",
+    "queue",
 ];
 
 /// Fields of configuration objects that may be `None`.
-const OPTIONAL: &[&str] = &["ca_file", "cert_file", "key_file"];
+const OPTIONAL: &[&str] = &["ca_file", "cert_file", "key_file", "directory"];
 
 const SIGNAL_KEYS: &[&str] = &[
     "endpoint",
@@ -337,6 +359,7 @@ const SIGNAL_KEYS: &[&str] = &[
     "timeout",
     "tls",
     "http_version",
+    "queue",
     "batch",
 ];
 
@@ -357,6 +380,14 @@ fn part_fields(kind: &str) -> Result<&'static [&'static str]> {
         "metrics" => &["interval", "timeout", "temporality", "cardinality_limit"],
         "circuit_breaker" => &["failure_threshold", "cool_down"],
         "tls" => &["ca_file", "cert_file", "key_file", "insecure"],
+        "queue" => &[
+            "overflow",
+            "block_timeout",
+            "max_queue_bytes",
+            "directory",
+            "max_bytes",
+            "fsync",
+        ],
         other => return Err(Error::Config(format!("unknown configuration {other:?}"))),
     })
 }
@@ -401,6 +432,9 @@ fn overlay(
     }
     if let Some(b) = f.map("batch").map_err(bad)? {
         cfg.batch = batch(&b).map_err(bad)?;
+    }
+    if let Some(q) = f.map("queue").map_err(bad)? {
+        cfg.queue = queue(&q).map_err(bad)?;
     }
     Ok(())
 }
@@ -470,6 +504,31 @@ fn circuit(f: &Fields<'_>) -> Result<CircuitConfig> {
             .count("failure_threshold", 0, u32::MAX as i128)?
             .map_or(d.failure_threshold, |n| n as u32),
         cool_down: f.seconds("cool_down")?.unwrap_or(d.cool_down),
+    };
+    cfg.validate_at(&f.prefix)?;
+    Ok(cfg)
+}
+
+fn queue(f: &Fields<'_>) -> Result<QueueConfig> {
+    let d = QueueConfig::default();
+    let bytes = MAX_QUEUE_BYTES as i128;
+    let overflow = match f.text("overflow")? {
+        Some(o) => Overflow::parse(&o).map_err(|e| f.within(e))?,
+        None => d.overflow,
+    };
+    let fsync = match f.text("fsync")? {
+        Some(s) => Fsync::parse(&s).map_err(|e| f.within(e))?,
+        None => d.fsync,
+    };
+    let cfg = QueueConfig {
+        overflow,
+        block_timeout: f.seconds("block_timeout")?.unwrap_or(d.block_timeout),
+        max_queue_bytes: f
+            .count("max_queue_bytes", 1024, bytes)?
+            .unwrap_or(d.max_queue_bytes),
+        directory: f.text("directory")?.map(std::path::PathBuf::from),
+        max_bytes: f.count("max_bytes", 1 << 20, bytes)?.unwrap_or(d.max_bytes),
+        fsync,
     };
     cfg.validate_at(&f.prefix)?;
     Ok(cfg)
@@ -655,6 +714,7 @@ impl<'a> Fields<'a> {
             "retry" => "RetryPolicy",
             "metrics" => "MetricsConfig",
             "circuit_breaker" => "CircuitBreaker",
+            "queue" => "QueueConfig",
             "tls" => "TLS",
             _ => "",
         };

@@ -5,6 +5,7 @@
 mod log;
 mod metric;
 mod resource;
+mod size;
 mod span;
 mod value;
 

@@ -5,6 +5,9 @@
 //! waiting, when `schedule_delay` has passed, or on flush/shutdown; it encodes each
 //! batch into one buffer (halving a batch until each part fits `max_request_size`)
 //! and hands it to the I/O runtime, which sends it with retries.
+//! With a disk queue the batcher writes each request to disk and hands it to a
+//! dispatcher task that sends requests in order as export slots free up; the batcher
+//! never waits for the network, so an outage fills the disk queue, not memory.
 //! Every item handed to [`Pipeline::push`] is accounted exactly once in [`Stats`]:
 //! exported, rejected by the collector, dropped or failed (each with its reason).
 
@@ -20,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::runtime::Handle;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 use crate::resilience::circuit::{Admission, Circuit, CircuitConfig, SystemClock};
@@ -28,6 +31,12 @@ use crate::resilience::retry::{is_retryable, Backoff, RetryPolicy};
 use crate::stats::{DropReason, Stats};
 use crate::time::Done;
 use crate::transport::{Client, Paths};
+
+use super::disk::{DiskQueue, Record, Stored};
+use super::queue::{Overflow, QueueConfig};
+
+/// How often written disk-queue requests are made durable with `Fsync::Interval`.
+const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a pipeline queues and batches items (the batch processor's settings).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,6 +118,9 @@ impl BatchConfig {
 pub trait Weighted {
     /// What this item counts for in [`Stats`].
     fn weight(&self) -> u64;
+
+    /// About how many bytes of memory the item holds, for the queue's byte bound.
+    fn bytes(&self) -> usize;
 }
 
 fn weight_of<T: Weighted>(items: &[T]) -> u64 {
@@ -138,11 +150,30 @@ struct Ticket {
     id: u64,
     /// Items (by weight) not settled yet.
     remaining: AtomicU64,
+    /// Of those, items written to the disk queue: at shutdown they stay there for the
+    /// next process instead of being dropped.
+    stored: AtomicU64,
+}
+
+impl Ticket {
+    fn new(id: u64, weight: u64) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            remaining: AtomicU64::new(weight),
+            stored: AtomicU64::new(0),
+        })
+    }
 }
 
 struct State<T> {
     /// A deque: taking a batch from the front must not move the backlog behind it.
     queue: VecDeque<T>,
+    /// The estimated size of each queued item, in step with `queue`.
+    sizes: VecDeque<usize>,
+    /// Their sum, bounded by `QueueConfig::max_queue_bytes`.
+    queued_bytes: usize,
+    /// Producers waiting for room ([`Overflow::Block`]).
+    waiting: usize,
     shutdown: bool,
     batcher_done: bool,
     flush_requested: u64,
@@ -159,9 +190,16 @@ struct Shared<T> {
     wake: Condvar,
     /// Wakes `force_flush` / `shutdown` waiters when tickets settle.
     progress: Condvar,
+    /// Wakes producers waiting for room.
+    room: Condvar,
     stats: Arc<Stats>,
     config: BatchConfig,
+    queue: QueueConfig,
     circuit: Arc<Circuit>,
+    /// Where requests are kept until settled, when `queue.directory` is set.
+    disk: Option<DiskQueue>,
+    /// Bytes of the disk queue's requests also held in memory until sent.
+    spooled_bytes: AtomicU64,
 }
 
 impl<T> Shared<T> {
@@ -196,6 +234,7 @@ impl<T> Shared<T> {
                 Stats::add(&self.stats.rejected, rejected);
             }
             Outcome::Dropped(reason) => self.stats.dropped(reason, take),
+            Outcome::Stored => Stats::add(&self.stats.left_on_disk, take),
         }
         if left == take {
             let mut st = self.lock();
@@ -203,6 +242,23 @@ impl<T> Shared<T> {
             drop(st);
             self.progress.notify_all();
         }
+    }
+}
+
+impl<T> Shared<T> {
+    /// Whether the queued items take more than half the byte bound: time to send a
+    /// partial batch rather than wait for a full one.
+    fn pressed(&self, st: &State<T>) -> bool {
+        !st.queue.is_empty() && st.queued_bytes * 2 > self.queue.max_queue_bytes
+    }
+
+    /// Empty the queue (at shutdown, or when the batcher died) and wake waiting
+    /// producers, which then see the pipeline shut down.
+    fn take_queue(&self, st: &mut State<T>) -> VecDeque<T> {
+        st.sizes.clear();
+        st.queued_bytes = 0;
+        self.room.notify_all();
+        std::mem::take(&mut st.queue)
     }
 }
 
@@ -215,7 +271,7 @@ impl<T: Weighted> Shared<T> {
         let mut st = self.lock();
         st.shutdown = true;
         st.batcher_done = true;
-        let left = std::mem::take(&mut st.queue);
+        let left = self.take_queue(&mut st);
         let live = st.live.clone();
         drop(st);
         let weight = weight_of(left.as_slices().0) + weight_of(left.as_slices().1);
@@ -229,8 +285,24 @@ impl<T: Weighted> Shared<T> {
 
 #[derive(Clone, Copy, Debug)]
 enum Outcome {
-    Exported { rejected: u64 },
+    Exported {
+        rejected: u64,
+    },
     Dropped(DropReason),
+    /// Unsent at shutdown, kept in the disk queue for the next process.
+    Stored,
+}
+
+/// What became of an item offered to a pipeline ([`Pipeline::offer`]).
+#[derive(Debug)]
+pub enum Offer<T> {
+    /// It is queued.
+    Queued,
+    /// It was dropped, and counted.
+    Dropped,
+    /// The queue is full and the policy is [`Overflow::Block`]: here it is back, to be
+    /// given to [`Pipeline::push_wait`].
+    Full(T),
 }
 
 /// A signal's queue, batcher thread and delivery.
@@ -245,19 +317,35 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     /// `runtime`, and every item is counted in `stats`.
     pub fn start(
         config: BatchConfig,
+        queue: QueueConfig,
         settings: ExportSettings<T>,
         client: Arc<Client>,
         runtime: Handle,
         stats: Arc<Stats>,
     ) -> Result<Self> {
         config.validate_at("batch.")?;
+        queue.validate_at("queue.")?;
         settings.retry.validate_at("retry.")?;
         settings.circuit.validate_at("circuit_breaker.")?;
         crate::time::check_positive(settings.timeout, "timeout")?;
+        let (disk, recovered) = match &queue.directory {
+            Some(root) => {
+                let signal = settings.paths.http.trim_start_matches("/v1/");
+                let (disk, recovered) =
+                    DiskQueue::open(root, signal, queue.fsync, client.encoding())?;
+                Stats::add(&stats.disk_corrupt, recovered.corrupt);
+                Stats::add(&stats.disk_incompatible, recovered.incompatible);
+                (Some(disk), recovered.stored)
+            }
+            None => (None, Vec::new()),
+        };
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 // Grows as items arrive: a large `max_queue_size` costs nothing until used.
                 queue: VecDeque::new(),
+                sizes: VecDeque::new(),
+                queued_bytes: 0,
+                waiting: 0,
                 shutdown: false,
                 batcher_done: false,
                 flush_requested: 0,
@@ -268,12 +356,18 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             }),
             wake: Condvar::new(),
             progress: Condvar::new(),
+            room: Condvar::new(),
             stats,
             config,
+            queue,
             circuit: Arc::new(Circuit::new(settings.circuit, Arc::new(SystemClock))),
+            disk,
+            spooled_bytes: AtomicU64::new(0),
         });
         let (cancel, cancelled) = watch::channel(false);
         let batcher = Batcher {
+            recovered,
+            spool: None,
             shared: shared.clone(),
             settings: Arc::new(settings),
             client,
@@ -309,25 +403,124 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         &self.shared.circuit
     }
 
-    /// Hand an ended item to the pipeline. Never blocks beyond a short lock; when the
-    /// queue is full or the pipeline is shut down the item is dropped and counted.
+    /// Hand an ended item to the pipeline. With [`Overflow::Block`] a full queue makes
+    /// this wait for room, up to `block_timeout`; otherwise it never blocks beyond a
+    /// short lock. What cannot be queued is dropped and counted.
     pub fn push(&self, item: T) {
+        self.push_released(item, |wait| wait());
+    }
+
+    /// [`Self::push`], with the wait for room (if any) run inside `release`: a
+    /// binding releases its interpreter lock there, so that a producer blocked on a
+    /// full queue does not stop the rest of the program.
+    pub fn push_released(&self, item: T, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
+        if let Offer::Full(item) = self.offer(item) {
+            self.wait_released(item, release);
+        }
+    }
+
+    /// Wait up to `block_timeout` for room for an item [`Self::offer`] handed back,
+    /// inside `release`; drop and count it if none comes.
+    pub fn wait_released(&self, item: T, release: impl FnOnce(&mut (dyn FnMut() + Send))) {
+        let until = crate::time::after(self.shared.queue.block_timeout);
+        let mut item = Some(item);
+        release(&mut || {
+            if let Some(item) = item.take() {
+                self.push_wait(item, until);
+            }
+        });
+    }
+
+    /// Queue an item if there is room, without waiting. When the queue is full: with
+    /// [`Overflow::Block`] the item is handed back ([`Offer::Full`]) for the caller to
+    /// wait with [`Self::push_wait`] (having released what it must not hold while
+    /// waiting); otherwise the newest or the oldest items are dropped and counted.
+    pub fn offer(&self, item: T) -> Offer<T> {
         let stats = &self.shared.stats;
         let weight = item.weight();
         Stats::add(&stats.accepted, weight);
+        let bytes = item.bytes();
         let mut st = self.shared.lock();
         if st.shutdown {
             drop(st);
             stats.dropped(DropReason::Shutdown, weight);
-            return;
+            return Offer::Dropped;
         }
-        if st.queue.len() >= self.shared.config.max_queue_size {
-            drop(st);
-            stats.dropped(DropReason::QueueFull, weight);
-            return;
+        if !self.fits(&st, bytes) {
+            match self.shared.queue.overflow {
+                Overflow::Block if bytes <= self.shared.queue.max_queue_bytes => {
+                    return Offer::Full(item)
+                }
+                Overflow::DropOldest if bytes <= self.shared.queue.max_queue_bytes => {
+                    let mut evicted = 0;
+                    while !self.fits(&st, bytes) {
+                        let (Some(old), Some(size)) = (st.queue.pop_front(), st.sizes.pop_front())
+                        else {
+                            break;
+                        };
+                        st.queued_bytes -= size;
+                        evicted += old.weight();
+                    }
+                    stats.dropped(DropReason::Evicted, evicted);
+                }
+                _ => {
+                    drop(st);
+                    stats.dropped(DropReason::QueueFull, weight);
+                    return Offer::Dropped;
+                }
+            }
         }
+        self.enqueue(st, item, bytes);
+        Offer::Queued
+    }
+
+    /// Wait for room for an item [`Self::offer`] handed back, until `until`; then it is
+    /// queued, or dropped and counted (`block_timeout`, or `shutdown` when the pipeline
+    /// shuts down meanwhile).
+    pub fn push_wait(&self, item: T, until: Instant) {
+        let bytes = item.bytes();
+        let mut st = self.shared.lock();
+        st.waiting += 1;
+        let reason = loop {
+            if st.shutdown {
+                break Some(DropReason::Shutdown);
+            }
+            if self.fits(&st, bytes) {
+                break None;
+            }
+            let now = Instant::now();
+            if now >= until {
+                break Some(DropReason::BlockTimeout);
+            }
+            st = self
+                .shared
+                .room
+                .wait_timeout(st, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        st.waiting -= 1;
+        match reason {
+            None => self.enqueue(st, item, bytes),
+            Some(reason) => {
+                drop(st);
+                self.shared.stats.dropped(reason, item.weight());
+            }
+        }
+    }
+
+    /// Whether an item of `bytes` fits in the queue now.
+    fn fits(&self, st: &State<T>, bytes: usize) -> bool {
+        st.queue.len() < self.shared.config.max_queue_size
+            && st.queued_bytes + bytes <= self.shared.queue.max_queue_bytes
+    }
+
+    fn enqueue(&self, mut st: MutexGuard<'_, State<T>>, item: T, bytes: usize) {
         st.queue.push_back(item);
-        let full = st.queue.len() == self.shared.config.max_export_batch_size;
+        st.sizes.push_back(bytes);
+        st.queued_bytes += bytes;
+        let full = st.queue.len() == self.shared.config.max_export_batch_size
+            || st.queued_bytes > self.shared.queue.max_queue_bytes / 2;
         drop(st);
         if full {
             self.shared.wake.notify_one();
@@ -343,6 +536,21 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     ) -> std::result::Result<bool, E> {
         let before = self.lost();
         let generation = self.request_flush();
+        if self.shared.disk.is_some() {
+            // With a disk queue, flushed means durable on disk, not yet delivered.
+            let failures = self
+                .shared
+                .stats
+                .disk_write_failures
+                .load(Ordering::Relaxed);
+            let written = wait(&|until| self.wait_drained(generation, until))?;
+            let now = self
+                .shared
+                .stats
+                .disk_write_failures
+                .load(Ordering::Relaxed);
+            return Ok(written && now == failures && self.lost() == before);
+        }
         let settled = wait(&|until| self.wait_flush(generation, until))?;
         Ok(settled && self.lost() == before)
     }
@@ -367,6 +575,27 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         drop(st);
         self.shared.wake.notify_one();
         generation
+    }
+
+    /// Wait until the batcher has taken (encoded, written to disk and synced) what was
+    /// queued when flush `generation` was asked for, or `until` passes.
+    fn wait_drained(&self, generation: u64, until: Instant) -> bool {
+        let mut st = self.shared.lock();
+        loop {
+            if st.flush_done >= generation || st.batcher_done {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            st = self
+                .shared
+                .progress
+                .wait_timeout(st, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     /// Wait until flush `generation` is settled or `until` passes; true when settled.
@@ -417,6 +646,8 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
         st.shutdown = true;
         drop(st);
         self.shared.wake.notify_one();
+        // Producers waiting for room give up: nothing more is accepted.
+        self.shared.room.notify_all();
     }
 
     /// Wait until the queue is empty, nothing is in flight and the batcher has exited,
@@ -445,7 +676,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
     pub fn finish_shutdown(&self) {
         let mut st = self.shared.lock();
         st.shutdown = true;
-        let left = std::mem::take(&mut st.queue);
+        let left = self.shared.take_queue(&mut st);
         let live = std::mem::take(&mut st.live);
         let idle = st.batcher_done;
         drop(st);
@@ -455,10 +686,16 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             self.shared.stats.dropped(DropReason::Shutdown, weight);
         }
         for t in &live {
+            let stored = t.stored.load(Ordering::Acquire);
+            self.shared.settle(t, stored, Outcome::Stored);
             self.shared
                 .settle(t, u64::MAX, Outcome::Dropped(DropReason::Shutdown));
         }
         let _ = self.cancel.send(true);
+        if let Some(disk) = &self.shared.disk {
+            disk.sync();
+            disk.release();
+        }
         self.shared.wake.notify_all();
         self.shared.progress.notify_all();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -492,6 +729,11 @@ impl<T: Weighted + Send + 'static> Drop for Pipeline<T> {
 }
 
 struct Batcher<T> {
+    /// Requests a previous process left in the disk queue: sent first, in order.
+    recovered: Vec<Stored>,
+    /// With a disk queue: requests written to it, in order, for the dispatcher (see
+    /// [`Batcher::spool`]).
+    spool: Option<mpsc::UnboundedSender<Spooled>>,
     shared: Arc<Shared<T>>,
     settings: Arc<ExportSettings<T>>,
     client: Arc<Client>,
@@ -501,15 +743,27 @@ struct Batcher<T> {
 }
 
 impl<T: Weighted + Send + 'static> Batcher<T> {
-    fn run(self) {
+    fn run(mut self) {
         let cfg = self.shared.config;
+        if self.shared.disk.is_some() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.spool = Some(tx);
+            let dispatcher = Dispatcher {
+                delivery: self.delivery(),
+                permits: self.permits.clone(),
+            };
+            self.runtime.spawn(dispatcher.run(rx));
+        }
+        self.replay();
         let mut next_export = crate::time::after(cfg.schedule_delay);
+        let mut next_sync = crate::time::after(SYNC_INTERVAL);
         loop {
             let mut st = self.shared.lock();
             loop {
                 if st.shutdown
                     || st.flush_requested > st.flush_done
                     || st.queue.len() >= cfg.max_export_batch_size
+                    || self.shared.pressed(&st)
                 {
                     break;
                 }
@@ -528,17 +782,21 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             let flush = st.flush_requested;
             let draining = shutdown || flush > st.flush_done;
             let timer = Instant::now() >= next_export;
-            // Full batches always; a partial one on timer, flush and shutdown.
+            // Full batches always; a partial one on timer, flush and shutdown, and when
+            // the queued items take more than half the byte bound.
             let mut batches = Vec::new();
             while st.queue.len() >= cfg.max_export_batch_size
+                || self.shared.pressed(&st)
                 || ((draining || timer) && !st.queue.is_empty())
             {
                 let n = st.queue.len().min(cfg.max_export_batch_size);
                 let batch: Vec<T> = st.queue.drain(..n).collect();
-                let ticket = Arc::new(Ticket {
-                    id: st.next_ticket,
-                    remaining: AtomicU64::new(weight_of(&batch)),
-                });
+                let freed: usize = st.sizes.drain(..n).sum();
+                st.queued_bytes -= freed;
+                if st.waiting > 0 {
+                    self.shared.room.notify_all();
+                }
+                let ticket = Ticket::new(st.next_ticket, weight_of(&batch));
                 st.next_ticket += 1;
                 st.live.push(ticket.clone());
                 batches.push((batch, ticket));
@@ -553,6 +811,14 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             }
             for (batch, ticket) in batches {
                 self.export(batch, ticket);
+            }
+            if let Some(disk) = &self.shared.disk {
+                // A flush (and shutdown) makes what it wrote durable; otherwise at least
+                // once per SYNC_INTERVAL.
+                if draining || Instant::now() >= next_sync {
+                    disk.sync();
+                    next_sync = crate::time::after(SYNC_INTERVAL);
+                }
             }
             let mut st = self.shared.lock();
             if draining {
@@ -606,6 +872,126 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         let weight = weight_of(&batch);
         drop(batch);
         let body = self.client.body(buf);
+        let record = match &self.shared.disk {
+            Some(disk) => match self.persist(disk, weight, &body, &ticket) {
+                Ok(record) => record,
+                Err(reason) => {
+                    self.shared
+                        .settle(&ticket, weight, Outcome::Dropped(reason));
+                    return;
+                }
+            },
+            None => None,
+        };
+        match (record, &self.spool) {
+            (Some(record), Some(spool)) => self.spool(spool, body, weight, ticket, record),
+            (record, _) => self.send(body, weight, ticket, record),
+        }
+    }
+
+    /// Hand a request written to the disk queue to the dispatcher, which sends it when
+    /// an export slot is free. The batcher goes on meanwhile: while the collector is
+    /// slow or down, the memory queue drains to disk (up to `max_bytes`) instead of
+    /// filling up. Bodies are kept in memory up to `max_queue_bytes`; beyond it they
+    /// are read back from disk when their turn comes.
+    fn spool(
+        &self,
+        spool: &mpsc::UnboundedSender<Spooled>,
+        body: Bytes,
+        weight: u64,
+        ticket: Arc<Ticket>,
+        record: Record,
+    ) {
+        let len = body.len() as u64;
+        let held = &self.shared.spooled_bytes;
+        let keep = held.load(Ordering::Relaxed) + len <= self.shared.queue.max_queue_bytes as u64;
+        if keep {
+            held.fetch_add(len, Ordering::Relaxed);
+        }
+        let body = keep.then_some(body);
+        // The dispatcher only stops when the pipeline is cancelled; whatever it did not
+        // take is then settled by shutdown (kept on disk).
+        let _ = spool.send(Spooled {
+            body,
+            weight,
+            ticket,
+            record,
+        });
+    }
+
+    /// Send the requests a previous process left in the disk queue, in order, before
+    /// anything new.
+    fn replay(&mut self) {
+        for stored in std::mem::take(&mut self.recovered) {
+            let mut st = self.shared.lock();
+            let ticket = Ticket::new(st.next_ticket, stored.weight);
+            st.next_ticket += 1;
+            st.live.push(ticket.clone());
+            drop(st);
+            Stats::add(&self.shared.stats.accepted, stored.weight);
+            ticket.stored.store(stored.weight, Ordering::Release);
+            if let Some(spool) = &self.spool {
+                let _ = spool.send(Spooled {
+                    body: None,
+                    weight: stored.weight,
+                    ticket,
+                    record: stored.record,
+                });
+            }
+        }
+    }
+
+    /// Write a request to the disk queue before it is sent. When the queue is at
+    /// `max_bytes`: `block` waits for room (up to `block_timeout`), the drop policies
+    /// refuse the new request. A write that fails is counted and the request is sent
+    /// anyway: it is only not crash-safe.
+    fn persist(
+        &self,
+        disk: &DiskQueue,
+        weight: u64,
+        body: &Bytes,
+        ticket: &Ticket,
+    ) -> std::result::Result<Option<Record>, DropReason> {
+        let size = DiskQueue::size_of(body.len());
+        let cap = self.shared.queue.max_bytes as u64;
+        if disk.bytes() + size > cap {
+            if self.shared.queue.overflow != Overflow::Block {
+                return Err(DropReason::QueueFull);
+            }
+            let until = crate::time::after(self.shared.queue.block_timeout);
+            let mut st = self.shared.lock();
+            while disk.bytes() + size > cap {
+                let now = Instant::now();
+                if now >= until || st.shutdown {
+                    return Err(DropReason::BlockTimeout);
+                }
+                // Settled requests free their files and notify `progress`.
+                st = self
+                    .shared
+                    .progress
+                    .wait_timeout(st, (until - now).min(SYNC_INTERVAL))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        }
+        match disk.write(weight, body) {
+            Ok(record) => {
+                ticket.stored.fetch_add(weight, Ordering::AcqRel);
+                Ok(Some(record))
+            }
+            Err(e) => {
+                Stats::add(&self.shared.stats.disk_write_failures, 1);
+                self.shared
+                    .stats
+                    .set_last_error(format!("disk queue: cannot write a request: {e}"));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Send one request (written to the disk queue as `record`, if it is), waiting
+    /// here for an export slot.
+    fn send(&self, body: Bytes, weight: u64, ticket: Arc<Ticket>, record: Option<Record>) {
         // Wait for an in-flight slot; give up if the pipeline is cancelled meanwhile.
         let mut cancelled = self.cancelled.clone();
         let permits = self.permits.clone();
@@ -616,25 +1002,135 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             }
         });
         let Some(permit) = permit else {
-            self.shared
-                .settle(&ticket, weight, Outcome::Dropped(DropReason::Shutdown));
+            let outcome = match record {
+                Some(_) => Outcome::Stored,
+                None => Outcome::Dropped(DropReason::Shutdown),
+            };
+            self.shared.settle(&ticket, weight, outcome);
             return;
         };
-        let task = ExportTask {
-            shared: self.shared.clone(),
-            settings,
-            client: self.client.clone(),
-            cancelled: self.cancelled.clone(),
-        };
+        self.delivery().spawn(body, weight, ticket, record, permit);
+    }
+
+    fn delivery(&self) -> Delivery<T> {
+        Delivery {
+            task: ExportTask {
+                shared: self.shared.clone(),
+                settings: self.settings.clone(),
+                client: self.client.clone(),
+                cancelled: self.cancelled.clone(),
+            },
+            runtime: self.runtime.clone(),
+        }
+    }
+}
+
+/// A request written to the disk queue, waiting for an export slot.
+struct Spooled {
+    /// The request, unless it was left on disk only (read back when sent).
+    body: Option<Bytes>,
+    weight: u64,
+    ticket: Arc<Ticket>,
+    record: Record,
+}
+
+/// Sends the requests of the disk queue in order, as export slots free up.
+struct Dispatcher<T> {
+    delivery: Delivery<T>,
+    permits: Arc<Semaphore>,
+}
+
+impl<T: Send + 'static> Dispatcher<T> {
+    async fn run(self, mut spool: mpsc::UnboundedReceiver<Spooled>) {
+        let mut cancelled = self.delivery.task.cancelled.clone();
+        let shared = self.delivery.task.shared.clone();
+        loop {
+            // Once cancelled (shutdown's deadline passed), what is left here stays on
+            // disk: shutdown settles it as such.
+            let next = tokio::select! {
+                next = spool.recv() => next,
+                _ = cancelled.wait_for(|c| *c) => None,
+            };
+            let Some(next) = next else { return };
+            let permit = tokio::select! {
+                p = self.permits.clone().acquire_owned() => p.ok(),
+                _ = cancelled.wait_for(|c| *c) => None,
+            };
+            let Some(permit) = permit else { return };
+            let body = match next.body {
+                Some(body) => {
+                    shared
+                        .spooled_bytes
+                        .fetch_sub(body.len() as u64, Ordering::Relaxed);
+                    body
+                }
+                None => {
+                    let Some(disk) = &shared.disk else { return };
+                    match disk.load(&next.record) {
+                        Ok(body) => body,
+                        Err(e) => {
+                            // Damaged since it was written (or by another hand): it
+                            // cannot be sent.
+                            Stats::add(&shared.stats.disk_corrupt, 1);
+                            shared.stats.set_last_error(format!(
+                                "disk queue: a request is unreadable: {e}"
+                            ));
+                            disk.remove(&next.record);
+                            shared.settle(
+                                &next.ticket,
+                                next.weight,
+                                Outcome::Dropped(DropReason::NonRetryable),
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            self.delivery
+                .spawn(body, next.weight, next.ticket, Some(next.record), permit);
+        }
+    }
+}
+
+/// Starts export tasks on the I/O runtime.
+struct Delivery<T> {
+    task: ExportTask<T>,
+    runtime: Handle,
+}
+
+impl<T: Send + 'static> Delivery<T> {
+    /// Deliver one request in a task holding `permit`, then settle its ticket and
+    /// remove it from the disk queue (unless shutdown cancelled it: then it stays).
+    fn spawn(
+        &self,
+        body: Bytes,
+        weight: u64,
+        ticket: Arc<Ticket>,
+        record: Option<Record>,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let task = self.task.clone();
         self.runtime.spawn(async move {
             // A panic while delivering still settles the batch (as failed), so that
             // flush and shutdown are not left waiting for it.
-            let outcome = CatchPanic(Box::pin(task.deliver(body)))
+            let mut outcome = CatchPanic(Box::pin(task.deliver(body)))
                 .await
                 .unwrap_or_else(|e| {
                     task.shared.stats.set_last_error(e.to_string());
                     Outcome::Dropped(DropReason::NonRetryable)
                 });
+            if let (Some(record), Some(disk)) = (&record, &task.shared.disk) {
+                match outcome {
+                    // Cancelled by shutdown: the next process sends it.
+                    Outcome::Dropped(DropReason::Shutdown) => outcome = Outcome::Stored,
+                    _ => disk.remove(record),
+                }
+                let _ = ticket
+                    .stored
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                        Some(s.saturating_sub(weight))
+                    });
+            }
             task.shared.settle(&ticket, weight, outcome);
             drop(permit);
         });
@@ -662,6 +1158,17 @@ struct ExportTask<T> {
     settings: Arc<ExportSettings<T>>,
     client: Arc<Client>,
     cancelled: watch::Receiver<bool>,
+}
+
+impl<T> Clone for ExportTask<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            settings: self.settings.clone(),
+            client: self.client.clone(),
+            cancelled: self.cancelled.clone(),
+        }
+    }
 }
 
 impl<T> ExportTask<T> {
@@ -749,6 +1256,10 @@ mod tests {
         fn weight(&self) -> u64 {
             1
         }
+
+        fn bytes(&self) -> usize {
+            100
+        }
     }
 
     /// Encodes nothing, and panics on an item marked `true`: a stand-in for a bug.
@@ -763,14 +1274,54 @@ mod tests {
         fn weight(&self) -> u64 {
             self.0
         }
+
+        fn bytes(&self) -> usize {
+            self.0 as usize * 10
+        }
+    }
+
+    /// An item of `bytes` whose encoding waits until its gate opens: a stuck export.
+    struct Held {
+        bytes: usize,
+        gate: Arc<(Mutex<bool>, Condvar)>,
+    }
+
+    impl Weighted for Held {
+        fn weight(&self) -> u64 {
+            1
+        }
+
+        fn bytes(&self) -> usize {
+            self.bytes
+        }
+    }
+
+    fn wait_for_gate(items: &[Held], _buf: &mut Vec<u8>) {
+        for item in items {
+            let (open, changed) = &*item.gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = changed.wait(open).unwrap();
+            }
+        }
+    }
+
+    fn gate() -> Arc<(Mutex<bool>, Condvar)> {
+        Arc::new((Mutex::new(false), Condvar::new()))
+    }
+
+    fn open(gate: &(Mutex<bool>, Condvar)) {
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
     }
 
     fn pipeline(config: BatchConfig) -> Pipeline<Item> {
-        pipeline_of(config, encode)
+        pipeline_of(config, QueueConfig::default(), encode)
     }
 
     fn pipeline_of<T: Weighted + Send + 'static>(
         config: BatchConfig,
+        queue: QueueConfig,
         encode: fn(&[T], &mut Vec<u8>),
     ) -> Pipeline<T> {
         let client = GrpcClient::new(GrpcConfig {
@@ -784,6 +1335,7 @@ mod tests {
         .unwrap();
         Pipeline::start(
             config,
+            queue,
             ExportSettings {
                 paths: Paths {
                     grpc: "/x",
@@ -840,6 +1392,7 @@ mod tests {
                 max_concurrent_exports: 1,
                 ..BatchConfig::default()
             },
+            QueueConfig::default(),
             |_: &[Points], _: &mut Vec<u8>| {},
         );
         for _ in 0..4 {
@@ -897,5 +1450,144 @@ mod tests {
             err.contains("internal error") && err.contains("boom"),
             "{err}"
         );
+    }
+
+    /// A pipeline whose batcher is stuck on its first batch (of one item) until `gate`
+    /// opens, with room for `queue` items of 100 bytes behind it.
+    fn stuck(queue: usize, overflow: Overflow) -> (Pipeline<Held>, Arc<(Mutex<bool>, Condvar)>) {
+        stuck_with(queue, overflow, QueueConfig::default().max_queue_bytes)
+    }
+
+    fn stuck_with(
+        queue: usize,
+        overflow: Overflow,
+        max_queue_bytes: usize,
+    ) -> (Pipeline<Held>, Arc<(Mutex<bool>, Condvar)>) {
+        let g = gate();
+        let p = pipeline_of(
+            BatchConfig {
+                max_queue_size: queue,
+                max_export_batch_size: 1,
+                max_concurrent_exports: 1,
+                ..BatchConfig::default()
+            },
+            QueueConfig {
+                overflow,
+                block_timeout: Duration::from_millis(200),
+                max_queue_bytes,
+                ..QueueConfig::default()
+            },
+            wait_for_gate,
+        );
+        p.push(Held {
+            bytes: 100,
+            gate: g.clone(),
+        });
+        // The batcher holds the first item once the queue is empty again.
+        let until = crate::time::after(Duration::from_secs(10));
+        while p.shared.lock().queue.len() == 1 && Instant::now() < until {
+            std::thread::yield_now();
+        }
+        (p, g)
+    }
+
+    fn held(g: &Arc<(Mutex<bool>, Condvar)>) -> Held {
+        Held {
+            bytes: 100,
+            gate: g.clone(),
+        }
+    }
+
+    #[test]
+    fn drop_oldest_evicts_to_make_room_and_counts_it() {
+        let (p, g) = stuck(4, Overflow::DropOldest);
+        for _ in 0..10 {
+            assert!(matches!(p.offer(held(&g)), Offer::Queued));
+        }
+        let s = p.stats().snapshot();
+        assert_eq!((s.accepted, s.dropped_evicted), (11, 6), "{s:?}");
+        assert_eq!(p.shared.lock().queue.len(), 4);
+        open(&g);
+        p.shutdown(crate::time::after(Duration::from_secs(10)));
+        let s = p.stats().snapshot();
+        assert_eq!(s.dropped() + s.failed() + s.exported, 11, "{s:?}");
+    }
+
+    #[test]
+    fn block_hands_the_item_back_and_waits_for_room_until_its_timeout() {
+        let (p, g) = stuck(2, Overflow::Block);
+        p.push(held(&g));
+        p.push(held(&g));
+        let Offer::Full(item) = p.offer(held(&g)) else {
+            panic!("a full queue under `block` hands the item back");
+        };
+        let started = Instant::now();
+        p.push_wait(item, crate::time::after(Duration::from_millis(200)));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(p.stats().snapshot().dropped_block_timeout, 1);
+        // Room made while a producer waits lets it in.
+        let waiter = {
+            let p = Arc::new(p);
+            let (p2, g2) = (p.clone(), g.clone());
+            let t = std::thread::spawn(move || p2.push(held(&g2)));
+            (p, t)
+        };
+        let (p, t) = waiter;
+        open(&g);
+        t.join().unwrap();
+        p.shutdown(crate::time::after(Duration::from_secs(10)));
+        let s = p.stats().snapshot();
+        assert_eq!(s.dropped_block_timeout, 1, "{s:?}");
+        assert_eq!(s.accepted, 5, "{s:?}");
+    }
+
+    #[test]
+    fn shutdown_releases_blocked_producers() {
+        let (p, g) = stuck(1, Overflow::Block);
+        p.push(held(&g));
+        let p = Arc::new(p);
+        let producers: Vec<_> = (0..4)
+            .map(|_| {
+                let (p, g) = (p.clone(), g.clone());
+                std::thread::spawn(move || {
+                    if let Offer::Full(item) = p.offer(held(&g)) {
+                        p.push_wait(item, crate::time::after(Duration::from_secs(60)));
+                    }
+                })
+            })
+            .collect();
+        let until = crate::time::after(Duration::from_secs(10));
+        while p.shared.lock().waiting < 4 && Instant::now() < until {
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        p.begin_shutdown();
+        for t in producers {
+            t.join().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(p.stats().snapshot().dropped_shutdown, 4);
+        open(&g);
+        p.shutdown(crate::time::after(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn the_byte_bound_holds_whatever_the_item_count() {
+        // Room for 1,000 items, but only for 4 KiB of them: 40 items of 100 bytes.
+        let cap = 4096;
+        let (p, g) = stuck_with(1000, Overflow::DropNewest, cap);
+        for _ in 0..100 {
+            p.offer(held(&g));
+        }
+        assert_eq!(p.shared.lock().queue.len(), 40);
+        assert!(p.shared.lock().queued_bytes <= cap);
+        let huge = Held {
+            bytes: cap + 1,
+            gate: g.clone(),
+        };
+        assert!(matches!(p.offer(huge), Offer::Dropped));
+        assert_eq!(p.stats().snapshot().dropped_queue_full, 61);
+        open(&g);
+        p.shutdown(crate::time::after(Duration::from_secs(10)));
     }
 }

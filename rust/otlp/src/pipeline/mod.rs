@@ -2,9 +2,13 @@
 //! ([`Pipeline`]), and their replacement in a child after `fork()` ([`Replaceable`]).
 
 mod batcher;
+mod disk;
+mod queue;
 mod replaceable;
 
 pub use batcher::{
-    BatchConfig, ExportSettings, Pipeline, Weighted, MAX_CONCURRENT_EXPORTS, MAX_QUEUE_SIZE,
+    BatchConfig, ExportSettings, Offer, Pipeline, Weighted, MAX_CONCURRENT_EXPORTS, MAX_QUEUE_SIZE,
 };
+pub use disk::Encoding;
+pub use queue::{Fsync, Overflow, QueueConfig, MAX_QUEUE_BYTES};
 pub use replaceable::Replaceable;

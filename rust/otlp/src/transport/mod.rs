@@ -120,6 +120,22 @@ impl Paths {
 }
 
 impl Client {
+    /// What a request of this client is encoded as, as the disk queue records it.
+    pub fn encoding(&self) -> crate::pipeline::Encoding {
+        crate::pipeline::Encoding {
+            protocol: match self {
+                Client::Grpc(_) => 0,
+                Client::Http(c) if c.json() => 2,
+                Client::Http(_) => 1,
+            },
+            compression: match self.compression() {
+                Compression::None => 0,
+                Compression::Gzip => 1,
+                Compression::Zstd => 2,
+            },
+        }
+    }
+
     /// How request bodies are compressed.
     pub fn compression(&self) -> Compression {
         match self {
