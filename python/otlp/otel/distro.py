@@ -18,10 +18,7 @@ distro and configurator it finds unless told: name ours with ``OTEL_PYTHON_DISTR
 
 from __future__ import annotations
 
-import logging
-import logging.config
 import os
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.instrumentation.distro import BaseDistro
@@ -97,7 +94,9 @@ def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | 
         provider = otel.LoggerProvider(exporter=exporter)
         _logs.set_logger_provider(provider)
         if _flag("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"):
-            _install_logging_handler(otel.LoggingHandler(logger_provider=provider))
+            from otlp.otel._logs import install_logging_handler
+
+            install_logging_handler(provider)
     return exporter
 
 
@@ -116,29 +115,3 @@ def _exports(signal: str) -> bool:
                 "(otlp's providers export over OTLP only)"
             )
     return "otlp" in chosen
-
-
-def _install_logging_handler(handler: logging.Handler) -> None:
-    """Add ``handler`` to the root logger, out of the way of the application's own logging
-    set-up: ``basicConfig`` would do nothing with a handler already on the root logger, and
-    ``dictConfig`` / ``fileConfig`` would remove it. Each runs without it, then it is put
-    back (what the OpenTelemetry SDK does with its handler)."""
-    root = logging.getLogger()
-    root.addHandler(handler)
-
-    def keeping_handler(configure_logging: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            present = handler in root.handlers
-            if present:
-                root.removeHandler(handler)
-            try:
-                return configure_logging(*args, **kwargs)
-            finally:
-                if present:
-                    root.addHandler(handler)
-
-        return wrapper
-
-    logging.basicConfig = keeping_handler(logging.basicConfig)  # type: ignore[assignment]
-    logging.config.dictConfig = keeping_handler(logging.config.dictConfig)  # type: ignore[assignment]
-    logging.config.fileConfig = keeping_handler(logging.config.fileConfig)  # type: ignore[assignment]
