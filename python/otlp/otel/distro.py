@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro
+# The module opts out of type checking ("# type: ignore" at its top): its names are unseen.
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from otlp._exporter import Exporter
 from otlp.errors import ConfigError
@@ -34,7 +35,7 @@ _SIGNALS = ("traces", "metrics", "logs")
 _EXPORTER_CHOICES = ("otlp", "none")
 
 
-class OtlpDistro(BaseDistro):  # type: ignore[misc]  # opentelemetry-instrumentation is untyped
+class OtlpDistro(BaseDistro):  # type: ignore[misc]  # BaseDistro is Any to mypy
     """``OTEL_PYTHON_DISTRO=otlp``: opentelemetry-distro's defaults, otlp's configurator."""
 
     def _configure(self, **kwargs: Any) -> None:
