@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,8 @@ def test_api_loader_selects_otlp_providers_by_environment(sink: Any) -> None:
 
 
 @needs_providers
-def test_configure_installs_all_three_providers_on_one_exporter(sink: Any) -> None:
+@pytest.mark.parametrize("named_instance", [False, True])
+def test_configure_installs_all_three_providers_on_one_exporter(sink: Any, named_instance: bool) -> None:
     code = (
         """
 from otlp.otel import distro
@@ -156,7 +158,8 @@ assert exporter.force_flush(10)
 result["stats"] = dict(exporter.stats())
 """
     )
-    result = run_python(code, sink_env(sink))
+    extra = {"OTEL_RESOURCE_ATTRIBUTES": "service.instance.id=zero-1,team=a"} if named_instance else {}
+    result = run_python(code, sink_env(sink, **extra))
     for provider in ("tracer_provider", "meter_provider", "logger_provider"):
         assert result[provider].startswith("otlp.otel."), result
     # Everything went through the exporter configure() returned: one exporter for all.
@@ -167,7 +170,9 @@ result["stats"] = dict(exporter.stats())
     assert got["spans"] == [("work", True)]
     assert got["metrics"] == [("zero.items", [3])]
     assert got["logs"] == [("inside work", True)]
-    # The resource the SDK's configurator would build, on every signal.
+    # The resource the SDK's configurator would build, the same on every signal: a random
+    # instance id unless the environment names one.
+    instance_ids = set()
     for kind, field in (
         ("traces", "resource_spans"),
         ("metrics", "resource_metrics"),
@@ -178,6 +183,12 @@ result["stats"] = dict(exporter.stats())
                 attrs = {kv.key: kv.value.string_value for kv in group.resource.attributes}
                 assert attrs["service.name"] == "zero"
                 assert attrs["telemetry.auto.version"] == "9.9b9"
+                instance_ids.add(attrs["service.instance.id"])
+    (instance_id,) = instance_ids
+    if named_instance:
+        assert instance_id == "zero-1"
+    else:
+        assert uuid.UUID(instance_id).version == 4
 
 
 @needs_providers

@@ -19,6 +19,7 @@ distro and configurator it finds unless told: name ours with ``OTEL_PYTHON_DISTR
 from __future__ import annotations
 
 import os
+import uuid
 from typing import Any
 
 # The module opts out of type checking ("# type: ignore" at its top): its names are unseen.
@@ -67,8 +68,9 @@ def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | 
       ``logging.basicConfig`` / ``dictConfig`` / ``fileConfig`` leave in place (the
       OpenTelemetry SDK's behaviour; opentelemetry-instrumentation-logging installs no
       handler of its own then).
-    * ``auto_instrumentation_version`` becomes the ``telemetry.auto.version`` resource
-      attribute, as the SDK's configurator does.
+    * The resource is the one the SDK's configurator builds: ``OTEL_SERVICE_NAME`` and
+      ``OTEL_RESOURCE_ATTRIBUTES`` over a random ``service.instance.id`` (one per
+      process), and ``auto_instrumentation_version`` as ``telemetry.auto.version``.
 
     Raises:
         otlp.errors.ConfigError: a variable names something otlp cannot do.
@@ -83,10 +85,7 @@ def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | 
 
     from otlp import otel
 
-    resource = {}
-    if auto_instrumentation_version:
-        resource["telemetry.auto.version"] = auto_instrumentation_version
-    exporter = Exporter.from_env(resource=resource) if resource else Exporter.from_env()
+    exporter = Exporter.from_env(resource=_resource(auto_instrumentation_version))
     if "traces" in signals:
         trace.set_tracer_provider(otel.TracerProvider(exporter=exporter))
     if "metrics" in signals:
@@ -99,6 +98,21 @@ def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | 
 
             install_logging_handler(provider)
     return exporter
+
+
+def _resource(auto_instrumentation_version: str | None) -> dict[str, str]:
+    """What the SDK's configurator adds to the environment's resource. The exporter puts
+    the attributes given here over the environment's, so an instance id the environment
+    names is left to it."""
+    resource = {}
+    named = {
+        pair.partition("=")[0].strip() for pair in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")
+    }
+    if "service.instance.id" not in named:
+        resource["service.instance.id"] = str(uuid.uuid4())
+    if auto_instrumentation_version:
+        resource["telemetry.auto.version"] = auto_instrumentation_version
+    return resource
 
 
 def _flag(name: str) -> bool:
