@@ -123,7 +123,9 @@ def delivered(sink: Any, result: dict[str, Any], logs: int) -> dict[str, Any]:
     records = zero_records(sink)
     return {
         "spans": [(sp.name, sp.trace_id.hex() == result["trace_id"]) for _, _, sp in spans],
-        "metrics": [(m.name, [p.as_int for p in m.sum.data_points]) for _, _, m in points],
+        # Each metric's last collection: a flush and the exit both export the (cumulative)
+        # totals.
+        "metrics": list({m.name: [p.as_int for p in m.sum.data_points] for _, _, m in points}.items()),
         "logs": sorted((lr.body.string_value, lr.trace_id.hex() == result["trace_id"]) for lr in records),
         "agents": {
             md.get("user-agent", "").split("/")[0]
