@@ -5,7 +5,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
+import sys
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -93,12 +96,48 @@ def track(exporter: Any) -> None:
 
 @atexit.register
 def _shutdown_all() -> None:
+    # One deadline for all exporters, so exit takes at most EXIT_TIMEOUT however many
+    # there are.
     _stop.set()
+    deadline = time.monotonic() + EXIT_TIMEOUT
     for exporter in list(_live):
         try:
-            exporter.shutdown(timeout=EXIT_TIMEOUT)
+            exporter.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         except Exception:  # noqa: BLE001 - never fail interpreter exit
             pass
+
+
+# multiprocessing children end through os._exit(), so atexit never runs in them:
+# a Process that returns without force_flush() and a Pool's workers would lose what
+# they queued. multiprocessing runs its own finalizers before os._exit(), and a Pool
+# ends its workers with SIGTERM, whose default action runs nothing at all. In a
+# forked multiprocessing child (and only there) otlp therefore registers a finalizer,
+# and, when SIGTERM still has its default action, a handler that shuts the exporters
+# down within EXIT_TIMEOUT and then dies of SIGTERM as before. SIGKILL cannot be
+# caught: a disk queue (QueueConfig(directory=...)) keeps what it had accepted.
+class _MultiprocessingChild:
+    """The key multiprocessing's after-fork registry holds (it keeps weak references)."""
+
+
+_mp_key = _MultiprocessingChild()
+_mp_registered = False
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _shutdown_all()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _in_multiprocessing_child(_key: object) -> None:
+    from multiprocessing import util
+
+    util.Finalize(None, _shutdown_all, exitpriority=0)
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: keep the default action
+        pass
 
 
 def _after_fork_in_child() -> None:
@@ -117,6 +156,13 @@ def _after_fork_in_child() -> None:
 
 
 def _before_fork() -> None:
+    # A multiprocessing child clears its finalizers after fork() and then runs the
+    # after-fork callbacks it inherited: one of ours registers the exit flush there.
+    global _mp_registered
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None and not _mp_registered:
+        _mp_registered = True
+        mp_util.register_after_fork(_mp_key, _in_multiprocessing_child)
     # No background collection may hold a lock across fork().
     for exporter in list(_live):
         try:

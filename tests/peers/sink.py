@@ -104,6 +104,7 @@ def _serve(argv: list[str]) -> int:
     ap.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
     ap.add_argument("--max-recv-mib", type=int, default=4)
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--port", type=int, default=0, help="port to listen on (0: any free port)")
     args = ap.parse_args(argv)
 
     status = getattr(grpc.StatusCode, args.status) if args.status else None
@@ -221,7 +222,7 @@ def _serve(argv: list[str]) -> int:
         )
         server.add_generic_rpc_handlers((handler,))
 
-    if not serve_grpc(server, "127.0.0.1:0", grace=0.5):
+    if not serve_grpc(server, f"127.0.0.1:{args.port}", grace=0.5):
         return 2
     if rec_file is not None:
         rec_file.close()
@@ -249,6 +250,8 @@ class Sink(PeerProcess):
         delay: seconds the handler waits before answering (slow collector).
         count_only: benchmark mode, only counters are kept (see ``counts()``).
         max_recv_mib: grpc max receive message size (default 4, as collectors).
+        port: the port to listen on (default: any free port), e.g. to bring a
+            collector back where an exporter keeps trying.
     """
 
     label = "sink"
@@ -264,6 +267,7 @@ class Sink(PeerProcess):
         count_only: bool = False,
         max_recv_mib: int = 4,
         workers: int = 8,
+        port: int = 0,
         workdir: str | os.PathLike | None = None,
         startup_timeout: float = 20.0,
     ):
@@ -281,6 +285,7 @@ class Sink(PeerProcess):
         self.record_path = self.workdir / "records.bin"
         self.counter_path = self.workdir / "counters.bin"
         self.port: int | None = None
+        self._listen_port = port
         self._offset = 0
         self._records: list[tuple[str, dict, bytes]] = []
         self._decoded: dict[str, list] = {k: [] for k in KINDS}
@@ -308,6 +313,8 @@ class Sink(PeerProcess):
             str(self.max_recv_mib),
             "--workers",
             str(self.workers),
+            "--port",
+            str(self._listen_port),
         ]
         if self.count_only:
             cmd += ["--count-only", "--counter", str(self.counter_path)]
