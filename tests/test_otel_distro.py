@@ -204,7 +204,7 @@ result["stats"] = dict(exporter.stats())
 
 
 @needs_providers
-def test_exporter_none_leaves_that_signal_to_the_no_op_api(sink: Any) -> None:
+def test_exporter_variables_choose_the_signals_none_leaves_one_to_the_no_op_api(sink: Any) -> None:
     code = """
 from opentelemetry import _logs, metrics, trace
 from otlp.otel import distro
@@ -215,7 +215,10 @@ result = {
     "logger": type(_logs.get_logger_provider()).__module__,
 }
 """
-    result = run_python(code, sink_env(sink, OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="otlp"))
+    env = sink_env(
+        sink, OTEL_TRACES_EXPORTER="otlp_rust", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="otlp"
+    )
+    result = run_python(code, env)
     assert result["tracer"].startswith("otlp.otel")
     assert result["meter"].startswith("opentelemetry.metrics")
     assert result["logger"].startswith("otlp.otel")
@@ -237,7 +240,7 @@ def test_every_signal_none_sets_nothing_up(monkeypatch: pytest.MonkeyPatch) -> N
 @pytest.mark.parametrize("value", ["console", "otlp,console", "zipkin"])
 def test_an_exporter_otlp_cannot_be_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("OTEL_LOGS_EXPORTER", value)
-    with pytest.raises(ConfigError, match="OTEL_LOGS_EXPORTER must be 'otlp' or 'none'") as e:
+    with pytest.raises(ConfigError, match="OTEL_LOGS_EXPORTER must be 'otlp', 'otlp_rust' or 'none'") as e:
         distro.configure()
     assert repr(value.split(",")[-1]) in str(e.value)
 

@@ -32,8 +32,11 @@ __all__ = ["OtlpConfigurator", "OtlpDistro", "configure"]
 
 _SIGNALS = ("traces", "metrics", "logs")
 
-# Per signal, what OTEL_<SIGNAL>_EXPORTER may name here: the OTLP exporter, or nothing.
-_EXPORTER_CHOICES = ("otlp", "none")
+# Per signal, what OTEL_<SIGNAL>_EXPORTER may name here: the OTLP exporter (also by the
+# name otlp's exporters have for the SDK's configurator, so switching configurator keeps
+# working), or nothing.
+_EXPORTERS = ("otlp", "otlp_rust")
+_EXPORTER_CHOICES = (*_EXPORTERS, "none")
 
 
 class OtlpDistro(BaseDistro):  # type: ignore[misc]  # BaseDistro is Any to mypy
@@ -62,7 +65,7 @@ def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | 
 
     * ``OTEL_SDK_DISABLED=true``: nothing is set up (the API stays a no-op).
     * ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` / ``OTEL_LOGS_EXPORTER``:
-      ``otlp`` (or unset) exports that signal, ``none`` leaves it out.
+      ``otlp`` (or unset, or ``otlp_rust``) exports that signal, ``none`` leaves it out.
     * ``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``: records of the standard
       ``logging`` module are exported too, by a handler on the root logger that
       ``logging.basicConfig`` / ``dictConfig`` / ``fileConfig`` leave in place (the
@@ -126,7 +129,7 @@ def _exports(signal: str) -> bool:
     for value in chosen:
         if value not in _EXPORTER_CHOICES:
             raise ConfigError(
-                f"{name} must be 'otlp' or 'none' with OTEL_PYTHON_CONFIGURATOR=otlp; got {value!r} "
-                "(otlp's providers export over OTLP only)"
+                f"{name} must be 'otlp', 'otlp_rust' or 'none' with OTEL_PYTHON_CONFIGURATOR=otlp; "
+                f"got {value!r} (otlp's providers export over OTLP only)"
             )
-    return "otlp" in chosen
+    return any(value in _EXPORTERS for value in chosen)
