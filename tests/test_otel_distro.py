@@ -230,6 +230,20 @@ def test_sdk_disabled_sets_nothing_up(monkeypatch: pytest.MonkeyPatch) -> None:
     assert distro.configure() is None
 
 
+def test_sdk_disabled_under_opentelemetry_instrument_leaves_the_api_a_no_op(sink: Any) -> None:
+    """The application runs, instrumented, and nothing is made or sent: no provider,
+    no exporter, no logging handler."""
+    env = sink_env(sink, OTEL_PYTHON_DISTRO="otlp", OTEL_SDK_DISABLED="true")
+    result = run_python(EMIT, env, instrument=True)
+    assert result["tracer_provider"] == "opentelemetry.trace.ProxyTracerProvider"
+    assert result["meter_provider"] == "opentelemetry.metrics._internal._ProxyMeterProvider"
+    assert result["logger_provider"] == "opentelemetry._logs._internal.ProxyLoggerProvider"
+    assert not any(h.startswith("otlp.") for h in result["root_handlers"]), result
+    assert result["trace_id"] == "0" * 32
+    # The process has exited: whatever it would have sent had arrived by then.
+    assert set(sink.counts().values()) == {0}, sink.counts()
+
+
 def test_every_signal_none_sets_nothing_up(monkeypatch: pytest.MonkeyPatch) -> None:
     for signal in ("TRACES", "METRICS", "LOGS"):
         monkeypatch.setenv(f"OTEL_{signal}_EXPORTER", "none")
