@@ -213,7 +213,9 @@ impl PyExporter {
 
     /// Export everything recorded so far; wait up to `timeout` seconds. Returns True
     /// when all of it was delivered in time; False when the deadline passed or some
-    /// items were dropped, rejected or failed meanwhile (`stats()` says which).
+    /// items were dropped, rejected or failed meanwhile (`stats()` says which). With
+    /// a disk queue, True means durable: written to disk and synced, to be delivered
+    /// by this process or, after a crash, by the next one on the same directory.
     #[pyo3(signature = (timeout = None), text_signature = "(self, timeout=10.0)")]
     fn force_flush(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         let deadline = wait_deadline(timeout)?;

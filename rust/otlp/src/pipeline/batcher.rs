@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -200,6 +200,8 @@ struct Shared<T> {
     disk: Option<DiskQueue>,
     /// Bytes of the disk queue's requests also held in memory until sent.
     spooled_bytes: AtomicU64,
+    /// A background sync of the disk queue is running.
+    syncing: AtomicBool,
 }
 
 impl<T> Shared<T> {
@@ -363,11 +365,13 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             circuit: Arc::new(Circuit::new(settings.circuit, Arc::new(SystemClock))),
             disk,
             spooled_bytes: AtomicU64::new(0),
+            syncing: AtomicBool::new(false),
         });
         let (cancel, cancelled) = watch::channel(false);
         let batcher = Batcher {
             recovered,
             spool: None,
+            waiting: Mutex::new(VecDeque::new()),
             shared: shared.clone(),
             settings: Arc::new(settings),
             client,
@@ -734,6 +738,9 @@ struct Batcher<T> {
     /// With a disk queue: requests written to it, in order, for the dispatcher (see
     /// [`Batcher::spool`]).
     spool: Option<mpsc::UnboundedSender<Spooled>>,
+    /// The spooled requests the dispatcher has not taken yet, oldest first: what
+    /// `drop_oldest` evicts when the disk queue is at `max_bytes`.
+    waiting: Mutex<VecDeque<Waiting>>,
     shared: Arc<Shared<T>>,
     settings: Arc<ExportSettings<T>>,
     client: Arc<Client>,
@@ -813,11 +820,24 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
                 self.export(batch, ticket);
             }
             if let Some(disk) = &self.shared.disk {
-                // A flush (and shutdown) makes what it wrote durable; otherwise at least
-                // once per SYNC_INTERVAL.
-                if draining || Instant::now() >= next_sync {
+                // A flush (and shutdown) makes what it wrote durable before it returns.
+                // Otherwise a background sync runs at least once per SYNC_INTERVAL:
+                // syncing a second of requests can take longer than the queue takes
+                // to fill, so the batcher does not wait for it.
+                if draining {
                     disk.sync();
                     next_sync = crate::time::after(SYNC_INTERVAL);
+                } else if Instant::now() >= next_sync {
+                    next_sync = crate::time::after(SYNC_INTERVAL);
+                    if !self.shared.syncing.swap(true, Ordering::AcqRel) {
+                        let shared = self.shared.clone();
+                        self.runtime.spawn_blocking(move || {
+                            if let Some(disk) = &shared.disk {
+                                disk.sync();
+                            }
+                            shared.syncing.store(false, Ordering::Release);
+                        });
+                    }
                 }
             }
             let mut st = self.shared.lock();
@@ -892,8 +912,10 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
     /// Hand a request written to the disk queue to the dispatcher, which sends it when
     /// an export slot is free. The batcher goes on meanwhile: while the collector is
     /// slow or down, the memory queue drains to disk (up to `max_bytes`) instead of
-    /// filling up. Bodies are kept in memory up to `max_queue_bytes`; beyond it they
-    /// are read back from disk when their turn comes.
+    /// filling up. Bodies are kept in memory up to an eighth of `max_queue_bytes`
+    /// (plenty for the few requests waiting while the collector keeps up); beyond it
+    /// they are read back from disk when their turn comes, so an outage costs disk,
+    /// not memory.
     fn spool(
         &self,
         spool: &mpsc::UnboundedSender<Spooled>,
@@ -904,11 +926,40 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
     ) {
         let len = body.len() as u64;
         let held = &self.shared.spooled_bytes;
-        let keep = held.load(Ordering::Relaxed) + len <= self.shared.queue.max_queue_bytes as u64;
+        let budget = self.shared.queue.max_queue_bytes as u64 / 8;
+        let keep = held.load(Ordering::Relaxed) + len <= budget;
         if keep {
             held.fetch_add(len, Ordering::Relaxed);
         }
         let body = keep.then_some(body);
+        self.send_to_dispatcher(spool, body, weight, ticket, record);
+    }
+
+    /// Queue a request for the dispatcher, and keep track of it until it is taken.
+    fn send_to_dispatcher(
+        &self,
+        spool: &mpsc::UnboundedSender<Spooled>,
+        body: Option<Bytes>,
+        weight: u64,
+        ticket: Arc<Ticket>,
+        record: Record,
+    ) {
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        // The dispatcher takes requests in order: the taken ones are at the front.
+        while waiting
+            .front()
+            .is_some_and(|w| w.state.load(Ordering::Acquire) != WAITING)
+        {
+            waiting.pop_front();
+        }
+        waiting.push_back(Waiting {
+            state: state.clone(),
+            record,
+            weight,
+            ticket: ticket.clone(),
+        });
+        drop(waiting);
         // The dispatcher only stops when the pipeline is cancelled; whatever it did not
         // take is then settled by shutdown (kept on disk).
         let _ = spool.send(Spooled {
@@ -916,7 +967,34 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             weight,
             ticket,
             record,
+            state,
         });
+    }
+
+    /// `drop_oldest` at the disk queue's `max_bytes`: remove the oldest request the
+    /// dispatcher has not taken yet, settled as evicted. False when there is none (all
+    /// of them are being sent).
+    fn evict_oldest(&self, disk: &DiskQueue) -> bool {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(w) = waiting.pop_front() {
+            if w.state
+                .compare_exchange(WAITING, EVICTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                drop(waiting);
+                disk.remove(&w.record);
+                let _ = w
+                    .ticket
+                    .stored
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                        Some(s.saturating_sub(w.weight))
+                    });
+                self.shared
+                    .settle(&w.ticket, w.weight, Outcome::Dropped(DropReason::Evicted));
+                return true;
+            }
+        }
+        false
     }
 
     /// Send the requests a previous process left in the disk queue, in order, before
@@ -931,19 +1009,15 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             Stats::add(&self.shared.stats.accepted, stored.weight);
             ticket.stored.store(stored.weight, Ordering::Release);
             if let Some(spool) = &self.spool {
-                let _ = spool.send(Spooled {
-                    body: None,
-                    weight: stored.weight,
-                    ticket,
-                    record: stored.record,
-                });
+                self.send_to_dispatcher(spool, None, stored.weight, ticket, stored.record);
             }
         }
     }
 
     /// Write a request to the disk queue before it is sent. When the queue is at
-    /// `max_bytes`: `block` waits for room (up to `block_timeout`), the drop policies
-    /// refuse the new request. A write that fails is counted and the request is sent
+    /// `max_bytes`: `block` waits for room (up to `block_timeout`), `drop_newest`
+    /// refuses the new request, `drop_oldest` evicts the oldest requests not being
+    /// sent yet. A write that fails is counted and the request is sent
     /// anyway: it is only not crash-safe.
     fn persist(
         &self,
@@ -955,23 +1029,32 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         let size = DiskQueue::size_of(body.len());
         let cap = self.shared.queue.max_bytes as u64;
         if disk.bytes() + size > cap {
-            if self.shared.queue.overflow != Overflow::Block {
-                return Err(DropReason::QueueFull);
-            }
-            let until = crate::time::after(self.shared.queue.block_timeout);
-            let mut st = self.shared.lock();
-            while disk.bytes() + size > cap {
-                let now = Instant::now();
-                if now >= until || st.shutdown {
-                    return Err(DropReason::BlockTimeout);
+            match self.shared.queue.overflow {
+                Overflow::DropNewest => return Err(DropReason::QueueFull),
+                Overflow::DropOldest => {
+                    while disk.bytes() + size > cap {
+                        if !self.evict_oldest(disk) {
+                            return Err(DropReason::QueueFull);
+                        }
+                    }
                 }
-                // Settled requests free their files and notify `progress`.
-                st = self
-                    .shared
-                    .progress
-                    .wait_timeout(st, (until - now).min(SYNC_INTERVAL))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                Overflow::Block => {
+                    let until = crate::time::after(self.shared.queue.block_timeout);
+                    let mut st = self.shared.lock();
+                    while disk.bytes() + size > cap {
+                        let now = Instant::now();
+                        if now >= until || st.shutdown {
+                            return Err(DropReason::BlockTimeout);
+                        }
+                        // Settled requests free their files and notify `progress`.
+                        st = self
+                            .shared
+                            .progress
+                            .wait_timeout(st, (until - now).min(SYNC_INTERVAL))
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
             }
         }
         match disk.write(weight, body) {
@@ -1025,6 +1108,13 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
     }
 }
 
+/// A spooled request's state: waiting for the dispatcher, taken by it (being sent), or
+/// evicted before it was (`drop_oldest` at the disk queue's `max_bytes`). Whoever
+/// moves it from `WAITING` first decides.
+const WAITING: u8 = 0;
+const TAKEN: u8 = 1;
+const EVICTED: u8 = 2;
+
 /// A request written to the disk queue, waiting for an export slot.
 struct Spooled {
     /// The request, unless it was left on disk only (read back when sent).
@@ -1032,6 +1122,15 @@ struct Spooled {
     weight: u64,
     ticket: Arc<Ticket>,
     record: Record,
+    state: Arc<AtomicU8>,
+}
+
+/// The batcher's handle on a spooled request, to evict it.
+struct Waiting {
+    state: Arc<AtomicU8>,
+    record: Record,
+    weight: u64,
+    ticket: Arc<Ticket>,
 }
 
 /// Sends the requests of the disk queue in order, as export slots free up.
@@ -1057,6 +1156,19 @@ impl<T: Send + 'static> Dispatcher<T> {
                 _ = cancelled.wait_for(|c| *c) => None,
             };
             let Some(permit) = permit else { return };
+            let taken = next
+                .state
+                .compare_exchange(WAITING, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if !taken {
+                // Evicted (and settled) while it waited.
+                if let Some(body) = &next.body {
+                    shared
+                        .spooled_bytes
+                        .fetch_sub(body.len() as u64, Ordering::Relaxed);
+                }
+                continue;
+            }
             let body = match next.body {
                 Some(body) => {
                     shared

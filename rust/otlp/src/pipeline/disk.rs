@@ -44,7 +44,7 @@ pub struct Encoding {
 }
 
 /// A request written to the disk queue.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Record {
     seq: u64,
     len: u64,
@@ -83,6 +83,9 @@ pub struct DiskQueue {
     bytes: AtomicU64,
     /// Files written since the last sync (`Fsync::Interval`).
     unsynced: Mutex<Vec<u64>>,
+    /// Held for a whole [`Self::sync`]: a flush's sync waits for a background one that
+    /// took its files first, so "synced" never returns before the files are durable.
+    syncing: Mutex<()>,
 }
 
 fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
@@ -111,8 +114,8 @@ impl DiskQueue {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 return Err(Error::Config(format!(
-                    "`queue.directory`: {} is used by another live process; give each \
-                     process its own directory",
+                    "`queue.directory`: {} is in use by another live exporter or process; \
+                     give each its own directory",
                     dir.display()
                 )))
             }
@@ -139,6 +142,7 @@ impl DiskQueue {
             next_seq: AtomicU64::new(found.last().map_or(1, |s| s + 1)),
             bytes: AtomicU64::new(0),
             unsynced: Mutex::new(Vec::new()),
+            syncing: Mutex::new(()),
         };
         let mut recovered = Recovered::default();
         for seq in found {
@@ -250,6 +254,7 @@ impl DiskQueue {
     /// Make what was written durable (`Fsync::Interval`): the files, then the
     /// directory that names them.
     pub fn sync(&self) {
+        let _one_at_a_time = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
         let pending = std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(|e| e.into_inner()));
         if pending.is_empty() {
             return;
@@ -341,7 +346,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("used by another live process"), "{err}");
+        assert!(
+            err.contains("in use by another live exporter or process"),
+            "{err}"
+        );
         let _ = fs::remove_dir_all(root);
     }
 
