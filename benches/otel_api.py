@@ -21,6 +21,8 @@ API differ:
   ``otlp.sdk.SpanExporter`` (and the SDK ``MeterProvider`` with ``otlp.sdk.MetricExporter``):
   for users who keep the SDK and swap the export path.
 * ``none`` (Flask part): the same app without instrumentation.
+* ``noop`` (Flask part): the instrumentation on the API's no-op providers: what the
+  instrumentation library itself costs, which no provider can take away.
 
 Parts:
 
@@ -67,6 +69,9 @@ SLOTS = (*harness.BASE_SLOTS, "metric_requests", "log_requests")
 SERVICE_NAME = "otel-api-bench"
 
 PIPELINES = ("official", "otlp", "sdk+otlp")
+# Flask part only: no instrumentation, and the instrumentation on the API's no-op
+# providers (its own cost: what no provider can take away).
+UNEXPORTED = ("none", "noop")
 TARGETS = {"otlp": 10.0, "sdk+otlp": 3.0}  # spans/s end to end over official (the issue)
 DEFAULT_SPANS = {"official": 50_000, "otlp": 500_000, "sdk+otlp": 100_000}
 DEFAULT_REQUESTS = 10_000
@@ -291,7 +296,14 @@ def flask_worker(args: argparse.Namespace) -> int:
     counters = harness.Counters(args.counter, SLOTS)
     app = make_flask_app()
     pipeline = None
-    if args.pipeline != "none":
+    if args.pipeline == "noop":
+        from opentelemetry import metrics, trace
+        from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+        FlaskInstrumentor().instrument_app(
+            app, tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
+        )
+    elif args.pipeline != "none":
         from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
         pipeline = Pipeline(args.pipeline, args.endpoint, max(total, 2048), args.batch_size, metrics=True)
@@ -376,10 +388,10 @@ def run_problem(part: str, i: int, r: dict[str, Any]) -> str | None:
     who = f"{part} {r['pipeline']} run {i + 1}"
     if "error" in r:
         return f"{who}: {r['error']}"
-    expected = r["n"] + r.get("warmup", 0) if r["pipeline"] != "none" else 0
+    expected = r["n"] + r.get("warmup", 0) if r["pipeline"] not in UNEXPORTED else 0
     stats = r.get("stats_before_shutdown", {})
     dropped = {k: v for k, v in stats.items() if k.startswith("spans_dropped") and v}
-    if r["pipeline"] != "none" and r.get("received") != expected:
+    if r.get("received") != expected:
         return f"{who}: sink received {r.get('received')} spans, expected exactly {expected} {dropped or ''}"
     if dropped:
         return f"{who}: the exporter reports dropped spans {dropped}"
@@ -426,7 +438,7 @@ def progress(part: str, rep: int, r: dict[str, Any], out: Any) -> None:
         print(
             f"{head} {r['n']:,} requests in {r['elapsed_s']:.2f}s: p50 {r['p50_us']:.1f} us, "
             f"p99 {r['p99_us']:.1f} us, mean {r['mean_us']:.1f} us, max {r['max_us']:.0f} us"
-            + (f"; sink got {r['received']:,} spans" if r["pipeline"] != "none" else ""),
+            + (f"; sink got {r['received']:,} spans" if r["pipeline"] not in UNEXPORTED else ""),
             file=out,
             flush=True,
         )
@@ -442,7 +454,7 @@ def parent_main(args: argparse.Namespace) -> int:
     problems: list[str] = []
     with tempfile.TemporaryDirectory(prefix="otlp-bench-") as tmp:
         for part in parts:
-            names = pipelines if part == "spans" else ["none", *pipelines]
+            names = pipelines if part == "spans" else [*UNEXPORTED, *pipelines]
             runs[part] = {p: [] for p in names}
             for rep in range(args.repeat):
                 for p in names:
@@ -469,7 +481,7 @@ def parent_main(args: argparse.Namespace) -> int:
                 ratios[f"spans_{p}_over_official"] = harness.otlp_over_official(summary["spans"][p], official)
     if "flask" in summary:
         base = summary["flask"].get("none", {})
-        for p in pipelines:
+        for p in ("noop", *pipelines):
             s = summary["flask"].get(p, {})
             if base.get("runs") and s.get("ok_runs"):
                 # From the medians: the best of a few runs is the quietest one, and on a
@@ -560,6 +572,17 @@ def print_report(args: argparse.Namespace, summary: dict[str, Any], ratios: dict
             if r:
                 shown = [f"{q} {v:.1f}{TIMES}" if v is not None else f"{q} n/a (noise)" for q, v in r.items()]
                 print(f"latency added by official / by {p}: {', '.join(shown)}")
+        flask = summary["flask"]
+        if all("added_p50_us" in flask.get(p, {}) for p in ("noop", "official")):
+            # What the providers add on top of the instrumentation library's own work.
+            floor = flask["noop"]["added_p50_us"]
+            beyond = {
+                p: flask[p]["added_p50_us"] - floor for p in PIPELINES if "added_p50_us" in flask.get(p, {})
+            }
+            print(
+                "p50 added beyond the instrumentation on no-op providers: "
+                + ", ".join(f"{p} {v:.1f} us" for p, v in beyond.items())
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -569,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_worker"]:
         p = argparse.ArgumentParser(prog="otel_api.py _worker")
         p.add_argument("part", choices=["spans", "flask"])
-        p.add_argument("--pipeline", required=True, choices=["none", *PIPELINES])
+        p.add_argument("--pipeline", required=True, choices=[*UNEXPORTED, *PIPELINES])
         p.add_argument("--endpoint", required=True)
         p.add_argument("--counter", required=True)
         p.add_argument("--n", type=int, required=True)
