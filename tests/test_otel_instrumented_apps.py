@@ -136,25 +136,51 @@ def run_app(sink: Sink, selection: Mapping[str, str], workdir: Path) -> AppRun:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    assert rc == 0, f"the app failed (rc={rc}):\n{stderr[-4000:]}"
+    assert rc == 0, f"the app failed (rc={rc}):\n{stderr[-4000:]}{exceptions_reported(sink)}"
     lines = [line for line in stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"the app printed no result:\n{stdout[-2000:]}\n{stderr[-4000:]}"
     return AppRun(json.loads(lines[-1][len("RESULT ") :]), stderr, sink)
 
 
+def exceptions_reported(sink: Sink) -> str:
+    """The exceptions the app's telemetry reported: a server error's cause reaches the
+    collector, not the app's stderr (its logging goes to the OpenTelemetry handler)."""
+    seen = []
+    for _, _, record in sink.log_records():
+        attrs = {kv.key: kv.value.string_value for kv in record.attributes}
+        if "exception.type" in attrs:
+            seen.append(
+                f"log {record.body.string_value!r}: {attrs['exception.type']}: {attrs['exception.message']}"
+            )
+    for _, _, span in sink.spans():
+        for event in span.events:
+            attrs = {kv.key: kv.value.string_value for kv in event.attributes}
+            if event.name == "exception":
+                seen.append(
+                    f"span {span.name!r}: {attrs.get('exception.type')}: {attrs.get('exception.message')}"
+                )
+    return "".join(f"\nreported: {line}" for line in seen)
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, AppRun]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, AppRun | str]]:
     """The runs of the app, each into its own sink (every test reads the same runs): the
-    reference, and each candidate this build of otlp can run."""
+    reference, and each candidate this build of otlp can run. A candidate whose app
+    failed is its failure message, for its own tests to report."""
     tmp = tmp_path_factory.mktemp("apps")
     with contextlib.ExitStack() as stack:
-        out = {}
+        out: dict[str, AppRun | str] = {}
         for name, selection in SELECTIONS.items():
             if name != "official" and missing(name):
                 continue
             slug = name.replace("+", "-")
             sink = stack.enter_context(Sink(workdir=tmp / f"{slug}-sink"))
-            out[name] = run_app(sink, selection, tmp / slug)
+            try:
+                out[name] = run_app(sink, selection, tmp / slug)
+            except AssertionError as e:
+                if name == "official":
+                    raise
+                out[name] = f"{name}: {e}"
         yield out
 
 
@@ -391,16 +417,27 @@ class Normaliser:
         return sorted(out, key=lambda r: json.dumps(r, sort_keys=True))
 
 
-def candidate_run(runs: dict[str, AppRun], candidate: str) -> AppRun:
+def candidate_run(runs: dict[str, AppRun | str], candidate: str) -> AppRun:
     if candidate not in runs:
         pytest.skip(f"{candidate}: {missing(candidate)}")
-    return runs[candidate]
+    run = runs[candidate]
+    if isinstance(run, str):
+        pytest.fail(run, pytrace=False)
+    return run
+
+
+def reference_run(runs: dict[str, AppRun | str]) -> AppRun:
+    run = runs["official"]
+    assert isinstance(run, AppRun)
+    return run
 
 
 @pytest.fixture(scope="module")
-def normalised(runs: dict[str, AppRun]) -> dict[str, dict[str, Any]]:
+def normalised(runs: dict[str, AppRun | str]) -> dict[str, dict[str, Any]]:
     out = {}
     for name, run in runs.items():
+        if isinstance(run, str):
+            continue  # its tests report the failure
         n = Normaliser(run)
         traces = n.traces()  # labels first: logs refer to them
         out[name] = {
@@ -415,8 +452,8 @@ def normalised(runs: dict[str, AppRun]) -> dict[str, dict[str, Any]]:
 # --------------------------------------------------------------------------
 # tests
 # --------------------------------------------------------------------------
-def test_the_reference_run_is_the_official_pipeline(runs: dict[str, AppRun]) -> None:
-    official = runs["official"]
+def test_the_reference_run_is_the_official_pipeline(runs: dict[str, AppRun | str]) -> None:
+    official = reference_run(runs)
     classes = official.result["classes"]
     assert classes["tracer_provider"] == "opentelemetry.sdk.trace.TracerProvider"
     assert classes["meter_provider"] == "opentelemetry.sdk.metrics._internal.MeterProvider"
@@ -466,9 +503,11 @@ def test_the_reference_tells_the_whole_story(normalised: dict[str, dict[str, Any
 
 
 @pytest.mark.parametrize("candidate", CANDIDATES)
-def test_each_run_uses_the_pipeline_its_environment_selects(runs: dict[str, AppRun], candidate: str) -> None:
+def test_each_run_uses_the_pipeline_its_environment_selects(
+    runs: dict[str, AppRun | str], candidate: str
+) -> None:
     run = candidate_run(runs, candidate)
-    classes, reference = run.result["classes"], runs["official"].result["classes"]
+    classes, reference = run.result["classes"], reference_run(runs).result["classes"]
     for provider in ("tracer_provider", "meter_provider", "logger_provider"):
         if candidate == "otlp":
             assert classes[provider].startswith("otlp.otel."), classes
@@ -476,7 +515,7 @@ def test_each_run_uses_the_pipeline_its_environment_selects(runs: dict[str, AppR
             assert classes[provider] == reference[provider]
     # The logging instrumentation's handler feeds the logs API in every run.
     assert classes["root_handlers"] == reference["root_handlers"]
-    assert run.result["answers"] == runs["official"].result["answers"]
+    assert run.result["answers"] == reference_run(runs).result["answers"]
     # Who delivered: otlp's Rust transport, not the official gRPC exporters.
     assert_clean_delivery(run, "otlp/")
 
@@ -493,7 +532,7 @@ def assert_clean_delivery(run: AppRun, user_agent: str) -> None:
 
 @pytest.mark.parametrize("candidate", CANDIDATES)
 def test_same_resource(
-    runs: dict[str, AppRun], normalised: dict[str, dict[str, Any]], candidate: str
+    runs: dict[str, AppRun | str], normalised: dict[str, dict[str, Any]], candidate: str
 ) -> None:
     candidate_run(runs, candidate)
     official, ours = normalised["official"]["resources"], normalised[candidate]["resources"]
@@ -502,7 +541,9 @@ def test_same_resource(
 
 
 @pytest.mark.parametrize("candidate", CANDIDATES)
-def test_same_traces(runs: dict[str, AppRun], normalised: dict[str, dict[str, Any]], candidate: str) -> None:
+def test_same_traces(
+    runs: dict[str, AppRun | str], normalised: dict[str, dict[str, Any]], candidate: str
+) -> None:
     candidate_run(runs, candidate)
     official, ours = normalised["official"]["traces"], normalised[candidate]["traces"]
     assert [t["name"] for t in ours] == [t["name"] for t in official]
@@ -511,7 +552,9 @@ def test_same_traces(runs: dict[str, AppRun], normalised: dict[str, dict[str, An
 
 
 @pytest.mark.parametrize("candidate", CANDIDATES)
-def test_same_metrics(runs: dict[str, AppRun], normalised: dict[str, dict[str, Any]], candidate: str) -> None:
+def test_same_metrics(
+    runs: dict[str, AppRun | str], normalised: dict[str, dict[str, Any]], candidate: str
+) -> None:
     candidate_run(runs, candidate)
     official, ours = normalised["official"]["metrics"], normalised[candidate]["metrics"]
     assert sorted(ours) == sorted(official)
@@ -520,7 +563,9 @@ def test_same_metrics(runs: dict[str, AppRun], normalised: dict[str, dict[str, A
 
 
 @pytest.mark.parametrize("candidate", CANDIDATES)
-def test_same_logs(runs: dict[str, AppRun], normalised: dict[str, dict[str, Any]], candidate: str) -> None:
+def test_same_logs(
+    runs: dict[str, AppRun | str], normalised: dict[str, dict[str, Any]], candidate: str
+) -> None:
     candidate_run(runs, candidate)
     official, ours = normalised["official"]["logs"], normalised[candidate]["logs"]
     assert ours == official
