@@ -8,7 +8,6 @@ nothing run here.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -28,21 +27,6 @@ from otlp.otel import distro
 INSTRUMENT = Path(sys.executable).with_name("opentelemetry-instrument")
 RUN_TIMEOUT = 60.0
 
-
-def _absent(module: str, *names: str) -> list[str]:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return [f"{module}.{name}" for name in names]
-    return [f"{module}.{name}" for name in names if not hasattr(mod, name)]
-
-
-# The distro sets up otlp.otel's providers; the exporter entry points name otlp.sdk's.
-_NO_PROVIDERS = _absent("otlp.otel", "TracerProvider", "MeterProvider", "LoggerProvider")
-_NO_SDK_EXPORTERS = _absent("otlp.sdk", "SpanExporter", "MetricExporter", "LogExporter")
-needs_providers = pytest.mark.skipif(
-    bool(_NO_PROVIDERS), reason=f"this build lacks {', '.join(_NO_PROVIDERS)}"
-)
 
 # Emits one span, one counter increment, one log record through the logs API and one
 # through ``logging``, and fills ``result`` with what the API's globals are.
@@ -135,7 +119,6 @@ def delivered(sink: Any, result: dict[str, Any], logs: int) -> dict[str, Any]:
     }
 
 
-@needs_providers
 def test_api_loader_selects_otlp_providers_by_environment(sink: Any) -> None:
     """``OTEL_PYTHON_{TRACER,METER,LOGGER}_PROVIDER=otlp``, no other set-up: the API's own
     loader builds otlp's providers, and what the code records reaches the collector."""
@@ -156,7 +139,6 @@ def test_api_loader_selects_otlp_providers_by_environment(sink: Any) -> None:
     assert got["agents"] == {"otlp"}
 
 
-@needs_providers
 @pytest.mark.parametrize("named_instance", [False, True])
 def test_configure_installs_all_three_providers_on_one_exporter(sink: Any, named_instance: bool) -> None:
     code = (
@@ -203,7 +185,6 @@ result["stats"] = dict(exporter.stats())
         assert uuid.UUID(instance_id).version == 4
 
 
-@needs_providers
 def test_exporter_variables_choose_the_signals_none_leaves_one_to_the_no_op_api(sink: Any) -> None:
     code = """
 from opentelemetry import _logs, metrics, trace
@@ -287,7 +268,6 @@ def test_distro_keeps_opentelemetry_distro_defaults_and_selects_the_configurator
     assert os.environ["OTEL_PYTHON_CONFIGURATOR"] == "configurator"
 
 
-@needs_providers
 def test_opentelemetry_instrument_needs_only_the_distro_named(sink: Any) -> None:
     """With opentelemetry-distro installed too, ``OTEL_PYTHON_DISTRO=otlp`` alone selects
     otlp's configurator; the logging instrumentation's handler feeds otlp's logs."""
@@ -300,7 +280,6 @@ def test_opentelemetry_instrument_needs_only_the_distro_named(sink: Any) -> None
     assert got["agents"] == {"otlp"}
 
 
-@needs_providers
 def test_logging_auto_instrumentation_variable_installs_one_handler(sink: Any) -> None:
     """``OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED=true``: otlp's handler on the root
     logger instead of the logging instrumentation's (so each record arrives once), and
@@ -348,8 +327,5 @@ result["console"] = stream.getvalue()
 def test_entry_points_load_what_they_name(group: str, name: str, target: str) -> None:
     (ep,) = entry_points(group=group, name=name)
     assert ep.value == target
-    absent = [t for t in _NO_PROVIDERS + _NO_SDK_EXPORTERS if t == target.replace(":", ".")]
-    if absent:
-        pytest.skip(f"this build lacks {absent[0]}")
     module, _, attr = target.partition(":")
     assert ep.load() is getattr(__import__(module, fromlist=[attr]), attr)

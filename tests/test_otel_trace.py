@@ -55,6 +55,16 @@ def test_tracers_and_spans_are_the_apis_types(tracer):
     span.end()
 
 
+@pytest.mark.parametrize("kind", list(SpanKind))
+def test_a_spans_kind_is_readable_before_and_after_it_ends(tracer, kind):
+    # The WSGI/ASGI instrumentations read span.kind, as the SDK's span has it.
+    span = tracer.start_span("s", kind=kind)
+    assert span.kind is kind
+    span.end()
+    assert span.kind is kind
+    assert tracer.start_span("default").kind is SpanKind.INTERNAL
+
+
 def test_the_current_span_lives_in_the_opentelemetry_context(tracer, exporter, sink):
     assert trace_api.get_current_span() is trace_api.INVALID_SPAN
     assert otlp.current_span() is None

@@ -12,9 +12,16 @@ _lock = threading.Lock()
 _shared: Exporter | None = None
 
 
+def env_flag(name: str) -> bool:
+    """A boolean environment variable as the specification reads one: ``true`` in any
+    case (surrounding spaces ignored) is true, anything else false."""
+    return os.environ.get(name, "").strip().lower() == "true"
+
+
 def sdk_disabled() -> bool:
-    """``OTEL_SDK_DISABLED`` is ``true`` (in any case): every provider is a no-op."""
-    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+    """``OTEL_SDK_DISABLED`` is ``true`` (in any case): every provider is a no-op, and
+    no exporter is made."""
+    return env_flag("OTEL_SDK_DISABLED")
 
 
 def shared_exporter() -> Exporter:

@@ -19,7 +19,7 @@ from opentelemetry.util.types import Attributes
 from otlp import _native
 from otlp._exporter import Exporter
 from otlp._logging import RecordHandler
-from otlp.otel._metrics import sdk_disabled
+from otlp.otel._config import sdk_disabled
 
 __all__ = ["LoggerProvider", "LoggingHandler"]
 

@@ -14,7 +14,6 @@ the official SDK would subtract the total it last saw.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional, TypeVar, cast
@@ -25,6 +24,7 @@ from opentelemetry.util.types import Attributes
 
 from otlp import _native
 from otlp._exporter import Exporter
+from otlp.otel._config import sdk_disabled
 
 __all__ = ["Meter", "MeterProvider"]
 
@@ -41,12 +41,6 @@ metrics.ObservableUpDownCounter.register(_native.OtelObservableUpDownCounter)
 metrics.ObservableGauge.register(_native.OtelObservableGauge)
 
 _T = TypeVar("_T")
-
-
-def sdk_disabled() -> bool:
-    """``OTEL_SDK_DISABLED=true`` (any case): the providers hand out no-op meters and
-    loggers, and no exporter is made."""
-    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 class Meter(metrics.Meter):

@@ -27,6 +27,7 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 
 from otlp._exporter import Exporter
 from otlp.errors import ConfigError
+from otlp.otel._config import env_flag, sdk_disabled
 
 __all__ = ["OtlpConfigurator", "OtlpDistro", "configure"]
 
@@ -78,7 +79,7 @@ def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | 
     Raises:
         otlp.errors.ConfigError: a variable names something otlp cannot do.
     """
-    if _flag("OTEL_SDK_DISABLED"):
+    if sdk_disabled():
         return None
     signals = [signal for signal in _SIGNALS if _exports(signal)]
     if not signals:
@@ -96,7 +97,7 @@ def configure(*, auto_instrumentation_version: str | None = None) -> Exporter | 
     if "logs" in signals:
         provider = otel.LoggerProvider(exporter=exporter)
         _logs.set_logger_provider(provider)
-        if _flag("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"):
+        if env_flag("OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED"):
             from otlp.otel._logs import install_logging_handler
 
             install_logging_handler(provider)
@@ -116,10 +117,6 @@ def _resource(auto_instrumentation_version: str | None) -> dict[str, str]:
     if auto_instrumentation_version:
         resource["telemetry.auto.version"] = auto_instrumentation_version
     return resource
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() == "true"
 
 
 def _exports(signal: str) -> bool:

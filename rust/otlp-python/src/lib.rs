@@ -50,12 +50,12 @@ mod _native {
         PyUpDownCounter,
     };
     #[pymodule_export]
-    use super::otel_trace::{PyAsCurrentSpan, PyOtelSpan, PyOtelTracer};
-    #[pymodule_export]
     use super::meter::{
         PyOtelCounter, PyOtelGauge, PyOtelHistogram, PyOtelObservableCounter,
         PyOtelObservableGauge, PyOtelObservableUpDownCounter, PyOtelUpDownCounter,
     };
+    #[pymodule_export]
+    use super::otel_trace::{PyAsCurrentSpan, PyOtelSpan, PyOtelTracer};
     #[pymodule_export]
     use super::receiver::PyReceiver;
     #[pymodule_export]

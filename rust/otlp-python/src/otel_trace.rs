@@ -382,6 +382,15 @@ impl PyOtelSpan {
 
 #[pymethods]
 impl PyOtelSpan {
+    /// The span's `opentelemetry.trace.SpanKind`, readable after `end()` as the SDK
+    /// span's is (the WSGI and ASGI instrumentations read it).
+    #[getter]
+    fn kind(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        // The API numbers kinds from INTERNAL = 0; the model from UNSPECIFIED = 0.
+        let i = (self.span.kind() as usize).saturating_sub(1);
+        Ok(otel(py)?.kinds[i].clone_ref(py))
+    }
+
     fn get_span_context(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.api_context
             .get_or_try_init(py, || otel(py)?.api_context(py, self.span.context()))

@@ -155,10 +155,10 @@ impl Tracer {
         };
         if let Some(verdict) = self.policy().late() {
             context.trace_flags = parent.map_or(random, |p| p.trace_flags);
-            return (self.span(context, None), Some(verdict));
+            return (self.span(context, kind, None), Some(verdict));
         }
         if !self.sampler.should_sample(parent, &trace_id) {
-            return (self.span(context, None), None);
+            return (self.span(context, kind, None), None);
         }
         context.trace_flags |= SAMPLED;
         let mut data = SpanData::new(
@@ -173,12 +173,18 @@ impl Tracer {
         data.parent_span_id = parent.map(|p| p.span_id);
         data.flags = self.flags_of(context.trace_flags, parent.map(|p| p.is_remote));
         data.start_time_unix_nano = start_time.unwrap_or_else(now_unix_nano);
-        (self.span(context, Some(Box::new(data))), None)
+        (self.span(context, kind, Some(Box::new(data))), None)
     }
 
-    fn span(self: &Arc<Self>, context: SpanContext, data: Option<Box<SpanData>>) -> Span {
+    fn span(
+        self: &Arc<Self>,
+        context: SpanContext,
+        kind: SpanKind,
+        data: Option<Box<SpanData>>,
+    ) -> Span {
         Span {
             context,
+            kind,
             tracer: self.clone(),
             data: Mutex::new(data),
         }
@@ -207,6 +213,8 @@ impl Tracer {
 /// has ended (or when it never recorded).
 pub struct Span {
     context: SpanContext,
+    /// Kept apart from the data, which is gone once the span ends.
+    kind: SpanKind,
     tracer: Arc<Tracer>,
     /// `None` once ended, or for a span that records nothing.
     data: Mutex<Option<Box<SpanData>>>,
@@ -216,6 +224,11 @@ impl Span {
     /// This span's identity.
     pub fn context(&self) -> &SpanContext {
         &self.context
+    }
+
+    /// The kind it was started with, also once it has ended or if it records nothing.
+    pub fn kind(&self) -> SpanKind {
+        self.kind
     }
 
     /// The tracer that started it.
