@@ -354,21 +354,20 @@ def main(argv: list[str] | None = None) -> int:
             report["rss"] = rows
         if args.only in (None, "disk"):
             rows = {}
-            for exporter, n in (
-                ("official", args.spans // 5),
-                ("otlp", args.spans),
-                ("otlp+disk", args.spans),
-            ):
-                r = run("disk", exporter, tmp, f"disk-{exporter}", 600, spans=n)
-                rows[exporter] = r
-                if "error" in r or not r.get("complete"):
-                    problems.append(
-                        f"disk {exporter}: {r.get('error') or 'incomplete'} ({r.get('received')})"
+            cases = (("official", args.spans // 5), ("otlp", args.spans), ("otlp+disk", args.spans))
+            for rep in range(args.repeat):  # alternating, so a machine that slows affects all
+                for exporter, n in cases:
+                    r = run("disk", exporter, tmp, f"disk-{exporter}-{rep}", 600, spans=n)
+                    if "error" in r or not r.get("complete"):
+                        error = r.get("error") or "incomplete"
+                        problems.append(f"disk {exporter}: {error} ({r.get('received')})")
+                        continue
+                    print(
+                        f"  [disk] {exporter:<10} {n:,} spans end to end: {fmt_rate(r['rate'])}/s", file=out
                     )
-                    continue
-                print(
-                    f"  [disk] {exporter:<10} {n:,} spans end to end: {fmt_rate(r['rate'])} spans/s", file=out
-                )
+                    best = rows.get(exporter)
+                    if best is None or r["rate"] > best["rate"]:
+                        rows[exporter] = r
             report["disk"] = rows
         if args.only in (None, "idle"):
             rows = {}
