@@ -474,21 +474,32 @@ class OtelObservableGauge(_Instrument): ...
 
 @final
 class Receiver:
-    """A local OTLP receiver (gRPC, and OTLP/HTTP over HTTP/2) that counts what arrives.
+    """A local OTLP receiver: OTLP/gRPC, and OTLP/HTTP over HTTP/1.1 and h2c (protobuf or
+    JSON; uncompressed, gzip or zstd), on ``grpc`` and, if given, ``http`` (both serve
+    every protocol). It counts what arrives and keeps up to ``keep`` accepted requests
+    (at most 128 MiB of them; beyond, they are counted in ``counts()["dropped"]``) for
+    ``take()``.
 
-    What clients can make it hold is bounded: ``max_connections`` served at once
-    (further ones are closed at once); ``handshake_timeout`` seconds for a new
-    connection's HTTP/2 preface and settings; a connection without an open request is
-    closed after ``idle_timeout`` seconds; a request body must arrive within
-    ``request_timeout`` seconds (else DEADLINE_EXCEEDED / 408). Fixed limits: 16 MiB per
-    message, 128 MiB of request bodies buffered at once (32 MiB per connection; beyond
-    that UNAVAILABLE / 503), 100 concurrent requests per connection.
+    What clients can make it hold is bounded: a request body of ``max_message_size``
+    bytes (HTTP 413 / RESOURCE_EXHAUSTED beyond), ``max_decompressed_size`` bytes once
+    decompressed (the same; decompression stops there, so a small "bomb" cannot expand
+    in memory); ``max_connections`` served at once (further ones are closed at once);
+    ``handshake_timeout`` seconds for a new connection's first bytes and for each request
+    head; a connection without an open request is closed after ``idle_timeout``
+    seconds; a request body must arrive within ``request_timeout`` seconds (else
+    DEADLINE_EXCEEDED / 408). Fixed limits: 128 MiB of request bodies buffered at once
+    (32 MiB per connection; beyond that UNAVAILABLE / 503), 100 concurrent requests per
+    HTTP/2 connection.
     """
 
     def __new__(
         cls,
-        address: str = "127.0.0.1:0",
+        grpc: str = "127.0.0.1:0",
+        http: str | None = None,
         *,
+        keep: int = 0,
+        max_message_size: int = 16777216,
+        max_decompressed_size: int = 67108864,
         max_connections: int = 256,
         handshake_timeout: float = 10.0,
         idle_timeout: float = 120.0,
@@ -498,7 +509,10 @@ class Receiver:
     def endpoint(self) -> str: ...
     @property
     def port(self) -> int: ...
+    @property
+    def http_endpoint(self) -> str | None: ...
     def counts(self) -> dict[str, int]: ...
+    def take(self) -> list[tuple[str, str, bytes]]: ...
     def stop(self) -> None: ...
 
 def current_span() -> Span | None: ...

@@ -61,6 +61,12 @@ pub struct ReceiverLimits {
     /// received or decompressed: larger requests are refused (gRPC RESOURCE_EXHAUSTED,
     /// HTTP 413). Default 16 MiB, four times the exporters' usual 4 MiB.
     pub max_message_size: usize,
+    /// Largest message once decompressed (gzip, zstd). Decompression stops one byte past
+    /// it and the request is refused (gRPC RESOURCE_EXHAUSTED, HTTP 413): a small body
+    /// that would expand to gigabytes costs at most this much memory and the time to
+    /// produce it. Default 64 MiB, the request size the OTLP specification recommends
+    /// clients stay under.
+    pub max_decompressed_size: usize,
     /// Bytes of request bodies buffered at once by all requests together. A request that
     /// would go beyond is refused as retryable (gRPC UNAVAILABLE, HTTP 503). Default
     /// 128 MiB.
@@ -90,6 +96,7 @@ impl Default for ReceiverLimits {
     fn default() -> Self {
         Self {
             max_message_size: 16 << 20,
+            max_decompressed_size: 64 << 20,
             max_buffered_bytes: 128 << 20,
             max_connection_buffered_bytes: 32 << 20,
             max_connections: 256,
@@ -102,7 +109,8 @@ impl Default for ReceiverLimits {
 }
 
 impl ReceiverLimits {
-    /// Check the limits: counts positive, `max_message_size` from 1 byte to 4 GiB - 1,
+    /// Check the limits: counts positive, `max_message_size` and `max_decompressed_size`
+    /// from 1 byte to 4 GiB - 1,
     /// `max_message_size + 5 <= max_connection_buffered_bytes <= max_buffered_bytes`,
     /// and timeouts above 0 and no longer than [`crate::time::MAX_DURATION`].
     pub fn validate(&self) -> Result<()> {
@@ -116,6 +124,9 @@ impl ReceiverLimits {
         // A gRPC prefix cannot declare more.
         if self.max_message_size == 0 || self.max_message_size > u32::MAX as usize {
             return bad("`max_message_size` must be between 1 byte and 4 GiB - 1");
+        }
+        if self.max_decompressed_size == 0 || self.max_decompressed_size > u32::MAX as usize {
+            return bad("`max_decompressed_size` must be between 1 byte and 4 GiB - 1");
         }
         // The largest body (a message and its gRPC prefix) must be able to arrive.
         if self.max_connection_buffered_bytes < self.max_message_size + PREFIX
@@ -201,6 +212,10 @@ mod tests {
         for bad in [
             ReceiverLimits {
                 max_connections: 0,
+                ..d.clone()
+            },
+            ReceiverLimits {
+                max_decompressed_size: 0,
                 ..d.clone()
             },
             ReceiverLimits {

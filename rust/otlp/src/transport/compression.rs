@@ -82,28 +82,54 @@ impl Compression {
     }
 
     /// The first `limit` bytes of `data` decompressed, and whether there was more.
-    /// Nothing past `limit` is decompressed (a small bomb cannot make it work hard).
+    /// Nothing past `limit` is decompressed (a small bomb cannot make it work hard), and
+    /// the output buffer never holds more than `limit + 1` bytes (a receiver's memory
+    /// bound rests on it).
     pub fn decompress_prefix(self, data: &[u8], limit: usize) -> Result<(Vec<u8>, bool)> {
         let mut out = Vec::new();
-        let bound = limit as u64 + 1;
         match self {
             Self::None => out.extend_from_slice(&data[..data.len().min(limit + 1)]),
-            Self::Gzip => {
-                flate2::read::GzDecoder::new(data)
-                    .take(bound)
-                    .read_to_end(&mut out)
-                    .map_err(|e| Error::Transport(format!("invalid gzip message: {e}")))?;
-            }
-            Self::Zstd => {
-                zstd::stream::read::Decoder::new(data)
-                    .and_then(|d| d.take(bound).read_to_end(&mut out))
-                    .map_err(|e| Error::Transport(format!("invalid zstd message: {e}")))?;
-            }
+            Self::Gzip => read_bounded(flate2::read::GzDecoder::new(data), limit + 1, &mut out)
+                .map_err(|e| Error::Transport(format!("invalid gzip message: {e}")))?,
+            Self::Zstd => zstd::stream::read::Decoder::new(data)
+                .and_then(|d| read_bounded(d, limit + 1, &mut out))
+                .map_err(|e| Error::Transport(format!("invalid zstd message: {e}")))?,
         }
         let more = out.len() > limit;
         out.truncate(limit);
         Ok((out, more))
     }
+}
+
+/// Read `from` to its end or to `bound` bytes into `out`. The buffer doubles as it fills
+/// but is capped at `bound` (`read_to_end` would double it past: up to twice the bound).
+fn read_bounded(mut from: impl Read, bound: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+    const FIRST: usize = 64 << 10;
+    const STEP: usize = 256 << 10;
+    while out.len() < bound {
+        if out.len() == out.capacity() {
+            let grown = (out.len() * 2).max(FIRST).min(bound);
+            out.reserve_exact(grown - out.len());
+        }
+        let start = out.len();
+        // Zeroing only a step of the spare room keeps short reads from zeroing it all
+        // again and again.
+        let end = out.capacity().min(bound).min(start + STEP);
+        out.resize(end, 0);
+        match from.read(&mut out[start..]) {
+            Ok(0) => {
+                out.truncate(start);
+                return Ok(());
+            }
+            Ok(n) => out.truncate(start + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => out.truncate(start),
+            Err(e) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Append the zstd frame of `data` to `out` (level 1: fast, most of the gain).

@@ -1,18 +1,21 @@
-//! The embedded receiver: OTLP/gRPC, and OTLP/HTTP (protobuf) over HTTP/2 with prior
-//! knowledge, on one port. It decodes gzip and zstd, counts spans, metrics and log
-//! records, and answers success; `python -m otlp demo` / `serve` and the benchmarks use it.
+//! The embedded receiver's listeners and its HTTP/2 side: every connection, on either
+//! listener, is sniffed for the HTTP/2 preface and served as HTTP/2 (OTLP/gRPC, and
+//! OTLP/HTTP with prior knowledge: h2c) or as HTTP/1.1 (OTLP/HTTP, [`super::http1`]).
 //! What a client can make it hold is bounded by [`ReceiverLimits`].
 
 use std::borrow::Cow;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
 use http::{HeaderMap, HeaderValue, Request, Response};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{watch, Notify};
@@ -21,11 +24,14 @@ use super::limits::{
     Budget, ReceiverLimits, ACCEPT_BACKOFF, ACCEPT_QUEUE, CONNECTION_WINDOW, MAX_HEADER_LIST_SIZE,
     PREFIX, SEGMENT, STREAM_WINDOW,
 };
-use crate::decode::count_items;
+use super::request::{accept, http_body, Format, Kept, Received};
 use crate::error::{Error, Result};
 use crate::transport::compression::Compression;
 use crate::transport::grpc::{message_compression, read_prefix};
 use crate::transport::Paths;
+
+/// What an HTTP/2 connection starts with (RFC 9113 §3.4); anything else is HTTP/1.
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What a [`Receiver`] has seen so far.
 #[derive(Debug, Default)]
@@ -48,7 +54,7 @@ pub struct ReceiverCounts {
 
 impl ReceiverCounts {
     /// The counter of a signal (an index into [`Paths::ALL`]: traces, metrics, logs).
-    fn of(&self, signal: usize) -> &AtomicU64 {
+    pub(super) fn of(&self, signal: usize) -> &AtomicU64 {
         match signal {
             0 => &self.spans,
             1 => &self.metrics,
@@ -60,18 +66,21 @@ impl ReceiverCounts {
 /// A running receiver; stops when dropped.
 pub struct Receiver {
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
 }
 
 /// What the receiver's tasks share.
-struct Shared {
-    counts: Arc<ReceiverCounts>,
-    limits: ReceiverLimits,
+pub(super) struct Shared {
+    pub(super) counts: Arc<ReceiverCounts>,
+    pub(super) limits: ReceiverLimits,
     /// Request body bytes buffered by all connections.
     buffered: Budget,
     /// Connections being served.
     connections: AtomicUsize,
+    /// Accepted requests kept for [`Receiver::take`].
+    pub(super) kept: Kept,
 }
 
 impl Receiver {
@@ -82,27 +91,70 @@ impl Receiver {
 
     /// Listen on `addr` with the given limits.
     pub fn start_with(runtime: &Handle, addr: &str, limits: ReceiverLimits) -> Result<Self> {
+        Self::start_on(runtime, addr, None, limits, 0)
+    }
+
+    /// Listen on `grpc` and, if given, on `http` too (`4317` and `4318` by convention;
+    /// both serve every protocol), and keep up to `keep` accepted requests (no more than
+    /// [`ReceiverLimits::max_buffered_bytes`] of them) for [`Self::take`].
+    pub fn start_on(
+        runtime: &Handle,
+        grpc: &str,
+        http: Option<&str>,
+        limits: ReceiverLimits,
+        keep: usize,
+    ) -> Result<Self> {
         limits.validate()?;
-        let listener = runtime
-            .block_on(listen(addr))
-            .map_err(|e| Error::Config(format!("`address`: cannot listen on {addr:?}: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::Transport(e.to_string()))?;
+        let bind = |name: &str, addr: &str| {
+            let listener = runtime
+                .block_on(listen(addr))
+                .map_err(|e| Error::Config(format!("`{name}`: cannot listen on {addr:?}: {e}")))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Error::Transport(e.to_string()))?;
+            Ok::<_, Error>((listener, local))
+        };
+        let (listener, addr) = bind("grpc", grpc)?;
+        let http = http.map(|a| bind("http", a)).transpose()?;
         let shared = Arc::new(Shared {
             counts: Arc::new(ReceiverCounts::default()),
             buffered: Budget::new(limits.max_buffered_bytes),
+            kept: Kept::new(keep, limits.max_buffered_bytes),
             limits,
             connections: AtomicUsize::new(0),
         });
         let (stop, stopped) = watch::channel(false);
-        runtime.spawn(accept_loop(listener, shared.clone(), stopped));
-        Ok(Self { addr, shared, stop })
+        runtime.spawn(accept_loop(listener, shared.clone(), stopped.clone()));
+        let http_addr = http.map(|(listener, local)| {
+            runtime.spawn(accept_loop(listener, shared.clone(), stopped));
+            local
+        });
+        Ok(Self {
+            addr,
+            http_addr,
+            shared,
+            stop,
+        })
     }
 
     /// The address it listens on, with the port the system chose for port 0.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the second listener, if there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The requests kept since the last call, oldest first (see [`Self::start_on`]).
+    pub fn take(&self) -> Vec<Received> {
+        self.shared.kept.take()
+    }
+
+    /// Requests accepted but not kept, the room for them being full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.kept.dropped.load(Ordering::Relaxed)
     }
 
     /// What it has counted so far; the `Arc` may outlive the receiver.
@@ -180,14 +232,20 @@ async fn accept_loop(
                 continue;
             }
         };
-        // Only this loop adds connections, so the count cannot pass the limit.
-        if shared.connections.load(Ordering::Relaxed) >= shared.limits.max_connections {
+        // Accept loops (one per listener) add connections only here, one step each:
+        // the count cannot pass the limit.
+        if shared
+            .connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < shared.limits.max_connections).then_some(n + 1)
+            })
+            .is_err()
+        {
             // Closed at once, the client learns it now (a reset) and can try again,
             // rather than waiting on a handshake that would never come.
             drop(sock);
             continue;
         }
-        shared.connections.fetch_add(1, Ordering::Relaxed);
         let _ = sock.set_nodelay(true);
         tokio::spawn(serve_connection(
             sock,
@@ -218,8 +276,8 @@ impl Drop for Slot {
 }
 
 /// One served connection: its share of the buffer budget and its open requests.
-struct Connection {
-    shared: Arc<Shared>,
+pub(super) struct Connection {
+    pub(super) shared: Arc<Shared>,
     buffered: Budget,
     /// Requests whose handler is running.
     open: AtomicUsize,
@@ -227,9 +285,43 @@ struct Connection {
     idle: Notify,
 }
 
-async fn serve_connection(sock: TcpStream, slot: Slot, mut stopped: watch::Receiver<bool>) {
+async fn serve_connection(mut sock: TcpStream, slot: Slot, mut stopped: watch::Receiver<bool>) {
     let shared = slot.0.clone();
     let limits = &shared.limits;
+    let conn = Arc::new(Connection {
+        shared: shared.clone(),
+        buffered: Budget::new(limits.max_connection_buffered_bytes),
+        open: AtomicUsize::new(0),
+        idle: Notify::new(),
+    });
+    let mut head = Vec::with_capacity(PREFACE.len());
+    let sniff = async {
+        while head.len() < PREFACE.len() && PREFACE.starts_with(&head) {
+            if sock.read_buf(&mut head).await? == 0 {
+                return Err(ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::select! {
+        r = tokio::time::timeout(limits.handshake_timeout, sniff) => match r {
+            Ok(Ok(())) => {}
+            _ => return,
+        },
+        _ = stopped.wait_for(|s| *s) => return,
+    }
+    if !head.starts_with(PREFACE) {
+        tokio::select! {
+            () = super::http1::serve(sock, head, &conn) => {}
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+        return;
+    }
+    let sock = Replay {
+        head,
+        read: 0,
+        io: sock,
+    };
     let handshake = h2::server::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -248,12 +340,6 @@ async fn serve_connection(sock: TcpStream, slot: Slot, mut stopped: watch::Recei
         },
         _ = stopped.wait_for(|s| *s) => return,
     };
-    let conn = Arc::new(Connection {
-        shared: shared.clone(),
-        buffered: Budget::new(limits.max_connection_buffered_bytes),
-        open: AtomicUsize::new(0),
-        idle: Notify::new(),
-    });
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
     let mut idle_armed = true;
@@ -291,16 +377,72 @@ async fn serve_connection(sock: TcpStream, slot: Slot, mut stopped: watch::Recei
     }
 }
 
+/// A connection whose first bytes were read to tell HTTP/2 from HTTP/1, handed to h2
+/// with those bytes in front as if unread.
+struct Replay {
+    head: Vec<u8>,
+    read: usize,
+    io: TcpStream,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.read < this.head.len() {
+            let rest = &this.head[this.read..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            this.read += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
 /// What one request holds: a place among its connection's open requests, and the
 /// bytes of its body charged to the connection's and the receiver's budgets. Dropping
 /// it gives all of that back.
-struct Lease {
+pub(super) struct Lease {
     conn: Arc<Connection>,
     bytes: usize,
 }
 
 impl Lease {
-    fn new(conn: Arc<Connection>) -> Self {
+    pub(super) fn new(conn: Arc<Connection>) -> Self {
         conn.open.fetch_add(1, Ordering::AcqRel);
         Self { conn, bytes: 0 }
     }
@@ -333,7 +475,7 @@ impl Drop for Lease {
 
 /// The signal (an index into [`Paths::ALL`]) a request path is for, and whether it is
 /// OTLP/HTTP (else the gRPC method).
-fn signal_of(path: &str) -> Option<(usize, bool)> {
+pub(super) fn signal_of(path: &str) -> Option<(usize, bool)> {
     Paths::ALL.iter().enumerate().find_map(|(i, p)| {
         (p.grpc == path)
             .then_some((i, false))
@@ -343,7 +485,7 @@ fn signal_of(path: &str) -> Option<(usize, bool)> {
 
 /// Why a request was answered before its body was read to the end.
 #[derive(Debug)]
-enum Refused {
+pub(super) enum Refused {
     /// Larger than `max_message_size`.
     TooLarge,
     /// The budget of buffered bytes (the receiver's or the connection's) is spent.
@@ -363,7 +505,7 @@ async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, mut 
     let path = head.uri.path().to_owned();
     let Some((signal, http)) = signal_of(&path) else {
         counts.errors.fetch_add(1, Ordering::Relaxed);
-        return finish(respond, 12, &format!("unknown method {path}"));
+        return finish(respond, 12, "unknown method");
     };
     let header = |name: &str| {
         head.headers
@@ -401,24 +543,20 @@ async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, mut 
     counts.bytes.fetch_add(body.len as u64, Ordering::Relaxed);
     let data = body.contiguous();
     if http {
-        return handle_http(signal, &content_type, &encoding, &data, respond, &shared);
+        let (status, content_type, body) =
+            http_outcome(&shared, signal, &content_type, &encoding, &data);
+        return http_answer(respond, status, content_type, body);
     }
-    let message = match unframe(&data, &encoding, limits.max_message_size) {
-        Ok(m) => m,
-        Err(why) => {
-            counts.errors.fetch_add(1, Ordering::Relaxed);
-            return finish(respond, 3, why);
+    let accepted = match unframe(&data, &encoding) {
+        Ok((message, compression)) => {
+            accept(&shared, signal, Format::Protobuf, compression, message)
+                .map_err(|why| (why.grpc_code(), why.message(limits)))
         }
+        Err((code, why)) => Err((code, why.to_owned())),
     };
-    let counter = counts.of(signal);
-    match count_items(&message) {
-        Ok(n) => {
-            counter.fetch_add(n, Ordering::Relaxed);
-        }
-        Err(_) => {
-            counts.errors.fetch_add(1, Ordering::Relaxed);
-            return finish(respond, 3, "malformed export request");
-        }
+    if let Err((code, why)) = accepted {
+        counts.errors.fetch_add(1, Ordering::Relaxed);
+        return finish(respond, code, &why);
     }
     let head = Response::builder()
         .status(200)
@@ -437,16 +575,16 @@ async fn handle(req: Request<RecvStream>, mut respond: SendResponse<Bytes>, mut 
 
 /// A request body as received, every segment charged to the request's [`Lease`].
 #[derive(Default)]
-struct Body {
+pub(super) struct Body {
     segments: Vec<Vec<u8>>,
-    len: usize,
+    pub(super) len: usize,
 }
 
 impl Body {
     /// Append `bytes` of a body that will be at most `limit` bytes long. New segments
     /// are [`SEGMENT`] bytes, or what is left up to `limit` if that is less: a small
     /// request is charged its size, not a whole segment.
-    fn push(
+    pub(super) fn push(
         &mut self,
         mut bytes: &[u8],
         limit: usize,
@@ -488,7 +626,7 @@ impl Body {
 
     /// The body in one piece: borrowed when it is one segment, else a copy that the
     /// caller drops before its next `.await`.
-    fn contiguous(&self) -> Cow<'_, [u8]> {
+    pub(super) fn contiguous(&self) -> Cow<'_, [u8]> {
         match self.segments.as_slice() {
             [] => Cow::Borrowed(&[]),
             [one] => Cow::Borrowed(one),
@@ -537,120 +675,134 @@ async fn read_body(
 }
 
 fn refuse(respond: SendResponse<Bytes>, http: bool, why: &Refused, shared: &Shared) {
-    let limits = &shared.limits;
-    let (code, status, message) = match why {
-        Refused::TooLarge => (
-            8, // RESOURCE_EXHAUSTED
-            413,
-            format!("request larger than {} bytes", limits.max_message_size),
-        ),
-        Refused::Busy => (
-            14, // UNAVAILABLE: retryable
-            503,
-            "the receiver is holding as many request bytes as it may; retry later".to_owned(),
-        ),
-        Refused::TrailingData => (
-            3, // INVALID_ARGUMENT
-            400,
-            "a unary call carries one message; the body holds more".to_owned(),
-        ),
-        Refused::Slow => (
-            4, // DEADLINE_EXCEEDED
-            408,
-            format!(
-                "request body not received within {:?}",
-                limits.request_timeout
-            ),
-        ),
-        Refused::Gone => return,
+    let Some((code, status, message)) = why.answer(&shared.limits) else {
+        return;
     };
     shared.counts.errors.fetch_add(1, Ordering::Relaxed);
     if http {
-        http_answer(respond, status, &message);
+        let body = http_body(Format::Protobuf, Some((code, &message)));
+        http_answer(respond, status, Format::Protobuf.content_type(), body);
     } else {
         finish(respond, code, &message);
     }
 }
 
-/// An OTLP/HTTP request (protobuf only) that arrived over HTTP/2.
-fn handle_http(
+impl Refused {
+    /// The gRPC code, HTTP status and message to answer with (none for [`Self::Gone`]).
+    pub(super) fn answer(&self, limits: &ReceiverLimits) -> Option<(u8, u16, String)> {
+        Some(match self {
+            Self::TooLarge => (
+                8, // RESOURCE_EXHAUSTED
+                413,
+                format!("request larger than {} bytes", limits.max_message_size),
+            ),
+            Self::Busy => (
+                14, // UNAVAILABLE: retryable
+                503,
+                "the receiver is holding as many request bytes as it may; retry later".to_owned(),
+            ),
+            Self::TrailingData => (
+                3, // INVALID_ARGUMENT
+                400,
+                "a unary call carries one message; the body holds more".to_owned(),
+            ),
+            Self::Slow => (
+                4, // DEADLINE_EXCEEDED
+                408,
+                format!(
+                    "request body not received within {:?}",
+                    limits.request_timeout
+                ),
+            ),
+            Self::Gone => return None,
+        })
+    }
+}
+
+/// The answer to a complete OTLP/HTTP request (over HTTP/1.1 or HTTP/2): status,
+/// content type and body. Counts it as an error unless it succeeded.
+pub(super) fn http_outcome(
+    shared: &Shared,
     signal: usize,
     content_type: &str,
     encoding: &str,
     data: &[u8],
-    respond: SendResponse<Bytes>,
-    shared: &Shared,
-) {
-    let counts = &shared.counts;
-    let counter = counts.of(signal);
-    let refuse = |status: u16, why: &str, respond| {
-        counts.errors.fetch_add(1, Ordering::Relaxed);
-        http_answer(respond, status, why)
+) -> (u16, &'static str, Vec<u8>) {
+    let outcome = match (
+        Format::of_content_type(content_type),
+        Compression::from_token(encoding),
+    ) {
+        (None, _) => Err((
+            Format::Protobuf,
+            415,
+            3,
+            "content-type must be application/x-protobuf or application/json".to_owned(),
+        )),
+        (Some(format), None) => Err((
+            format,
+            415,
+            3,
+            "content-encoding must be gzip, zstd or identity".to_owned(),
+        )),
+        (Some(format), Some(compression)) => accept(shared, signal, format, compression, data)
+            .map(|()| format)
+            .map_err(|why| {
+                (
+                    format,
+                    why.http_status(),
+                    why.grpc_code(),
+                    why.message(&shared.limits),
+                )
+            }),
     };
-    if content_type.split(';').next().map(str::trim) != Some("application/x-protobuf") {
-        return refuse(415, "only application/x-protobuf is accepted", respond);
-    }
-    let message = match Compression::from_token(encoding).unwrap_or(Compression::None) {
-        _ if encoding.is_empty() || encoding == "identity" => Cow::Borrowed(data),
-        Compression::None => return refuse(415, "unsupported content-encoding", respond),
-        c => match c.decompress(data, shared.limits.max_message_size) {
-            Ok(m) => Cow::Owned(m),
-            Err(_) => return refuse(400, "invalid compressed body", respond),
-        },
-    };
-    match count_items(&message) {
-        Ok(n) => {
-            counter.fetch_add(n, Ordering::Relaxed);
-            http_answer(respond, 200, "")
+    match outcome {
+        Ok(format) => (200, format.content_type(), http_body(format, None)),
+        Err((format, status, code, why)) => {
+            shared.counts.errors.fetch_add(1, Ordering::Relaxed);
+            let body = http_body(format, Some((code, &why)));
+            (status, format.content_type(), body)
         }
-        Err(_) => refuse(400, "malformed export request", respond),
     }
 }
 
-/// An OTLP/HTTP answer: 200 with an empty protobuf response, or an error status.
-fn http_answer(mut respond: SendResponse<Bytes>, status: u16, why: &str) {
-    let ok = status == 200;
+/// An OTLP/HTTP answer over HTTP/2.
+fn http_answer(
+    mut respond: SendResponse<Bytes>,
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+) {
     let head = Response::builder()
         .status(status)
-        .header(
-            "content-type",
-            if ok {
-                "application/x-protobuf"
-            } else {
-                "text/plain"
-            },
-        )
+        .header("content-type", content_type)
         .body(())
         .expect("static response");
-    let Ok(mut stream) = respond.send_response(head, ok) else {
+    let Ok(mut stream) = respond.send_response(head, body.is_empty()) else {
         return;
     };
-    if !ok {
-        let _ = stream.send_data(Bytes::from(why.to_owned()), true);
+    if !body.is_empty() {
+        let _ = stream.send_data(Bytes::from(body), true);
     }
 }
 
-/// The one message of a gRPC body, decompressed if it was compressed.
+/// The one message of a gRPC body, and how it is compressed; else the gRPC code and
+/// message to answer with.
 fn unframe<'a>(
     data: &'a [u8],
     encoding: &str,
-    max_message: usize,
-) -> std::result::Result<Cow<'a, [u8]>, &'static str> {
-    let (flag, len) = read_prefix(data).ok_or("truncated gRPC message")?;
+) -> std::result::Result<(&'a [u8], Compression), (u8, &'static str)> {
+    let (flag, len) = read_prefix(data).ok_or((3, "truncated gRPC message"))?;
     let msg = &data[PREFIX..];
     if msg.len() < len {
-        return Err("truncated gRPC message");
+        return Err((3, "truncated gRPC message"));
     }
     if msg.len() > len {
-        return Err("a unary call carries one message; the body holds more");
+        return Err((3, "a unary call carries one message; the body holds more"));
     }
     match message_compression(flag, encoding.as_bytes()) {
-        Ok(None) => Ok(Cow::Borrowed(msg)),
-        Ok(Some(c)) => c
-            .decompress(msg, max_message)
-            .map(Cow::Owned)
-            .map_err(|_| "invalid compressed message, or larger than the limit decompressed"),
-        Err(_) => Err("unsupported message encoding"),
+        Ok(c) => Ok((msg, c.unwrap_or(Compression::None))),
+        // UNIMPLEMENTED, as gRPC answers an encoding it does not support.
+        Err(_) => Err((12, "unsupported message encoding")),
     }
 }
 

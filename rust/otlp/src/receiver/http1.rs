@@ -1,0 +1,305 @@
+//! OTLP/HTTP over HTTP/1.1: what the official exporters of most languages speak to port
+//! 4318. Requests are read one at a time from a keep-alive connection, each within the
+//! same bounds as an HTTP/2 request: a head of at most [`MAX_HEADER_LIST_SIZE`] bytes
+//! within [`ReceiverLimits::handshake_timeout`](super::ReceiverLimits), a body of at most
+//! `max_message_size` charged to the budgets before it is read, within `request_timeout`,
+//! and `idle_timeout` between requests. A request that is refused before its body was
+//! read ends the connection (what is left of the body is never read).
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::limits::MAX_HEADER_LIST_SIZE;
+use super::server::{http_outcome, signal_of, Body, Connection, Lease, Refused};
+
+/// Headers a request may have; OTLP exporters send fewer than ten.
+const MAX_HEADERS: usize = 64;
+/// Body bytes read from the socket at a time.
+const READ: usize = 16 << 10;
+
+/// Serve HTTP/1.1 requests on `sock`, whose first bytes, already read, are `buf`.
+pub(super) async fn serve(mut sock: TcpStream, mut buf: Vec<u8>, conn: &Arc<Connection>) {
+    let limits = &conn.shared.limits;
+    loop {
+        if buf.is_empty() {
+            // Between requests: the next one has `idle_timeout` to begin.
+            buf.reserve(READ);
+            match tokio::time::timeout(limits.idle_timeout, sock.read_buf(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
+        }
+        let end =
+            match tokio::time::timeout(limits.handshake_timeout, read_head(&mut sock, &mut buf))
+                .await
+            {
+                Ok(Ok(Some(end))) => end,
+                Ok(Ok(None)) => {
+                    return answer_and_close(&mut sock, conn, 431, "request head too large").await;
+                }
+                _ => return,
+            };
+        let Some(request) = parse(&buf[..end]) else {
+            return answer_and_close(&mut sock, conn, 400, "malformed HTTP/1.1 request").await;
+        };
+        buf.drain(..end);
+        let keep_alive = match handle(&mut sock, &mut buf, conn, request).await {
+            Some(keep_alive) => keep_alive,
+            None => return,
+        };
+        if !keep_alive {
+            let _ = sock.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Read until `buf` holds a whole request head; its length, or `None` if it would be
+/// longer than [`MAX_HEADER_LIST_SIZE`].
+async fn read_head(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+    let mut searched = 0;
+    loop {
+        if let Some(at) = buf[searched..].windows(4).position(|w| w == b"\r\n\r\n") {
+            return Ok(Some(searched + at + 4));
+        }
+        searched = buf.len().saturating_sub(3);
+        let max = MAX_HEADER_LIST_SIZE as usize;
+        if buf.len() >= max {
+            return Ok(None);
+        }
+        buf.reserve(READ.min(max - buf.len()));
+        let room = buf.capacity().min(max) - buf.len();
+        if (&mut *sock).take(room as u64).read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// What the receiver needs of a request head.
+struct Head {
+    method_post: bool,
+    path: String,
+    http10: bool,
+    content_length: Option<usize>,
+    /// `Content-Length` unparsable or repeated, or a `Transfer-Encoding`.
+    unsupported_framing: bool,
+    content_type: String,
+    content_encoding: String,
+    close: bool,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+fn parse(bytes: &[u8]) -> Option<Head> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(bytes), Ok(httparse::Status::Complete(_))) {
+        return None;
+    }
+    let path = req.path?;
+    let mut head = Head {
+        method_post: req.method == Some("POST"),
+        path: path.split('?').next().unwrap_or("").to_owned(),
+        http10: req.version == Some(0),
+        content_length: None,
+        unsupported_framing: false,
+        content_type: String::new(),
+        content_encoding: String::new(),
+        close: false,
+        keep_alive: false,
+        expect_continue: false,
+    };
+    for h in req.headers.iter() {
+        let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            match (head.content_length, value.parse::<usize>()) {
+                (None, Ok(n)) if value.bytes().all(|b| b.is_ascii_digit()) => {
+                    head.content_length = Some(n);
+                }
+                _ => head.unsupported_framing = true,
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            head.unsupported_framing = true;
+        } else if name.eq_ignore_ascii_case("content-type") {
+            head.content_type = value.to_owned();
+        } else if name.eq_ignore_ascii_case("content-encoding") {
+            head.content_encoding = value.to_owned();
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in value.split(',').map(str::trim) {
+                head.close |= token.eq_ignore_ascii_case("close");
+                head.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            head.expect_continue = value.eq_ignore_ascii_case("100-continue");
+        }
+    }
+    Some(head)
+}
+
+/// Serve one request whose head was read, its body's first bytes (if any) in `buf`.
+/// Whether the connection may carry another request, or `None` if it broke.
+async fn handle(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    conn: &Arc<Connection>,
+    head: Head,
+) -> Option<bool> {
+    let shared = &conn.shared;
+    let limits = &shared.limits;
+    let refuse = |status, why: &'static str| (status, why);
+    let early = if !head.method_post {
+        Some(refuse(405, "only POST is served"))
+    } else if head.unsupported_framing {
+        // Chunked bodies are not read: OTLP exporters send a Content-Length.
+        Some(refuse(
+            411,
+            "a request needs one Content-Length (no Transfer-Encoding)",
+        ))
+    } else if head.content_length.is_none() {
+        Some(refuse(411, "a request needs a Content-Length"))
+    } else if head.content_length > Some(limits.max_message_size) {
+        Some(refuse(
+            413,
+            "request larger than the receiver's max_message_size",
+        ))
+    } else {
+        None
+    };
+    let Some((signal, true)) = signal_of(&head.path) else {
+        answer_and_close(sock, conn, 404, "not an OTLP/HTTP path").await;
+        return None;
+    };
+    if let Some((status, why)) = early {
+        answer_and_close(sock, conn, status, why).await;
+        return None;
+    }
+    let length = head.content_length.unwrap_or(0);
+    if head.expect_continue && !head.http10 {
+        let sent = tokio::time::timeout(
+            limits.handshake_timeout,
+            sock.write_all(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        );
+        if !matches!(sent.await, Ok(Ok(()))) {
+            return None;
+        }
+    }
+    let mut lease = Lease::new(conn.clone());
+    let read = read_body(sock, buf, &mut lease, length);
+    let body = match tokio::time::timeout(limits.request_timeout, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(Refused::Gone)) => return None,
+        Ok(Err(why)) => {
+            answer_refused(sock, conn, &why).await;
+            return None;
+        }
+        Err(_) => {
+            answer_refused(sock, conn, &Refused::Slow).await;
+            return None;
+        }
+    };
+    let counts = &shared.counts;
+    counts
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    counts
+        .bytes
+        .fetch_add(body.len as u64, std::sync::atomic::Ordering::Relaxed);
+    let (status, content_type, answer) = {
+        let data = body.contiguous();
+        http_outcome(
+            shared,
+            signal,
+            &head.content_type,
+            &head.content_encoding,
+            &data,
+        )
+    };
+    drop(body);
+    drop(lease);
+    let keep_alive = !head.close && (!head.http10 || head.keep_alive);
+    write_answer(sock, conn, status, content_type, &answer, !keep_alive)
+        .await
+        .then_some(keep_alive)
+}
+
+/// Read a body of `length` bytes, starting with those already in `buf`, charging
+/// `lease` for it as it comes. Bytes after it (a pipelined request) stay in `buf`.
+async fn read_body(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    lease: &mut Lease,
+    length: usize,
+) -> Result<Body, Refused> {
+    let mut body = Body::default();
+    let first = buf.len().min(length);
+    body.push(&buf[..first], length, lease)?;
+    buf.drain(..first);
+    while body.len < length {
+        buf.clear();
+        buf.reserve(READ);
+        let want = (length - body.len).min(READ);
+        match (&mut *sock).take(want as u64).read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(Refused::Gone),
+            Ok(_) => body.push(buf, length, lease)?,
+        }
+        buf.clear();
+    }
+    Ok(body)
+}
+
+async fn answer_refused(sock: &mut TcpStream, conn: &Connection, why: &Refused) {
+    if let Some((_, status, message)) = why.answer(&conn.shared.limits) {
+        answer_and_close(sock, conn, status, &message).await;
+    }
+}
+
+/// Answer an error as plain text and end the connection.
+async fn answer_and_close(sock: &mut TcpStream, conn: &Connection, status: u16, why: &str) {
+    conn.shared
+        .counts
+        .errors
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if write_answer(sock, conn, status, "text/plain", why.as_bytes(), true).await {
+        let _ = sock.shutdown().await;
+    }
+}
+
+/// Write a response within `handshake_timeout` (a client that does not read cannot
+/// hold the connection longer); whether it was written.
+async fn write_answer(
+    sock: &mut TcpStream,
+    conn: &Connection,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    close: bool,
+) -> bool {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{}\r\n",
+        body.len(),
+        if close { "connection: close\r\n" } else { "" },
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    let write = sock.write_all(&out);
+    matches!(
+        tokio::time::timeout(conn.shared.limits.handshake_timeout, write).await,
+        Ok(Ok(()))
+    )
+}
