@@ -277,29 +277,69 @@ def _time(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def _serve_addresses(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The gRPC and HTTP listen addresses; ``--address`` alone keeps its one listener."""
+    grpc = args.grpc or args.address or "127.0.0.1:4317"
+    http = args.http if args.http is not None else (None if args.address else "127.0.0.1:4318")
+    if http is not None and http.lower() in ("", "none"):
+        http = None
+    return grpc, http
+
+
 def serve(args: argparse.Namespace, out: TextIO) -> int:
-    receiver = _native.Receiver(args.address)
-    out.write(
-        f"listening for OTLP/gRPC and OTLP/HTTP over HTTP/2 (h2c, protobuf) on {receiver.endpoint}"
-        " (Ctrl-C to stop)\n"
+    decode_json = getattr(_native, "_decode_json", None)
+    if args.format == "jsonl" and decode_json is None:
+        print("serve: --format jsonl needs the OTLP decoder, which this build of otlp lacks", file=sys.stderr)
+        return 2
+    grpc, http = _serve_addresses(args)
+    try:
+        # jsonl keeps every request until written; the receiver caps what it holds.
+        receiver = _native.Receiver(grpc, http, keep=100_000 if args.format == "jsonl" else 0)
+    except ValueError as e:
+        print(f"serve: {e}", file=sys.stderr)
+        return 2
+    where = (
+        receiver.endpoint
+        if receiver.http_endpoint is None
+        else f"{receiver.endpoint} and {receiver.http_endpoint}"
     )
-    out.flush()
+    sink = open(args.output, "a", encoding="utf-8") if args.output else out
+    banner = sys.stderr if args.format == "jsonl" and sink is out else out
+    banner.write(
+        "listening for OTLP/gRPC, and OTLP/HTTP over HTTP/1.1 and HTTP/2 (h2c),"
+        f" on {where} (Ctrl-C to stop)\n"
+    )
+    banner.flush()
     last = None
     try:
         while True:
+            if decode_json is not None and args.format == "jsonl":
+                for signal, fmt, body in receiver.take():
+                    try:
+                        line = decode_json(signal, body, fmt)
+                    except ValueError as e:
+                        print(f"serve: a {signal} request could not be decoded: {e}", file=sys.stderr)
+                        continue
+                    sink.write(line.decode() + "\n")
+                sink.flush()
+                time.sleep(0.2)
+                continue
             counts = receiver.counts()
             if counts != last:
-                out.write(
+                sink.write(
                     f"requests {counts['requests']:,}  spans {counts['spans']:,}  "
+                    f"metrics {counts['metrics']:,}  log_records {counts['log_records']:,}  "
                     f"bytes {counts['bytes']:,}  errors {counts['errors']:,}\n"
                 )
-                out.flush()
+                sink.flush()
                 last = counts
             time.sleep(1.0)
     except KeyboardInterrupt:
         pass
     finally:
         receiver.stop()
+        if sink is not out:
+            sink.close()
     return 0
 
 
@@ -312,9 +352,23 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     p.add_argument("--seconds", type=float, default=3.0, help="how long to send (default 3)")
     p.add_argument("--compression", default="none", choices=["none", "gzip", "zstd"])
     s = sub.add_parser(
-        "serve", help="run a local receiver (OTLP/gRPC; OTLP/HTTP protobuf over h2c) that counts what arrives"
+        "serve",
+        help="run a local OTLP receiver (gRPC; HTTP/1.1 and h2c; protobuf and JSON) that shows what arrives",
     )
-    s.add_argument("--address", default="127.0.0.1:4317", help="listen address (default 127.0.0.1:4317)")
+    s.add_argument("--grpc", metavar="ADDR", help="listen address for OTLP/gRPC (default 127.0.0.1:4317)")
+    s.add_argument(
+        "--http",
+        metavar="ADDR",
+        help="listen address for OTLP/HTTP (default 127.0.0.1:4318; 'none' for no second listener)",
+    )
+    s.add_argument("--address", help=argparse.SUPPRESS)  # the one listener of earlier versions
+    s.add_argument(
+        "--format",
+        choices=["counts", "jsonl"],
+        default="counts",
+        help="counts: a line of totals when they change (default); jsonl: one OTLP/JSON document per request",
+    )
+    s.add_argument("--output", metavar="FILE", help="append to FILE instead of writing to standard output")
     b = sub.add_parser("bench", help="measure span export and aggregation speed on this machine")
     b.add_argument("--spans", type=int, default=200_000, help="spans per case (default 200,000)")
     b.add_argument(

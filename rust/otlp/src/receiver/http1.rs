@@ -242,7 +242,8 @@ async fn read_body(
         buf.reserve(READ);
         let want = (length - body.len).min(READ);
         match (&mut *sock).take(want as u64).read_buf(buf).await {
-            Ok(0) | Err(_) => return Err(Refused::Gone),
+            Ok(0) => return Err(Refused::Truncated),
+            Err(_) => return Err(Refused::Gone),
             Ok(_) => body.push(buf, length, lease)?,
         }
         buf.clear();

@@ -494,6 +494,9 @@ pub(super) enum Refused {
     TrailingData,
     /// The body did not arrive within `request_timeout`.
     Slow,
+    /// The client ended its side of the connection before the end of the body its
+    /// `Content-Length` announced (HTTP/1.1).
+    Truncated,
     /// The client reset the request or the connection broke: nobody to answer.
     Gone,
 }
@@ -713,6 +716,11 @@ impl Refused {
                     "request body not received within {:?}",
                     limits.request_timeout
                 ),
+            ),
+            Self::Truncated => (
+                3, // INVALID_ARGUMENT
+                400,
+                "request body shorter than its content-length".to_owned(),
             ),
             Self::Gone => return None,
         })
