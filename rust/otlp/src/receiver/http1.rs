@@ -18,6 +18,9 @@ use super::server::{http_outcome, signal_of, Body, Connection, Lease, Refused};
 const MAX_HEADERS: usize = 64;
 /// Body bytes read from the socket at a time.
 const READ: usize = 16 << 10;
+/// What a refused client may still send, and for how long, before the connection closes.
+const LINGER_BYTES: usize = 1 << 20;
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serve HTTP/1.1 requests on `sock`, whose first bytes, already read, are `buf`.
 pub(super) async fn serve(mut sock: TcpStream, mut buf: Vec<u8>, conn: &Arc<Connection>) {
@@ -265,6 +268,21 @@ async fn answer_and_close(sock: &mut TcpStream, conn: &Connection, status: u16, 
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if write_answer(sock, conn, status, "text/plain", why.as_bytes(), true).await {
         let _ = sock.shutdown().await;
+        // Closing with unread bytes makes the kernel reset the connection, and a reset
+        // can destroy the answer before the client reads it. Read a little of what the
+        // client is still sending (bounded in bytes and time) so that it gets the answer.
+        let drain = async {
+            let mut left = LINGER_BYTES;
+            let mut scrap = [0; 4096];
+            while left > 0 {
+                match sock.read(&mut scrap).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => left = left.saturating_sub(n),
+                }
+            }
+        };
+        let linger = conn.shared.limits.handshake_timeout.min(LINGER_TIME);
+        let _ = tokio::time::timeout(linger, drain).await;
     }
 }
 
