@@ -976,6 +976,92 @@ mod tests {
     }
 
     #[test]
+    fn a_compressed_message_is_refused_past_the_decompressed_limit() {
+        let rt = runtime();
+        let limits = ReceiverLimits {
+            max_decompressed_size: 64 << 10,
+            ..limits()
+        };
+        let rx = Receiver::start_on(rt.handle(), "127.0.0.1:0", None, limits, 10).unwrap();
+        let fits = request(60 << 10);
+        let bomb = request(100 << 20);
+        rt.block_on(async {
+            let (mut send, _conn) = connect(rx.local_addr()).await;
+            for (message, code) in [(&bomb, "8"), (&fits, "0")] {
+                let mut z = Vec::new();
+                Compression::Gzip.compress(message, &mut z);
+                let mut body = vec![1];
+                body.extend_from_slice(&(z.len() as u32).to_be_bytes());
+                body.extend_from_slice(&z);
+                let req = to(Paths::TRACES.grpc).header("grpc-encoding", "gzip");
+                let (response, _) =
+                    send_request(&mut send, req.body(()).unwrap(), body, true).await;
+                assert_eq!(status(response).await, code, "RESOURCE_EXHAUSTED, then OK");
+            }
+        });
+        let kept = rx.take();
+        assert_eq!(kept.len(), 1, "only the request that fits is kept");
+        assert_eq!((kept[0].signal, kept[0].body.len()), ("traces", fits.len()));
+    }
+
+    #[test]
+    fn otlp_http_over_h2c_takes_json_and_answers_in_kind() {
+        let rt = runtime();
+        let rx = Receiver::start_on(rt.handle(), "127.0.0.1:0", None, limits(), 10).unwrap();
+        rt.block_on(async {
+            let (mut send, _conn) = connect(rx.local_addr()).await;
+            for (content_type, code) in [("application/json", "200"), ("text/plain", "415")] {
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri("http://localhost/v1/logs")
+                    .header("content-type", content_type);
+                let body = br#"{"resourceLogs":[]}"#.to_vec();
+                let (response, _) =
+                    send_request(&mut send, req.body(()).unwrap(), body, true).await;
+                let response = response.await.unwrap();
+                assert_eq!(response.status().as_str(), code);
+            }
+        });
+        let kept = rx.take();
+        assert_eq!(kept.len(), 1);
+        assert_eq!((kept[0].signal, kept[0].format), ("logs", Format::Json));
+        assert_eq!(rx.counts().errors.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn pipelined_http1_requests_on_one_connection_are_all_answered() {
+        use tokio::io::AsyncWriteExt;
+        let rt = runtime();
+        let rx = Receiver::start_on(rt.handle(), "127.0.0.1:0", None, limits(), 10).unwrap();
+        let message = request(100);
+        rt.block_on(async {
+            let mut sock = TcpStream::connect(rx.local_addr()).await.unwrap();
+            let one = |connection: &str| {
+                let mut r = format!(
+                    "POST /v1/traces HTTP/1.1\r\nconnection: {connection}\r\n\
+                     content-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+                    message.len()
+                )
+                .into_bytes();
+                r.extend_from_slice(&message);
+                r
+            };
+            // Three requests in one write, the last asking to close.
+            let all = [one("keep-alive"), one("keep-alive"), one("close")].concat();
+            sock.write_all(&all).await.unwrap();
+            let mut answers = Vec::new();
+            let read = sock.read_to_end(&mut answers);
+            tokio::time::timeout(Duration::from_secs(10), read)
+                .await
+                .expect("closed after the third")
+                .unwrap();
+            let answers = String::from_utf8_lossy(&answers);
+            assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 3, "{answers}");
+        });
+        assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
     fn oversized_requests_are_refused_before_they_are_buffered() {
         let rt = runtime();
         let rx = Receiver::start_with(rt.handle(), "127.0.0.1:0", limits()).unwrap();

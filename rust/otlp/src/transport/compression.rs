@@ -197,6 +197,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bomb_is_cut_at_the_limit_without_the_buffer_growing_past_it() {
+        // 64 MiB of zeros, 64 KiB or less compressed.
+        let zeros = vec![0; 64 << 20];
+        let limit = (5 << 20) + 3;
+        for c in [Compression::Gzip, Compression::Zstd] {
+            let mut bomb = Vec::new();
+            c.compress(&zeros, &mut bomb);
+            assert!(bomb.len() < 1 << 20, "{c:?}: {}", bomb.len());
+            let (out, more) = c.decompress_prefix(&bomb, limit).unwrap();
+            assert!(more && out.len() == limit, "{c:?}");
+            // `read_to_end` doubled its buffer to 8 MiB here.
+            assert!(out.capacity() <= limit + 1, "{c:?}: {}", out.capacity());
+        }
+    }
+
+    #[test]
     fn parse_lists_the_allowed_values() {
         let err = Compression::parse("br").unwrap_err().to_string();
         assert_eq!(
