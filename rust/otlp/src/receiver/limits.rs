@@ -1,23 +1,24 @@
 //! What clients can make the receiver hold, and the byte budget that enforces it.
 //!
 //! The receiver is reachable by anything that can open a socket to it (`python -m otlp
-//! serve --address 0.0.0.0:4317`), so every resource a client can pin is bounded:
+//! serve --grpc 0.0.0.0:4317`), so every resource a client can pin is bounded:
 //!
 //! * memory: request bodies are buffered only against a budget shared by all requests
 //!   ([`ReceiverLimits::max_buffered_bytes`]), of which one connection may hold a share
 //!   ([`ReceiverLimits::max_connection_buffered_bytes`]). HTTP/2 flow control is
 //!   credited back to the client only for bytes charged to it, so beyond the budget a
 //!   connection can pin at most its flow-control window ([`CONNECTION_WINDOW`]) of
-//!   bytes not yet read. A message being decoded (a contiguous copy of its body, then
-//!   the decompressed message, whose buffer may grow to twice `max_message_size`) lives
+//!   bytes not yet read; an HTTP/1.1 body is read from the socket only as it is
+//!   charged. A message being decoded (a contiguous copy of its body, then the
+//!   decompressed message, at most [`ReceiverLimits::max_decompressed_size`]) lives
 //!   only within one synchronous step, never across an `.await`: at most one exists per
 //!   runtime worker thread.
 //! * connections and descriptors: at most [`ReceiverLimits::max_connections`] are
-//!   served; a connection must finish the HTTP/2 handshake within
-//!   [`ReceiverLimits::handshake_timeout`] and is closed after
-//!   [`ReceiverLimits::idle_timeout`] without an open request. When `accept()` fails
-//!   (out of descriptors: `EMFILE`, `ENFILE`) the accept loop backs off instead of
-//!   retrying in a busy loop.
+//!   served; a connection must send its first bytes (and finish the HTTP/2 handshake,
+//!   or each HTTP/1.1 request head) within [`ReceiverLimits::handshake_timeout`] and is
+//!   closed after [`ReceiverLimits::idle_timeout`] without an open request. When
+//!   `accept()` fails (out of descriptors: `EMFILE`, `ENFILE`) the accept loop backs off
+//!   instead of retrying in a busy loop.
 //! * time: a request body must arrive within [`ReceiverLimits::request_timeout`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,8 +81,9 @@ pub struct ReceiverLimits {
     /// Requests open at once on one connection (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`;
     /// the client's HTTP/2 stack waits for a free one). Default 100.
     pub max_concurrent_streams: u32,
-    /// Time a new connection has to complete the HTTP/2 handshake (its preface and
-    /// settings); also the time a closing connection gets to finish. Default 10 s.
+    /// Time a new connection has to send its first bytes and complete the HTTP/2
+    /// handshake (its preface and settings), and an HTTP/1.1 request its head; also the
+    /// time a closing connection gets to finish. Default 10 s.
     pub handshake_timeout: Duration,
     /// A connection without an open request for this long is closed (HTTP/2 GOAWAY).
     /// Default 120 s, longer than the 60 s metric export interval, so that an
