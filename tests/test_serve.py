@@ -61,24 +61,30 @@ def serve(*args: str) -> Iterator[Serve]:
                 proc.wait(5)
 
 
-def official_http_spans(endpoint: str, names: list[str]) -> None:
-    """Send spans with the official OTLP/HTTP exporter (protobuf over HTTP/1.1)."""
+def official_http_spans(endpoint: str, names: list[str]) -> dict[str, tuple[str, str]]:
+    """Send spans with the official OTLP/HTTP exporter (protobuf over HTTP/1.1); each
+    span's trace and span id, in hex, by name."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    ids = {}
     for name in names:
-        provider.get_tracer("serve").start_span(name).end()
+        span = provider.get_tracer("serve").start_span(name, attributes={"name.again": name})
+        span.end()
+        ctx = span.get_span_context()
+        ids[name] = (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}")
     provider.shutdown()
+    return ids
 
 
 def send_otlp(endpoint: str, names: list[str], **kw: str) -> None:
     with otlp.Exporter(endpoint, **kw) as exp:  # type: ignore[arg-type]
         tracer = exp.tracer("serve")
         for name in names:
-            tracer.start_span(name).end()
+            tracer.start_span(name, attributes={"name.again": name}).end()
         assert exp.force_flush(timeout=10.0)
 
 
@@ -131,21 +137,26 @@ def test_serve_jsonl_writes_what_was_sent_or_says_why_it_cannot(tmp_path: Path) 
         s.read_until(b"\n")
         send_otlp(f"http://127.0.0.1:{grpc_port}", ["g1", "g2"], protocol="grpc", compression="zstd")
         send_otlp(f"http://127.0.0.1:{http_port}", ["j1"], protocol="http/json", compression="gzip")
-        official_http_spans(f"http://127.0.0.1:{http_port}", ["o1"])
-        names: list[str] = []
+        official = official_http_spans(f"http://127.0.0.1:{http_port}", ["o1"])
+        spans: list[dict] = []
         deadline = time.monotonic() + 15
-        while len(names) < 4:
-            assert time.monotonic() < deadline, names
+        while len(spans) < 4:
+            assert time.monotonic() < deadline, spans
             time.sleep(0.05)
             lines = out.read_text().splitlines() if out.exists() else []
-            names = [
-                span["name"]
+            spans = [
+                span
                 for line in lines
                 for rs in json.loads(line)["resourceSpans"]
                 for ss in rs["scopeSpans"]
                 for span in ss["spans"]
             ]
-        assert sorted(names) == ["g1", "g2", "j1", "o1"]
+    assert sorted(span["name"] for span in spans) == ["g1", "g2", "j1", "o1"]
+    for span in spans:
+        # OTLP/JSON: attributes as AnyValue, ids in hex.
+        assert span["attributes"] == [{"key": "name.again", "value": {"stringValue": span["name"]}}], span
+        if span["name"] == "o1":
+            assert (span["traceId"].lower(), span["spanId"].lower()) == official["o1"], span
 
 
 def test_serve_refuses_an_address_it_cannot_listen_on() -> None:
