@@ -209,7 +209,15 @@ def test_malformed_http_requests_get_the_right_status_and_the_receiver_keeps_ser
         (post("/v1/traces", gzip.compress(good)[:-9], content_encoding="gzip", **pb), 400),
         (post("/v1/traces", b"not zstd", content_encoding="zstd", **pb), 400),
         (b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-length: 99999999999\r\n\r\n", 413),
-        (b"POST /v1/traces HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+        (b"POST /v1/traces HTTP/1.1\r\nhost: x\r\n\r\n", 411),
+        (b"POST /v1/traces HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n", 400),
+        (
+            b"POST /v1/traces HTTP/1.1\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n0\r\n\r\n",
+            400,
+        ),
+        (b"POST /v1/traces HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", 400),
+        (b"POST /v1/traces HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400),
+        (b"POST /v1/traces HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n1000001\r\n", 413),
         (b"POST /v1/traces HTTP/1.1\r\n" + b"x-pad: " + b"a" * 20000 + b"\r\n\r\n", 431),
     ]
     for request, status in cases:
@@ -221,6 +229,12 @@ def test_malformed_http_requests_get_the_right_status_and_the_receiver_keeps_ser
     )
     assert got == 400 and json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == 3
     assert raw_http(ep, post("/v1/traces", good, **pb)[:-3])[0] != 200
+    # A chunked body is read chunk by chunk, trailers and all.
+    chunked = b"".join(
+        b"%x;ext=1\r\n%s\r\n" % (len(good[i : i + 7]), good[i : i + 7]) for i in range(0, len(good), 7)
+    )
+    head = b"POST /v1/traces HTTP/1.1\r\ncontent-type: application/x-protobuf\r\ntransfer-encoding: chunked\r\n\r\n"
+    assert raw_http(ep, head + chunked + b"0\r\nx-trailer: 1\r\n\r\n")[0] == 200
     # Still serving, on both listeners, over a keep-alive connection.
     session = requests.Session()
     for url in (receiver.endpoint, ep):
@@ -231,7 +245,7 @@ def test_malformed_http_requests_get_the_right_status_and_the_receiver_keeps_ser
                 ).status_code
                 == 200
             )
-    assert receiver.counts()["spans"] == 6
+    assert receiver.counts()["spans"] == 7
 
 
 def test_garbage_after_the_http2_preface_closes_only_that_connection(receiver) -> None:

@@ -3,8 +3,9 @@
 //! same bounds as an HTTP/2 request: a head of at most [`MAX_HEADER_LIST_SIZE`] bytes
 //! within [`ReceiverLimits::handshake_timeout`](super::ReceiverLimits), a body of at most
 //! `max_message_size` charged to the budgets before it is read, within `request_timeout`,
-//! and `idle_timeout` between requests. A request that is refused before its body was
-//! read ends the connection (what is left of the body is never read).
+//! and `idle_timeout` between requests. Bodies come with a `Content-Length` or chunked.
+//! A request that is refused before its body was read ends the connection (what is
+//! left of the body is never read).
 
 use std::sync::Arc;
 
@@ -86,8 +87,12 @@ struct Head {
     path: String,
     http10: bool,
     content_length: Option<usize>,
-    /// `Content-Length` unparsable or repeated, or a `Transfer-Encoding`.
-    unsupported_framing: bool,
+    /// `Transfer-Encoding: chunked`.
+    chunked: bool,
+    /// `Content-Length` unparsable or repeated, a transfer coding other than chunked,
+    /// or both `Content-Length` and `Transfer-Encoding` (RFC 9112 §6.3: a request
+    /// that could be read two ways is refused).
+    bad_framing: bool,
     content_type: String,
     content_encoding: String,
     close: bool,
@@ -107,7 +112,8 @@ fn parse(bytes: &[u8]) -> Option<Head> {
         path: path.split('?').next().unwrap_or("").to_owned(),
         http10: req.version == Some(0),
         content_length: None,
-        unsupported_framing: false,
+        chunked: false,
+        bad_framing: false,
         content_type: String::new(),
         content_encoding: String::new(),
         close: false,
@@ -122,10 +128,11 @@ fn parse(bytes: &[u8]) -> Option<Head> {
                 (None, Ok(n)) if value.bytes().all(|b| b.is_ascii_digit()) => {
                     head.content_length = Some(n);
                 }
-                _ => head.unsupported_framing = true,
+                _ => head.bad_framing = true,
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            head.unsupported_framing = true;
+            head.bad_framing |= head.chunked || !value.eq_ignore_ascii_case("chunked");
+            head.chunked = true;
         } else if name.eq_ignore_ascii_case("content-type") {
             head.content_type = value.to_owned();
         } else if name.eq_ignore_ascii_case("content-encoding") {
@@ -139,6 +146,7 @@ fn parse(bytes: &[u8]) -> Option<Head> {
             head.expect_continue = value.eq_ignore_ascii_case("100-continue");
         }
     }
+    head.bad_framing |= head.chunked && head.content_length.is_some();
     Some(head)
 }
 
@@ -155,13 +163,12 @@ async fn handle(
     let refuse = |status, why: &'static str| (status, why);
     let early = if !head.method_post {
         Some(refuse(405, "only POST is served"))
-    } else if head.unsupported_framing {
-        // Chunked bodies are not read: OTLP exporters send a Content-Length.
+    } else if head.bad_framing {
         Some(refuse(
-            411,
-            "a request needs one Content-Length (no Transfer-Encoding)",
+            400,
+            "a request needs one Content-Length or Transfer-Encoding: chunked",
         ))
-    } else if head.content_length.is_none() {
+    } else if head.content_length.is_none() && !head.chunked {
         Some(refuse(411, "a request needs a Content-Length"))
     } else if head.content_length > Some(limits.max_message_size) {
         Some(refuse(
@@ -179,7 +186,6 @@ async fn handle(
         answer_and_close(sock, conn, status, why).await;
         return None;
     }
-    let length = head.content_length.unwrap_or(0);
     if head.expect_continue && !head.http10 {
         let sent = tokio::time::timeout(
             limits.handshake_timeout,
@@ -190,7 +196,12 @@ async fn handle(
         }
     }
     let mut lease = Lease::new(conn.clone());
-    let read = read_body(sock, buf, &mut lease, length);
+    let read = async {
+        match head.content_length {
+            Some(length) => read_body(sock, buf, &mut lease, length).await,
+            None => read_chunked(sock, buf, &mut lease, limits.max_message_size).await,
+        }
+    };
     let body = match tokio::time::timeout(limits.request_timeout, read).await {
         Ok(Ok(body)) => body,
         Ok(Err(Refused::Gone)) => return None,
@@ -252,6 +263,90 @@ async fn read_body(
         buf.clear();
     }
     Ok(body)
+}
+
+/// Read a chunked body of at most `max` bytes (RFC 9112 §7.1), starting with the bytes
+/// in `buf`, charging `lease` for it as it comes. Chunk-size lines and trailers are
+/// bounded by [`MAX_HEADER_LIST_SIZE`]; bytes after the body stay in `buf`.
+async fn read_chunked(
+    sock: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    lease: &mut Lease,
+    max: usize,
+) -> Result<Body, Refused> {
+    let mut body = Body::default();
+    loop {
+        let line = read_line(sock, buf).await?;
+        let digits = line.split(|&b| b == b';').next().unwrap_or(&[]);
+        let digits = std::str::from_utf8(digits).map_err(|_| Refused::BadChunk)?;
+        let digits = digits.trim_matches([' ', '\t']);
+        if digits.is_empty() || digits.len() > 8 {
+            return Err(Refused::BadChunk);
+        }
+        let size = usize::from_str_radix(digits, 16).map_err(|_| Refused::BadChunk)?;
+        if size == 0 {
+            break;
+        }
+        if body.len + size > max {
+            return Err(Refused::TooLarge);
+        }
+        let mut left = size;
+        while left > 0 {
+            if buf.is_empty() {
+                buf.reserve(READ);
+                let want = left.min(READ) as u64;
+                match (&mut *sock).take(want).read_buf(buf).await {
+                    Ok(0) => return Err(Refused::Truncated),
+                    Ok(_) => {}
+                    Err(_) => return Err(Refused::Gone),
+                }
+            }
+            let n = left.min(buf.len());
+            body.push(&buf[..n], max, lease)?;
+            buf.drain(..n);
+            left -= n;
+        }
+        if !read_line(sock, buf).await?.is_empty() {
+            return Err(Refused::BadChunk);
+        }
+    }
+    // Trailers, ignored, up to the empty line.
+    let mut trailers = 0;
+    loop {
+        let line = read_line(sock, buf).await?;
+        if line.is_empty() {
+            return Ok(body);
+        }
+        trailers += line.len() + 2;
+        if trailers > MAX_HEADER_LIST_SIZE as usize {
+            return Err(Refused::BadChunk);
+        }
+    }
+}
+
+/// The next line of `buf` (without its CRLF), read from `sock` as needed; a line longer
+/// than [`MAX_HEADER_LIST_SIZE`] is refused.
+async fn read_line(sock: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Vec<u8>, Refused> {
+    let max = MAX_HEADER_LIST_SIZE as usize;
+    let mut searched = 0;
+    loop {
+        if let Some(at) = buf[searched..].windows(2).position(|w| w == b"\r\n") {
+            let line = buf[..searched + at].to_vec();
+            buf.drain(..searched + at + 2);
+            return Ok(line);
+        }
+        searched = buf.len().saturating_sub(1);
+        if buf.len() >= max {
+            return Err(Refused::BadChunk);
+        }
+        buf.reserve(READ.min(max - buf.len()));
+        let room = (buf.capacity().min(max) - buf.len()) as u64;
+        match (&mut *sock).take(room).read_buf(buf).await {
+            Ok(0) => return Err(Refused::Truncated),
+            Ok(_) => {}
+            Err(_) => return Err(Refused::Gone),
+        }
+    }
 }
 
 async fn answer_refused(sock: &mut TcpStream, conn: &Connection, why: &Refused) {

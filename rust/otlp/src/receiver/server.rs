@@ -494,9 +494,11 @@ pub(super) enum Refused {
     TrailingData,
     /// The body did not arrive within `request_timeout`.
     Slow,
-    /// The client ended its side of the connection before the end of the body its
-    /// `Content-Length` announced (HTTP/1.1).
+    /// The client ended its side of the connection before the end of the body
+    /// (HTTP/1.1).
     Truncated,
+    /// A chunked body (HTTP/1.1) that breaks the chunked format.
+    BadChunk,
     /// The client reset the request or the connection broke: nobody to answer.
     Gone,
 }
@@ -720,7 +722,12 @@ impl Refused {
             Self::Truncated => (
                 3, // INVALID_ARGUMENT
                 400,
-                "request body shorter than its content-length".to_owned(),
+                "request body cut short".to_owned(),
+            ),
+            Self::BadChunk => (
+                3, // INVALID_ARGUMENT
+                400,
+                "malformed chunked body".to_owned(),
             ),
             Self::Gone => return None,
         })
