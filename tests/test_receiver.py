@@ -235,6 +235,11 @@ def test_malformed_http_requests_get_the_right_status_and_the_receiver_keeps_ser
     )
     head = b"POST /v1/traces HTTP/1.1\r\ncontent-type: application/x-protobuf\r\ntransfer-encoding: chunked\r\n\r\n"
     assert raw_http(ep, head + chunked + b"0\r\nx-trailer: 1\r\n\r\n")[0] == 200
+    # as requests sends a body it is given piece by piece.
+    pieces = iter([good[:10], good[10:]])
+    assert requests.post(
+        ep + "/v1/traces", data=pieces, headers={"content-type": "application/x-protobuf"}
+    ).ok
     # Still serving, on both listeners, over a keep-alive connection.
     session = requests.Session()
     for url in (receiver.endpoint, ep):
@@ -245,7 +250,7 @@ def test_malformed_http_requests_get_the_right_status_and_the_receiver_keeps_ser
                 ).status_code
                 == 200
             )
-    assert receiver.counts()["spans"] == 7
+    assert receiver.counts()["spans"] == 8
 
 
 def test_garbage_after_the_http2_preface_closes_only_that_connection(receiver) -> None:

@@ -286,45 +286,63 @@ def _serve_addresses(args: argparse.Namespace) -> tuple[str, str | None]:
     return grpc, http
 
 
+def _write_jsonl(
+    receiver: _native.Receiver, decode_json: Callable[[str, bytes, str], bytes], sink: TextIO
+) -> None:
+    """Write each request kept since the last call as one line of OTLP/JSON."""
+    for signal, fmt, body in receiver.take():
+        try:
+            line = decode_json(signal, body, fmt)
+        except ValueError as e:
+            print(f"serve: a {signal} request could not be decoded: {e}", file=sys.stderr)
+            continue
+        sink.write(line.decode() + "\n")
+    sink.flush()
+
+
 def serve(args: argparse.Namespace, out: TextIO) -> int:
     decode_json = getattr(_native, "_decode_json", None)
     if args.format == "jsonl" and decode_json is None:
         print("serve: --format jsonl needs the OTLP decoder, which this build of otlp lacks", file=sys.stderr)
         return 2
+    jsonl = decode_json if args.format == "jsonl" else None
     grpc, http = _serve_addresses(args)
     try:
+        sink = open(args.output, "a", encoding="utf-8") if args.output else out
+    except OSError as e:
+        print(f"serve: cannot write to {args.output}: {e}", file=sys.stderr)
+        return 2
+    try:
         # jsonl keeps every request until written; the receiver caps what it holds.
-        receiver = _native.Receiver(grpc, http, keep=100_000 if args.format == "jsonl" else 0)
+        receiver = _native.Receiver(grpc, http, keep=100_000 if jsonl else 0)
     except ValueError as e:
         print(f"serve: {e}", file=sys.stderr)
+        if sink is not out:
+            sink.close()
         return 2
-    where = (
-        receiver.endpoint
-        if receiver.http_endpoint is None
-        else f"{receiver.endpoint} and {receiver.http_endpoint}"
-    )
-    sink = open(args.output, "a", encoding="utf-8") if args.output else out
-    banner = sys.stderr if args.format == "jsonl" and sink is out else out
+    where = receiver.endpoint
+    if receiver.http_endpoint is not None:
+        where += f" and {receiver.http_endpoint}"
+    banner = sys.stderr if jsonl and sink is out else out
     banner.write(
         "listening for OTLP/gRPC, and OTLP/HTTP over HTTP/1.1 and HTTP/2 (h2c),"
         f" on {where} (Ctrl-C to stop)\n"
     )
     banner.flush()
-    last = None
+    last: object = None
     try:
         while True:
-            if decode_json is not None and args.format == "jsonl":
-                for signal, fmt, body in receiver.take():
-                    try:
-                        line = decode_json(signal, body, fmt)
-                    except ValueError as e:
-                        print(f"serve: a {signal} request could not be decoded: {e}", file=sys.stderr)
-                        continue
-                    sink.write(line.decode() + "\n")
-                sink.flush()
+            counts = receiver.counts()
+            if jsonl:
+                _write_jsonl(receiver, jsonl, sink)
+                if counts["dropped"] != (last or 0):
+                    print(
+                        f"serve: {counts['dropped']:,} requests dropped, arriving faster than written",
+                        file=sys.stderr,
+                    )
+                last = counts["dropped"]
                 time.sleep(0.2)
                 continue
-            counts = receiver.counts()
             if counts != last:
                 sink.write(
                     f"requests {counts['requests']:,}  spans {counts['spans']:,}  "
@@ -338,6 +356,8 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
         pass
     finally:
         receiver.stop()
+        if jsonl:
+            _write_jsonl(receiver, jsonl, sink)
         if sink is not out:
             sink.close()
     return 0
