@@ -26,6 +26,7 @@ import pytest
 import requests
 import zstandard
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 import otlp
@@ -103,9 +104,12 @@ def test_official_exporters_deliver_over_grpc_and_http1(receiver) -> None:
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
     from opentelemetry.exporter.otlp.proto.http import Compression
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
@@ -123,6 +127,15 @@ def test_official_exporters_deliver_over_grpc_and_http1(receiver) -> None:
         for i in range(3):
             provider.get_tracer("t").start_span(f"{name}-{i}").end()
         provider.shutdown()
+    meters = MeterProvider(
+        metric_readers=[
+            PeriodicExportingMetricReader(
+                HttpMetrics(endpoint=receiver.http_endpoint + "/v1/metrics"), export_interval_millis=3_600_000
+            )
+        ]
+    )
+    meters.get_meter("m").create_counter("requests.served").add(3)
+    meters.shutdown()
     logs = LoggerProvider()
     logs.add_log_record_processor(
         SimpleLogRecordProcessor(HttpLogs(endpoint=receiver.http_endpoint + "/v1/logs"))
@@ -138,8 +151,13 @@ def test_official_exporters_deliver_over_grpc_and_http1(receiver) -> None:
         log.resource_logs[0].scope_logs[0].log_records[0].body.string_value
         == "hello from the official exporter"
     )
+    [metrics] = [ExportMetricsServiceRequest.FromString(b) for sig, _, b in taken if sig == "metrics"]
+    [metric] = metrics.resource_metrics[0].scope_metrics[0].metrics
+    assert (metric.name, metric.sum.data_points[0].as_int) == ("requests.served", 3)
     counts = receiver.counts()
-    assert (counts["spans"], counts["log_records"], counts["errors"]) == (9, 1, 0), counts
+    assert (counts["spans"], counts["metrics"], counts["log_records"], counts["errors"]) == (9, 1, 1, 0), (
+        counts
+    )
 
 
 @pytest.mark.timeout(120)
