@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use otlp::export::{ExporterConfig, TraceExporter};
 use otlp::model::{AnyValue, KeyValue, Resource, Scope, SpanData};
 use otlp::pipeline::BatchConfig;
-use otlp::receiver::Receiver;
+use otlp::receiver::{Format, Receiver};
 use otlp::resilience::{CircuitConfig, RetryPolicy};
 use otlp::transport::http::HttpVersion;
 use otlp::transport::{Compression, Protocol};
@@ -83,7 +83,7 @@ fn every_span_arrives_plain_gzip_and_zstd() {
 }
 
 #[test]
-fn otlp_http_over_http2_reaches_the_receiver_compressed_or_not() {
+fn otlp_http_over_http2_reaches_the_receiver_compressed_or_not_and_as_json() {
     let rt = otlp::runtime::handle().unwrap();
     let receiver = Receiver::start(&rt, "127.0.0.1:0").unwrap();
     let mut sent = 0;
@@ -106,7 +106,8 @@ fn otlp_http_over_http2_reaches_the_receiver_compressed_or_not() {
         assert_eq!(receiver.counts().errors.load(Ordering::Relaxed), 0);
         assert!(exporter.shutdown(otlp::time::after(Duration::from_secs(5))));
     }
-    // JSON is not counted by the receiver: refused as a final (non-retryable) answer.
+    // OTLP/JSON is taken as well (and kept as JSON; the receiver counts only protobuf).
+    let receiver = Receiver::start_on(&rt, "127.0.0.1:0", None, Default::default(), 100).unwrap();
     let exporter = TraceExporter::new(ExporterConfig {
         protocol: Protocol::HttpJson,
         http_version: HttpVersion::Http2,
@@ -116,11 +117,18 @@ fn otlp_http_over_http2_reaches_the_receiver_compressed_or_not() {
     for s in spans(10) {
         exporter.export(Box::new(s));
     }
-    // Settled in time, but not all delivered: flush says so.
-    assert!(!exporter.force_flush(otlp::time::after(Duration::from_secs(20))));
-    let stats = exporter.stats();
-    assert_eq!(stats.failed_non_retryable, 10, "{stats:?}");
-    assert!(stats.last_error.unwrap().contains("HTTP 415"));
+    assert!(exporter.force_flush(otlp::time::after(Duration::from_secs(20))));
+    assert_eq!(exporter.stats().exported, 10);
+    let kept = receiver.take();
+    assert!(!kept.is_empty());
+    for r in &kept {
+        assert_eq!((r.signal, r.format), ("traces", Format::Json));
+        assert!(
+            r.body.starts_with(b"{\"resourceSpans\""),
+            "{:?}",
+            &r.body[..20]
+        );
+    }
 }
 
 #[test]
