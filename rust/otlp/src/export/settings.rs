@@ -303,6 +303,8 @@ pub fn defaults() -> Value {
         (
             "receiver",
             map(vec![
+                ("max_message_size", int(rl.max_message_size)),
+                ("max_decompressed_size", int(rl.max_decompressed_size)),
                 ("max_connections", int(rl.max_connections)),
                 ("handshake_timeout", secs(rl.handshake_timeout)),
                 ("idle_timeout", secs(rl.idle_timeout)),
