@@ -53,8 +53,9 @@ Receivers (each run gets a fresh one, in its own subprocess, on 127.0.0.1):
   HTTP/2.
 * HTTP/2 with ``--h2-receiver otlp``: ``otlp.Receiver``, which also takes
   OTLP/HTTP over HTTP/2 with prior knowledge on its gRPC port (``POST
-  /v1/traces``, ``application/x-protobuf``, none/gzip/zstd; 200; JSON is refused
-  with 415). It speaks only HTTP/2, so every request it counts came over HTTP/2.
+  /v1/traces``, ``application/x-protobuf``, none/gzip/zstd; 200; it takes JSON
+  but counts only protobuf spans). It counts the requests that came over
+  HTTP/1.1 apart, so the others came over HTTP/2.
 
 A run whose OTLP/HTTP requests did not all use the cell's HTTP version is
 reported as a problem.
@@ -106,7 +107,7 @@ HTTP_RECEIVERS = ("http.server", "hypercorn")
 # (the extension's Rust receiver, which also takes OTLP/HTTP protobuf over h2c).
 H2_RECEIVERS = ("hypercorn", "otlp")
 # Why http/json HTTP/2 cells are skipped with --h2-receiver otlp.
-H2_OTLP_NO_JSON = "skipped: otlp.Receiver does not decode JSON (415); --h2-receiver hypercorn runs it"
+H2_OTLP_NO_JSON = "skipped: otlp.Receiver does not count JSON spans; --h2-receiver hypercorn runs it"
 HYPERCORN_PIP = "pip install hypercorn"
 # What the official Python exporters can do (opentelemetry-exporter-otlp-proto-grpc
 # and -proto-http 1.45): no zstd anywhere, no JSON encoding at all.
@@ -490,9 +491,8 @@ def sink_main(counter_path: str, kind: str) -> int:
         def poll() -> None:
             # otlp.Receiver counts in Rust; mirror its counters into the file. The
             # timestamp is taken when a change is first seen: at most ~1 ms late.
-            # It bumps `requests` before `spans`, so watch all of them. It speaks HTTP/2
-            # only (gRPC, and OTLP/HTTP protobuf over h2c; no HTTP/1.1), so every request
-            # it counted came over HTTP/2. `bytes` is the request bodies as received
+            # It bumps `requests` before `spans`, so watch all of them. Those not counted
+            # as `http1_requests` came over HTTP/2. `bytes` is the request bodies as received
             # (gRPC: with the 5-byte message prefix); it does not report decoded bytes.
             c = rx.counts()
             now_seen = (c["requests"], c["spans"], c["bytes"], c["errors"])
@@ -504,7 +504,7 @@ def sink_main(counter_path: str, kind: str) -> int:
                 counters.set(harness.SLOT_FIRST_NS, now)
             counters.set(harness.SLOT_LAST_NS, now)
             counters.set(harness.SLOT_REQUESTS, c["requests"])
-            counters.set(SLOT_H2_REQUESTS, c["requests"])
+            counters.set(SLOT_H2_REQUESTS, c["requests"] - c["http1_requests"])
             counters.set(SLOT_BODY, c["bytes"])
             counters.set(SLOT_ERRORS, c["errors"])
             counters.set(harness.SLOT_COUNT, c["spans"])
@@ -1376,7 +1376,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=H2_RECEIVERS,
         default="hypercorn",
         help="receiver for the HTTP/2 cells: hypercorn (default; Python h2 stack) or otlp "
-        "(otlp.Receiver, Rust, protobuf only: http/json HTTP/2 is then skipped). With "
+        "(otlp.Receiver, Rust, counts protobuf only: http/json HTTP/2 is then skipped). With "
         "--grpc-receiver otlp, gRPC and OTLP/HTTP over HTTP/2 run on the same receiver",
     )
     p.add_argument("--spans", type=int, default=None, help="spans per run for both exporters")

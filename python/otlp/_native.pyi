@@ -476,7 +476,9 @@ class OtelObservableGauge(_Instrument): ...
 class Receiver:
     """A local OTLP receiver: OTLP/gRPC, and OTLP/HTTP over HTTP/1.1 and h2c (protobuf or
     JSON; uncompressed, gzip or zstd), on ``grpc`` and, if given, ``http`` (both serve
-    every protocol). It counts what arrives and keeps up to ``keep`` accepted requests
+    every protocol). It counts what arrives (``counts()``: requests, of which
+    http1_requests over HTTP/1.1; spans, metrics and log_records in protobuf requests;
+    bytes as received; errors; dropped) and keeps up to ``keep`` accepted requests
     (at most 128 MiB of them; beyond, they are counted in ``counts()["dropped"]``) for
     ``take()``.
 

@@ -92,7 +92,8 @@ impl PyReceiver {
         self.inner.http_addr().map(|a| format!("http://{a}"))
     }
 
-    /// Counters: requests, spans, metrics, log_records, bytes, errors, dropped.
+    /// Counters: requests (of which http1_requests came over HTTP/1.1), spans, metrics,
+    /// log_records, bytes, errors, dropped.
     fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let c = self.inner.counts();
         let d = PyDict::new(py);
@@ -102,6 +103,7 @@ impl PyReceiver {
         d.set_item("log_records", c.log_records.load(Ordering::Relaxed))?;
         d.set_item("bytes", c.bytes.load(Ordering::Relaxed))?;
         d.set_item("errors", c.errors.load(Ordering::Relaxed))?;
+        d.set_item("http1_requests", c.http1_requests.load(Ordering::Relaxed))?;
         d.set_item("dropped", self.inner.dropped())?;
         Ok(d)
     }

@@ -219,6 +219,9 @@ async fn handle(
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     counts
+        .http1_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    counts
         .bytes
         .fetch_add(body.len as u64, std::sync::atomic::Ordering::Relaxed);
     let (status, content_type, answer) = {

@@ -47,6 +47,8 @@ pub struct ReceiverCounts {
     pub log_records: AtomicU64,
     /// Bytes of request bodies as received (compressed when the client compressed).
     pub bytes: AtomicU64,
+    /// Of [`Self::requests`], those that came over HTTP/1.1 (the rest over HTTP/2).
+    pub http1_requests: AtomicU64,
     /// Requests answered with an error: unknown path, refused by a limit, malformed,
     /// or of an unsupported content type or encoding.
     pub errors: AtomicU64,
