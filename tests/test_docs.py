@@ -101,6 +101,29 @@ def test_blocks_not_run_are_few_and_say_why() -> None:
     assert len(skipped) <= MAX_NOT_RUN, f"too many blocks not run: {skipped}"
 
 
+def _anchor(heading: str) -> str:
+    """The fragment a repository page gives a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_the_docs_resolve() -> None:
+    broken = []
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target:
+                continue
+            file, _, fragment = target.partition("#")
+            linked = (path.parent / file).resolve() if file else path
+            if not linked.exists():
+                broken.append(f"{path.name}: {target}")
+            elif fragment and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.*)$", linked.read_text(encoding="utf-8"), re.MULTILINE)
+                if fragment not in {_anchor(h) for h in headings}:
+                    broken.append(f"{path.name}: {target}")
+    assert broken == []
+
+
 # -- configuration reference ---------------------------------------------------------
 
 
