@@ -76,6 +76,7 @@ def test_python_block_runs(
 ) -> None:
     if not_run is not None:
         pytest.skip(f"not run: {not_run}")
+    before = receiver.counts()
     script = _ENDPOINT.sub(receiver.endpoint, code)
     script = _PATH.sub(lambda m: repr(str(tmp_path / m.group(1))), script)
     (tmp_path / "block.py").write_text(script, encoding="utf-8")
@@ -88,11 +89,17 @@ def test_python_block_runs(
     }
     env.pop("OTLP_STRICT", None)
     done = subprocess.run(
-        [sys.executable, "block.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50
+        [sys.executable, "-W", "error", "block.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=50,
     )
     assert done.returncode == 0, f"{where} failed:\n{done.stderr}"
     # An exporter that lost telemetry says so on the `otlp` logger at exit.
     assert "last error:" not in done.stderr, f"{where} lost telemetry:\n{done.stderr}"
+    assert receiver.counts()["errors"] == before["errors"], f"{where} sent what the receiver refused"
 
 
 def test_blocks_not_run_are_few_and_say_why() -> None:
