@@ -22,7 +22,8 @@ with a fresh sink (the grpcio receiver of ``e2e_traces.py``) where one is needed
 * **disk**: ``--spans`` spans (default 300,000; a fifth of them for the official
   exporter) created at full speed with ``overflow="block"``, flushed and counted at the
   sink: end-to-end spans/s with the memory queue and with a disk queue
-  (``fsync="interval"``), and the official exporter's for reference; best of
+  (``fsync="interval"``), both with a memory queue that holds the whole run (as the
+  official processor's does), and the official exporter's for reference; best of
   ``--repeat`` (default 3) alternating runs.
 * **idle**: traces, metrics (a counter; the default 60 s export interval) and logs set
   up, a little telemetry sent and flushed, then ``--idle-seconds`` (default 20) of
@@ -36,6 +37,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import sys
 import tempfile
 import threading
@@ -223,7 +225,10 @@ def worker_disk(args: argparse.Namespace) -> dict[str, Any]:
             directory=args.directory if args.exporter == "otlp+disk" else None,
             fsync="interval",
         )
-        tracer, flush, exp = otlp_setup(args.endpoint, queue=queue)
+        # A queue that holds the whole run, as the official processor's does: the
+        # producer never waits for export slots, so what differs is the disk's cost.
+        batch = otlp.BatchConfig(max_queue_size=n)
+        tracer, flush, exp = otlp_setup(args.endpoint, queue=queue, batch=batch)
         close = lambda: exp.shutdown(timeout=300.0)  # noqa: E731
     start = time.monotonic()
     for _ in range(n):
@@ -365,9 +370,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(
                         f"  [disk] {exporter:<10} {n:,} spans end to end: {fmt_rate(r['rate'])}/s", file=out
                     )
+                    rates = [*rows.get(exporter, {}).get("rates", []), r["rate"]]
                     best = rows.get(exporter)
                     if best is None or r["rate"] > best["rate"]:
                         rows[exporter] = r
+                    rows[exporter]["rates"] = rates
             report["disk"] = rows
         if args.only in (None, "idle"):
             rows = {}
@@ -411,10 +418,11 @@ def print_summary(report: dict[str, Any], args: argparse.Namespace, out: Any) ->
     disk = report.get("disk", {})
     if all(disk.get(k, {}).get("complete") for k in ("official", "otlp", "otlp+disk")):
         on, off, official = disk["otlp+disk"]["rate"], disk["otlp"]["rate"], disk["official"]["rate"]
+        med_on, med_off = (statistics.median(disk[k]["rates"]) for k in ("otlp+disk", "otlp"))
         print(
-            f"disk queue (fsync=interval): {fmt_rate(on)}/s vs {fmt_rate(off)}/s without, "
-            f"costs {100 * (1 - on / off):.0f}%  [target <= 30%]; "
-            f"with it otlp / official = {on / official:.1f}{TIMES} end to end",
+            f"disk queue (fsync=interval): best {fmt_rate(on)}/s vs {fmt_rate(off)}/s without, "
+            f"costs {100 * (1 - on / off):.0f}% (median {100 * (1 - med_on / med_off):.0f}%)  "
+            f"[target <= 30%]; with it otlp / official = {on / official:.1f}{TIMES} end to end",
             file=out,
         )
     idle = report.get("idle", {})

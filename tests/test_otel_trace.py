@@ -290,7 +290,7 @@ def test_otel_sdk_disabled_makes_every_tracer_a_no_op(sink, monkeypatch):
     assert provider.force_flush()
 
 
-def test_a_provider_shut_down_hands_out_no_op_tracers_and_shuts_its_exporter(sink):
+def test_a_provider_shut_down_hands_out_no_op_tracers_and_leaves_its_exporter_running(sink):
     exporter = otlp.Exporter(sink.endpoint, protocol="grpc")
     provider = otlp.otel.TracerProvider(exporter)
     with provider.get_tracer("t").start_as_current_span("last"):
@@ -299,6 +299,11 @@ def test_a_provider_shut_down_hands_out_no_op_tracers_and_shuts_its_exporter(sin
     assert sink.wait_for_spans(1)[0][2].name == "last"
     assert isinstance(provider.get_tracer("t"), trace_api.NoOpTracer)
     assert exporter.stats()["spans_exported"] == 1
+    # The exporter is the caller's (configure() shares one with the other providers).
+    exporter.tracer("native").start_span("after").end()
+    assert exporter.force_flush(timeout=10.0)
+    assert exporter.stats()["dropped_after_shutdown"] == 0
+    exporter.shutdown(timeout=5.0)
 
 
 def test_the_global_provider_set_in_one_line_delivers_instrumentation_spans(sink):

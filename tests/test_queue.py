@@ -207,3 +207,35 @@ def test_the_disk_cap_follows_the_overflow_policy(sink, tmp_path, overflow) -> N
         # The first request was being sent (retried) when the cap was reached, so it
         # stays; the oldest of the others made room for the newest.
         assert got[0] == 0 and got[1:] == list(range(300 - len(got) + 1, 300))
+
+
+@pytest.mark.timeout(60)
+def test_a_metrics_callback_blocked_on_a_full_queue_does_not_hold_shutdown() -> None:
+    """A callback of the exporter's own reader thread that emits spans into a full queue
+    under ``block`` waits there; shutdown still returns by its deadline."""
+    exp = otlp.Exporter(
+        _dead(),
+        batch=otlp.BatchConfig(max_queue_size=10, max_export_batch_size=10, max_concurrent_exports=1),
+        retry=otlp.RetryPolicy(max_elapsed=600.0),
+        queue=otlp.QueueConfig(overflow="block", block_timeout=30.0),
+        metrics=otlp.MetricsConfig(interval=0.1),
+    )
+    tracer = exp.tracer("callback")
+    entered = threading.Event()
+
+    def callback(_options: object = None) -> list[otlp.Observation]:
+        entered.set()
+        for _ in range(100):
+            tracer.start_span("from a callback").end()
+        return [otlp.Observation(1)]
+
+    exp.meter("callback").observable_gauge("g", callbacks=[callback])
+    assert entered.wait(30.0)
+    deadline = time.monotonic() + 30.0
+    while exp.stats()["spans_pending"] < 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    exp.shutdown(timeout=1.0)
+    assert time.monotonic() - t0 < 10.0
+    s = exp.stats()
+    assert s["spans_accepted"] >= 20 and s["spans_exported"] == 0

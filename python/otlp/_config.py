@@ -234,8 +234,11 @@ class QueueConfig:
             its requests there; the next exporter using the directory sends them first.
             One exporter (process) uses a directory at a time; each signal gets its own
             subdirectory. ``None`` (default) keeps requests in memory only.
-        max_bytes: bound of the disk queue; beyond it new requests are not written
-            (counted in ``disk_write_failures``) but still sent from memory.
+        max_bytes: bound of the disk queue, which follows ``overflow``: ``"block"``
+            waits for room (up to ``block_timeout``), ``"drop_newest"`` refuses the new
+            request, ``"drop_oldest"`` evicts the oldest requests not being sent yet.
+            A request that cannot be written (a disk error) is counted in
+            ``disk_write_failures`` and still sent from memory.
         fsync: ``"always"`` syncs each request before it is sent (survives power loss),
             ``"interval"`` (default) syncs at most once a second, ``"never"`` leaves it
             to the operating system (survives a crash of the process, not of the machine).

@@ -246,6 +246,7 @@ def bench(args: argparse.Namespace, out: TextIO) -> int:
         if official is not None:
             label = "OpenTelemetry SDK, OTLP/gRPC"
             out.write(f"{label:<34}{official[0]:>12,.0f} /s {official[1]:>12,.0f} /s\n")
+            rows.append((label, official))
             grpc = rows[0][1]
             out.write(
                 f"otlp / official: {grpc[1] / official[1]:.1f}x end to end, "
@@ -258,6 +259,9 @@ def bench(args: argparse.Namespace, out: TextIO) -> int:
         return 1
     finally:
         receiver.stop()
+    if args.plot:
+        _plot(rows, n, args.plot)
+        out.write(f"chart written to {args.plot}\n")
     try:
         import numpy as np
     except ImportError:
@@ -269,6 +273,32 @@ def bench(args: argparse.Namespace, out: TextIO) -> int:
         best = min(_time(partial(_native._aggregate, values, bounds, k)) for _ in range(5))
         out.write(f"histogram kernel {k:<8}{values.size / best / 1e6:>10,.0f} M values/s (numpy float64)\n")
     return 0
+
+
+def _plot(rows: list[tuple[str, tuple[float, float]]], n: int, path: str) -> None:
+    """A PNG of ``bench``'s spans/s per case: on the application thread and end to end."""
+    import matplotlib  # the optional `plot` extra, imported only here
+
+    matplotlib.use("Agg")  # no display needed
+    from matplotlib import pyplot as plt
+
+    labels = [label for label, _ in rows][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.75 * len(rows)), layout="constrained")
+    height = 0.38
+    for offset, (index, what, colour) in zip(
+        (height / 2, -height / 2), ((0, "app thread", "#4c72b0"), (1, "end to end", "#dd8452")), strict=True
+    ):
+        values = [speeds[index] for _, speeds in rows][::-1]
+        bars = ax.barh([i + offset for i in range(len(rows))], values, height, label=what, color=colour)
+        ax.bar_label(bars, labels=[f" {v:,.0f}" for v in values], fontsize=8)
+    ax.set_yticks(range(len(rows)), labels)
+    ax.xaxis.set_major_formatter("{x:,.0f}")
+    ax.set_xlabel("spans per second (5 attributes each; higher is better)")
+    ax.set_title(f"python -m otlp bench: {n:,} spans per otlp case, to a local receiver", fontsize=10)
+    ax.margins(x=0.18)
+    ax.legend(loc="lower right")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _time(fn: Callable[[], object]) -> float:
@@ -394,11 +424,17 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     b.add_argument(
         "--no-official", action="store_true", help="skip the OpenTelemetry SDK comparison (1/10 of the spans)"
     )
+    b.add_argument("--plot", metavar="FILE", help="also write a PNG chart of the spans/s (needs matplotlib)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args, out)
     if args.command == "bench":
         if args.spans < 1:
             parser.error("--spans must be at least 1")
+        if args.plot:
+            try:
+                import matplotlib  # noqa: F401 - fail before measuring, not after
+            except ImportError:
+                parser.error("--plot needs matplotlib: pip install 'otlp[plot]'")
         return bench(args, out)
     return serve(args, out)

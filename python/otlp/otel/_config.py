@@ -33,8 +33,3 @@ def shared_exporter() -> Exporter:
         if _shared is None:
             _shared = Exporter.from_env()
         return _shared
-
-
-def shared_exporter_if_made() -> Exporter | None:
-    """The shared exporter, if a provider made it."""
-    return _shared

@@ -105,18 +105,16 @@ class TracerProvider(trace_api.TracerProvider):
         return self._exporter.force_flush(timeout_millis / 1000)
 
     def shutdown(self) -> None:
-        """Flush; new tracers are no-ops from now on. An exporter given to the provider
-        is shut down with it; the shared one stays for the other providers (it is shut
-        down at exit)."""
+        """Flush; new tracers are no-ops from now on. The exporter keeps running: one
+        given to the provider belongs to its caller (and may serve the meter and logger
+        providers too, as ``otlp.otel.distro.configure()`` shares one), and the shared
+        default one is shut down at exit."""
         with self._lock:
             if self._shut_down or self._exporter is None:
                 self._shut_down = True
                 return
             self._shut_down = True
-        if self._exporter is _config.shared_exporter_if_made():
-            self._exporter.force_flush()
-        else:
-            self._exporter.shutdown()
+        self._exporter.force_flush()
 
 
 def _decorate(manager: Any, func: F) -> F:
