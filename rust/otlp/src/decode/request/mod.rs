@@ -22,6 +22,8 @@ mod protobuf;
 
 use std::mem::size_of;
 
+use crate::encode;
+use crate::export::SignalKind;
 use crate::model::{LogRecord, ResourceMetrics, SpanData};
 
 /// Deepest nesting of `AnyValue`s (arrays and key-value lists inside each other)
@@ -148,5 +150,41 @@ pub fn logs(body: &[u8], format: Format) -> Result<Vec<LogRecord>, DecodeError> 
     match format {
         Format::Protobuf => protobuf::logs(body, &mut budget),
         Format::Json => json::logs(body, &mut budget),
+    }
+}
+
+/// A decoded request of any signal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// An `ExportTraceServiceRequest`'s spans.
+    Traces(Vec<SpanData>),
+    /// An `ExportMetricsServiceRequest`'s resource metrics.
+    Metrics(Vec<ResourceMetrics>),
+    /// An `ExportLogsServiceRequest`'s log records.
+    Logs(Vec<LogRecord>),
+}
+
+impl Request {
+    /// Decode `body`, an export request of `signal` in `format`.
+    pub fn decode(signal: SignalKind, body: &[u8], format: Format) -> Result<Self, DecodeError> {
+        Ok(match signal {
+            SignalKind::Traces => Request::Traces(traces(body, format)?),
+            SignalKind::Metrics => Request::Metrics(metrics(body, format)?),
+            SignalKind::Logs => Request::Logs(logs(body, format)?),
+        })
+    }
+
+    /// The request encoded again, by the exporter's own encoders.
+    pub fn encode(&self, format: Format) -> Vec<u8> {
+        let mut out = Vec::new();
+        match (self, format) {
+            (Request::Traces(s), Format::Protobuf) => encode::encode_trace_request(s, &mut out),
+            (Request::Traces(s), Format::Json) => encode::encode_traces_json(s, &mut out),
+            (Request::Metrics(m), Format::Protobuf) => encode::encode_metrics_request(m, &mut out),
+            (Request::Metrics(m), Format::Json) => encode::encode_metrics_json(m, &mut out),
+            (Request::Logs(l), Format::Protobuf) => encode::encode_logs_request(l, &mut out),
+            (Request::Logs(l), Format::Json) => encode::encode_logs_json(l, &mut out),
+        }
+        out
     }
 }
