@@ -529,9 +529,14 @@ def _current_span_context() -> SpanContext | None: ...
 def _otel_enable() -> None: ...
 
 _LinkTarget = Span | SpanContext | tuple[Span | SpanContext, _Attributes]
+
 def _decode(
-    signal: Literal["traces", "metrics", "logs"], body: bytes, format: Literal["protobuf", "json"] = "protobuf"
+    signal: Literal["traces", "metrics", "logs"],
+    body: bytes,
+    format: Literal["protobuf", "json"] = "protobuf",
 ) -> bytes: ...
 def _decode_json(
-    signal: Literal["traces", "metrics", "logs"], body: bytes, format: Literal["protobuf", "json"] = "protobuf"
+    signal: Literal["traces", "metrics", "logs"],
+    body: bytes,
+    format: Literal["protobuf", "json"] = "protobuf",
 ) -> bytes: ...
