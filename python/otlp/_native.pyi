@@ -55,6 +55,8 @@ __all__ = [
     "_check",
     "_current_span_context",
     "_current_span_var",
+    "_decode",
+    "_decode_json",
     "_defaults",
     "_kernel",
     "_log_limits",
