@@ -18,8 +18,8 @@ fn transcode<'py>(
     to: Format,
 ) -> PyResult<Bound<'py, PyBytes>> {
     guard(|| {
-        let signal = otlp::one_of("signal", &SignalKind::ALL, SignalKind::name, signal)
-            .map_err(to_py)?;
+        let signal =
+            otlp::one_of("signal", &SignalKind::ALL, SignalKind::name, signal).map_err(to_py)?;
         let format = Format::parse(format).map_err(to_py)?;
         let out = py
             .detach(|| Request::decode(signal, body, format).map(|r| r.encode(to)))

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use super::{Budget, DecodeError, MAX_DEPTH};
 use crate::model::{
-    AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue,
-    Link, LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope,
+    AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue, Link,
+    LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope,
     ScopeMetrics, SpanData, SpanKind, Status, StatusCode, Temporality,
 };
 
@@ -273,9 +273,8 @@ impl<'a> Parser<'a, '_> {
 }
 
 fn parse<'a>(body: &'a [u8], budget: &mut Budget) -> R<J<'a>> {
-    let s = std::str::from_utf8(body).map_err(|e| {
-        malformed(format!("not valid UTF-8 at byte {}", e.valid_up_to()))
-    })?;
+    let s = std::str::from_utf8(body)
+        .map_err(|e| malformed(format!("not valid UTF-8 at byte {}", e.valid_up_to())))?;
     let mut p = Parser {
         s,
         pos: 0,
@@ -560,21 +559,22 @@ fn scope(j: &J<'_>, s: &mut Scope, b: &mut Budget) -> R<()> {
 }
 
 /// The shape shared by the three requests (see the protobuf reader's `grouped`):
-/// `keys` are the request's, the resource group's and the scope group's item keys.
+/// `keys` are the request's, the resource group's and the scope group's item keys, as
+/// [`is`] matches them and as messages name them.
 fn grouped(
     body: &[u8],
-    keys: [&'static str; 3],
+    keys: [(&'static str, &'static str); 3],
     b: &mut Budget,
     mut item: impl FnMut(&J<'_>, &Arc<Resource>, &Arc<Scope>, &mut Budget) -> R<()>,
 ) -> R<()> {
     let tree = parse(body, b)?;
-    let [groups_key, scopes_key, items_key] = keys;
+    let [(groups_key, groups_name), (scopes_key, scopes_name), (items_key, items_name)] = keys;
     for (k, groups) in obj(&tree, "the request")? {
         if !is(k, groups_key) {
             continue;
         }
-        for group in arr(groups, groups_key)? {
-            let members = obj(group, groups_key)?;
+        for group in arr(groups, groups_name)? {
+            let members = obj(group, groups_name)?;
             let mut res = Resource::default();
             for (k, x) in members {
                 if is(k, "resource") {
@@ -589,8 +589,8 @@ fn grouped(
                 if !is(k, scopes_key) {
                     continue;
                 }
-                for sg in arr(scopes, scopes_key)? {
-                    let members = obj(sg, scopes_key)?;
+                for sg in arr(scopes, scopes_name)? {
+                    let members = obj(sg, scopes_name)?;
                     let mut sc = Scope::default();
                     for (k, x) in members {
                         if is(k, "scope") {
@@ -603,7 +603,7 @@ fn grouped(
                     let sc = Arc::new(sc);
                     for (k, items) in members {
                         if is(k, items_key) {
-                            for it in arr(items, items_key)? {
+                            for it in arr(items, items_name)? {
                                 item(it, &res, &sc, b)?;
                             }
                         }
@@ -621,7 +621,11 @@ pub(super) fn traces(body: &[u8], b: &mut Budget) -> R<Vec<SpanData>> {
     let mut spans = Vec::new();
     grouped(
         body,
-        ["resourcespans", "scopespans", "spans"],
+        [
+            ("resourcespans", "resourceSpans"),
+            ("scopespans", "scopeSpans"),
+            ("spans", "spans"),
+        ],
         b,
         |j, r, s, b| {
             b.take::<SpanData>()?;
@@ -737,7 +741,11 @@ pub(super) fn logs(body: &[u8], b: &mut Budget) -> R<Vec<LogRecord>> {
     let mut records = Vec::new();
     grouped(
         body,
-        ["resourcelogs", "scopelogs", "logrecords"],
+        [
+            ("resourcelogs", "resourceLogs"),
+            ("scopelogs", "scopeLogs"),
+            ("logrecords", "logRecords"),
+        ],
         b,
         |j, r, s, b| {
             b.take::<LogRecord>()?;
@@ -784,7 +792,11 @@ pub(super) fn metrics(body: &[u8], b: &mut Budget) -> R<Vec<ResourceMetrics>> {
     let mut out: Vec<ResourceMetrics> = Vec::new();
     grouped(
         body,
-        ["resourcemetrics", "scopemetrics", "metrics"],
+        [
+            ("resourcemetrics", "resourceMetrics"),
+            ("scopemetrics", "scopeMetrics"),
+            ("metrics", "metrics"),
+        ],
         b,
         |j, r, s, b| {
             if !out.last().is_some_and(|rm| Arc::ptr_eq(&rm.resource, r)) {

@@ -53,7 +53,12 @@ impl Format {
 
     /// From its [`Format::name`], or an error listing the choices.
     pub fn parse(name: &str) -> crate::Result<Self> {
-        crate::one_of("format", &[Format::Protobuf, Format::Json], Format::name, name)
+        crate::one_of(
+            "format",
+            &[Format::Protobuf, Format::Json],
+            Format::name,
+            name,
+        )
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use super::{Budget, DecodeError};
 use crate::decode::{Field, Reader};
 use crate::model::{
-    AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue,
-    Link, LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope,
+    AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue, Link,
+    LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope,
     ScopeMetrics, SpanData, SpanKind, StatusCode, Temporality,
 };
 
@@ -358,7 +358,11 @@ pub(super) fn metrics(body: &[u8], b: &mut Budget) -> R<Vec<ResourceMetrics>> {
     let mut out: Vec<ResourceMetrics> = Vec::new();
     grouped(
         body,
-        ["ExportMetricsServiceRequest", "ResourceMetrics", "ScopeMetrics"],
+        [
+            "ExportMetricsServiceRequest",
+            "ResourceMetrics",
+            "ScopeMetrics",
+        ],
         b,
         |buf, r, s, b| {
             // Items arrive resource by resource, scope by scope: open a group when
@@ -513,7 +517,9 @@ fn push_fixed64(out: &mut Vec<u64>, f: Field<'_>, what: &'static str, b: &mut Bu
         }
         Field::Len(packed) => {
             if packed.len() % 8 != 0 {
-                return Err(malformed(format!("{what}: packed length not a multiple of 8")));
+                return Err(malformed(format!(
+                    "{what}: packed length not a multiple of 8"
+                )));
             }
             // Packed values are at most the body's bytes: no charge.
             out.extend(
