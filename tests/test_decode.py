@@ -9,8 +9,8 @@ The messages stay within what the model holds and the encoder writes back the sa
 way (see ``decode/request/mod.rs``): resources and scopes are always set and never
 empty of items, trace and span ids have their full length, a data point always has a
 value, an exemplar has both ids or neither; ``dropped_attributes_count`` of resources
-and scopes, ``entity_refs``, ``Metric.metadata``, a gauge point's start time and
-``Summary`` metrics are left out. Everything else varies: every value type, zero and
+and scopes, ``entity_refs``, ``Metric.metadata`` and a gauge point's start time are
+left out. Everything else varies: every value type, zero and
 default values, NaN and infinities, empty strings, nesting.
 """
 
@@ -224,13 +224,29 @@ def exp_points(draw: st.DrawFn) -> pb_metrics.ExponentialHistogramDataPoint:
     return p
 
 
+@st.composite
+def summary_points(draw: st.DrawFn) -> pb_metrics.SummaryDataPoint:
+    return pb_metrics.SummaryDataPoint(
+        attributes=draw(attributes),
+        start_time_unix_nano=draw(u64),
+        time_unix_nano=draw(u64),
+        count=draw(u64),
+        sum=draw(doubles),
+        quantile_values=[
+            pb_metrics.SummaryDataPoint.ValueAtQuantile(quantile=q, value=v)
+            for q, v in draw(st.lists(st.tuples(doubles, doubles), max_size=3))
+        ],
+        flags=draw(u32),
+    )
+
+
 temporalities = st.one_of(st.integers(0, 2), i32)
 
 
 @st.composite
 def metrics(draw: st.DrawFn) -> pb_metrics.Metric:
     m = pb_metrics.Metric(name=draw(text), description=draw(text), unit=draw(text))
-    kind = draw(st.sampled_from(["none", "gauge", "sum", "histogram", "exp"]))
+    kind = draw(st.sampled_from(["none", "gauge", "sum", "histogram", "exp", "summary"]))
     if kind == "gauge":
         m.gauge.SetInParent()
         m.gauge.data_points.extend(draw(st.lists(number_points(with_start=False), max_size=3)))
@@ -247,6 +263,9 @@ def metrics(draw: st.DrawFn) -> pb_metrics.Metric:
         m.exponential_histogram.SetInParent()
         m.exponential_histogram.data_points.extend(draw(st.lists(exp_points(), max_size=3)))
         m.exponential_histogram.aggregation_temporality = draw(temporalities)
+    elif kind == "summary":
+        m.summary.SetInParent()
+        m.summary.data_points.extend(draw(st.lists(summary_points(), max_size=3)))
     return m
 
 
@@ -441,19 +460,6 @@ def test_bad_arguments_name_the_choices() -> None:
         _native._decode("spans", b"")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="`format` must be one of 'protobuf', 'json'"):
         _native._decode("traces", b"", "xml")  # type: ignore[arg-type]
-
-
-def test_summary_metrics_are_refused_clearly() -> None:
-    metric = pb_metrics.Metric(
-        name="s", summary=pb_metrics.Summary(data_points=[pb_metrics.SummaryDataPoint(count=1)])
-    )
-    body = ExportMetricsServiceRequest(
-        resource_metrics=[
-            pb_metrics.ResourceMetrics(scope_metrics=[pb_metrics.ScopeMetrics(metrics=[metric])])
-        ]
-    ).SerializeToString()
-    with pytest.raises(ValueError, match="unsupported: Summary metrics"):
-        _native._decode("metrics", body)
 
 
 # --- hostile input ------------------------------------------------------------------

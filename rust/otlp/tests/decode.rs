@@ -168,6 +168,24 @@ fn metrics() -> Vec<ResourceMetrics> {
             }],
             temporality: Temporality::Cumulative,
         },
+        MetricData::Summary(vec![SummaryPoint {
+            attributes: attrs(),
+            start_time_unix_nano: 1,
+            time_unix_nano: 2,
+            count: 7,
+            sum: -0.0,
+            quantile_values: vec![
+                Quantile {
+                    quantile: 0.0,
+                    value: -3.5,
+                },
+                Quantile {
+                    quantile: 1.0,
+                    value: f64::MAX,
+                },
+            ],
+            flags: 1,
+        }]),
     ];
     let mut metrics: Vec<Metric> = data
         .into_iter()

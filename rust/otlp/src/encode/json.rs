@@ -11,6 +11,7 @@ use super::grouped::{Grouped, GroupedRequest};
 use crate::model::{
     AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue, Link,
     LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope, SpanData,
+    SummaryPoint,
 };
 
 /// Appends JSON to a byte buffer, tracking where commas go.
@@ -515,9 +516,33 @@ fn exp_point(w: &mut Writer<'_>, p: &ExponentialHistogramPoint) {
     if let Some(m) = p.max {
         w.double("max", m);
     }
-    if p.zero_threshold.to_bits() != 0 {
-        w.double("zeroThreshold", p.zero_threshold);
+    opt_double(w, "zeroThreshold", p.zero_threshold);
+}
+
+/// A plain proto3 double: left out when +0.0 (-0.0 is written, as protobuf does).
+fn opt_double(w: &mut Writer<'_>, k: &str, v: f64) {
+    if v.to_bits() != 0 {
+        w.double(k, v);
     }
+}
+
+fn summary_point(w: &mut Writer<'_>, p: &SummaryPoint) {
+    key_values(w, "attributes", &p.attributes);
+    w.u64("startTimeUnixNano", p.start_time_unix_nano);
+    w.u64("timeUnixNano", p.time_unix_nano);
+    w.u64("count", p.count);
+    opt_double(w, "sum", p.sum);
+    if !p.quantile_values.is_empty() {
+        w.arr("quantileValues");
+        for q in &p.quantile_values {
+            w.elem();
+            opt_double(w, "quantile", q.quantile);
+            opt_double(w, "value", q.value);
+            w.close(b'}');
+        }
+        w.close(b']');
+    }
+    w.i32("flags", p.flags as i64);
 }
 
 fn points<T>(w: &mut Writer<'_>, ps: &[T], f: impl Fn(&mut Writer<'_>, &T)) {
@@ -571,6 +596,11 @@ fn metric(w: &mut Writer<'_>, m: &Metric) {
             w.obj("exponentialHistogram");
             points(w, ps, exp_point);
             w.i32("aggregationTemporality", temporality.wire() as i64);
+            w.close(b'}');
+        }
+        Some(MetricData::Summary(ps)) => {
+            w.obj("summary");
+            points(w, ps, summary_point);
             w.close(b'}');
         }
     }

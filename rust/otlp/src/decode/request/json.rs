@@ -14,8 +14,8 @@ use std::sync::Arc;
 use super::{Budget, DecodeError, MAX_DEPTH};
 use crate::model::{
     AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue, Link,
-    LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope,
-    ScopeMetrics, SpanData, SpanKind, Status, StatusCode, Temporality,
+    LogRecord, Metric, MetricData, Number, NumberPoint, Quantile, Resource, ResourceMetrics, Scope,
+    ScopeMetrics, SpanData, SpanKind, Status, StatusCode, SummaryPoint, Temporality,
 };
 
 type R<T> = Result<T, DecodeError>;
@@ -907,7 +907,16 @@ fn metric(j: &J<'_>, b: &mut Budget) -> R<Metric> {
                 temporality,
             });
         } else if is(k, "summary") {
-            return Err(DecodeError::Unsupported("Summary metrics"));
+            let mut points = Vec::new();
+            for (k, x) in obj(x, "summary")? {
+                if is(k, "datapoints") {
+                    for p in arr(x, "dataPoints")? {
+                        b.take::<SummaryPoint>()?;
+                        points.push(summary_point(p, b)?);
+                    }
+                }
+            }
+            m.data = Some(MetricData::Summary(points));
         }
     }
     Ok(m)
@@ -1043,6 +1052,39 @@ fn exp_point(j: &J<'_>, b: &mut Budget) -> R<ExponentialHistogramPoint> {
             p.max = opt_double(x, "max")?;
         } else if is(k, "zerothreshold") {
             p.zero_threshold = double(x, "zeroThreshold")?;
+        }
+    }
+    Ok(p)
+}
+
+fn summary_point(j: &J<'_>, b: &mut Budget) -> R<SummaryPoint> {
+    let mut p = SummaryPoint::default();
+    for (k, x) in obj(j, "dataPoint")? {
+        if is(k, "attributes") {
+            key_values(&mut p.attributes, x, b)?;
+        } else if is(k, "starttimeunixnano") {
+            p.start_time_unix_nano = u64_of(x, "startTimeUnixNano")?;
+        } else if is(k, "timeunixnano") {
+            p.time_unix_nano = u64_of(x, "timeUnixNano")?;
+        } else if is(k, "count") {
+            p.count = u64_of(x, "count")?;
+        } else if is(k, "sum") {
+            p.sum = double(x, "sum")?;
+        } else if is(k, "quantilevalues") {
+            for q in arr(x, "quantileValues")? {
+                b.take::<Quantile>()?;
+                let mut quantile = Quantile::default();
+                for (k, x) in obj(q, "quantileValues")? {
+                    if is(k, "quantile") {
+                        quantile.quantile = double(x, "quantile")?;
+                    } else if is(k, "value") {
+                        quantile.value = double(x, "value")?;
+                    }
+                }
+                p.quantile_values.push(quantile);
+            }
+        } else if is(k, "flags") {
+            p.flags = u32_of(x, "flags")?;
         }
     }
     Ok(p)

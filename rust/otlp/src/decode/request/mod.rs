@@ -15,7 +15,7 @@
 //! there: `Resource`/`InstrumentationScope` `dropped_attributes_count` and
 //! `entity_refs`, `Metric.metadata`, an exemplar with only one of its two ids, a
 //! gauge point's start time (kept, but the encoder does not write it); a resource or
-//! scope without items vanishes. A `Summary` metric is refused (no model for it yet).
+//! scope without items vanishes.
 
 mod json;
 mod protobuf;
@@ -79,9 +79,6 @@ pub enum DecodeError {
     /// The model would take more memory than the body's size allows.
     #[error("request would take more than {0} bytes of memory once decoded")]
     TooLarge(usize),
-    /// Valid OTLP that the model has no place for.
-    #[error("unsupported: {0}")]
-    Unsupported(&'static str),
 }
 
 /// Memory left for the model of one request, and the nesting depth reached.

@@ -11,8 +11,8 @@ use super::{Budget, DecodeError};
 use crate::decode::{Field, Reader};
 use crate::model::{
     AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue, Link,
-    LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope,
-    ScopeMetrics, SpanData, SpanKind, StatusCode, Temporality,
+    LogRecord, Metric, MetricData, Number, NumberPoint, Quantile, Resource, ResourceMetrics, Scope,
+    ScopeMetrics, SpanData, SpanKind, StatusCode, SummaryPoint, Temporality,
 };
 
 type R<T> = Result<T, DecodeError>;
@@ -411,11 +411,8 @@ fn metric(buf: &[u8], b: &mut Budget) -> R<Metric> {
             (1, Field::Len(t)) => m.name = text(t, "Metric.name")?,
             (2, Field::Len(t)) => m.description = text(t, "Metric.description")?,
             (3, Field::Len(t)) => m.unit = text(t, "Metric.unit")?,
-            (n @ (5 | 7 | 9 | 10), Field::Len(d)) => {
+            (n @ (5 | 7 | 9 | 10 | 11), Field::Len(d)) => {
                 m.data = Some(data(n, d, m.data.take(), b)?);
-            }
-            (11, Field::Len(_)) => {
-                return Err(DecodeError::Unsupported("Summary metrics"));
             }
             _ => {}
         }
@@ -430,7 +427,8 @@ fn data(field: u32, buf: &[u8], prev: Option<MetricData>, b: &mut Budget) -> R<M
         (5, Some(d @ MetricData::Gauge(_)))
         | (7, Some(d @ MetricData::Sum { .. }))
         | (9, Some(d @ MetricData::Histogram { .. }))
-        | (10, Some(d @ MetricData::ExponentialHistogram { .. })) => d,
+        | (10, Some(d @ MetricData::ExponentialHistogram { .. }))
+        | (11, Some(d @ MetricData::Summary(_))) => d,
         (5, _) => MetricData::Gauge(Vec::new()),
         (7, _) => MetricData::Sum {
             points: Vec::new(),
@@ -441,10 +439,11 @@ fn data(field: u32, buf: &[u8], prev: Option<MetricData>, b: &mut Budget) -> R<M
             points: Vec::new(),
             temporality: Temporality::Unspecified,
         },
-        _ => MetricData::ExponentialHistogram {
+        (10, _) => MetricData::ExponentialHistogram {
             points: Vec::new(),
             temporality: Temporality::Unspecified,
         },
+        _ => MetricData::Summary(Vec::new()),
     };
     for f in fields(buf, "metric data") {
         match (&mut d, f?) {
@@ -460,6 +459,10 @@ fn data(field: u32, buf: &[u8], prev: Option<MetricData>, b: &mut Budget) -> R<M
             (MetricData::ExponentialHistogram { points, .. }, (1, Field::Len(p))) => {
                 b.take::<ExponentialHistogramPoint>()?;
                 points.push(exp_point(p, b)?);
+            }
+            (MetricData::Summary(points), (1, Field::Len(p))) => {
+                b.take::<SummaryPoint>()?;
+                points.push(summary_point(p, b)?);
             }
             (
                 MetricData::Sum { temporality, .. }
@@ -598,6 +601,34 @@ fn exp_point(buf: &[u8], b: &mut Budget) -> R<ExponentialHistogramPoint> {
             (12, Field::Fixed64(x)) => p.min = Some(f64::from_bits(x)),
             (13, Field::Fixed64(x)) => p.max = Some(f64::from_bits(x)),
             (14, Field::Fixed64(x)) => p.zero_threshold = f64::from_bits(x),
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+fn summary_point(buf: &[u8], b: &mut Budget) -> R<SummaryPoint> {
+    let mut p = SummaryPoint::default();
+    for f in fields(buf, "SummaryDataPoint") {
+        match f? {
+            (2, Field::Fixed64(t)) => p.start_time_unix_nano = t,
+            (3, Field::Fixed64(t)) => p.time_unix_nano = t,
+            (4, Field::Fixed64(n)) => p.count = n,
+            (5, Field::Fixed64(x)) => p.sum = f64::from_bits(x),
+            (6, Field::Len(q)) => {
+                b.take::<Quantile>()?;
+                let mut quantile = Quantile::default();
+                for f in fields(q, "SummaryDataPoint.ValueAtQuantile") {
+                    match f? {
+                        (1, Field::Fixed64(x)) => quantile.quantile = f64::from_bits(x),
+                        (2, Field::Fixed64(x)) => quantile.value = f64::from_bits(x),
+                        _ => {}
+                    }
+                }
+                p.quantile_values.push(quantile);
+            }
+            (7, Field::Len(kv)) => push_key_value(&mut p.attributes, kv, b)?,
+            (8, Field::Varint(x)) => p.flags = x as u32,
             _ => {}
         }
     }
