@@ -294,6 +294,13 @@ fn parse<'a>(body: &'a [u8], budget: &mut Budget) -> R<J<'a>> {
 /// Whether JSON key `key` names the field `name` (lowercase, no underscores): the
 /// lowerCamelCase and the `.proto` spellings both do.
 fn is(key: &str, name: &str) -> bool {
+    // Most keys are lowerCamelCase: same length, no underscore to skip.
+    if key.len() == name.len() {
+        return key.eq_ignore_ascii_case(name);
+    }
+    if key.len() < name.len() {
+        return false;
+    }
     let mut k = key.bytes().filter(|&c| c != b'_');
     let mut n = name.bytes();
     loop {
