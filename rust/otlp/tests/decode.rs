@@ -413,3 +413,24 @@ fn errors_say_what_is_wrong() {
         "malformed OTLP/JSON request: resourceSpans must be an array"
     );
 }
+
+#[test]
+fn json_reads_what_generic_protobuf_printers_write() {
+    // Proto field names, enum names, base64 ids, numbers for 64-bit integers, null
+    // for defaults, and unknown keys.
+    let body = br#"{"resource_spans":[{"resource":null,"scope_spans":[{"scope":{"name":"s"},
+        "spans":[{"trace_id":"AAECAwQFBgcICQoLDA0ODw==","span_id":"AAECAwQFBgc=",
+        "kind":"SPAN_KIND_CLIENT","start_time_unix_nano":12,"status":{"code":"STATUS_CODE_ERROR"},
+        "attributes":[{"key":"k","value":{"int_value":"-3","unknown":[1,{"x":null}]}}],
+        "parent_span_id":null,"zzz":true}]}]}]}"#;
+    let spans = request::traces(body, Format::Json).unwrap();
+    let s = &spans[0];
+    assert_eq!(s.trace_id, core::array::from_fn(|i| i as u8));
+    assert_eq!(s.span_id, core::array::from_fn(|i| i as u8));
+    assert_eq!(s.kind, SpanKind::Client);
+    assert_eq!(s.start_time_unix_nano, 12);
+    assert_eq!(s.status.as_ref().map(|st| st.code), Some(StatusCode::Error));
+    assert_eq!(s.attributes, vec![KeyValue::new("k", AnyValue::Int(-3))]);
+    assert_eq!(s.parent_span_id, None);
+    assert_eq!(s.scope.name, "s");
+}
