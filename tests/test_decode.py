@@ -8,9 +8,8 @@ the bytes must be exactly ``SerializeToString()``'s. The same requests as OTLP/J
 The messages stay within what the model holds and the encoder writes back the same
 way (see ``decode/request/mod.rs``): resources and scopes are always set and never
 empty of items, trace and span ids have their full length, a data point always has a
-value, an exemplar has both ids or neither; ``dropped_attributes_count`` of resources
-and scopes, ``entity_refs``, ``Metric.metadata`` and a gauge point's start time are
-left out. Everything else varies: every value type, zero and
+value, an exemplar has both ids or neither, span kinds and status codes are in their
+enums; ``Resource.entity_refs`` and a gauge point's start time are left out. Everything else varies: every value type, zero and
 default values, NaN and infinities, empty strings, nesting.
 """
 
@@ -82,9 +81,13 @@ attributes = st.lists(key_values(), max_size=3)
 ids16 = st.binary(min_size=16, max_size=16)
 ids8 = st.binary(min_size=8, max_size=8)
 
-resources = st.builds(lambda a: Resource(attributes=a), attributes)
+resources = st.builds(lambda a, d: Resource(attributes=a, dropped_attributes_count=d), attributes, u32)
 scopes = st.builds(
-    lambda n, v, a: InstrumentationScope(name=n, version=v, attributes=a), text, text, attributes
+    lambda n, v, a, d: InstrumentationScope(name=n, version=v, attributes=a, dropped_attributes_count=d),
+    text,
+    text,
+    attributes,
+    u32,
 )
 
 
@@ -245,7 +248,7 @@ temporalities = st.one_of(st.integers(0, 2), i32)
 
 @st.composite
 def metrics(draw: st.DrawFn) -> pb_metrics.Metric:
-    m = pb_metrics.Metric(name=draw(text), description=draw(text), unit=draw(text))
+    m = pb_metrics.Metric(name=draw(text), description=draw(text), unit=draw(text), metadata=draw(attributes))
     kind = draw(st.sampled_from(["none", "gauge", "sum", "histogram", "exp", "summary"]))
     if kind == "gauge":
         m.gauge.SetInParent()

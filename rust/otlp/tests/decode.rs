@@ -35,6 +35,7 @@ fn attrs() -> Vec<KeyValue> {
 fn resource(n: &str) -> Arc<Resource> {
     Arc::new(Resource {
         attributes: vec![KeyValue::new("service.name", AnyValue::from(n))],
+        dropped_attributes_count: 2,
         schema_url: format!("https://schema/{n}"),
     })
 }
@@ -44,6 +45,7 @@ fn scope(n: &str) -> Arc<Scope> {
         name: n.into(),
         version: "1.0".into(),
         attributes: attrs(),
+        dropped_attributes_count: u32::MAX,
         schema_url: String::new(),
     })
 }
@@ -195,6 +197,7 @@ fn metrics() -> Vec<ResourceMetrics> {
             description: "d".into(),
             unit: "s".into(),
             data: Some(d),
+            metadata: if i == 0 { attrs() } else { Vec::new() },
         })
         .collect();
     metrics.push(Metric {
@@ -202,6 +205,7 @@ fn metrics() -> Vec<ResourceMetrics> {
         description: String::new(),
         unit: String::new(),
         data: None,
+        metadata: Vec::new(),
     });
     vec![
         ResourceMetrics {

@@ -249,6 +249,7 @@ fn key_values(w: &mut Writer<'_>, k: &str, kvs: &[KeyValue]) {
 fn resource(w: &mut Writer<'_>, r: &Resource) {
     w.obj("resource");
     key_values(w, "attributes", &r.attributes);
+    w.i32("droppedAttributesCount", r.dropped_attributes_count as i64);
     w.close(b'}');
 }
 
@@ -257,6 +258,7 @@ fn scope(w: &mut Writer<'_>, s: &Scope) {
     w.str("name", &s.name);
     w.str("version", &s.version);
     key_values(w, "attributes", &s.attributes);
+    w.i32("droppedAttributesCount", s.dropped_attributes_count as i64);
     w.close(b'}');
 }
 
@@ -604,6 +606,7 @@ fn metric(w: &mut Writer<'_>, m: &Metric) {
             w.close(b'}');
         }
     }
+    key_values(w, "metadata", &m.metadata);
 }
 
 /// `ExportMetricsServiceRequest` as OTLP/JSON.

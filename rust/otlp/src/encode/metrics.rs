@@ -108,6 +108,7 @@ fn metric_len(m: &Metric, data_len: usize) -> usize {
         + m.data
             .as_ref()
             .map_or(0, |d| len_field_len(data_field(d), data_len))
+        + key_values_len(12, &m.metadata)
 }
 
 fn put_metric(buf: &mut Vec<u8>, m: &Metric, data_len: usize) {
@@ -118,6 +119,7 @@ fn put_metric(buf: &mut Vec<u8>, m: &Metric, data_len: usize) {
         put_len_header(buf, data_field(d), data_len);
         put_data(buf, d);
     }
+    put_key_values(buf, 12, &m.metadata);
 }
 
 /// Size of the Gauge / Sum / Histogram / ExponentialHistogram message.
@@ -469,6 +471,7 @@ mod tests {
                     description: String::new(),
                     unit: String::new(),
                     data: Some(data),
+                    metadata: Vec::new(),
                 }],
             }],
         };

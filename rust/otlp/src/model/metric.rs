@@ -229,6 +229,9 @@ pub struct Metric {
     pub unit: String,
     /// `None` writes no data field (a metric with no points, as upstream does).
     pub data: Option<MetricData>,
+    /// `Metric.metadata`: extra key-values from other metric sources (OpenTelemetry
+    /// SDKs write none); empty when none (not written).
+    pub metadata: Vec<KeyValue>,
 }
 
 /// The metrics of one instrumentation scope (meter).

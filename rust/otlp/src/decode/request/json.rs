@@ -547,6 +547,8 @@ fn resource(j: &J<'_>, r: &mut Resource, b: &mut Budget) -> R<()> {
     for (k, x) in obj(j, "resource")? {
         if is(k, "attributes") {
             key_values(&mut r.attributes, x, b)?;
+        } else if is(k, "droppedattributescount") {
+            r.dropped_attributes_count = u32_of(x, "resource.droppedAttributesCount")?;
         }
     }
     Ok(())
@@ -560,6 +562,8 @@ fn scope(j: &J<'_>, s: &mut Scope, b: &mut Budget) -> R<()> {
             s.version = string(x, "scope.version")?;
         } else if is(k, "attributes") {
             key_values(&mut s.attributes, x, b)?;
+        } else if is(k, "droppedattributescount") {
+            s.dropped_attributes_count = u32_of(x, "scope.droppedAttributesCount")?;
         }
     }
     Ok(())
@@ -844,6 +848,7 @@ fn metric(j: &J<'_>, b: &mut Budget) -> R<Metric> {
         description: String::new(),
         unit: String::new(),
         data: None,
+        metadata: Vec::new(),
     };
     for (k, x) in obj(j, "metric")? {
         if matches!(x, J::Null) {
@@ -855,6 +860,8 @@ fn metric(j: &J<'_>, b: &mut Budget) -> R<Metric> {
             m.description = string(x, "metric.description")?;
         } else if is(k, "unit") {
             m.unit = string(x, "metric.unit")?;
+        } else if is(k, "metadata") {
+            key_values(&mut m.metadata, x, b)?;
         } else if is(k, "gauge") || is(k, "sum") {
             let mut points = Vec::new();
             let (mut temporality, mut monotonic) = (Temporality::Unspecified, false);

@@ -12,10 +12,10 @@
 //! memory. Nothing here panics on any input.
 //!
 //! What the model cannot hold is left out, so re-encoding differs from the input
-//! there: `Resource`/`InstrumentationScope` `dropped_attributes_count` and
-//! `entity_refs`, `Metric.metadata`, an exemplar with only one of its two ids, a
-//! gauge point's start time (kept, but the encoder does not write it); a resource or
-//! scope without items vanishes.
+//! there: `Resource.entity_refs` (in development in OTLP), an exemplar with only one
+//! of its two ids, a data point without a value (read as integer 0), a gauge point's
+//! start time (kept, but the encoder does not write it); a resource or scope without
+//! items vanishes; a span kind or status code outside the enum is refused.
 
 mod json;
 mod protobuf;

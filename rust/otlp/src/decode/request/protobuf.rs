@@ -131,8 +131,10 @@ fn push_key_value(kvs: &mut Vec<KeyValue>, buf: &[u8], b: &mut Budget) -> R<()> 
 
 fn resource(buf: &[u8], r: &mut Resource, b: &mut Budget) -> R<()> {
     for f in fields(buf, "Resource") {
-        if let (1, Field::Len(kv)) = f? {
-            push_key_value(&mut r.attributes, kv, b)?;
+        match f? {
+            (1, Field::Len(kv)) => push_key_value(&mut r.attributes, kv, b)?,
+            (2, Field::Varint(n)) => r.dropped_attributes_count = n as u32,
+            _ => {}
         }
     }
     Ok(())
@@ -144,6 +146,7 @@ fn scope(buf: &[u8], s: &mut Scope, b: &mut Budget) -> R<()> {
             (1, Field::Len(n)) => s.name = text(n, "InstrumentationScope.name")?,
             (2, Field::Len(v)) => s.version = text(v, "InstrumentationScope.version")?,
             (3, Field::Len(kv)) => push_key_value(&mut s.attributes, kv, b)?,
+            (4, Field::Varint(n)) => s.dropped_attributes_count = n as u32,
             _ => {}
         }
     }
@@ -405,6 +408,7 @@ fn metric(buf: &[u8], b: &mut Budget) -> R<Metric> {
         description: String::new(),
         unit: String::new(),
         data: None,
+        metadata: Vec::new(),
     };
     for f in fields(buf, "Metric") {
         match f? {
@@ -414,6 +418,7 @@ fn metric(buf: &[u8], b: &mut Budget) -> R<Metric> {
             (n @ (5 | 7 | 9 | 10 | 11), Field::Len(d)) => {
                 m.data = Some(data(n, d, m.data.take(), b)?);
             }
+            (12, Field::Len(kv)) => push_key_value(&mut m.metadata, kv, b)?,
             _ => {}
         }
     }
