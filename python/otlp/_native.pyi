@@ -55,6 +55,8 @@ __all__ = [
     "_check",
     "_current_span_context",
     "_current_span_var",
+    "_decode",
+    "_decode_json",
     "_defaults",
     "_kernel",
     "_log_limits",
@@ -545,3 +547,14 @@ def _current_span_context() -> SpanContext | None: ...
 def _otel_enable() -> None: ...
 
 _LinkTarget = Span | SpanContext | tuple[Span | SpanContext, _Attributes]
+
+def _decode(
+    signal: Literal["traces", "metrics", "logs"],
+    body: bytes,
+    format: Literal["protobuf", "json"] = "protobuf",
+) -> bytes: ...
+def _decode_json(
+    signal: Literal["traces", "metrics", "logs"],
+    body: bytes,
+    format: Literal["protobuf", "json"] = "protobuf",
+) -> bytes: ...

@@ -3,6 +3,7 @@
 
 mod context;
 mod convert;
+mod decode;
 mod errors;
 mod exporter;
 mod logger;
@@ -40,6 +41,8 @@ fn _otel_enable(py: Python<'_>) -> PyResult<()> {
 mod _native {
     #[pymodule_export]
     use super::_otel_enable;
+    #[pymodule_export]
+    use super::decode::{_decode, _decode_json};
     #[pymodule_export]
     use super::exporter::{_check, _defaults, PyExporter};
     #[pymodule_export]

@@ -14,7 +14,7 @@ fn batch(n: usize) -> Vec<SpanData> {
             KeyValue::new("service.name", AnyValue::from("bench")),
             KeyValue::new("telemetry.sdk.language", AnyValue::from("python")),
         ],
-        schema_url: String::new(),
+        ..Resource::default()
     });
     let scope = Arc::new(Scope {
         name: "bench".into(),

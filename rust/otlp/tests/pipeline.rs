@@ -16,7 +16,7 @@ use otlp::transport::{Compression, Protocol};
 fn spans(n: usize) -> Vec<SpanData> {
     let resource = Arc::new(Resource {
         attributes: vec![KeyValue::new("service.name", AnyValue::from("test"))],
-        schema_url: String::new(),
+        ..Resource::default()
     });
     let scope = Arc::new(Scope {
         name: "t".into(),

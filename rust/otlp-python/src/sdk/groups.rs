@@ -74,6 +74,8 @@ fn resource_value(obj: &Bound<'_, PyAny>) -> PyResult<Resource> {
     let py = obj.py();
     Ok(Resource {
         attributes: attrs_within(&obj.getattr(intern!(py, "attributes"))?, 99)?,
+        // The official encoder writes no dropped count for resources and scopes.
+        dropped_attributes_count: 0,
         schema_url: opt_string(&obj.getattr(intern!(py, "schema_url"))?)?,
     })
 }
@@ -87,6 +89,7 @@ fn scope_value(obj: &Bound<'_, PyAny>) -> PyResult<Scope> {
         name: opt_string(&obj.getattr(intern!(py, "name"))?)?,
         version: opt_string(&obj.getattr(intern!(py, "version"))?)?,
         attributes: attrs_within(&obj.getattr(intern!(py, "attributes"))?, 98)?,
+        dropped_attributes_count: 0,
         schema_url: opt_string(&obj.getattr(intern!(py, "schema_url"))?)?,
     })
 }

@@ -292,6 +292,8 @@ pub fn read(py: Python<'_>, metrics_data: &Bound<'_, PyAny>) -> PyResult<Vec<Res
                 name: opt_string(&scope_obj.getattr(intern!(py, "name"))?)?,
                 version: opt_string(&scope_obj.getattr(intern!(py, "version"))?)?,
                 attributes: attrs(&scope_obj.getattr(intern!(py, "attributes"))?)?,
+                // The official encoder writes no dropped count for scopes and resources.
+                dropped_attributes_count: 0,
                 schema_url: opt_string(&scope_obj.getattr(intern!(py, "schema_url"))?)?,
             });
             let mut metrics = Vec::new();
@@ -302,6 +304,7 @@ pub fn read(py: Python<'_>, metrics_data: &Bound<'_, PyAny>) -> PyResult<Vec<Res
                     description: opt_string(&m.getattr(intern!(py, "description"))?)?,
                     unit: opt_string(&m.getattr(intern!(py, "unit"))?)?,
                     data: metric_data(&m.getattr(intern!(py, "data"))?, &classes)?,
+                    metadata: Vec::new(),
                 });
             }
             let entry = ScopeMetrics { scope, metrics };
@@ -322,6 +325,7 @@ pub fn read(py: Python<'_>, metrics_data: &Bound<'_, PyAny>) -> PyResult<Vec<Res
                 out.push(ResourceMetrics {
                     resource: Arc::new(Resource {
                         attributes: attrs(&resource.getattr(intern!(py, "attributes"))?)?,
+                        dropped_attributes_count: 0,
                         schema_url: opt_string(&resource.getattr(intern!(py, "schema_url"))?)?,
                     }),
                     scope_metrics: scopes,

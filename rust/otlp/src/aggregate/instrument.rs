@@ -517,6 +517,7 @@ impl Instrument {
             description: self.descriptor.description.clone(),
             unit: self.descriptor.unit.clone(),
             data: Some(data),
+            metadata: Vec::new(),
         })
     }
 

@@ -11,6 +11,7 @@ use super::grouped::{Grouped, GroupedRequest};
 use crate::model::{
     AnyValue, Buckets, Event, Exemplar, ExponentialHistogramPoint, HistogramPoint, KeyValue, Link,
     LogRecord, Metric, MetricData, Number, NumberPoint, Resource, ResourceMetrics, Scope, SpanData,
+    SummaryPoint,
 };
 
 /// Appends JSON to a byte buffer, tracking where commas go.
@@ -248,6 +249,7 @@ fn key_values(w: &mut Writer<'_>, k: &str, kvs: &[KeyValue]) {
 fn resource(w: &mut Writer<'_>, r: &Resource) {
     w.obj("resource");
     key_values(w, "attributes", &r.attributes);
+    w.i32("droppedAttributesCount", r.dropped_attributes_count as i64);
     w.close(b'}');
 }
 
@@ -256,6 +258,7 @@ fn scope(w: &mut Writer<'_>, s: &Scope) {
     w.str("name", &s.name);
     w.str("version", &s.version);
     key_values(w, "attributes", &s.attributes);
+    w.i32("droppedAttributesCount", s.dropped_attributes_count as i64);
     w.close(b'}');
 }
 
@@ -515,9 +518,33 @@ fn exp_point(w: &mut Writer<'_>, p: &ExponentialHistogramPoint) {
     if let Some(m) = p.max {
         w.double("max", m);
     }
-    if p.zero_threshold.to_bits() != 0 {
-        w.double("zeroThreshold", p.zero_threshold);
+    opt_double(w, "zeroThreshold", p.zero_threshold);
+}
+
+/// A plain proto3 double: left out when +0.0 (-0.0 is written, as protobuf does).
+fn opt_double(w: &mut Writer<'_>, k: &str, v: f64) {
+    if v.to_bits() != 0 {
+        w.double(k, v);
     }
+}
+
+fn summary_point(w: &mut Writer<'_>, p: &SummaryPoint) {
+    key_values(w, "attributes", &p.attributes);
+    w.u64("startTimeUnixNano", p.start_time_unix_nano);
+    w.u64("timeUnixNano", p.time_unix_nano);
+    w.u64("count", p.count);
+    opt_double(w, "sum", p.sum);
+    if !p.quantile_values.is_empty() {
+        w.arr("quantileValues");
+        for q in &p.quantile_values {
+            w.elem();
+            opt_double(w, "quantile", q.quantile);
+            opt_double(w, "value", q.value);
+            w.close(b'}');
+        }
+        w.close(b']');
+    }
+    w.i32("flags", p.flags as i64);
 }
 
 fn points<T>(w: &mut Writer<'_>, ps: &[T], f: impl Fn(&mut Writer<'_>, &T)) {
@@ -573,7 +600,13 @@ fn metric(w: &mut Writer<'_>, m: &Metric) {
             w.i32("aggregationTemporality", temporality.wire() as i64);
             w.close(b'}');
         }
+        Some(MetricData::Summary(ps)) => {
+            w.obj("summary");
+            points(w, ps, summary_point);
+            w.close(b'}');
+        }
     }
+    key_values(w, "metadata", &m.metadata);
 }
 
 /// `ExportMetricsServiceRequest` as OTLP/JSON.

@@ -6,7 +6,7 @@
 use super::protobuf::*;
 use crate::model::{
     Buckets, Exemplar, ExponentialHistogramPoint, HistogramPoint, Metric, MetricData, Number,
-    NumberPoint, ResourceMetrics,
+    NumberPoint, Quantile, ResourceMetrics, SummaryPoint,
 };
 
 /// A metrics request, sized and ready to be written.
@@ -97,6 +97,7 @@ fn data_field(data: &MetricData) -> u32 {
         MetricData::Sum { .. } => 7,
         MetricData::Histogram { .. } => 9,
         MetricData::ExponentialHistogram { .. } => 10,
+        MetricData::Summary(_) => 11,
     }
 }
 
@@ -107,6 +108,7 @@ fn metric_len(m: &Metric, data_len: usize) -> usize {
         + m.data
             .as_ref()
             .map_or(0, |d| len_field_len(data_field(d), data_len))
+        + key_values_len(12, &m.metadata)
 }
 
 fn put_metric(buf: &mut Vec<u8>, m: &Metric, data_len: usize) {
@@ -117,6 +119,7 @@ fn put_metric(buf: &mut Vec<u8>, m: &Metric, data_len: usize) {
         put_len_header(buf, data_field(d), data_len);
         put_data(buf, d);
     }
+    put_key_values(buf, 12, &m.metadata);
 }
 
 /// Size of the Gauge / Sum / Histogram / ExponentialHistogram message.
@@ -158,6 +161,10 @@ fn data_len(d: &MetricData) -> usize {
                 .sum::<usize>()
                 + opt_varint_field_len(2, temporality.wire() as i64 as u64)
         }
+        MetricData::Summary(points) => points
+            .iter()
+            .map(|p| len_field_len(1, summary_point_len(p)))
+            .sum(),
     }
 }
 
@@ -200,6 +207,12 @@ fn put_data(buf: &mut Vec<u8>, d: &MetricData) {
                 put_exp_point(buf, p);
             }
             put_opt_varint_field(buf, 2, temporality.wire() as i64 as u64);
+        }
+        MetricData::Summary(points) => {
+            for p in points {
+                put_len_header(buf, 1, summary_point_len(p));
+                put_summary_point(buf, p);
+            }
         }
     }
 }
@@ -373,6 +386,38 @@ fn put_exp_point(buf: &mut Vec<u8>, p: &ExponentialHistogramPoint) {
     put_opt_fixed64_field(buf, 14, p.zero_threshold.to_bits());
 }
 
+fn quantile_len(q: &Quantile) -> usize {
+    opt_fixed64_field_len(1, q.quantile.to_bits()) + opt_fixed64_field_len(2, q.value.to_bits())
+}
+
+fn summary_point_len(p: &SummaryPoint) -> usize {
+    opt_fixed64_field_len(2, p.start_time_unix_nano)
+        + opt_fixed64_field_len(3, p.time_unix_nano)
+        + opt_fixed64_field_len(4, p.count)
+        + opt_fixed64_field_len(5, p.sum.to_bits())
+        + p.quantile_values
+            .iter()
+            .map(|q| len_field_len(6, quantile_len(q)))
+            .sum::<usize>()
+        + key_values_len(7, &p.attributes)
+        + opt_varint_field_len(8, p.flags as u64)
+}
+
+fn put_summary_point(buf: &mut Vec<u8>, p: &SummaryPoint) {
+    put_opt_fixed64_field(buf, 2, p.start_time_unix_nano);
+    put_opt_fixed64_field(buf, 3, p.time_unix_nano);
+    put_opt_fixed64_field(buf, 4, p.count);
+    // Plain proto3 doubles: omitted when +0.0, -0.0 written (as protobuf does).
+    put_opt_fixed64_field(buf, 5, p.sum.to_bits());
+    for q in &p.quantile_values {
+        put_len_header(buf, 6, quantile_len(q));
+        put_opt_fixed64_field(buf, 1, q.quantile.to_bits());
+        put_opt_fixed64_field(buf, 2, q.value.to_bits());
+    }
+    put_key_values(buf, 7, &p.attributes);
+    put_opt_varint_field(buf, 8, p.flags as u64);
+}
+
 fn exemplar_len(e: &Exemplar) -> usize {
     opt_fixed64_field_len(2, e.time_unix_nano)
         + number_len()
@@ -426,6 +471,7 @@ mod tests {
                     description: String::new(),
                     unit: String::new(),
                     data: Some(data),
+                    metadata: Vec::new(),
                 }],
             }],
         };

@@ -209,13 +209,15 @@ pub(crate) fn put_key_values(buf: &mut Vec<u8>, field: u32, kvs: &[KeyValue]) {
     }
 }
 
-/// `Resource` payload size (`dropped_attributes_count` is never written, as upstream).
+/// `Resource` payload size (the official encoder never sets `dropped_attributes_count`,
+/// and the exporter's resources leave it 0).
 pub(crate) fn resource_len(r: &Resource) -> usize {
-    key_values_len(1, &r.attributes)
+    key_values_len(1, &r.attributes) + opt_varint_field_len(2, r.dropped_attributes_count as u64)
 }
 
 pub(crate) fn put_resource(buf: &mut Vec<u8>, r: &Resource) {
     put_key_values(buf, 1, &r.attributes);
+    put_opt_varint_field(buf, 2, r.dropped_attributes_count as u64);
 }
 
 /// `InstrumentationScope` payload size.
@@ -223,12 +225,14 @@ pub(crate) fn scope_len(s: &Scope) -> usize {
     opt_len_field_len(1, s.name.len())
         + opt_len_field_len(2, s.version.len())
         + key_values_len(3, &s.attributes)
+        + opt_varint_field_len(4, s.dropped_attributes_count as u64)
 }
 
 pub(crate) fn put_scope(buf: &mut Vec<u8>, s: &Scope) {
     put_opt_bytes_field(buf, 1, s.name.as_bytes());
     put_opt_bytes_field(buf, 2, s.version.as_bytes());
     put_key_values(buf, 3, &s.attributes);
+    put_opt_varint_field(buf, 4, s.dropped_attributes_count as u64);
 }
 
 #[cfg(test)]

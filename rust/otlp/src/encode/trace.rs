@@ -159,7 +159,7 @@ mod tests {
     fn matches_the_official_encoder_on_the_worked_example() {
         let resource = Arc::new(Resource {
             attributes: vec![KeyValue::new("service.name", AnyValue::from("svc"))],
-            schema_url: String::new(),
+            ..Resource::default()
         });
         let scope = Arc::new(Scope {
             name: "lib".into(),

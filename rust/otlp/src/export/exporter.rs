@@ -97,6 +97,7 @@ impl Exporter {
                 name,
                 version,
                 attributes,
+                dropped_attributes_count: 0,
                 schema_url,
             })
         };

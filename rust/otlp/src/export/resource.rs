@@ -30,6 +30,7 @@ pub fn resource(language: &str, user: Vec<KeyValue>) -> Resource {
     }
     Resource {
         attributes: attrs,
+        dropped_attributes_count: 0,
         schema_url: String::new(),
     }
 }

@@ -142,6 +142,36 @@ pub struct ExponentialHistogramPoint {
     pub zero_threshold: f64,
 }
 
+/// One quantile of a [`SummaryPoint`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Quantile {
+    /// The quantile, in `[0.0, 1.0]` (0.5 is the median); +0.0 is not written.
+    pub quantile: f64,
+    /// The measurement at that quantile; +0.0 is not written.
+    pub value: f64,
+}
+
+/// A data point of a [`MetricData::Summary`]: one series' count, sum and quantiles.
+/// OpenTelemetry SDKs do not produce summaries (they come from Prometheus and
+/// OpenMetrics sources); the model has them so that a receiver keeps them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SummaryPoint {
+    /// The attributes that identify the series.
+    pub attributes: Vec<KeyValue>,
+    /// Start of the period the point covers, in nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: u64,
+    /// When the point was collected, in nanoseconds since the Unix epoch.
+    pub time_unix_nano: u64,
+    /// Number of measurements.
+    pub count: u64,
+    /// Sum of the measurements; +0.0 is not written.
+    pub sum: f64,
+    /// Quantiles, written in this order.
+    pub quantile_values: Vec<Quantile>,
+    /// `DataPointFlags`: 0x1 marks a point with no recorded value; 0 is not written.
+    pub flags: u32,
+}
+
 /// A metric's kind and its data points, one per series.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetricData {
@@ -170,6 +200,9 @@ pub enum MetricData {
         /// Delta or cumulative.
         temporality: Temporality,
     },
+    /// Precomputed quantiles (from Prometheus-style sources; no SDK instrument makes
+    /// them).
+    Summary(Vec<SummaryPoint>),
 }
 
 impl MetricData {
@@ -180,6 +213,7 @@ impl MetricData {
             MetricData::Sum { points, .. } => points.len(),
             MetricData::Histogram { points, .. } => points.len(),
             MetricData::ExponentialHistogram { points, .. } => points.len(),
+            MetricData::Summary(p) => p.len(),
         }
     }
 }
@@ -195,6 +229,9 @@ pub struct Metric {
     pub unit: String,
     /// `None` writes no data field (a metric with no points, as upstream does).
     pub data: Option<MetricData>,
+    /// `Metric.metadata`: extra key-values from other metric sources (OpenTelemetry
+    /// SDKs write none); empty when none (not written).
+    pub metadata: Vec<KeyValue>,
 }
 
 /// The metrics of one instrumentation scope (meter).

@@ -12,7 +12,7 @@ mod value;
 pub use log::LogRecord;
 pub use metric::{
     Buckets, Exemplar, ExponentialHistogramPoint, HistogramPoint, Metric, MetricData, Number,
-    NumberPoint, ResourceMetrics, ScopeMetrics, Temporality,
+    NumberPoint, Quantile, ResourceMetrics, ScopeMetrics, SummaryPoint, Temporality,
 };
 pub use resource::{Resource, Scope};
 pub use span::{Event, Link, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId};

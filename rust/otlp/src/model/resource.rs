@@ -5,6 +5,9 @@ use super::KeyValue;
 pub struct Resource {
     /// What identifies and describes the entity (`service.name`, `host.name`, ...).
     pub attributes: Vec<KeyValue>,
+    /// Attributes discarded (over a limit) before export; 0 when none (not written:
+    /// the exporter's own resources never drop any, as upstream writes none).
+    pub dropped_attributes_count: u32,
     /// Schema URL of the attributes' names, written as the `schema_url` of
     /// `ResourceSpans` / `ResourceMetrics` / `ResourceLogs`; empty when none.
     pub schema_url: String,
@@ -19,6 +22,9 @@ pub struct Scope {
     pub version: String,
     /// Further attributes of the scope.
     pub attributes: Vec<KeyValue>,
+    /// Attributes discarded (over a limit) before export; 0 when none (not written:
+    /// the exporter's own scopes never drop any, as upstream writes none).
+    pub dropped_attributes_count: u32,
     /// Schema URL of the telemetry's attribute names, written as the `schema_url` of
     /// `ScopeSpans` / `ScopeMetrics` / `ScopeLogs`; empty when none.
     pub schema_url: String,

@@ -2,7 +2,10 @@
 //! collectors' answers (partial successes, `google.rpc.Status` and its `RetryInfo`)
 //! and to count the items of an export request (the embedded receiver), without
 //! generated message types; the partial success of an OTLP/JSON answer; and
-//! [`peer_text`], which makes any text from a peer safe to keep.
+//! [`peer_text`], which makes any text from a peer safe to keep. [`request`] decodes
+//! whole export requests (protobuf or OTLP/JSON) into the model.
+
+pub mod request;
 
 /// One field of a message.
 #[derive(Debug, Clone, Copy, PartialEq)]
