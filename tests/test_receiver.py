@@ -189,7 +189,7 @@ def test_otlp_exporter_delivers_over_every_protocol_and_compression(
     names = sorted(n for sig, f, body in taken for n in span_names(sig, f, body))
     assert names == sorted(f"op-{i}" for i in range(50))
     counts = receiver.counts()
-    assert counts["errors"] == 0
+    assert counts["errors"] == 0 and counts["spans"] == 50
     # Told apart, as the benchmarks need to check the HTTP version a cell used.
     assert counts["http1_requests"] == (counts["requests"] if http_version == "1.1" else 0)
 
@@ -249,6 +249,14 @@ def test_malformed_http_requests_get_the_right_status_and_the_receiver_keeps_ser
         ep, post("/v1/traces", b"\xff", content_type="application/json", content_encoding="gzip")
     )
     assert got == 400 and json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == 3
+    # A JSON body that is not an export request is refused, as a protobuf one is.
+    for body in (
+        b"{",
+        b'{"resourceSpans": 7}',
+        b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"x"}]}]}]}',
+    ):
+        got, answer = raw_http(ep, post("/v1/traces", body, content_type="application/json"))
+        assert got == 400 and json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"] == 3, body
     assert raw_http(ep, post("/v1/traces", good, **pb)[:-3])[0] != 200
     # A chunked body is read chunk by chunk, trailers and all.
     chunked = b"".join(

@@ -9,48 +9,10 @@ use std::sync::Mutex;
 use super::limits::ReceiverLimits;
 use super::server::Shared;
 use crate::decode::count_items;
+pub use crate::decode::request::Format;
+use crate::decode::request::Request;
+use crate::export::SignalKind;
 use crate::transport::compression::Compression;
-
-/// How a request body is encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Protobuf (gRPC, and OTLP/HTTP `application/x-protobuf`).
-    Protobuf,
-    /// OTLP/JSON (OTLP/HTTP `application/json`).
-    Json,
-}
-
-impl Format {
-    /// `protobuf` or `json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Protobuf => "protobuf",
-            Self::Json => "json",
-        }
-    }
-
-    /// The format of an OTLP/HTTP `Content-Type` (parameters such as `charset` aside).
-    pub(super) fn of_content_type(content_type: &str) -> Option<Self> {
-        let essence = content_type.split(';').next().unwrap_or("").trim();
-        if essence.eq_ignore_ascii_case("application/x-protobuf")
-            || essence.eq_ignore_ascii_case("application/protobuf")
-        {
-            Some(Self::Protobuf)
-        } else if essence.eq_ignore_ascii_case("application/json") {
-            Some(Self::Json)
-        } else {
-            None
-        }
-    }
-
-    /// The `Content-Type` of answers to a request in this format.
-    pub(super) fn content_type(self) -> &'static str {
-        match self {
-            Self::Protobuf => "application/x-protobuf",
-            Self::Json => "application/json",
-        }
-    }
-}
 
 /// An accepted export request, decompressed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +27,7 @@ pub struct Received {
 
 /// The signals in the order of [`crate::transport::Paths::ALL`].
 const SIGNALS: [&str; 3] = ["traces", "metrics", "logs"];
+const SIGNAL_KINDS: [SignalKind; 3] = [SignalKind::Traces, SignalKind::Metrics, SignalKind::Logs];
 
 /// Why a complete request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,11 +87,23 @@ pub(super) fn accept(
             Err(_) => return Err(Rejected::Malformed("invalid compressed body")),
         },
     };
-    if format == Format::Protobuf {
-        let n =
-            count_items(message).map_err(|_| Rejected::Malformed("malformed export request"))?;
-        shared.counts.of(signal).fetch_add(n, Ordering::Relaxed);
-    }
+    let n = match format {
+        Format::Protobuf => {
+            count_items(message).map_err(|_| Rejected::Malformed("malformed export request"))?
+        }
+        // No counter walks JSON: the decoder reads it (and refuses what is malformed).
+        Format::Json => match Request::decode(SIGNAL_KINDS[signal], message, format) {
+            Ok(Request::Traces(spans)) => spans.len() as u64,
+            Ok(Request::Metrics(resources)) => resources
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .map(|s| s.metrics.len() as u64)
+                .sum(),
+            Ok(Request::Logs(records)) => records.len() as u64,
+            Err(_) => return Err(Rejected::Malformed("malformed export request")),
+        },
+    };
+    shared.counts.of(signal).fetch_add(n, Ordering::Relaxed);
     shared.kept.keep(SIGNALS[signal], format, message);
     Ok(())
 }

@@ -51,6 +51,28 @@ impl Format {
         }
     }
 
+    /// The format of an OTLP/HTTP `Content-Type` (parameters such as `charset` aside).
+    pub fn of_content_type(content_type: &str) -> Option<Self> {
+        let essence = content_type.split(';').next().unwrap_or("").trim();
+        if essence.eq_ignore_ascii_case("application/x-protobuf")
+            || essence.eq_ignore_ascii_case("application/protobuf")
+        {
+            Some(Format::Protobuf)
+        } else if essence.eq_ignore_ascii_case("application/json") {
+            Some(Format::Json)
+        } else {
+            None
+        }
+    }
+
+    /// The `Content-Type` of a body in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => "application/x-protobuf",
+            Format::Json => "application/json",
+        }
+    }
+
     /// From its [`Format::name`], or an error listing the choices.
     pub fn parse(name: &str) -> crate::Result<Self> {
         crate::one_of(
