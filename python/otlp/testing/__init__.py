@@ -1,0 +1,10 @@
+"""Test helpers: a local OTLP receiver that collects what your code emits, as plain
+typed objects, and an ``otlp_receiver`` pytest fixture (registered when otlp is
+installed)."""
+
+from __future__ import annotations
+
+from otlp.testing._items import Event, Link, LogRecord, MetricPoint, Span, Value
+from otlp.testing._receiver import Receiver
+
+__all__ = ["Event", "Link", "LogRecord", "MetricPoint", "Receiver", "Span", "Value"]
