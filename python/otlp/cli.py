@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -317,25 +319,41 @@ def _serve_addresses(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def _write_jsonl(
-    receiver: _native.Receiver, decode_json: Callable[[str, bytes, str], bytes], sink: TextIO
+    receiver: _native.Receiver,
+    decode_json: Callable[[str, bytes, str], bytes],
+    sink: TextIO,
+    pretty: bool = False,
 ) -> None:
-    """Write each request kept since the last call as one line of OTLP/JSON."""
+    """Write each request kept since the last call: one line of OTLP/JSON, or (with
+    ``pretty``) as a person reads it, in colour when ``sink`` is a terminal."""
+    color = pretty and sink.isatty() and not os.environ.get("NO_COLOR")
     for signal, fmt, body in receiver.take():
         try:
             line = decode_json(signal, body, fmt)
         except ValueError as e:
             print(f"serve: a {signal} request could not be decoded: {e}", file=sys.stderr)
             continue
-        sink.write(line.decode() + "\n")
+        if pretty:
+            from otlp import _pretty
+
+            text = _pretty.render(signal, json.loads(line), color)
+            if text:
+                sink.write(text + "\n")
+        else:
+            sink.write(line.decode() + "\n")
     sink.flush()
 
 
 def serve(args: argparse.Namespace, out: TextIO) -> int:
     decode_json = getattr(_native, "_decode_json", None)
-    if args.format == "jsonl" and decode_json is None:
-        print("serve: --format jsonl needs the OTLP decoder, which this build of otlp lacks", file=sys.stderr)
+    if args.format in ("jsonl", "pretty") and decode_json is None:
+        print(
+            f"serve: --format {args.format} needs the OTLP decoder, which this build of otlp lacks",
+            file=sys.stderr,
+        )
         return 2
-    jsonl = decode_json if args.format == "jsonl" else None
+    jsonl = decode_json if args.format in ("jsonl", "pretty") else None
+    pretty = args.format == "pretty"
     grpc, http = _serve_addresses(args)
     try:
         sink = open(args.output, "a", encoding="utf-8") if args.output else out
@@ -364,7 +382,7 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
         while True:
             counts = receiver.counts()
             if jsonl:
-                _write_jsonl(receiver, jsonl, sink)
+                _write_jsonl(receiver, jsonl, sink, pretty)
                 if counts["dropped"] != (last or 0):
                     print(
                         f"serve: {counts['dropped']:,} requests dropped, arriving faster than written",
@@ -387,7 +405,7 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         receiver.stop()
         if jsonl:
-            _write_jsonl(receiver, jsonl, sink)
+            _write_jsonl(receiver, jsonl, sink, pretty)
         if sink is not out:
             sink.close()
     return 0
@@ -414,9 +432,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     s.add_argument("--address", help=argparse.SUPPRESS)  # the one listener of earlier versions
     s.add_argument(
         "--format",
-        choices=["counts", "jsonl"],
+        choices=["counts", "jsonl", "pretty"],
         default="counts",
-        help="counts: a line of totals when they change (default); jsonl: one OTLP/JSON document per request",
+        help="counts: a line of totals when they change (default); jsonl: one OTLP/JSON document per"
+        " request; pretty: spans as trees, metrics as a table, logs as lines (colour on a terminal)",
     )
     s.add_argument("--output", metavar="FILE", help="append to FILE instead of writing to standard output")
     b = sub.add_parser("bench", help="measure span export and aggregation speed on this machine")
