@@ -405,3 +405,51 @@ def test_a_process_that_ends_without_force_flush_delivers_its_spans(sink) -> Non
     finally:
         _EXPORTER = None
         exp.shutdown(timeout=5.0)
+
+
+class _TerminatedWhileShuttingDown:
+    """Stands for an exporter whose shutdown is interrupted by SIGTERM, as a Pool's
+    terminate() does to workers running their exit finalizers."""
+
+    def __init__(self, calls: str) -> None:
+        self.calls = calls
+
+    def shutdown(self, timeout: float) -> bool:
+        with open(self.calls, "a") as f:
+            f.write("shutdown\n")
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # bytecodes for the signal handler to run between
+            pass
+        return True
+
+
+_KEEP: list[object] = []
+
+
+def _exit_interrupted_by_sigterm(calls: str) -> None:
+    from otlp import _lifecycle
+
+    assert _EXPORTER is not None
+    _produce(_EXPORTER.tracer("sigterm"), 5)
+    stand_in = _TerminatedWhileShuttingDown(calls)
+    _KEEP.append(stand_in)
+    _lifecycle._live.add(stand_in)
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_during_the_exit_flush_lets_it_finish_then_ends_the_process(sink, tmp_path) -> None:
+    global _EXPORTER
+    _EXPORTER = exp = otlp.Exporter(sink.endpoint, batch=otlp.BatchConfig(schedule_delay=60.0))
+    calls = tmp_path / "calls"
+    try:
+        proc = multiprocessing.get_context("fork").Process(
+            target=_exit_interrupted_by_sigterm, args=(str(calls),)
+        )
+        proc.start()
+        proc.join(30.0)
+        assert proc.exitcode == -signal.SIGTERM, proc.exitcode  # it used to hang here
+        assert calls.read_text() == "shutdown\n"  # one shutdown, not one per signal
+        sink.wait_for_spans(5, timeout=10.0)
+    finally:
+        _EXPORTER = None
+        exp.shutdown(timeout=5.0)

@@ -94,8 +94,20 @@ def track(exporter: Any) -> None:
     _start_watcher()
 
 
+# Set once exit has begun shutting exporters down. The hooks below run in the main
+# thread, and a signal handler can interrupt them there: it must not start a second
+# shutdown inside the first (their locks are not reentrant).
+_exiting = False
+_exited = False
+_terminate_when_done = False
+
+
 @atexit.register
 def _shutdown_all() -> None:
+    global _exiting, _exited
+    if _exiting:
+        return
+    _exiting = True
     # One deadline for all exporters, so exit takes at most EXIT_TIMEOUT however many
     # there are.
     _stop.set()
@@ -105,6 +117,9 @@ def _shutdown_all() -> None:
             exporter.shutdown(timeout=max(0.0, deadline - time.monotonic()))
         except Exception:  # noqa: BLE001 - never fail interpreter exit
             pass
+    _exited = True
+    if _terminate_when_done:
+        _die_of_sigterm()
 
 
 # multiprocessing children end through os._exit(), so atexit never runs in them:
@@ -123,10 +138,20 @@ _mp_key = _MultiprocessingChild()
 _mp_registered = False
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    _shutdown_all()
+def _die_of_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _terminate_when_done
+    if _exiting and not _exited:
+        # SIGTERM interrupted the exit's own shutdown (a Pool sends it while its
+        # workers run their finalizers): let that finish within its deadline, then die.
+        _terminate_when_done = True
+        return
+    _shutdown_all()
+    _die_of_sigterm()
 
 
 def _in_multiprocessing_child(_key: object) -> None:
