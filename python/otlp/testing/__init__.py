@@ -4,7 +4,18 @@ installed)."""
 
 from __future__ import annotations
 
-from otlp.testing._items import Event, Link, LogRecord, MetricPoint, Span, Value
+from otlp.testing._items import Buckets, Event, Exemplar, Link, LogRecord, MetricPoint, Scope, Span, Value
 from otlp.testing._receiver import Receiver
 
-__all__ = ["Event", "Link", "LogRecord", "MetricPoint", "Receiver", "Span", "Value"]
+__all__ = [
+    "Buckets",
+    "Event",
+    "Exemplar",
+    "Link",
+    "LogRecord",
+    "MetricPoint",
+    "Receiver",
+    "Scope",
+    "Span",
+    "Value",
+]

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Literal, Optional, TypeVar, cast
+from typing import Any, Literal, Optional, TypeVar, cast
 
 from otlp import _native
 from otlp.testing._items import LogRecord, MetricPoint, Span, log_records_of, metric_points_of, spans_of
@@ -44,6 +44,7 @@ class Receiver:
         self._spans: list[Span] = []
         self._points: list[MetricPoint] = []
         self._logs: list[LogRecord] = []
+        self._requests: list[tuple[str, dict[str, Any]]] = []
 
     @property
     def endpoint(self) -> str:
@@ -76,6 +77,7 @@ class Receiver:
                 kind = cast("Literal['traces', 'metrics', 'logs']", signal)
                 encoding = cast("Literal['protobuf', 'json']", fmt)
                 doc = json.loads(_native._decode_json(kind, body, encoding))
+                self._requests.append((signal, doc))
                 if signal == "traces":
                     self._spans.extend(spans_of(doc))
                 elif signal == "metrics":
@@ -90,6 +92,15 @@ class Receiver:
             self._spans.clear()
             self._points.clear()
             self._logs.clear()
+            self._requests.clear()
+
+    def requests(self, signal: Optional[Literal["traces", "metrics", "logs"]] = None) -> list[dict[str, Any]]:
+        """The requests received so far (only those of ``signal``), in arrival order, each
+        as its OTLP/JSON document (``{"resourceSpans": [...]}`` and so on: ids in hex,
+        64-bit integers as strings), whatever format and compression it came in."""
+        self._drain()
+        with self._lock:
+            return [doc for s, doc in self._requests if signal is None or s == signal]
 
     def spans(self, name: Optional[str] = None) -> list[Span]:
         """The spans received so far, in arrival order (only those called ``name``)."""
