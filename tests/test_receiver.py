@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterator
 
 import grpc
+import h2.connection
+import h2.events
 import pytest
 import requests
 import zstandard
@@ -89,6 +91,51 @@ def raw_http(endpoint: str, request: bytes, timeout: float = 10.0) -> tuple[int,
                 data += chunk
     assert data.startswith(b"HTTP/1.1 "), data[:100]
     return int(data[9:12]), data
+
+
+def raw_grpc(endpoint: str, body: bytes, encoding: str, timeout: float = 30.0) -> int:
+    """One gRPC call to the trace service over HTTP/2 (h2c) whose message is ``body``
+    as it is, flagged compressed with ``encoding``; the grpc-status answered."""
+    message = b"\x01" + len(body).to_bytes(4, "big") + body
+    with socket.create_connection(address(endpoint), timeout=timeout) as sock:
+        conn = h2.connection.H2Connection()
+        conn.initiate_connection()
+        conn.send_headers(
+            1,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", TRACE_PATH),
+                (":authority", "x"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                ("grpc-encoding", encoding),
+            ],
+        )
+        sock.sendall(conn.data_to_send())
+        sent, status = 0, None
+        deadline = time.monotonic() + timeout
+        while status is None:
+            assert time.monotonic() < deadline, "no grpc-status in time"
+            # Send what flow control allows, then read what the receiver says.
+            window = min(conn.local_flow_control_window(1), conn.max_outbound_frame_size)
+            if sent < len(message) and window > 0:
+                chunk = message[sent : sent + window]
+                sent += len(chunk)
+                conn.send_data(1, chunk, end_stream=sent == len(message))
+                sock.sendall(conn.data_to_send())
+                continue
+            data = sock.recv(65536)
+            assert data, "connection closed without a grpc-status"
+            for event in conn.receive_data(data):
+                headers = getattr(event, "headers", None) or []
+                for k, v in headers:
+                    if k in (b"grpc-status", "grpc-status"):
+                        status = int(v)
+                if isinstance(event, h2.events.StreamReset) and status is None:
+                    raise AssertionError(f"stream reset with no grpc-status: {event}")
+            sock.sendall(conn.data_to_send())
+        return status
 
 
 def post(path: str, body: bytes, **headers: str) -> bytes:
@@ -476,8 +523,11 @@ def test_a_decompression_bomb_is_refused_with_memory_bounded() -> None:
                             ep, post("/v1/traces", bomb, content_encoding=encoding, **pb)
                         )
                         assert status == 413, answer
+                    # And as a gRPC message flagged compressed: RESOURCE_EXHAUSTED.
+                    assert raw_grpc(grpc_ep, bomb, encoding) == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
             # Still serving afterwards.
             assert raw_http(http_ep, post("/v1/traces", trace_request("after"), **pb))[0] == 200
+            assert raw_grpc(grpc_ep, gzip.compress(trace_request("after")), "gzip") == 0
             peak = peak_rss_mib(proc.pid)
         finally:
             if proc.stdin is not None:
