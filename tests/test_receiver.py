@@ -386,6 +386,33 @@ def test_fuzzed_http_requests_get_an_error_status_never_a_crash(receiver) -> Non
     )
 
 
+@pytest.mark.timeout(120)
+def test_fuzzed_grpc_messages_get_a_grpc_status_never_a_crash(receiver) -> None:
+    """The same over gRPC: compressed messages cut, with bytes flipped, or decompressed
+    with the wrong algorithm; each answer is OK or INVALID_ARGUMENT, then a good call
+    is still served."""
+    rng = random.Random(17)
+    good = trace_request("a", "b", "c")
+    compress = {"gzip": gzip.compress, "zstd": zstandard.ZstdCompressor().compress}
+    answered: dict[int, int] = {}
+    for _ in range(100):
+        encoding = rng.choice(list(compress))
+        body = bytearray(compress[encoding](good))
+        mutation = rng.choice(["cut", "flip", "claim"])
+        if mutation == "cut":
+            del body[rng.randrange(len(body)) :]
+        elif mutation == "flip":
+            for _ in range(rng.randint(1, 4)):
+                body[rng.randrange(len(body))] ^= 1 << rng.randrange(8)
+        else:
+            encoding = "zstd" if encoding == "gzip" else "gzip"
+        status = raw_grpc(receiver.endpoint, bytes(body), encoding, timeout=10)
+        assert status in (0, grpc.StatusCode.INVALID_ARGUMENT.value[0]), (mutation, encoding, status)
+        answered[status] = answered.get(status, 0) + 1
+    assert answered.get(grpc.StatusCode.INVALID_ARGUMENT.value[0], 0) > 50, answered
+    assert raw_grpc(receiver.endpoint, gzip.compress(good), "gzip") == 0
+
+
 def test_malformed_grpc_calls_get_the_right_status(receiver) -> None:
     with grpc.insecure_channel(receiver.endpoint.removeprefix("http://")) as channel:
         call = channel.unary_unary(TRACE_PATH, request_serializer=None, response_deserializer=None)
