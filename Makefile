@@ -45,6 +45,17 @@ test: lint test-rust test-python ## Everything CI runs: lint, Rust tests, Python
 .PHONY: check
 check: test ## Same as test
 
+.PHONY: supply-chain
+supply-chain: ## cargo-deny bans, licenses and sources (offline; deny.toml) and the extension's crate count (ceiling 80)
+	@cargo deny --version >/dev/null 2>&1 || cargo install --locked cargo-deny
+	cargo deny --offline check bans licenses sources
+	$(PYTHON) scripts/crates.py count --ceiling 80
+
+.PHONY: wheels
+wheels: ## Build and check the sdist and the manylinux/musllinux wheels (scripts/build-wheels), then test the installed manylinux wheel without Rust (scripts/test-wheel)
+	scripts/build-wheels
+	scripts/test-wheel
+
 .PHONY: bench
 bench: ## Side-by-side benchmarks against the official exporter
 	$(PYTHON) benches/e2e_traces.py
