@@ -45,6 +45,21 @@ test: lint test-rust test-python ## Everything CI runs: lint, Rust tests, Python
 .PHONY: check
 check: test ## Same as test
 
+# Line coverage floors (percent): the figures `make coverage` measured, rounded down, so that
+# any drop fails the run. rust/otlp counts the Rust tests and the Python suite; the quick
+# `coverage-rust` check counts the Rust tests alone, hence its lower floor.
+COVERAGE_FLOOR_RUST ?= 96
+COVERAGE_FLOOR_PYTHON ?= 93
+COVERAGE_FLOOR_RUST_TESTS ?= 85
+
+.PHONY: coverage
+coverage: ## Line coverage with floors: rust/otlp (Rust tests + Python suite) and python/otlp; leaves an instrumented extension (make build-dev rebuilds the normal one)
+	RUST_FLOOR=$(COVERAGE_FLOOR_RUST) PYTHON_FLOOR=$(COVERAGE_FLOOR_PYTHON) PYTHON=$(PYTHON) scripts/coverage full
+
+.PHONY: coverage-rust
+coverage-rust: ## Line coverage of rust/otlp over the Rust tests alone, with its own floor (a few minutes)
+	RUST_TESTS_FLOOR=$(COVERAGE_FLOOR_RUST_TESTS) PYTHON=$(PYTHON) scripts/coverage rust
+
 .PHONY: bench
 bench: ## Side-by-side benchmarks against the official exporter
 	$(PYTHON) benches/e2e_traces.py
