@@ -765,17 +765,18 @@ THREADS = 8
 PER_THREAD = 2000
 # Behavioural bounds, not a benchmark: emit must only convert and enqueue. Eight
 # threads share the GIL (5 ms switch interval) on a possibly loaded machine, so the
-# per-call maximum there includes waiting for the GIL; a single-threaded logger has
-# no such excuse. A call that waited on the network would take on the order of the
-# export timeout (5 s) or a retry backoff (1 s); a trivial Python handler measured up to
-# ~0.2 s per call under eight threads on a loaded two-CPU machine.
+# per-call maximum there includes waiting for the GIL. A call that waited on the network
+# would take on the order of the export timeout (5 s) or a retry backoff (1 s); a trivial
+# Python handler measured up to ~0.2 s per call under eight threads on a loaded two-CPU
+# machine, and a single-threaded one up to 72 ms (the process descheduled while other
+# builds ran), so the single-threaded maximum has the same margin below a backoff.
 MEDIAN_BOUND = 200e-6
 # Eight threads: a call's median includes waiting for the GIL, which on a loaded
 # machine is the switch interval's order; still far below any network wait.
 MEDIAN_BOUND_THREADS = 5e-3
 P99_BOUND_THREADS = 50e-3
 MAX_BOUND_THREADS = 0.5
-MAX_BOUND_SINGLE = 50e-3
+MAX_BOUND_SINGLE = 0.5
 
 
 def _quantiles(samples_ns):
