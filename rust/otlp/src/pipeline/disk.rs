@@ -189,39 +189,14 @@ impl DiskQueue {
     fn read(&self, seq: u64) -> io::Result<Option<(u64, Bytes)>> {
         let mut data = Vec::new();
         File::open(self.path(seq))?.read_to_end(&mut data)?;
-        let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
-        if data.len() < HEADER || &data[..6] != MAGIC {
-            return Err(bad("not a request file"));
-        }
-        let weight = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(data[16..20].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(data[20..24].try_into().expect("4 bytes"));
-        if data.len() != HEADER + len {
-            return Err(bad("truncated or extended"));
-        }
-        if checksum(&data[..20], &data[HEADER..]) != crc {
-            return Err(bad("checksum mismatch"));
-        }
-        if (data[6], data[7]) != (self.encoding.protocol, self.encoding.compression) {
-            return Ok(None);
-        }
-        Ok(Some((weight, Bytes::from(data).slice(HEADER..))))
+        parse(data, self.encoding)
     }
 
     /// Write a request of `weight` items before it is sent; durable now with
     /// `Fsync::Always`, at the next [`Self::sync`] with `Fsync::Interval`.
     pub fn write(&self, weight: u64, body: &[u8]) -> io::Result<Record> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let len = u32::try_from(body.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "request over 4 GiB"))?;
-        let mut head = [0u8; HEADER];
-        head[..6].copy_from_slice(MAGIC);
-        head[6] = self.encoding.protocol;
-        head[7] = self.encoding.compression;
-        head[8..16].copy_from_slice(&weight.to_le_bytes());
-        head[16..20].copy_from_slice(&len.to_le_bytes());
-        let crc = checksum(&head[..20], body);
-        head[20..24].copy_from_slice(&crc.to_le_bytes());
+        let head = header(self.encoding, weight, body)?;
         let tmp = self.dir.join(format!("{seq:020}.tmp"));
         let result = (|| {
             let mut file = File::create(&tmp)?;
@@ -292,6 +267,45 @@ impl DiskQueue {
     pub fn size_of(body_len: usize) -> u64 {
         (HEADER + body_len) as u64
     }
+}
+
+/// The header of the file of a request of `weight` items with `body`, encoded as
+/// `encoding`; an error when the body is too large for the format.
+pub(crate) fn header(encoding: Encoding, weight: u64, body: &[u8]) -> io::Result<[u8; HEADER]> {
+    let len = u32::try_from(body.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "request over 4 GiB"))?;
+    let mut head = [0u8; HEADER];
+    head[..6].copy_from_slice(MAGIC);
+    head[6] = encoding.protocol;
+    head[7] = encoding.compression;
+    head[8..16].copy_from_slice(&weight.to_le_bytes());
+    head[16..20].copy_from_slice(&len.to_le_bytes());
+    let crc = checksum(&head[..20], body);
+    head[20..24].copy_from_slice(&crc.to_le_bytes());
+    Ok(head)
+}
+
+/// The weight and body of a request file's bytes `data`, checked: `Ok(None)` when it
+/// was encoded for another transport than `encoding`, an error when it is not intact
+/// (short, extended, zero-filled, corrupted, or not a request file at all).
+pub(crate) fn parse(data: Vec<u8>, encoding: Encoding) -> io::Result<Option<(u64, Bytes)>> {
+    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, why.to_owned());
+    if data.len() < HEADER || &data[..6] != MAGIC {
+        return Err(bad("not a request file"));
+    }
+    let weight = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes"));
+    let len = u32::from_le_bytes(data[16..20].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(data[20..24].try_into().expect("4 bytes"));
+    if data.len() != HEADER + len {
+        return Err(bad("truncated or extended"));
+    }
+    if checksum(&data[..20], &data[HEADER..]) != crc {
+        return Err(bad("checksum mismatch"));
+    }
+    if (data[6], data[7]) != (encoding.protocol, encoding.compression) {
+        return Ok(None);
+    }
+    Ok(Some((weight, Bytes::from(data).slice(HEADER..))))
 }
 
 /// CRC-32 (IEEE) of a header and a body.

@@ -329,62 +329,84 @@ impl GrpcClient {
             Err(e) => return Err(on_err(e, broken)),
         };
         let (head, mut recv) = response.into_parts();
-        // Trailers-only response: the status is in the head.
-        if let Some(status) = status_from_headers(&head.headers, &url) {
-            return status.map(|()| Accepted::default());
-        }
-        let http_status = head.status.as_u16();
         // Only the first bytes of the message are kept (all a partial success needs);
         // the rest is read and dropped, since the status comes after it.
         let mut data = Vec::new();
         let mut cut = false;
-        while let Some(chunk) = recv.data().await {
-            let chunk = match chunk {
-                Ok(c) => c,
+        let mut trailers = HeaderMap::new();
+        // A trailers-only response has its status in the head: nothing more is read.
+        if !head.headers.contains_key("grpc-status") {
+            while let Some(chunk) = recv.data().await {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => return Err(on_err(e, broken)),
+                };
+                let _ = recv.flow_control().release_capacity(chunk.len());
+                let room = (MAX_RESPONSE_BODY + 5).saturating_sub(data.len());
+                cut |= chunk.len() > room;
+                data.extend_from_slice(&chunk.chunk()[..chunk.len().min(room)]);
+            }
+            trailers = match recv.trailers().await {
+                Ok(t) => t.unwrap_or_default(),
                 Err(e) => return Err(on_err(e, broken)),
             };
-            let _ = recv.flow_control().release_capacity(chunk.len());
-            let room = (MAX_RESPONSE_BODY + 5).saturating_sub(data.len());
-            cut |= chunk.len() > room;
-            data.extend_from_slice(&chunk.chunk()[..chunk.len().min(room)]);
         }
-        let trailers = match recv.trailers().await {
-            Ok(t) => t.unwrap_or_default(),
-            Err(e) => return Err(on_err(e, broken)),
-        };
-        match status_from_headers(&trailers, &url) {
-            Some(Ok(())) => {}
-            Some(Err(s)) => return Err(s),
-            None => {
-                let code = if http_status == 200 {
-                    Code::Internal
-                } else {
-                    Code::from_http_status(http_status)
-                };
-                let grpc = head
-                    .headers
-                    .get("content-type")
-                    .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
-                // What an HTTP server says to a path it does not serve (or to anything).
-                let hint = match http_status {
-                    200 | 404 | 405 | 415 if !grpc => format!(" (not a gRPC answer: {NOT_GRPC})"),
-                    _ => String::new(),
-                };
-                return Err(Status::new(
-                    code,
-                    format!("response without grpc-status (HTTP {http_status}) from {url}{hint}"),
-                ));
-            }
-        }
-        let encoding = head
-            .headers
-            .get("grpc-encoding")
-            .map_or(&b"identity"[..], |v| v.as_bytes());
-        Ok(match unframe(&data, cut, encoding) {
-            Ok((message, cut)) => Accepted::read(&message, cut, false, &url),
-            Err(why) => Accepted::unreadable(&why, &url),
-        })
+        answer(
+            head.status.as_u16(),
+            &head.headers,
+            &data,
+            cut,
+            &trailers,
+            &url,
+        )
     }
+}
+
+/// What a unary call to `url` came to, from its response: the HTTP status and head,
+/// the first bytes of the body (`cut`: there were more) and the trailers. The status
+/// is the head's (a trailers-only response) or the trailers'; an accepted export's
+/// message is read for a partial success.
+pub(crate) fn answer(
+    http_status: u16,
+    head: &HeaderMap,
+    data: &[u8],
+    cut: bool,
+    trailers: &HeaderMap,
+    url: &str,
+) -> Result<Accepted, Status> {
+    if let Some(status) = status_from_headers(head, url) {
+        return status.map(|()| Accepted::default());
+    }
+    match status_from_headers(trailers, url) {
+        Some(Ok(())) => {}
+        Some(Err(s)) => return Err(s),
+        None => {
+            let code = if http_status == 200 {
+                Code::Internal
+            } else {
+                Code::from_http_status(http_status)
+            };
+            let grpc = head
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+            // What an HTTP server says to a path it does not serve (or to anything).
+            let hint = match http_status {
+                200 | 404 | 405 | 415 if !grpc => format!(" (not a gRPC answer: {NOT_GRPC})"),
+                _ => String::new(),
+            };
+            return Err(Status::new(
+                code,
+                format!("response without grpc-status (HTTP {http_status}) from {url}{hint}"),
+            ));
+        }
+    }
+    let encoding = head
+        .get("grpc-encoding")
+        .map_or(&b"identity"[..], |v| v.as_bytes());
+    Ok(match unframe(data, cut, encoding) {
+        Ok((message, cut)) => Accepted::read(&message, cut, false, url),
+        Err(why) => Accepted::unreadable(&why, url),
+    })
 }
 
 /// The status of `what` (`POST {url}`) failing with `e`. A refused certificate and a

@@ -397,11 +397,10 @@ impl HttpClient {
         *sent = true;
         let status = response.status().as_u16();
         let (head, body) = response.into_parts();
-        let headers = head.headers;
         // Bounded by the request's deadline here, so that an accepted export whose
         // body never ends is still an accepted export.
         let read = tokio::time::timeout_at(deadline, read_prefix(body, MAX_RESPONSE_BODY)).await;
-        let read = match read {
+        let body = match read {
             Ok(Ok((body, cut))) => {
                 // An HTTP/1.1 connection is reusable once the response is read whole.
                 if let Some(send) = reusable.filter(|s| !cut && !s.is_closed()) {
@@ -410,41 +409,19 @@ impl HttpClient {
                         .unwrap_or_else(|e| e.into_inner())
                         .push(send);
                 }
-                Ok(decoded(body, cut, &headers))
+                Ok((body, cut))
             }
             Ok(Err(e)) => Err(format!("reading the body: {}", chain(&e))),
             Err(_) => Err("the body did not arrive in time".to_owned()),
         };
-        if (200..300).contains(&status) {
-            // The status is the collector's answer: whatever the body, it is accepted.
-            return Ok(match read.and_then(|decoded| decoded) {
-                Ok((message, cut)) => Accepted::read(&message, cut, self.config.json, &url),
-                Err(why) => Accepted::unreadable(&why, &url),
-            });
-        }
-        let retry_delay = headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, SystemTime::now()));
-        let detail = if (300..400).contains(&status) {
-            "redirects are not followed; check the endpoint".to_owned()
-        } else {
-            match read.and_then(|decoded| decoded) {
-                Ok((body, cut)) => error_detail(&body, cut, &headers, self.config.json),
-                Err(why) => format!("(body unreadable: {why})"),
-            }
-        };
-        let message = if detail.is_empty() {
-            format!("HTTP {status} from {url}")
-        } else {
-            format!("HTTP {status} from {url}: {detail}")
-        };
-        Err(Status {
-            // 429/502/503/504 become UNAVAILABLE (retryable); everything else is final.
-            code: Code::from_http_status(status),
-            message,
-            retry_delay,
-        })
+        answer(
+            status,
+            &head.headers,
+            body,
+            self.config.json,
+            &url,
+            SystemTime::now(),
+        )
     }
 
     /// Why a request got no response, classified: final when retrying cannot help (a
@@ -504,6 +481,52 @@ impl HttpClient {
         }
         unavailable(format!("POST {url} failed: {text}"))
     }
+}
+
+/// What an export to `url` came to, from the collector's answer: its status, head,
+/// and the first bytes of its body (`cut`: there were more) or why the body could not
+/// be read; `now` dates a `Retry-After`. A 2xx is an accepted export whatever its
+/// body; anything else is a status classified as gRPC would (so the retry rules are
+/// shared) with what the body says.
+pub(crate) fn answer(
+    status: u16,
+    headers: &HeaderMap,
+    body: std::result::Result<(Bytes, bool), String>,
+    json: bool,
+    url: &str,
+    now: SystemTime,
+) -> std::result::Result<Accepted, Status> {
+    let read = body.and_then(|(body, cut)| decoded(body, cut, headers));
+    if (200..300).contains(&status) {
+        // The status is the collector's answer: whatever the body, it is accepted.
+        return Ok(match read {
+            Ok((message, cut)) => Accepted::read(&message, cut, json, url),
+            Err(why) => Accepted::unreadable(&why, url),
+        });
+    }
+    let retry_delay = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| retry_after(v, now));
+    let detail = if (300..400).contains(&status) {
+        "redirects are not followed; check the endpoint".to_owned()
+    } else {
+        match read {
+            Ok((body, cut)) => error_detail(&body, cut, headers, json),
+            Err(why) => format!("(body unreadable: {why})"),
+        }
+    };
+    let message = if detail.is_empty() {
+        format!("HTTP {status} from {url}")
+    } else {
+        format!("HTTP {status} from {url}: {detail}")
+    };
+    Err(Status {
+        // 429/502/503/504 become UNAVAILABLE (retryable); everything else is final.
+        code: Code::from_http_status(status),
+        message,
+        retry_delay,
+    })
 }
 
 /// The first `limit` bytes of a response body, and whether there were more (the rest
