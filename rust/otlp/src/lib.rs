@@ -21,6 +21,8 @@ pub mod encode;
 mod error;
 pub mod exception;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod ids;
 pub mod limits;
 pub mod logs;

@@ -2,7 +2,7 @@
 //! ([`Pipeline`]), and their replacement in a child after `fork()` ([`Replaceable`]).
 
 mod batcher;
-mod disk;
+pub(crate) mod disk;
 mod queue;
 mod replaceable;
 
