@@ -21,9 +21,10 @@ fn transcode<'py>(
         let signal =
             otlp::one_of("signal", &SignalKind::ALL, SignalKind::name, signal).map_err(to_py)?;
         let format = Format::parse(format).map_err(to_py)?;
-        let out = py
-            .detach(|| Request::decode(signal, body, format).map(|r| r.encode(to)))
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let out = crate::gil::detach(py, || {
+            Request::decode(signal, body, format).map(|r| r.encode(to))
+        })
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyBytes::new(py, &out))
     })
 }

@@ -51,7 +51,7 @@ fn wait_deadline(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Instant> {
 fn wait_in_slices(py: Python<'_>, deadline: Instant, done: &Done<'_>) -> PyResult<bool> {
     loop {
         let until = deadline.min(Instant::now() + WAIT_SLICE);
-        if py.detach(|| done(until)) {
+        if crate::gil::detach(py, || done(until)) {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -235,7 +235,7 @@ impl PyExporter {
 
     /// Called in the parent just before `fork()` (by `otlp._lifecycle`).
     fn _before_fork(&self, py: Python<'_>) {
-        py.detach(|| self.core.before_fork());
+        crate::gil::detach(py, || self.core.before_fork());
     }
 
     /// Called in the parent after `fork()`.

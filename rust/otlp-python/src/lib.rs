@@ -6,6 +6,7 @@ mod convert;
 mod decode;
 mod errors;
 mod exporter;
+mod gil;
 mod logger;
 mod meter;
 mod otel_trace;
@@ -46,6 +47,8 @@ mod _native {
     #[pymodule_export]
     use super::exporter::{_check, _defaults, PyExporter};
     #[pymodule_export]
+    use super::gil::_at_exit;
+    #[pymodule_export]
     use super::logger::{_log_limits, PyLogger, PyOtelLogger};
     #[pymodule_export]
     use super::meter::{
@@ -73,6 +76,7 @@ mod _native {
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
         use pyo3::types::PyModuleMethods;
+        super::gil::register_exit_hook(m)?;
         m.add("__version__", otlp::VERSION)
     }
 }

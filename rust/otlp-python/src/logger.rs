@@ -83,7 +83,7 @@ impl Emitter {
     /// Queue `record`. A full queue with overflow="block" waits for room with the GIL
     /// released.
     fn send(&self, py: Python<'_>, to: &LogExporter, record: LogRecord) {
-        to.export_released(Box::new(record), |wait| py.detach(wait));
+        to.export_released(Box::new(record), |wait| crate::gil::detach(py, wait));
     }
 
     /// A `logging.LogRecord` read in one native call; `body` is the formatted text when

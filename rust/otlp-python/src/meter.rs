@@ -486,7 +486,7 @@ fn aggregate(py: Python<'_>, values: &Values<'_>, bounds: &[f64]) -> (Vec<u64>, 
     };
     if values.len() >= DETACH_THRESHOLD {
         // `Values` pins any array it reads in place (see `Pin`).
-        py.detach(run)
+        crate::gil::detach(py, run)
     } else {
         run()
     }
@@ -618,7 +618,7 @@ impl PyCallbacks {
 
 impl Callback for PyCallbacks {
     fn call(&self, observe: &mut dyn FnMut(Number, AttributeSet)) -> Result<(), String> {
-        Python::attach(|py| {
+        crate::gil::attach(|py| {
             let mut first_error = None;
             for cb in &self.callbacks {
                 let result = self
@@ -630,6 +630,7 @@ impl Callback for PyCallbacks {
             }
             first_error.map_or(Ok(()), Err)
         })
+        .unwrap_or_else(|| Err("not run: the interpreter is exiting".into()))
     }
 }
 
@@ -1294,7 +1295,7 @@ pub fn _aggregate(
     };
     let vals = self::values(values, "_aggregate")?;
     let mut counts = vec![0u64; boundaries.len() + 1];
-    let s = py.detach(|| vals.histogram(kernels, &boundaries, &mut counts));
+    let s = crate::gil::detach(py, || vals.histogram(kernels, &boundaries, &mut counts));
     Ok((s.count, s.sum, s.min, s.max, s.nan_count, counts))
 }
 

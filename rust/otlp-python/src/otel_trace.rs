@@ -279,7 +279,8 @@ impl PyAsCurrentSpan {
             }
         }
         if self.end_on_exit {
-            span.span.end_released(None, |wait| py.detach(wait));
+            span.span
+                .end_released(None, |wait| crate::gil::detach(py, wait));
         }
         Ok(false)
     }
@@ -504,7 +505,8 @@ impl PyOtelSpan {
 
     #[pyo3(signature = (end_time = None))]
     fn end(&self, py: Python<'_>, end_time: Option<u64>) {
-        self.span.end_released(end_time, |wait| py.detach(wait));
+        self.span
+            .end_released(end_time, |wait| crate::gil::detach(py, wait));
     }
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> Bound<'py, Self> {
@@ -530,7 +532,8 @@ impl PyOtelSpan {
                 self.fail(py, exc)?;
             }
         }
-        self.span.end_released(None, |wait| py.detach(wait));
+        self.span
+            .end_released(None, |wait| crate::gil::detach(py, wait));
         Ok(())
     }
 

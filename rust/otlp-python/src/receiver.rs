@@ -69,9 +69,10 @@ impl PyReceiver {
         };
         let runtime =
             otlp::runtime::handle().map_err(|e| to_py(otlp::Error::Transport(e.to_string())))?;
-        let inner = py
-            .detach(|| Receiver::start_on(&runtime, grpc, http, limits, keep))
-            .map_err(to_py)?;
+        let inner = crate::gil::detach(py, || {
+            Receiver::start_on(&runtime, grpc, http, limits, keep)
+        })
+        .map_err(to_py)?;
         Ok(Self { inner })
     }
 

@@ -524,7 +524,8 @@ impl PySpan {
     #[pyo3(signature = (end_time = None))]
     fn end(&self, py: Python<'_>, end_time: Option<u64>) {
         // A full queue with overflow="block" waits for room with the GIL released.
-        self.span.end_released(end_time, |wait| py.detach(wait));
+        self.span
+            .end_released(end_time, |wait| crate::gil::detach(py, wait));
     }
 
     fn __enter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
@@ -548,7 +549,8 @@ impl PySpan {
         if let Some(token) = token {
             context::detach(py, token)?;
         }
-        self.span.end_released(None, |wait| py.detach(wait));
+        self.span
+            .end_released(None, |wait| crate::gil::detach(py, wait));
         Ok(false)
     }
 

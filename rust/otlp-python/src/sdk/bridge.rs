@@ -96,7 +96,7 @@ impl PySdkBridge {
             let mut unreadable = 0;
             for span in spans.try_iter()? {
                 match self.span(py, &reader, &span?)? {
-                    Some(d) => traces.export_released(d, |wait| py.detach(wait)),
+                    Some(d) => traces.export_released(d, |wait| crate::gil::detach(py, wait)),
                     None => unreadable += 1,
                 }
             }
@@ -118,7 +118,7 @@ impl PySdkBridge {
                 if let Some(d) = self.span(py, &reader, span)? {
                     self.exporter
                         .traces()
-                        .export_released(d, |wait| py.detach(wait));
+                        .export_released(d, |wait| crate::gil::detach(py, wait));
                 }
             }
             Ok(())
@@ -136,7 +136,7 @@ impl PySdkBridge {
             let mut unreadable = 0;
             for record in records.try_iter()? {
                 match self.log(py, &record?)? {
-                    Some(r) => logs.export_released(r, |wait| py.detach(wait)),
+                    Some(r) => logs.export_released(r, |wait| crate::gil::detach(py, wait)),
                     None => unreadable += 1,
                 }
             }
@@ -151,7 +151,7 @@ impl PySdkBridge {
         guard(|| {
             if let Some(r) = self.log(py, record)? {
                 if let Some(logs) = self.exporter.logs().map_err(to_py)? {
-                    logs.export_released(r, |wait| py.detach(wait));
+                    logs.export_released(r, |wait| crate::gil::detach(py, wait));
                 }
             }
             Ok(())
@@ -167,7 +167,7 @@ impl PySdkBridge {
                 Err(e) => return self.unreadable(py, "metrics data", e).map(|()| false),
             };
             if let Some(m) = self.exporter.metrics().map_err(to_py)? {
-                m.export_released(data, |wait| py.detach(wait));
+                m.export_released(data, |wait| crate::gil::detach(py, wait));
             }
             Ok(true)
         })
