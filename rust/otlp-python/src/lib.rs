@@ -17,6 +17,13 @@ mod tracer;
 
 use pyo3::prelude::*;
 
+/// The extension's Rust allocations go to mimalloc: a span is allocated on the
+/// application's thread and freed on the batcher's, and with the C library's malloc
+/// those two threads contend for one arena lock on every span (see `docs/performance.md`).
+/// Python's own objects keep Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Called in the child after `fork()`: background threads did not survive it.
 #[pyfunction]
 fn _after_fork_in_child() {
