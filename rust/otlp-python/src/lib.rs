@@ -1,6 +1,7 @@
 //! `otlp._native`: the Python face of the `otlp` core. Converts arguments, releases
 //! the GIL around waits, calls the core and maps its errors; nothing more.
 
+mod alloc;
 mod context;
 mod convert;
 mod decode;
@@ -17,12 +18,8 @@ mod tracer;
 
 use pyo3::prelude::*;
 
-/// The extension's Rust allocations go to mimalloc: a span is allocated on the
-/// application's thread and freed on the batcher's, and with the C library's malloc
-/// those two threads contend for one arena lock on every span (see `docs/performance.md`).
-/// Python's own objects keep Python's allocator.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::Allocator = alloc::Allocator;
 
 /// Called in the child after `fork()`: background threads did not survive it.
 #[pyfunction]
