@@ -11,8 +11,9 @@ answers each request once it has decoded it). Every case runs in a fresh worker 
   delivered. Reported: app-thread spans/s (made while exporting), end-to-end spans/s
   (first span to the flush that saw the last one acknowledged), and CPU per span: user
   + system time of the whole worker process over that interval (``getrusage``) / spans.
-* **steady**: ``--rate`` spans/s for ``--seconds``, paced in 1 ms slices; reported: the
-  worker's CPU time over that time, as a percentage of one core.
+* **steady**: ``--rate`` spans/s for ``--seconds``, made in bursts 10 ms apart; reported:
+  the worker's CPU time over that time, as a percentage of one core, and the same loop
+  with no telemetry at all (``nullcontext``), the floor any exporter adds to.
 
 The official exporter runs fewer spans (``--official-spans``): at its speed a million
 would take a minute a run. Rates and CPU per span do not depend on the count once the
@@ -38,6 +39,8 @@ from typing import Any
 import _harness as harness
 
 CASES = ("native", "api", "official")
+#: The steady runs make their spans in bursts this many seconds apart.
+SLICE = 0.01
 LABELS = {
     "native": "otlp native API (exp.tracer().span)",
     "api": "otlp.otel.TracerProvider (OpenTelemetry API)",
@@ -51,7 +54,16 @@ def cpu_seconds() -> float:
 
 
 def setup(case: str, endpoint: str, n: int) -> tuple[Any, Any, Any]:
-    """(tracer, context-manager method name, flush) for ``case``; the queue holds ``n``."""
+    """(tracer, context-manager method name, flush) for ``case``; the queue holds ``n``.
+    ``none``: no telemetry, a ``nullcontext`` per span (the steady runs' floor)."""
+    if case == "none":
+        import contextlib
+        import types
+
+        def nothing(name: str, attributes: Any = None) -> contextlib.nullcontext[None]:
+            return contextlib.nullcontext()
+
+        return types.SimpleNamespace(span=nothing), "span", lambda: True
     if case == "official":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
@@ -105,18 +117,18 @@ def worker_main(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    # steady: args.rate spans/s, in slices of 1 ms
-    per_ms = args.rate / 1000.0
+    # steady: args.rate spans/s, in slices of SLICE seconds
+    per_s = float(args.rate)
     total = int(args.rate * args.seconds)
     made = 0
     cpu0, t0 = cpu_seconds(), time.perf_counter()
     while made < total:
-        due = min(total, int((time.perf_counter() - t0) * 1000.0 * per_ms) + 1)
+        due = min(total, int((time.perf_counter() - t0 + SLICE) * per_s))
         while made < due:
             with start_cm(name, attributes=attrs):
                 pass
             made += 1
-        time.sleep(0.001)
+        time.sleep(SLICE)
     t1, cpu1 = time.perf_counter(), cpu_seconds()
     ok = flush()
     harness.emit_result(
@@ -162,7 +174,7 @@ class Serve:
 def run_case(case: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     serve = Serve()
     try:
-        n = args.official_spans if case == "official" else args.spans
+        n = args.official_spans if case in ("official", "none") else args.spans
         cmd = [
             sys.executable,
             os.path.abspath(__file__),
@@ -193,7 +205,9 @@ def parent_main(args: argparse.Namespace) -> int:
         f"steady: {args.rate:,} spans/s for {args.seconds:g} s; {args.repeat} runs, alternating",
         file=out,
     )
+    floor: list[float] = []
     for r in range(args.repeat):
+        floor.append(run_case("none", "steady", args)["cpu_pct"])
         for case in CASES:
             burst[case].append(run_case(case, "burst", args))
             steady[case].append(run_case(case, "steady", args))
@@ -229,11 +243,12 @@ def parent_main(args: argparse.Namespace) -> int:
             file=out,
         )
     print(
-        f"(ratios against the official exporter; cpu {harness.TIMES}: how many times less CPU per span)",
+        f"(ratios against the official exporter; cpu {harness.TIMES}: how many times less CPU per span)\n"
+        f"steady: the same loop with no telemetry at all takes {statistics.median(floor):.1f}% of a core",
         file=out,
     )
     if args.json:
-        print(json.dumps({"medians": med, "burst": burst, "steady": steady}))
+        print(json.dumps({"medians": med, "burst": burst, "steady": steady, "floor": floor}))
     return 0
 
 
