@@ -78,7 +78,11 @@ def setup(case: str, endpoint: str, n: int) -> tuple[Any, Any, Any]:
     import otlp
 
     exp = harness.otlp_exporter(
-        endpoint, "limit", n, 512, queue=otlp.QueueConfig(overflow="block", block_timeout=300.0)
+        endpoint,
+        "limit",
+        n,
+        512,
+        queue=otlp.QueueConfig(overflow="block", block_timeout=300.0, max_queue_bytes=harness.QUEUE_BYTES),
     )
     if case == "api":
         from otlp.otel import TracerProvider
