@@ -619,6 +619,15 @@ def keep_stderr(result: dict[str, Any], run: WorkerRun, verbose: bool) -> None:
 # --------------------------------------------------------------------------
 # Environments and pre-checks
 # --------------------------------------------------------------------------
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def clean_env() -> dict[str, str]:
     """An environment for workers and receivers: no OTEL_* settings, no HTTP proxies."""
     drop = ("OTEL_", "http_proxy", "https_proxy", "all_proxy", "no_proxy")

@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -280,9 +279,7 @@ def worker_main(argv: list[str]) -> int:
 # Parent side
 # --------------------------------------------------------------------------
 def dead_endpoint() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{harness.free_port()}"
 
 
 def run(

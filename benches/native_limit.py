@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -141,17 +140,11 @@ def worker_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Serve:
     """``python -m otlp serve`` on a free port, until closed."""
 
     def __init__(self) -> None:
-        port = free_port()
+        port = harness.free_port()
         self.endpoint = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "otlp", "serve", "--grpc", f"127.0.0.1:{port}", "--http", "none"],
