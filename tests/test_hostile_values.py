@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -257,3 +258,38 @@ def test_the_readme_signals_example_is_valid() -> None:
     exp = otlp.Exporter("http://127.0.0.1:4317", **kwargs)
     exp.logger("readme")
     exp.shutdown(timeout=0.1)
+
+
+def test_keys_and_names_made_without_end_arrive_exactly(otlp_receiver) -> None:
+    """Keys and span names are interned in bounded tables and cached per thread by
+    object: names and keys made per span (more than the tables hold, longer than what
+    they take, the same text in new objects, objects freed and their memory reused)
+    must all arrive as sent, from several threads."""
+    rx = otlp_receiver
+    n, threads = 2_500, 2
+    with otlp.Exporter(rx.endpoint) as exp:
+        tracer = exp.tracer("endless")
+
+        def work(t: int) -> None:
+            for i in range(n):
+                key = f"k.{t}.{i}"  # a new object each time, freed after the span
+                long = "x" * (100 + i % 60) + str(i)  # around the interning limit
+                with tracer.span(f"op {t} {i}", attributes={key: i, long: t, "fixed": "v"}) as s:
+                    s.set_attribute(f"set.{i % 7}", i)
+                    s.update_name(f"renamed {t} {i}" if i % 2 else f"op {t} {i}")
+
+        pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+        for th in pool:
+            th.start()
+        for th in pool:
+            th.join(timeout=60)
+        assert exp.force_flush(timeout=30.0)
+    spans = rx.wait_for_spans(n * threads, timeout=30.0)
+    seen = set()
+    for s in spans:
+        t, i = (int(x) for x in s.name.split()[1:])
+        assert s.name == (f"renamed {t} {i}" if i % 2 else f"op {t} {i}")
+        long = "x" * (100 + i % 60) + str(i)
+        assert s.attributes == {f"k.{t}.{i}": i, long: t, "fixed": "v", f"set.{i % 7}": i}
+        seen.add((t, i))
+    assert len(seen) == n * threads

@@ -9,7 +9,10 @@
 //! official encoder's `_encode_value`: same type order, and a key whose value cannot be
 //! encoded is skipped.
 
-use otlp::model::{AnyValue, KeyValue};
+use std::cell::RefCell;
+
+use otlp::model::intern::{intern, Table};
+use otlp::model::{AnyValue, KeyValue, Text};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -277,10 +280,57 @@ fn bad_key(k: &Bound<'_, PyAny>) -> PyErr {
     }
 }
 
-/// An attribute key given on its own (`set_attribute`).
-pub fn key(k: &Bound<'_, PyAny>) -> PyResult<String> {
-    match k.cast::<PyString>().map(|s| s.to_cow()) {
-        Ok(Ok(s)) => Ok(s.into_owned()),
+/// A span name, interned: names repeat from span to span.
+pub fn name(s: &Bound<'_, PyString>) -> PyResult<Text> {
+    interned(Table::Name, s)
+}
+
+/// Slots of each thread's cache of `str` objects already interned.
+const SLOTS: usize = 256;
+
+/// Per slot: a `str` object and its interned text.
+type Seen = Vec<Option<(Py<PyString>, &'static str)>>;
+
+thread_local! {
+    /// The `str` objects last interned on this thread, by address: keys and names are
+    /// most often the same objects each time (literals, which Python interns itself),
+    /// so a hit is a pointer comparison where a lookup by content hashes and compares
+    /// the text. A slot holds a reference to its object, so the address cannot be
+    /// reused by another string while the slot remembers it.
+    static SEEN: RefCell<Seen> = RefCell::new((0..SLOTS).map(|_| None).collect());
+}
+
+/// `s` interned in `table`, through this thread's cache of objects.
+fn interned(table: Table, s: &Bound<'_, PyString>) -> PyResult<Text> {
+    let addr = s.as_ptr() as usize;
+    // Objects are 16-byte aligned: drop those bits; the table takes the next ones.
+    let slot = ((addr >> 4) ^ (addr >> 12) ^ table as usize) % SLOTS;
+    let hit = SEEN.try_with(|seen| {
+        let seen = seen.try_borrow().ok()?;
+        match &seen[slot] {
+            Some((obj, text)) if obj.as_ptr() == s.as_ptr() => Some(*text),
+            _ => None,
+        }
+    });
+    if let Ok(Some(text)) = hit {
+        return Ok(Text::Borrowed(text));
+    }
+    let text = intern(table, &s.to_cow()?);
+    if let Text::Borrowed(k) = text {
+        let _ = SEEN.try_with(|seen| {
+            if let Ok(mut seen) = seen.try_borrow_mut() {
+                // The slot's previous object is released here, with the GIL held.
+                seen[slot] = Some((s.clone().unbind(), k));
+            }
+        });
+    }
+    Ok(text)
+}
+
+/// An attribute key given on its own (`set_attribute`), interned.
+pub fn key(k: &Bound<'_, PyAny>) -> PyResult<Text> {
+    match k.cast::<PyString>().map(|s| interned(Table::Key, s)) {
+        Ok(Ok(s)) => Ok(s),
         _ => Err(bad_key(k)),
     }
 }
@@ -300,10 +350,10 @@ pub fn attributes(
     };
     let mut dropped = 0u32;
     let mut add = |k: Bound<'_, PyAny>, v: Bound<'_, PyAny>| -> PyResult<()> {
-        let key = match k.cast::<PyString>().map(|s| s.to_cow()) {
-            Ok(Ok(s)) => s.into_owned(),
+        let key = match k.cast::<PyString>().map(|s| interned(Table::Key, s)) {
+            Ok(Ok(s)) => s,
             // Upstream passes the key to a protobuf constructor, where None means unset.
-            Err(_) if mode.is_sdk() && k.is_none() => String::new(),
+            Err(_) if mode.is_sdk() && k.is_none() => Text::Borrowed(""),
             // ... and where UTF-8 `bytes` are accepted for a string field.
             Err(_) if mode.is_sdk() && k.is_instance_of::<PyBytes>() => {
                 match std::str::from_utf8(
@@ -311,7 +361,7 @@ pub fn attributes(
                         .map(|b| b.as_bytes())
                         .unwrap_or_default(),
                 ) {
-                    Ok(s) => s.to_owned(),
+                    Ok(s) => intern(Table::Key, s),
                     Err(_) => return Ok(()),
                 }
             }

@@ -16,6 +16,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
 
 use crate::context::{self, classify, context_of, enable_otel, Otel, Token};
+use crate::convert;
 use crate::policy;
 use crate::tracer::{self, kind_from_value, raised, span_repr, PySpan, PyTracer};
 
@@ -94,7 +95,8 @@ impl PyOtelTracer {
             None => context::current(py)?.context(py)?,
         };
         let tracer = &self.core;
-        let (mut span, late) = tracer.start(name.to_cow()?, kind, parent.as_ref(), start_time);
+        let (mut span, late) =
+            tracer.start(convert::name(name)?, kind, parent.as_ref(), start_time);
         let recording = !policy::late(py, late, "a span was started")? && span.is_recording();
         if recording && attributes.is_some() {
             span = span.with_attributes(tracer::attributes(attributes, tracer, true)?);
@@ -450,7 +452,7 @@ impl PyOtelSpan {
     }
 
     fn update_name(&self, name: &Bound<'_, PyString>) -> PyResult<()> {
-        self.span.update_name(name.to_cow()?.into_owned());
+        self.span.update_name(convert::name(name)?);
         Ok(())
     }
 

@@ -320,7 +320,8 @@ impl PyTracer {
             None => context::current(py)?.context(py)?,
         };
         let tracer = &self.core;
-        let (mut span, late) = tracer.start(name.to_cow()?, kind, parent.as_ref(), start_time);
+        let (mut span, late) =
+            tracer.start(convert::name(name)?, kind, parent.as_ref(), start_time);
         let recording = !policy::late(py, late, "a span was started")? && span.is_recording();
         if recording && attributes.is_some() {
             span = span.with_attributes(self::attributes(attributes, tracer, false)?);
@@ -516,7 +517,7 @@ impl PySpan {
     }
 
     fn update_name(&self, name: &Bound<'_, PyString>) -> PyResult<()> {
-        self.span.update_name(name.to_cow()?.into_owned());
+        self.span.update_name(convert::name(name)?);
         Ok(())
     }
 

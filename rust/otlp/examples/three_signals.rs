@@ -43,7 +43,7 @@ fn main() -> otlp::Result<()> {
         Some(parent.context()),
         None,
     );
-    child.set_attribute("db.system".into(), AnyValue::from("postgresql"));
+    child.set_attribute("db.system", AnyValue::from("postgresql"));
     child.end(None);
 
     // Metrics: a counter, aggregated in the core and exported on flush. A negative

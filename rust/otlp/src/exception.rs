@@ -94,7 +94,7 @@ mod tests {
         let attrs = exception("app", "E").into_attributes();
         let got: Vec<_> = attrs
             .iter()
-            .map(|kv| (kv.key.as_str(), &kv.value))
+            .map(|kv| (kv.key.as_ref(), &kv.value))
             .collect();
         assert_eq!(
             got,

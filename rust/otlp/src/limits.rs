@@ -4,7 +4,7 @@
 //! counted as dropped, and the counts are exported with the span, event, link or log
 //! record; values longer than a length limit are shortened.
 
-use crate::model::{AnyValue, KeyValue};
+use crate::model::{AnyValue, KeyValue, Text};
 use crate::{Error, Result};
 
 /// Most attributes a span, event, link or log record keeps by default.
@@ -54,7 +54,7 @@ impl AttributeLimits {
 
     /// Set `key` in `attrs`, replacing the value of an attribute with that key; a new
     /// key beyond [`Self::count`] is counted in `dropped` instead.
-    pub fn set(&self, attrs: &mut Vec<KeyValue>, dropped: &mut u32, key: String, value: AnyValue) {
+    pub fn set(&self, attrs: &mut Vec<KeyValue>, dropped: &mut u32, key: Text, value: AnyValue) {
         let value = self.shortened(value);
         if let Some(kv) = attrs.iter_mut().find(|kv| kv.key == key) {
             kv.value = value;
@@ -232,8 +232,13 @@ pub fn truncate(attrs: &mut Vec<KeyValue>) -> u32 {
 }
 
 /// Set `key` in `attrs` as [`AttributeLimits::set`] does with the default limits.
-pub fn set_attribute(attrs: &mut Vec<KeyValue>, dropped: &mut u32, key: String, value: AnyValue) {
-    AttributeLimits::default().set(attrs, dropped, key, value);
+pub fn set_attribute(
+    attrs: &mut Vec<KeyValue>,
+    dropped: &mut u32,
+    key: impl Into<Text>,
+    value: AnyValue,
+) {
+    AttributeLimits::default().set(attrs, dropped, key.into(), value);
 }
 
 /// Set each of `new` as [`AttributeLimits::set_all`] does with the default limits.
@@ -278,10 +283,10 @@ mod tests {
     fn set_attribute_replaces_an_existing_key_even_when_full() {
         let mut attrs: Vec<_> = (0..ATTRIBUTE_LIMIT).map(kv).collect();
         let mut dropped = 0;
-        set_attribute(&mut attrs, &mut dropped, "k3".into(), AnyValue::Bool(true));
+        set_attribute(&mut attrs, &mut dropped, "k3", AnyValue::Bool(true));
         assert_eq!(attrs[3].value, AnyValue::Bool(true));
         assert_eq!(dropped, 0);
-        set_attribute(&mut attrs, &mut dropped, "new".into(), AnyValue::Int(1));
+        set_attribute(&mut attrs, &mut dropped, "new", AnyValue::Int(1));
         assert_eq!((attrs.len(), dropped), (ATTRIBUTE_LIMIT, 1));
     }
 

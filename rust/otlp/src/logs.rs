@@ -278,7 +278,7 @@ mod tests {
             (r.time_unix_nano, r.observed_time_unix_nano),
             (1_500_000_000, 99)
         );
-        let keys: Vec<_> = r.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        let keys: Vec<_> = r.attributes.iter().map(|kv| kv.key.as_ref()).collect();
         assert_eq!(
             keys,
             [

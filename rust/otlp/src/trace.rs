@@ -9,7 +9,8 @@ use crate::export::{Exporter, Policy, Verdict};
 use crate::ids::{new_span_id, new_trace_id, now_unix_nano};
 use crate::limits::{self, SpanLimits};
 use crate::model::{
-    AnyValue, Event, KeyValue, Link, Scope, SpanData, SpanId, SpanKind, Status, StatusCode, TraceId,
+    AnyValue, Event, KeyValue, Link, Scope, SpanData, SpanId, SpanKind, Status, StatusCode, Text,
+    TraceId,
 };
 use crate::sampling::Sampler;
 
@@ -132,7 +133,7 @@ impl Tracer {
     /// such a call comes with it, for the caller to report or raise.
     pub fn start(
         self: &Arc<Self>,
-        name: impl Into<String>,
+        name: impl Into<Text>,
         kind: SpanKind,
         parent: Option<&SpanContext>,
         start_time: Option<u64>,
@@ -254,16 +255,18 @@ impl Span {
 
     /// Its name while it records.
     pub fn name(&self) -> Option<String> {
-        self.lock().as_ref().map(|d| d.name.clone())
+        self.lock().as_ref().map(|d| d.name.to_string())
     }
 
     /// Rename the span.
-    pub fn update_name(&self, name: String) {
+    pub fn update_name(&self, name: impl Into<Text>) {
+        let name = name.into();
         self.with_data(|d| d.name = name);
     }
 
     /// Set one attribute, replacing the value of an attribute with the same key.
-    pub fn set_attribute(&self, key: String, value: AnyValue) {
+    pub fn set_attribute(&self, key: impl Into<Text>, value: AnyValue) {
+        let key = key.into();
         let limits = &self.tracer.limits.attributes;
         self.with_data(|d| {
             limits.set(
@@ -530,7 +533,7 @@ mod tests {
         );
         assert_eq!(ctx.trace_state, "a=1");
         assert_ne!(ctx.span_id, parent.span_id);
-        child.set_attribute("k".into(), AnyValue::Int(1));
+        child.set_attribute("k", AnyValue::Int(1));
         child.end(None);
         assert_eq!(t.exporter.traces().stats().accepted, 0);
         // The default sampler follows the parent: an unsampled one, remote or local,
@@ -560,7 +563,7 @@ mod tests {
         assert_eq!(late, Some(Verdict::Drop { report: false }));
         assert_eq!(root.context().trace_flags & SAMPLED, 0, "not sampled");
         assert_eq!(t.policy().dropped_after_shutdown(), 2);
-        span.set_attribute("k".into(), AnyValue::Int(1));
+        span.set_attribute("k", AnyValue::Int(1));
         span.end(None);
         let strict = tracer(true);
         shut_down(&strict);
@@ -579,8 +582,8 @@ mod tests {
         let t = tracer(false);
         let (span, _) = t.start("s", SpanKind::Internal, None, None);
         let span = span.with_attributes(many(130));
-        span.set_attribute("k0".into(), AnyValue::Bool(true));
-        span.set_attribute("k200".into(), AnyValue::Bool(true));
+        span.set_attribute("k0", AnyValue::Bool(true));
+        span.set_attribute("k200", AnyValue::Bool(true));
         for _ in 0..130 {
             span.add_event("e".into(), many(129), Some(1));
             span.add_link(&context(5, 1, true), many(2));
@@ -620,7 +623,7 @@ mod tests {
         let (span, _) = t.start("s", SpanKind::Internal, None, None);
         let span = span.with_attributes(vec![KeyValue::new("a", "long".into())]);
         span.set_attributes(many(3));
-        span.set_attribute("a".into(), AnyValue::Array(vec!["xyz".into()]));
+        span.set_attribute("a", AnyValue::Array(vec!["xyz".into()]));
         span.record_exception(
             Exception {
                 module: "app".into(),
@@ -716,7 +719,7 @@ mod tests {
         let keys = |e: &Event| -> Vec<(String, AnyValue)> {
             e.attributes
                 .iter()
-                .map(|kv| (kv.key.clone(), kv.value.clone()))
+                .map(|kv| (kv.key.to_string(), kv.value.clone()))
                 .collect()
         };
         assert_eq!(d.events[0].time_unix_nano, 9);
@@ -746,7 +749,7 @@ mod tests {
         let (span, _) = t.start("s", SpanKind::Internal, None, Some(100));
         span.end(Some(150));
         span.end(Some(500));
-        span.update_name("ignored".into());
+        span.update_name("ignored");
         assert_eq!(span.name(), None);
         assert_eq!(t.exporter.traces().stats().accepted, 1);
         shut_down(&t);

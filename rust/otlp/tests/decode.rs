@@ -283,7 +283,7 @@ fn shares_one_resource_and_scope_per_group() {
     let (_, pb, _) = bodies().remove(0);
     let spans = request::traces(&pb, Format::Protobuf).unwrap();
     // Grouped on the wire as (a, x: op0 op3), (a, y: op1), (b, x: op2).
-    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
     assert_eq!(names, ["op0", "op3", "op1", "op2"]);
     assert!(Arc::ptr_eq(&spans[0].resource, &spans[1].resource));
     assert!(Arc::ptr_eq(&spans[0].scope, &spans[1].scope));

@@ -170,7 +170,7 @@ mod tests {
         AttributeSet::new(
             pairs
                 .iter()
-                .map(|(k, v)| KeyValue::new(*k, v.clone()))
+                .map(|(k, v)| KeyValue::new(k.to_string(), v.clone()))
                 .collect(),
         )
     }

@@ -213,7 +213,7 @@ mod tests {
             .map(|g| {
                 g.scopes
                     .iter()
-                    .map(|s| s.items.iter().map(|s| s.name.as_str()).collect())
+                    .map(|s| s.items.iter().map(|s| s.name.as_ref()).collect())
                     .collect()
             })
             .collect();

@@ -2,6 +2,7 @@
 //! any wire format. Producers (the Python binding, the SDK adapters) build these;
 //! encoders read them.
 
+pub mod intern;
 mod log;
 mod metric;
 mod resource;
@@ -9,6 +10,7 @@ mod size;
 mod span;
 mod value;
 
+pub use intern::Text;
 pub use log::LogRecord;
 pub use metric::{
     Buckets, Exemplar, ExponentialHistogramPoint, HistogramPoint, Metric, MetricData, Number,

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use super::{KeyValue, Resource, Scope};
+use super::{KeyValue, Resource, Scope, Text};
 
 /// A trace id as written on the wire: its 16 bytes big-endian (the W3C hex string's
 /// order). All zeros is not a valid id.
@@ -129,8 +129,8 @@ pub struct SpanData {
     /// bits 0-7; 0x100 when whether the parent is remote is known, 0x200 when it is.
     /// The SDK adapter writes only bits 8-9, as the official encoder does.
     pub flags: u32,
-    /// The operation's name.
-    pub name: String,
+    /// The operation's name (interned when it comes from the application).
+    pub name: Text,
     /// The span's role in the trace.
     pub kind: SpanKind,
     /// Start, in nanoseconds since the Unix epoch.
@@ -156,7 +156,7 @@ pub struct SpanData {
 
 impl SpanData {
     /// A span with the given identity and everything else empty.
-    pub fn new(resource: Arc<Resource>, scope: Arc<Scope>, name: impl Into<String>) -> Self {
+    pub fn new(resource: Arc<Resource>, scope: Arc<Scope>, name: impl Into<Text>) -> Self {
         Self {
             resource,
             scope,

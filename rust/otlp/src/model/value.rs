@@ -1,3 +1,5 @@
+use super::Text;
+
 /// An OTLP `AnyValue`. `Empty` is the value-less `AnyValue` the official encoder writes
 /// for `None`.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,14 +26,15 @@ pub enum AnyValue {
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyValue {
     /// The attribute's name (`http.request.method`).
-    pub key: String,
+    /// Interned ([`crate::model::intern`]) when it comes from the application.
+    pub key: Text,
     /// Its value; [`AnyValue::Empty`] is still written, as an empty `AnyValue`.
     pub value: AnyValue,
 }
 
 impl KeyValue {
     /// The attribute `key` = `value`.
-    pub fn new(key: impl Into<String>, value: AnyValue) -> Self {
+    pub fn new(key: impl Into<Text>, value: AnyValue) -> Self {
         Self {
             key: key.into(),
             value,

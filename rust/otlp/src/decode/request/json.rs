@@ -533,7 +533,7 @@ fn key_values(out: &mut Vec<KeyValue>, j: &J<'_>, b: &mut Budget) -> R<()> {
         let mut item = KeyValue::new(String::new(), AnyValue::Empty);
         for (k, x) in obj(kv, "KeyValue")? {
             if is(k, "key") {
-                item.key = string(x, "KeyValue.key")?;
+                item.key = string(x, "KeyValue.key")?.into();
             } else if is(k, "value") {
                 item.value = any_value(x, b)?;
             }
@@ -661,7 +661,7 @@ fn span(j: &J<'_>, r: &Arc<Resource>, s: &Arc<Scope>, b: &mut Budget) -> R<SpanD
         } else if is(k, "parentspanid") {
             sp.parent_span_id = opt_id(x, "parentSpanId")?;
         } else if is(k, "name") {
-            sp.name = string(x, "name")?;
+            sp.name = string(x, "name")?.into();
         } else if is(k, "kind") {
             let v = enum_of(x, SPAN_KINDS, "kind")?;
             sp.kind = SpanKind::from_wire(v)

@@ -113,7 +113,7 @@ fn key_value(buf: &[u8], b: &mut Budget) -> R<KeyValue> {
     let mut kv = KeyValue::new(String::new(), AnyValue::Empty);
     for f in fields(buf, "KeyValue") {
         match f? {
-            (1, Field::Len(k)) => kv.key = text(k, "KeyValue.key")?,
+            (1, Field::Len(k)) => kv.key = text(k, "KeyValue.key")?.into(),
             (2, Field::Len(v)) => {
                 let next = any_value(v, b)?;
                 kv.value = merge_any(std::mem::replace(&mut kv.value, AnyValue::Empty), next);
@@ -225,7 +225,7 @@ fn span(buf: &[u8], r: &Arc<Resource>, s: &Arc<Scope>, b: &mut Budget) -> R<Span
             (2, Field::Len(t)) => sp.span_id = id(t, "Span.span_id")?,
             (3, Field::Len(t)) => sp.trace_state = text(t, "Span.trace_state")?,
             (4, Field::Len(t)) => sp.parent_span_id = opt_id(t, "Span.parent_span_id")?,
-            (5, Field::Len(t)) => sp.name = text(t, "Span.name")?,
+            (5, Field::Len(t)) => sp.name = text(t, "Span.name")?.into(),
             (6, Field::Varint(k)) => {
                 sp.kind = SpanKind::from_wire(k as i32)
                     .ok_or_else(|| malformed(format!("Span.kind {} is not a SpanKind", k as i32)))?
