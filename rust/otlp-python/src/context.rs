@@ -24,11 +24,13 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use crate::otel_trace::{PyOtelSpan, PyOtelTracer};
 use crate::tracer::{PySpan, PySpanContext};
 
-/// A `ContextVar`'s bound methods.
+/// A `ContextVar` and its bound methods (those the C functions stand for elsewhere).
 struct Var {
     var: Py<PyAny>,
     get: Py<PyAny>,
+    #[cfg(windows)]
     set: Py<PyAny>,
+    #[cfg(windows)]
     reset: Py<PyAny>,
 }
 
@@ -36,10 +38,90 @@ impl Var {
     fn new(var: Bound<'_, PyAny>) -> PyResult<Self> {
         Ok(Self {
             get: var.getattr("get")?.unbind(),
+            #[cfg(windows)]
             set: var.getattr("set")?.unbind(),
+            #[cfg(windows)]
             reset: var.getattr("reset")?.unbind(),
             var: var.unbind(),
         })
+    }
+
+    /// `var.get()`.
+    fn get<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        #[cfg(not(windows))]
+        {
+            let mut value = std::ptr::null_mut();
+            // SAFETY: the GIL is held; CPython checks that `var` is a ContextVar (else
+            // -1 with TypeError set); `value` receives a new reference, or NULL when the
+            // variable has no value and no default.
+            let rc = unsafe {
+                capi::PyContextVar_Get(self.var.as_ptr(), std::ptr::null_mut(), &mut value)
+            };
+            if rc != 0 {
+                return Err(PyErr::fetch(py));
+            }
+            if !value.is_null() {
+                // SAFETY: a new reference, owned from here on.
+                return Ok(unsafe { Bound::from_owned_ptr(py, value) });
+            }
+        }
+        // No value: the method raises the `LookupError` Python code would see.
+        self.get.bind(py).call0()
+    }
+
+    /// `var.set(value)`: the token.
+    #[cfg(not(windows))]
+    fn set<'py>(&self, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        // SAFETY: the GIL is held; CPython checks the variable's type; the result is a
+        // new reference to the token, or NULL with an exception set.
+        unsafe {
+            Bound::from_owned_ptr_or_err(
+                value.py(),
+                capi::PyContextVar_Set(self.var.as_ptr(), value.as_ptr()),
+            )
+        }
+    }
+
+    #[cfg(windows)]
+    fn set<'py>(&self, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        self.set.bind(value.py()).call1((value,))
+    }
+
+    /// `var.reset(token)`.
+    #[cfg(not(windows))]
+    fn reset(&self, token: &Bound<'_, PyAny>) -> PyResult<()> {
+        // SAFETY: the GIL is held; CPython checks both types and that the token belongs
+        // to this variable and context (else -1 with the exception set).
+        match unsafe { capi::PyContextVar_Reset(self.var.as_ptr(), token.as_ptr()) } {
+            0 => Ok(()),
+            _ => Err(PyErr::fetch(token.py())),
+        }
+    }
+
+    #[cfg(windows)]
+    fn reset(&self, token: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.reset.bind(token.py()).call1((token,)).map(drop)
+    }
+}
+
+/// `contextvars`' own C functions, called directly on the hot path (a `with` block
+/// sets and resets a variable): public C API since Python 3.7 with the same signatures
+/// in every version since, but outside the limited API. Only Windows enforces that,
+/// at link time (`python3.dll` does not export them): there the methods are called.
+#[cfg(not(windows))]
+mod capi {
+    use std::os::raw::c_int;
+
+    use pyo3::ffi::PyObject;
+
+    extern "C" {
+        pub fn PyContextVar_Get(
+            var: *mut PyObject,
+            default_value: *mut PyObject,
+            value: *mut *mut PyObject,
+        ) -> c_int;
+        pub fn PyContextVar_Set(var: *mut PyObject, value: *mut PyObject) -> *mut PyObject;
+        pub fn PyContextVar_Reset(var: *mut PyObject, token: *mut PyObject) -> c_int;
     }
 }
 
@@ -223,7 +305,7 @@ impl Otel {
     /// The current OpenTelemetry `Context`.
     pub fn current_context<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         match &self.runtime {
-            Runtime::Var(v) => v.get.bind(py).call0(),
+            Runtime::Var(v) => v.get(py),
             Runtime::Calls { get_current, .. } => get_current.bind(py).call0(),
         }
     }
@@ -254,7 +336,7 @@ impl Otel {
             .cast::<PyDict>()?
             .set_item(self.span_key.bind(py), span)?;
         let token = match &self.runtime {
-            Runtime::Var(v) => v.set.bind(py).call1((context,))?,
+            Runtime::Var(v) => v.set(&context)?,
             Runtime::Calls { attach, .. } => attach.bind(py).call1((context,))?,
         };
         Ok(Token::Otel(token.unbind()))
@@ -262,7 +344,7 @@ impl Otel {
 
     fn detach(&self, py: Python<'_>, token: Py<PyAny>) -> PyResult<()> {
         if let Runtime::Var(v) = &self.runtime {
-            if v.reset.bind(py).call1((&token,)).is_ok() {
+            if v.reset(token.bind(py)).is_ok() {
                 return Ok(());
             }
         }
@@ -408,7 +490,7 @@ pub fn current(py: Python<'_>) -> PyResult<Current<'_>> {
             return classify(py, Some(o), span);
         }
     }
-    classify(py, o, native(py)?.get.bind(py).call0()?)
+    classify(py, o, native(py)?.get(py)?)
 }
 
 /// Make `span` (a native one) current: in the OpenTelemetry context through its API
@@ -419,9 +501,7 @@ pub fn attach_native(py: Python<'_>, span: &Bound<'_, PySpan>) -> PyResult<Token
             let face = Bound::new(py, PyOtelSpan::face_of(span))?;
             o.attach(py, face.as_any())
         }
-        None => Ok(Token::Native(
-            native(py)?.set.bind(py).call1((span,))?.unbind(),
-        )),
+        None => Ok(Token::Native(native(py)?.set(span.as_any())?.unbind())),
     }
 }
 
@@ -429,7 +509,7 @@ pub fn attach_native(py: Python<'_>, span: &Bound<'_, PySpan>) -> PyResult<Token
 /// (the span was exited elsewhere) cannot be reset; that is not the caller's error.
 pub fn detach(py: Python<'_>, token: Token) -> PyResult<()> {
     match token {
-        Token::Native(token) => match native(py)?.reset.bind(py).call1((token,)) {
+        Token::Native(token) => match native(py)?.reset(token.bind(py)) {
             Err(e) if !e.is_instance_of::<pyo3::exceptions::PyValueError>(py) => Err(e),
             _ => Ok(()),
         },
