@@ -261,8 +261,8 @@ def test_the_readme_signals_example_is_valid() -> None:
 
 
 def test_keys_and_names_made_without_end_arrive_exactly(otlp_receiver) -> None:
-    """Keys and span names are interned in bounded tables and cached per thread by
-    object: names and keys made per span (more than the tables hold, longer than what
+    """Keys, span names and string values are interned in bounded tables and cached
+    per thread by object: names, keys and values made per span (more than the tables hold, longer than what
     they take, the same text in new objects, objects freed and their memory reused)
     must all arrive as sent, from several threads."""
     rx = otlp_receiver
@@ -274,7 +274,9 @@ def test_keys_and_names_made_without_end_arrive_exactly(otlp_receiver) -> None:
             for i in range(n):
                 key = f"k.{t}.{i}"  # a new object each time, freed after the span
                 long = "x" * (100 + i % 60) + str(i)  # around the interning limit
-                with tracer.span(f"op {t} {i}", attributes={key: i, long: t, "fixed": "v"}) as s:
+                with tracer.span(
+                    f"op {t} {i}", attributes={key: i, long: t, "fixed": "v", "val": f"value {t} {i}"}
+                ) as s:
                     s.set_attribute(f"set.{i % 7}", i)
                     s.update_name(f"renamed {t} {i}" if i % 2 else f"op {t} {i}")
 
@@ -290,6 +292,7 @@ def test_keys_and_names_made_without_end_arrive_exactly(otlp_receiver) -> None:
         t, i = (int(x) for x in s.name.split()[1:])
         assert s.name == (f"renamed {t} {i}" if i % 2 else f"op {t} {i}")
         long = "x" * (100 + i % 60) + str(i)
-        assert s.attributes == {f"k.{t}.{i}": i, long: t, "fixed": "v", f"set.{i % 7}": i}
+        want = {f"k.{t}.{i}": i, long: t, "fixed": "v", "val": f"value {t} {i}", f"set.{i % 7}": i}
+        assert s.attributes == want
         seen.add((t, i))
     assert len(seen) == n * threads

@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use otlp::model::intern::{intern, Table};
+use otlp::model::intern::{intern, Table, MAX_LEN};
 use otlp::model::{AnyValue, KeyValue, Text};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -130,14 +130,14 @@ fn value_at(obj: &Bound<'_, PyAny>, mode: Mode<'_>, depth: u32) -> Result<AnyVal
     // Exact types first (the common case), in the official encoder's order.
     if let Ok(s) = obj.cast_exact::<PyString>() {
         return Ok(AnyValue::String(
-            s.to_cow().map_err(|_| Bad::Unicode)?.into_owned(),
+            interned(Table::Value, s).map_err(|_| Bad::Unicode)?,
         ));
     }
     if let Ok(b) = obj.cast::<PyBool>() {
         return Ok(AnyValue::Bool(b.is_true()));
     }
     if obj.is_instance_of::<PyString>() {
-        return Ok(AnyValue::String(string(obj)?));
+        return Ok(AnyValue::String(string(obj)?.into()));
     }
     if obj.is_instance_of::<PyInt>() {
         return obj
@@ -233,7 +233,7 @@ fn as_text(obj: &Bound<'_, PyAny>) -> AnyValue {
             differs("__str__", str_) || differs("__repr__", repr)
         });
     match own.then(|| obj.str()) {
-        Some(Ok(s)) => AnyValue::String(s.to_string_lossy().into_owned()),
+        Some(Ok(s)) => AnyValue::from(s.to_string_lossy().into_owned()),
         _ => AnyValue::Empty,
     }
 }
@@ -285,7 +285,7 @@ pub fn name(s: &Bound<'_, PyString>) -> PyResult<Text> {
     interned(Table::Name, s)
 }
 
-/// Slots of each thread's cache of `str` objects already interned.
+/// Slots of each thread's cache of `str` objects already interned, per table.
 const SLOTS: usize = 256;
 
 /// Per slot: a `str` object and its interned text.
@@ -297,14 +297,14 @@ thread_local! {
     /// so a hit is a pointer comparison where a lookup by content hashes and compares
     /// the text. A slot holds a reference to its object, so the address cannot be
     /// reused by another string while the slot remembers it.
-    static SEEN: RefCell<Seen> = RefCell::new((0..SLOTS).map(|_| None).collect());
+    static SEEN: RefCell<Seen> = RefCell::new((0..3 * SLOTS).map(|_| None).collect());
 }
 
 /// `s` interned in `table`, through this thread's cache of objects.
 fn interned(table: Table, s: &Bound<'_, PyString>) -> PyResult<Text> {
     let addr = s.as_ptr() as usize;
-    // Objects are 16-byte aligned: drop those bits; the table takes the next ones.
-    let slot = ((addr >> 4) ^ (addr >> 12) ^ table as usize) % SLOTS;
+    // Objects are 16-byte aligned: drop those bits. Each table has its slots.
+    let slot = table as usize * SLOTS + ((addr >> 4) ^ (addr >> 12)) % SLOTS;
     let hit = SEEN.try_with(|seen| {
         let seen = seen.try_borrow().ok()?;
         match &seen[slot] {
@@ -315,7 +315,14 @@ fn interned(table: Table, s: &Bound<'_, PyString>) -> PyResult<Text> {
     if let Ok(Some(text)) = hit {
         return Ok(Text::Borrowed(text));
     }
-    let text = intern(table, &s.to_cow()?);
+    let s_text = s.to_cow()?;
+    if let Table::Value = table {
+        // Values are mostly new once the table is full (ids, paths): copy at once.
+        if s_text.len() > MAX_LEN || otlp::model::intern::full(table) {
+            return Ok(Text::Owned(s_text.into_owned()));
+        }
+    }
+    let text = intern(table, &s_text);
     if let Text::Borrowed(k) = text {
         let _ = SEEN.try_with(|seen| {
             if let Ok(mut seen) = seen.try_borrow_mut() {

@@ -71,7 +71,7 @@ impl Emitter {
                         ),
                     );
                 }
-                Ok(AnyValue::String(text))
+                Ok(AnyValue::from(text))
             }
         }
     }
@@ -119,10 +119,10 @@ impl Emitter {
                             m.str()?.into_any()
                         };
                         convert::any_value(&m, Mode::Raise).unwrap_or_else(|_| {
-                            AnyValue::String(m.str().map(|s| s.to_string()).unwrap_or_default())
+                            AnyValue::from(m.str().map(|s| s.to_string()).unwrap_or_default())
                         })
                     }
-                    _ => AnyValue::String(
+                    _ => AnyValue::from(
                         record
                             .call_method0(intern!(py, "getMessage"))?
                             .str()?

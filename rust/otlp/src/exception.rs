@@ -45,13 +45,13 @@ impl Exception {
     pub fn into_attributes(self) -> Vec<KeyValue> {
         let mut attrs = Vec::with_capacity(3);
         if let Some(t) = self.type_name() {
-            attrs.push(KeyValue::new("exception.type", AnyValue::String(t)));
+            attrs.push(KeyValue::new("exception.type", AnyValue::from(t)));
         }
         if let Some(m) = self.message {
-            attrs.push(KeyValue::new("exception.message", AnyValue::String(m)));
+            attrs.push(KeyValue::new("exception.message", AnyValue::from(m)));
         }
         if let Some(s) = self.stacktrace {
-            attrs.push(KeyValue::new("exception.stacktrace", AnyValue::String(s)));
+            attrs.push(KeyValue::new("exception.stacktrace", AnyValue::from(s)));
         }
         attrs
     }

@@ -216,7 +216,10 @@ pub fn shorten(value: &mut AnyValue, max: usize) {
         // are decided without counting.
         AnyValue::String(s) if s.len() > max => {
             if let Some((cut, _)) = s.char_indices().nth(max) {
-                s.truncate(cut);
+                match s {
+                    Text::Owned(s) => s.truncate(cut),
+                    Text::Borrowed(b) => *b = &b[..cut],
+                }
             }
         }
         AnyValue::Bytes(b) => b.truncate(max),

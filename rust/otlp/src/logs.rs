@@ -157,7 +157,7 @@ impl LoggingRecord {
         now: u64,
         limits: &AttributeLimits,
     ) {
-        let text = |s: Option<String>| s.map_or(AnyValue::Empty, AnyValue::String);
+        let text = |s: Option<String>| s.map_or(AnyValue::Empty, AnyValue::from);
         extras.reserve(4);
         extras.push(KeyValue::new("code.file.path", text(self.file_path)));
         extras.push(KeyValue::new(

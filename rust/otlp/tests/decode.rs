@@ -26,7 +26,7 @@ fn attrs() -> Vec<KeyValue> {
             "nested",
             AnyValue::KvList(vec![KeyValue::new(
                 "a",
-                AnyValue::Array(vec![AnyValue::Empty, AnyValue::String(String::new())]),
+                AnyValue::Array(vec![AnyValue::Empty, AnyValue::from("")]),
             )]),
         ),
     ]

@@ -252,7 +252,7 @@ mod tests {
     fn zero_values_inside_any_value_are_written() {
         let cases: [(AnyValue, &[u8]); 4] = [
             (AnyValue::Int(0), &[0x18, 0x00]),
-            (AnyValue::String(String::new()), &[0x0a, 0x00]),
+            (AnyValue::from(""), &[0x0a, 0x00]),
             (AnyValue::Bool(false), &[0x10, 0x00]),
             (AnyValue::Double(0.0), &[0x21, 0, 0, 0, 0, 0, 0, 0, 0]),
         ];

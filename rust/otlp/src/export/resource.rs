@@ -18,11 +18,11 @@ pub fn resource(language: &str, user: Vec<KeyValue>) -> Resource {
         None => attrs.push(kv),
     };
     for (k, v) in env_attributes() {
-        put(KeyValue::new(k, AnyValue::String(v)));
+        put(KeyValue::new(k, AnyValue::from(v)));
     }
     if let Ok(name) = std::env::var("OTEL_SERVICE_NAME") {
         if !name.is_empty() {
-            put(KeyValue::new("service.name", AnyValue::String(name)));
+            put(KeyValue::new("service.name", AnyValue::from(name)));
         }
     }
     for kv in user {

@@ -13,26 +13,31 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Text that is either interned (`'static`) or owned by the value holding it.
 pub type Text = Cow<'static, str>;
 
-/// Which table a string goes to: keys and names are kept apart so that names made
-/// without end (an id in a span name) cannot crowd out the keys.
+/// Which table a string goes to: kept apart so that names or values made without end
+/// (an id in a span name, a user id as a value) cannot crowd out the keys.
 #[derive(Clone, Copy, Debug)]
 pub enum Table {
     /// Attribute keys.
     Key = 0,
     /// Span names.
     Name = 1,
+    /// Attribute values that are strings (`"GET"`, `"postgresql"`).
+    Value = 2,
 }
+
+const TABLES: usize = 3;
 
 /// Longest string interned, in bytes; longer ones are copied.
 pub const MAX_LEN: usize = 128;
 /// Most strings one table holds.
 pub const MAX_ENTRIES: usize = 4096;
-/// Most bytes of text one table holds (so at most 1 MiB for both, plus the sets).
+/// Most bytes of text one table holds (so at most 1.5 MiB for all three, plus the sets).
 pub const MAX_BYTES: usize = 512 * 1024;
 
 type Set = HashSet<&'static str, BuildHasherDefault<Fx>>;
@@ -42,15 +47,24 @@ struct Shared {
     bytes: usize,
 }
 
-static SHARED: [Mutex<Shared>; 2] = [const {
+static SHARED: [Mutex<Shared>; TABLES] = [const {
     Mutex::new(Shared {
         set: HashSet::with_hasher(BuildHasherDefault::new()),
         bytes: 0,
     })
-}; 2];
+}; TABLES];
+
+/// Set once a table has refused a string for want of room.
+static FULL: [AtomicBool; TABLES] = [const { AtomicBool::new(false) }; TABLES];
 
 thread_local! {
-    static LOCAL: RefCell<[Set; 2]> = RefCell::new([Set::default(), Set::default()]);
+    static LOCAL: RefCell<[Set; TABLES]> = RefCell::new(Default::default());
+}
+
+/// Whether `table` has turned a string away for want of room: from then on, a caller
+/// whose strings are mostly new (values) can copy without looking.
+pub fn full(table: Table) -> bool {
+    FULL[table as usize].load(Ordering::Relaxed)
 }
 
 /// `s` as [`Text`]: the interned copy when there is (or there is room for) one, an
@@ -83,6 +97,7 @@ fn shared(table: Table, s: &str) -> Option<&'static str> {
         return Some(k);
     }
     if shared.set.len() >= MAX_ENTRIES || shared.bytes + s.len() > MAX_BYTES {
+        FULL[table as usize].store(true, Ordering::Relaxed);
         return None;
     }
     let k: &'static str = Box::leak(Box::from(s));
@@ -175,6 +190,7 @@ mod tests {
                 copied += usize::from(matches!(t, Cow::Owned(_)));
             }
             assert!(copied >= 100, "{copied}");
+            assert!(full(Table::Key) && !full(Table::Name));
             let shared = SHARED[Table::Key as usize].lock().unwrap();
             assert!(shared.set.len() <= MAX_ENTRIES);
             assert!(shared.bytes <= MAX_BYTES);

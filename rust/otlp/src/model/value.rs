@@ -6,8 +6,8 @@ use super::Text;
 pub enum AnyValue {
     /// No value: an `AnyValue` with its oneof unset (`{}` in OTLP/JSON).
     Empty,
-    /// `string_value`: UTF-8 text.
-    String(String),
+    /// `string_value`: UTF-8 text (interned when the binding found it interned).
+    String(Text),
     /// `bool_value`.
     Bool(bool),
     /// `int_value`: a signed 64-bit integer.
@@ -44,13 +44,13 @@ impl KeyValue {
 
 impl From<&str> for AnyValue {
     fn from(s: &str) -> Self {
-        AnyValue::String(s.to_owned())
+        AnyValue::String(Text::Owned(s.to_owned()))
     }
 }
 
 impl From<String> for AnyValue {
     fn from(s: String) -> Self {
-        AnyValue::String(s)
+        AnyValue::String(Text::Owned(s))
     }
 }
 

@@ -488,7 +488,7 @@ fn any_value(j: &J<'_>, b: &mut Budget) -> R<AnyValue> {
             continue;
         }
         v = if is(k, "stringvalue") {
-            AnyValue::String(string(x, "stringValue")?)
+            AnyValue::String(string(x, "stringValue")?.into())
         } else if is(k, "boolvalue") {
             AnyValue::Bool(boolean(x, "boolValue")?)
         } else if is(k, "intvalue") {

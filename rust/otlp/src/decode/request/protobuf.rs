@@ -68,7 +68,7 @@ fn any_value(buf: &[u8], b: &mut Budget) -> R<AnyValue> {
     let mut v = AnyValue::Empty;
     for f in fields(buf, "AnyValue") {
         v = match f? {
-            (1, Field::Len(s)) => AnyValue::String(text(s, "string_value")?),
+            (1, Field::Len(s)) => AnyValue::String(text(s, "string_value")?.into()),
             (2, Field::Varint(x)) => AnyValue::Bool(x != 0),
             (3, Field::Varint(x)) => AnyValue::Int(x as i64),
             (4, Field::Fixed64(x)) => AnyValue::Double(f64::from_bits(x)),
