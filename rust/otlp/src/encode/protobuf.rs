@@ -14,9 +14,10 @@ pub(crate) const WIRE_FIXED32: u8 = 5;
 /// Bytes needed for `v` as a base-128 varint.
 #[inline]
 pub(crate) const fn varint_len(v: u64) -> usize {
-    // 1 byte per started group of 7 bits; 0 still takes one byte.
+    // 1 byte per started group of 7 bits; 0 still takes one byte. `(bits * 9 + 64) / 64`
+    // is `bits.div_ceil(7)` for 1..=64 bits (protobuf's own formula), with a shift.
     let bits = 64 - (v | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    (bits * 9 + 64) >> 6
 }
 
 #[inline]
@@ -204,9 +205,28 @@ pub(crate) fn key_values_len(field: u32, kvs: &[KeyValue]) -> usize {
 
 pub(crate) fn put_key_values(buf: &mut Vec<u8>, field: u32, kvs: &[KeyValue]) {
     for kv in kvs {
-        put_len_header(buf, field, key_value_len(kv));
+        // Written in one pass: a byte is kept for the length, which is almost always
+        // below 128, and filled in after (see `patch_len`).
+        put_tag(buf, field, WIRE_LEN);
+        let at = buf.len();
+        buf.push(0);
         put_key_value(buf, kv);
+        patch_len(buf, at);
     }
+}
+
+/// Write at `at`, in the one byte kept there, the length of what follows it; a length
+/// of 128 or more takes more bytes, and what follows moves to make room.
+#[inline]
+fn patch_len(buf: &mut Vec<u8>, at: usize) {
+    let len = buf.len() - at - 1;
+    if len < 0x80 {
+        buf[at] = len as u8;
+        return;
+    }
+    let mut head = Vec::with_capacity(10);
+    put_varint(&mut head, len as u64);
+    buf.splice(at..at + 1, head);
 }
 
 /// `Resource` payload size (the official encoder never sets `dropped_attributes_count`,
@@ -241,10 +261,48 @@ mod tests {
 
     #[test]
     fn varint_len_matches_encoding() {
-        for v in [0u64, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX] {
+        let edges = (0..64).flat_map(|b| [(1u64 << b) - 1, 1u64 << b, (1u64 << b) + 1]);
+        for v in [0u64, 1, 127, 128, 16383, 16384, u32::MAX as u64, u64::MAX]
+            .into_iter()
+            .chain(edges)
+        {
             let mut buf = Vec::new();
             put_varint(&mut buf, v);
             assert_eq!(buf.len(), varint_len(v), "value {v}");
+        }
+    }
+
+    #[test]
+    fn key_values_of_any_length_are_written_as_sized_first() {
+        let sizes = [
+            0usize,
+            1,
+            100,
+            120,
+            125,
+            126,
+            127,
+            128,
+            200,
+            16_300,
+            16_400,
+            3 << 20,
+        ];
+        for n in sizes {
+            let kvs = vec![
+                KeyValue::new("k", AnyValue::from("v".repeat(n))),
+                KeyValue::new("k".repeat(n), AnyValue::Int(7)),
+                KeyValue::new("after", AnyValue::Bool(true)),
+            ];
+            let mut one_pass = vec![0xee];
+            put_key_values(&mut one_pass, 9, &kvs);
+            let mut sized = vec![0xee];
+            for kv in &kvs {
+                put_len_header(&mut sized, 9, key_value_len(kv));
+                put_key_value(&mut sized, kv);
+            }
+            assert_eq!(one_pass, sized, "value of {n} bytes");
+            assert_eq!(one_pass.len() - 1, key_values_len(9, &kvs));
         }
     }
 
