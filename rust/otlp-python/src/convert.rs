@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use otlp::model::intern::{intern, Table, MAX_LEN};
+use otlp::model::intern::{intern, Table};
 use otlp::model::{AnyValue, KeyValue, Text};
 use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -315,14 +315,7 @@ fn interned(table: Table, s: &Bound<'_, PyString>) -> PyResult<Text> {
     if let Ok(Some(text)) = hit {
         return Ok(Text::Borrowed(text));
     }
-    let s_text = s.to_cow()?;
-    if let Table::Value = table {
-        // Values are mostly new once the table is full (ids, paths): copy at once.
-        if s_text.len() > MAX_LEN || otlp::model::intern::full(table) {
-            return Ok(Text::Owned(s_text.into_owned()));
-        }
-    }
-    let text = intern(table, &s_text);
+    let text = intern(table, &s.to_cow()?);
     if let Text::Borrowed(k) = text {
         let _ = SEEN.try_with(|seen| {
             if let Ok(mut seen) = seen.try_borrow_mut() {

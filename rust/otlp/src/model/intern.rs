@@ -61,16 +61,16 @@ thread_local! {
     static LOCAL: RefCell<[Set; TABLES]> = RefCell::new(Default::default());
 }
 
-/// Whether `table` has turned a string away for want of room: from then on, a caller
-/// whose strings are mostly new (values) can copy without looking.
-pub fn full(table: Table) -> bool {
+/// Whether `table` has turned a string away for want of room.
+fn full(table: Table) -> bool {
     FULL[table as usize].load(Ordering::Relaxed)
 }
 
 /// `s` as [`Text`]: the interned copy when there is (or there is room for) one, an
-/// owned copy otherwise.
+/// owned copy otherwise. Once the values' table is full, values are copied without a
+/// lookup: most are new by then (ids, paths), and looking costs a hash each.
 pub fn intern(table: Table, s: &str) -> Text {
-    if s.len() > MAX_LEN {
+    if s.len() > MAX_LEN || (matches!(table, Table::Value) && full(table)) {
         return Cow::Owned(s.to_owned());
     }
     let found = LOCAL.try_with(|local| {
