@@ -5,6 +5,7 @@ secrets."""
 
 from __future__ import annotations
 
+import enum
 import re
 import subprocess
 import sys
@@ -296,3 +297,71 @@ def test_keys_and_names_made_without_end_arrive_exactly(otlp_receiver) -> None:
         assert s.attributes == want
         seen.add((t, i))
     assert len(seen) == n * threads
+
+
+class _Label(str):
+    pass
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+def _mixed_attributes() -> dict[object, object]:
+    """Plain entries around every other kind a dict of attributes may hold."""
+    return {
+        "plain.str": "v",
+        "plain.int": 7,
+        "plain.float": 1.5,
+        "plain.bool": False,
+        _Label("subclass.key"): "k",
+        "subclass.value": _Label("sv"),
+        "intenum": _Level.HIGH,
+        "big": 2**70,  # does not fit in int64: dropped and counted
+        "surrogate": "a\ud800b",  # not UTF-8: dropped and counted
+        "list": [1, 2],
+        "tuple": ("a", "b"),
+        "nested": {"x": 1},
+        "bytes": b"\x00\x01",
+        "last.plain": -1,
+    }
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        pytest.param(
+            {"s": "v", "i": 7, "f": 1.5, "b": True, "min": -(2**63), "max": 2**63 - 1, "e": "", "u": "h\u00e9llo \u2713"},
+            id="plain",
+        ),
+        pytest.param(_mixed_attributes(), id="mixed"),
+        pytest.param({f"key.{i}": i for i in range(200)}, id="over-the-count-limit"),
+        pytest.param({"plain": 1, "big": -(2**63) - 1}, id="plain-then-overflow"),
+    ],
+)
+def test_a_dict_of_attributes_arrives_as_the_same_attributes_set_one_by_one(
+    otlp_receiver, attributes: dict[object, object]
+) -> None:
+    """Plain dicts (str keys; str, bool, int, float values) take a faster conversion
+    than other mappings; a dict with anything else takes the general one. Either way,
+    a span started with the dict must carry what setting each entry in turn gives —
+    same values, order, drops and counts."""
+    rx = otlp_receiver
+    with otlp.Exporter(rx.endpoint) as exp:
+        tracer = exp.tracer("paths")
+        with tracer.span("dict", attributes=attributes):
+            pass
+        after_dict = exp.stats()["attributes_dropped_invalid"]
+        with tracer.span("one-by-one") as s:
+            for k, v in attributes.items():
+                s.set_attribute(k, v)  # type: ignore[arg-type]
+        assert exp.force_flush(timeout=10.0)
+        one_by_one = exp.stats()["attributes_dropped_invalid"] - after_dict
+    spans = {s.name: s for s in rx.wait_for_spans(2, timeout=10.0)}
+    by_dict, by_one = spans["dict"], spans["one-by-one"]
+    typed = lambda span: [(k, type(v), v) for k, v in span.attributes.items()]  # noqa: E731
+    assert typed(by_dict) == typed(by_one)  # True == 1 in Python: types compared too
+    assert by_dict.dropped_attributes_count == by_one.dropped_attributes_count
+    assert after_dict == one_by_one
+    if "big" in attributes:
+        assert "big" not in by_dict.attributes and after_dict >= 1

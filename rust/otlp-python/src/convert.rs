@@ -302,29 +302,78 @@ thread_local! {
 
 /// `s` interned in `table`, through this thread's cache of objects.
 fn interned(table: Table, s: &Bound<'_, PyString>) -> PyResult<Text> {
+    match SEEN.try_with(|seen| {
+        seen.try_borrow_mut()
+            .ok()
+            .map(|mut seen| look(&mut seen, table, s))
+    }) {
+        Ok(Some(text)) => text,
+        // The cache is in use further up this thread's stack, or gone (thread exit).
+        _ => Ok(intern(table, &s.to_cow()?)),
+    }
+}
+
+/// `s` interned in `table`, through `seen` (this thread's cache).
+#[inline]
+fn look(seen: &mut Seen, table: Table, s: &Bound<'_, PyString>) -> PyResult<Text> {
     let addr = s.as_ptr() as usize;
     // Objects are 16-byte aligned: drop those bits. Each table has its slots.
     let slot = table as usize * SLOTS + ((addr >> 4) ^ (addr >> 12)) % SLOTS;
-    let hit = SEEN.try_with(|seen| {
-        let seen = seen.try_borrow().ok()?;
-        match &seen[slot] {
-            Some((obj, text)) if obj.as_ptr() == s.as_ptr() => Some(*text),
-            _ => None,
+    if let Some((obj, text)) = &seen[slot] {
+        if obj.as_ptr() == s.as_ptr() {
+            return Ok(Text::Borrowed(text));
         }
-    });
-    if let Ok(Some(text)) = hit {
-        return Ok(Text::Borrowed(text));
     }
     let text = intern(table, &s.to_cow()?);
-    if let Text::Borrowed(k) = text {
-        let _ = SEEN.try_with(|seen| {
-            if let Ok(mut seen) = seen.try_borrow_mut() {
-                // The slot's previous object is released here, with the GIL held.
-                seen[slot] = Some((s.clone().unbind(), k));
-            }
-        });
+    // Only exact `str` objects are kept: releasing one (when its slot is reused) runs
+    // no Python code, so a caller may hold borrowed references across this call.
+    if let (Text::Borrowed(k), true) = (&text, s.is_exact_instance_of::<PyString>()) {
+        seen[slot] = Some((s.clone().unbind(), k));
     }
     Ok(text)
+}
+
+/// The common case of [`attributes`]: an exact `dict` whose keys are all exact `str`
+/// and whose values are all exact `str`, `bool`, `int` (within 64 bits) or `float`,
+/// converted with one visit of this thread's cache. `None` when any entry is anything
+/// else (or the cache is in use): [`attributes`] then converts the whole mapping, with
+/// each mode's rules for what is wrong.
+fn plain(d: &Bound<'_, PyDict>, limit: usize) -> Option<(Vec<KeyValue>, u32)> {
+    SEEN.try_with(|seen| {
+        let mut seen = seen.try_borrow_mut().ok()?;
+        let mut out = Vec::with_capacity(d.len().min(limit));
+        let mut dropped = 0u32;
+        let py = d.py();
+        let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: the GIL is held (`py`) and `d` is a dict. `PyDict_Next` lends its
+        // entries: they stay alive while the dict is not changed, and nothing below
+        // runs Python code (only exact `str`, `bool`, `int` and `float` objects are
+        // looked at, and the cache releases only exact `str` objects).
+        while unsafe { pyo3::ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
+            // SAFETY: as above: borrowed, non-null references valid for this step.
+            let (k, v) = unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) };
+            let key = look(&mut seen, Table::Key, &*k.cast_exact::<PyString>().ok()?).ok()?;
+            let value = if let Ok(s) = v.cast_exact::<PyString>() {
+                AnyValue::String(look(&mut seen, Table::Value, &s).ok()?)
+            } else if let Ok(b) = v.cast_exact::<PyBool>() {
+                AnyValue::Bool(b.is_true())
+            } else if v.is_exact_instance_of::<PyInt>() {
+                AnyValue::Int(v.extract::<i64>().ok()?)
+            } else if let Ok(f) = v.cast_exact::<PyFloat>() {
+                AnyValue::Double(f.value())
+            } else {
+                return None;
+            };
+            if out.len() < limit {
+                out.push(KeyValue { key, value });
+            } else {
+                dropped += 1;
+            }
+        }
+        Some((out, dropped))
+    })
+    .ok()
+    .flatten()
 }
 
 /// An attribute key given on its own (`set_attribute`), interned.
@@ -343,6 +392,13 @@ pub fn attributes(
     mode: Mode<'_>,
     limit: usize,
 ) -> PyResult<(Vec<KeyValue>, u32)> {
+    if let Some(done) = obj
+        .cast_exact::<PyDict>()
+        .ok()
+        .and_then(|d| plain(d, limit))
+    {
+        return Ok(done);
+    }
     let py = obj.py();
     let mut out = match obj.cast::<PyDict>() {
         Ok(d) => Vec::with_capacity(d.len().min(limit)),
