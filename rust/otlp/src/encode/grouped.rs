@@ -46,6 +46,14 @@ pub struct GroupedRequest<'a, T> {
 impl<'a, T: Grouped> GroupedRequest<'a, T> {
     /// Group and size `items` (owned or boxed: the pipelines queue boxes).
     pub fn new<S: Borrow<T>>(items: &'a [S]) -> Self {
+        let mut request = Self::grouped(items);
+        request.size();
+        request
+    }
+
+    /// Group `items`, without sizing them: for [`write_grouped`] and the JSON
+    /// encoder, which need no sizes first.
+    pub(crate) fn grouped<S: Borrow<T>>(items: &'a [S]) -> Self {
         let mut groups: Vec<ResourceGroup<'a, T>> = Vec::new();
         for item in items {
             let span: &'a T = item.borrow();
@@ -76,11 +84,18 @@ impl<'a, T: Grouped> GroupedRequest<'a, T> {
                 }),
             }
         }
+        Self {
+            groups,
+            item_lens: Vec::new(),
+            len: 0,
+        }
+    }
 
-        // Sizes, innermost first; item sizes are kept for the writing pass.
-        let mut item_lens = Vec::with_capacity(items.len());
+    /// Size the groups, innermost first; item sizes are kept for the writing pass.
+    fn size(&mut self) {
+        let mut item_lens = Vec::new();
         let mut len = 0;
-        for rg in &mut groups {
+        for rg in &mut self.groups {
             let mut scopes_len = 0;
             for sg in &mut rg.scopes {
                 let mut spans_len = 0;
@@ -99,11 +114,8 @@ impl<'a, T: Grouped> GroupedRequest<'a, T> {
                 + opt_len_field_len(3, rg.resource.schema_url.len());
             len += len_field_len(1, rg.len);
         }
-        Self {
-            groups,
-            item_lens,
-            len,
-        }
+        self.item_lens = item_lens;
+        self.len = len;
     }
 
     /// Encoded size in bytes.
@@ -139,5 +151,43 @@ impl<'a, T: Grouped> GroupedRequest<'a, T> {
             put_opt_bytes_field(buf, 3, rg.resource.schema_url.as_bytes());
         }
         debug_assert_eq!(buf.len() - start, self.len);
+    }
+}
+
+/// Bytes kept for the length of an item: its varint takes two bytes from 128 bytes to
+/// 16 KiB, where nearly every span and log record falls.
+const ITEM_LEN_KEPT: usize = 2;
+
+/// Bytes kept for the length of a group: three bytes from 16 KiB to 2 MiB, where a
+/// full batch's groups fall.
+const GROUP_LEN_KEPT: usize = 3;
+
+/// Append the request for `items` to `buf`, in one pass: each item, scope group and
+/// resource group is written after a few bytes kept for its length, filled in when it
+/// is done (see [`patch_len`]), instead of sizing everything first. The bytes are
+/// those of [`GroupedRequest::write`].
+pub fn write_grouped<T: Grouped, S: Borrow<T>>(items: &[S], buf: &mut Vec<u8>) {
+    let request = GroupedRequest::<T>::grouped(items);
+    for rg in &request.groups {
+        put_tag(buf, 1, WIRE_LEN);
+        let resource_at = keep_len(buf, GROUP_LEN_KEPT);
+        put_len_header(buf, 1, resource_len(rg.resource));
+        put_resource(buf, rg.resource);
+        for sg in &rg.scopes {
+            put_tag(buf, 2, WIRE_LEN);
+            let scope_at = keep_len(buf, GROUP_LEN_KEPT);
+            put_len_header(buf, 1, scope_len(sg.scope));
+            put_scope(buf, sg.scope);
+            for item in &sg.items {
+                put_tag(buf, 2, WIRE_LEN);
+                let at = keep_len(buf, ITEM_LEN_KEPT);
+                item.write(buf);
+                patch_len(buf, at, ITEM_LEN_KEPT);
+            }
+            put_opt_bytes_field(buf, 3, sg.scope.schema_url.as_bytes());
+            patch_len(buf, scope_at, GROUP_LEN_KEPT);
+        }
+        put_opt_bytes_field(buf, 3, rg.resource.schema_url.as_bytes());
+        patch_len(buf, resource_at, GROUP_LEN_KEPT);
     }
 }

@@ -360,7 +360,7 @@ fn link(w: &mut Writer<'_>, l: &Link) {
 
 /// `ExportTraceServiceRequest` as OTLP/JSON.
 pub fn encode_traces_json<S: Borrow<SpanData>>(spans: &[S], out: &mut Vec<u8>) {
-    let req = GroupedRequest::<SpanData>::new(spans);
+    let req = GroupedRequest::<SpanData>::grouped(spans);
     grouped(
         &mut Writer::new(out),
         &req,
@@ -393,7 +393,7 @@ fn log_record(w: &mut Writer<'_>, r: &LogRecord) {
 
 /// `ExportLogsServiceRequest` as OTLP/JSON.
 pub fn encode_logs_json<S: Borrow<LogRecord>>(records: &[S], out: &mut Vec<u8>) {
-    let req = GroupedRequest::<LogRecord>::new(records);
+    let req = GroupedRequest::<LogRecord>::grouped(records);
     grouped(
         &mut Writer::new(out),
         &req,

@@ -3,7 +3,7 @@
 use std::borrow::Borrow;
 use std::sync::Arc;
 
-use super::grouped::{Grouped, GroupedRequest};
+use super::grouped::{write_grouped, Grouped, GroupedRequest};
 use super::protobuf::*;
 use crate::model::{LogRecord, Resource, Scope};
 
@@ -30,7 +30,7 @@ impl Grouped for LogRecord {
 
 /// Encode `records` as an `ExportLogsServiceRequest`, appended to `buf`.
 pub fn encode_logs_request<S: Borrow<LogRecord>>(records: &[S], buf: &mut Vec<u8>) {
-    LogsRequest::new(records).write(buf);
+    write_grouped::<LogRecord, S>(records, buf);
 }
 
 fn log_len(r: &LogRecord) -> usize {

@@ -208,25 +208,46 @@ pub(crate) fn put_key_values(buf: &mut Vec<u8>, field: u32, kvs: &[KeyValue]) {
         // Written in one pass: a byte is kept for the length, which is almost always
         // below 128, and filled in after (see `patch_len`).
         put_tag(buf, field, WIRE_LEN);
-        let at = buf.len();
-        buf.push(0);
+        let at = keep_len(buf, 1);
         put_key_value(buf, kv);
-        patch_len(buf, at);
+        patch_len(buf, at, 1);
     }
 }
 
-/// Write at `at`, in the one byte kept there, the length of what follows it; a length
-/// of 128 or more takes more bytes, and what follows moves to make room.
+/// Keep `n` bytes (at most 5) at the end of `buf` for the length of what is written
+/// after them, to be filled in by [`patch_len`]; returns where they start.
 #[inline]
-fn patch_len(buf: &mut Vec<u8>, at: usize) {
-    let len = buf.len() - at - 1;
-    if len < 0x80 {
+pub(crate) fn keep_len(buf: &mut Vec<u8>, n: usize) -> usize {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 5][..n]);
+    at
+}
+
+/// Write at `at`, in the `n` bytes kept there by [`keep_len`], the length of what
+/// follows them. A length whose varint takes another number of bytes moves what
+/// follows to fit it: the varint is always the shortest, as other encoders write it.
+#[inline]
+pub(crate) fn patch_len(buf: &mut Vec<u8>, at: usize, n: usize) {
+    let len = buf.len() - at - n;
+    if n == 1 && len < 0x80 {
         buf[at] = len as u8;
         return;
     }
-    let mut head = Vec::with_capacity(10);
-    put_varint(&mut head, len as u64);
-    buf.splice(at..at + 1, head);
+    let mut head = [0u8; 10];
+    let mut w = 0;
+    let mut v = len as u64;
+    while v >= 0x80 {
+        head[w] = (v as u8) | 0x80;
+        v >>= 7;
+        w += 1;
+    }
+    head[w] = v as u8;
+    w += 1;
+    if w == n {
+        buf[at..at + n].copy_from_slice(&head[..n]);
+    } else {
+        buf.splice(at..at + n, head[..w].iter().copied());
+    }
 }
 
 /// `Resource` payload size (the official encoder never sets `dropped_attributes_count`,

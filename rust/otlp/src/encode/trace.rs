@@ -8,7 +8,7 @@
 use std::borrow::Borrow;
 use std::sync::Arc;
 
-use super::grouped::{Grouped, GroupedRequest};
+use super::grouped::{write_grouped, Grouped, GroupedRequest};
 use super::protobuf::*;
 use crate::model::{Event, Link, Resource, Scope, SpanData, Status};
 
@@ -40,7 +40,7 @@ pub fn trace_request_len<S: Borrow<SpanData>>(spans: &[S]) -> usize {
 
 /// Encode `spans` as an `ExportTraceServiceRequest`, appended to `buf`.
 pub fn encode_trace_request<S: Borrow<SpanData>>(spans: &[S], buf: &mut Vec<u8>) {
-    TraceRequest::new(spans).write(buf);
+    write_grouped::<SpanData, S>(spans, buf);
 }
 
 fn span_len(s: &SpanData) -> usize {
@@ -224,6 +224,56 @@ mod tests {
         let mut buf = Vec::new();
         req.write(&mut buf);
         assert_eq!(buf.len(), req.len());
+    }
+
+    /// The one-pass writer keeps two bytes for a span's length and three for a group's:
+    /// spans and groups on both sides of every varint width it could guess wrong.
+    #[test]
+    fn one_pass_requests_are_the_sized_bytes_at_every_length() {
+        let resource = Arc::new(Resource::default());
+        let other = Arc::new(Resource {
+            attributes: vec![KeyValue::new("r", AnyValue::from("x".repeat(200)))],
+            schema_url: "s".into(),
+            ..Resource::default()
+        });
+        let scope = Arc::new(Scope {
+            name: "lib".into(),
+            ..Scope::default()
+        });
+        let span = |resource: &Arc<Resource>, name_len: usize| {
+            let mut s = SpanData::new(resource.clone(), scope.clone(), "n".repeat(name_len));
+            s.trace_id = [1; 16];
+            s.span_id = [2; 8];
+            s
+        };
+        // A span without its name is 34 bytes, its name's header 2 to 4 more.
+        let names = [
+            0usize,
+            80,
+            88,
+            89,
+            90,
+            91,
+            200,
+            16_300,
+            16_340,
+            16_346,
+            16_400,
+            2 << 20,
+        ];
+        for n in names {
+            for count in [1usize, 3] {
+                let mut spans: Vec<SpanData> = (0..count).map(|_| span(&resource, n)).collect();
+                spans.push(span(&other, n / 2));
+                let sized = TraceRequest::new(&spans);
+                let mut want = vec![0xee];
+                sized.write(&mut want);
+                let mut got = vec![0xee];
+                encode_trace_request(&spans, &mut got);
+                assert_eq!(got.len(), want.len(), "name of {n} bytes, {count} spans");
+                assert!(got == want, "name of {n} bytes, {count} spans");
+            }
+        }
     }
 
     #[test]
