@@ -347,3 +347,36 @@ def test_the_native_tracer_reads_the_same_limits(sink, monkeypatch):
     assert got.dropped_attributes_count == 1
     assert [(kv.key, kv.value.string_value) for kv in got.events[0].attributes] == [("x", "yy")]
     assert got.events[0].dropped_attributes_count == 1
+
+
+def test_the_api_imported_after_native_spans_is_found_at_the_next_span():
+    """Native spans look for the OpenTelemetry API only while `sys.modules` changes;
+    the API imported after some native spans must still be found at the next span."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import otlp
+
+        exp = otlp.Exporter("http://127.0.0.1:9", timeout=0.5)
+        tracer = exp.tracer("late")
+        for _ in range(3):
+            with tracer.span("before"):
+                pass
+        assert "opentelemetry.trace" not in sys.modules
+
+        from opentelemetry import trace
+        from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+        parent = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+        with trace.use_span(NonRecordingSpan(parent)):
+            with tracer.span("after") as span:
+                assert span.context.trace_id == 0xABC, hex(span.context.trace_id)
+                current = trace.get_current_span().get_span_context()
+                assert current.span_id == span.context.span_id
+        exp.shutdown(timeout=0.5)
+        print("found")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "found"
