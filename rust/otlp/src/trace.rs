@@ -162,11 +162,13 @@ impl Tracer {
             return (self.span(context, kind, None), None);
         }
         context.trace_flags |= SAMPLED;
-        let mut data = SpanData::new(
+        // Made in its box and filled in there: a span's data is a few hundred bytes,
+        // and moving it into the box afterwards cost a copy per span.
+        let mut data = Box::new(SpanData::new(
             self.exporter.resource().clone(),
             self.scope.clone(),
             name.into(),
-        );
+        ));
         data.kind = kind;
         data.trace_id = trace_id;
         data.span_id = context.span_id;
@@ -174,7 +176,7 @@ impl Tracer {
         data.parent_span_id = parent.map(|p| p.span_id);
         data.flags = self.flags_of(context.trace_flags, parent.map(|p| p.is_remote));
         data.start_time_unix_nano = start_time.unwrap_or_else(now_unix_nano);
-        (self.span(context, kind, Some(Box::new(data))), None)
+        (self.span(context, kind, Some(data)), None)
     }
 
     fn span(
