@@ -13,7 +13,9 @@ answers each request once it has decoded it). Every case runs in a fresh worker 
   + system time of the whole worker process over that interval (``getrusage``) / spans.
 * **steady**: ``--rate`` spans/s for ``--seconds``, made in bursts 10 ms apart; reported:
   the worker's CPU time over that time, as a percentage of one core, and the same loop
-  with no telemetry at all (``nullcontext``), the floor any exporter adds to.
+  with no telemetry at all (``nullcontext``), the floor any exporter adds to; and the
+  application's thread alone (``time.thread_time``), the rest being the exporter's own
+  threads.
 
 The official exporter runs fewer spans (``--official-spans``): at its speed a million
 would take a minute a run. Rates and CPU per span do not depend on the count once the
@@ -124,7 +126,7 @@ def worker_main(args: argparse.Namespace) -> int:
     per_s = float(args.rate)
     total = int(args.rate * args.seconds)
     made = 0
-    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    cpu0, t0, thread0 = cpu_seconds(), time.perf_counter(), time.thread_time()
     while made < total:
         due = min(total, int((time.perf_counter() - t0 + SLICE) * per_s))
         while made < due:
@@ -132,10 +134,15 @@ def worker_main(args: argparse.Namespace) -> int:
                 pass
             made += 1
         time.sleep(SLICE)
-    t1, cpu1 = time.perf_counter(), cpu_seconds()
+    t1, cpu1, thread1 = time.perf_counter(), cpu_seconds(), time.thread_time()
     ok = flush()
     harness.emit_result(
-        {"ok": bool(ok), "cpu_pct": (cpu1 - cpu0) / (t1 - t0) * 100.0, "rate": made / (t1 - t0)}
+        {
+            "ok": bool(ok),
+            "cpu_pct": (cpu1 - cpu0) / (t1 - t0) * 100.0,
+            "app_pct": (thread1 - thread0) / (t1 - t0) * 100.0,
+            "rate": made / (t1 - t0),
+        }
     )
     return 0
 
@@ -203,15 +210,19 @@ def parent_main(args: argparse.Namespace) -> int:
         file=out,
     )
     floor: list[float] = []
+    floor_app: list[float] = []
     for r in range(args.repeat):
-        floor.append(run_case("none", "steady", args)["cpu_pct"])
+        none = run_case("none", "steady", args)
+        floor.append(none["cpu_pct"])
+        floor_app.append(none["app_pct"])
         for case in CASES:
             burst[case].append(run_case(case, "burst", args))
             steady[case].append(run_case(case, "steady", args))
             b, s = burst[case][-1], steady[case][-1]
             print(
                 f"  run {r + 1} {case:<9} app {b['app']:>12,.0f}/s  e2e {b['e2e']:>12,.0f}/s  "
-                f"cpu {b['cpu_ns']:>8,.0f} ns/span  steady {s['cpu_pct']:5.1f}% of a core",
+                f"cpu {b['cpu_ns']:>8,.0f} ns/span  steady {s['cpu_pct']:5.1f}% of a core "
+                f"(app thread {s['app_pct']:.1f}%)",
                 file=out,
             )
     med = {
@@ -220,6 +231,7 @@ def parent_main(args: argparse.Namespace) -> int:
             "e2e": statistics.median(r["e2e"] for r in burst[case]),
             "cpu_ns": statistics.median(r["cpu_ns"] for r in burst[case]),
             "steady_pct": statistics.median(r["cpu_pct"] for r in steady[case]),
+            "steady_app_pct": statistics.median(r["app_pct"] for r in steady[case]),
         }
         for case in CASES
     }
@@ -241,11 +253,18 @@ def parent_main(args: argparse.Namespace) -> int:
         )
     print(
         f"(ratios against the official exporter; cpu {harness.TIMES}: how many times less CPU per span)\n"
-        f"steady: the same loop with no telemetry at all takes {statistics.median(floor):.1f}% of a core",
+        f"steady: the same loop with no telemetry at all takes {statistics.median(floor):.1f}% of a core\n"
+        "steady, the application's thread alone: "
+        + ", ".join(f"{case} {med[case]['steady_app_pct']:.1f}%" for case in CASES)
+        + f"; the loop alone {statistics.median(floor_app):.1f}%",
         file=out,
     )
     if args.json:
-        print(json.dumps({"medians": med, "burst": burst, "steady": steady, "floor": floor}))
+        print(
+            json.dumps(
+                {"medians": med, "burst": burst, "steady": steady, "floor": floor, "floor_app": floor_app}
+            )
+        )
     return 0
 
 
