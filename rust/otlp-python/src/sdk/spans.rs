@@ -9,7 +9,7 @@
 //! upstream's bytes, and a probe span checks, once per process, that the SDK in use
 //! still keeps its fields where the fast reader looks.
 
-use otlp::encode::{encode_traces_json, TraceRequest};
+use otlp::encode::{encode_trace_request, encode_traces_json};
 use otlp::model::{Event, Link, SpanData, SpanKind, Status, StatusCode};
 use otlp::trace::{FLAG_HAS_IS_REMOTE, FLAG_IS_REMOTE};
 use pyo3::exceptions::PyTypeError;
@@ -516,8 +516,7 @@ fn encode_spans_now<'py>(
         encode_traces_json(&data, &mut out);
         return Ok(PyBytes::new(py, &out));
     }
-    let request = TraceRequest::new(&data);
-    let mut out = Vec::with_capacity(request.len());
-    request.write(&mut out);
+    let mut out = Vec::new();
+    encode_trace_request(&data, &mut out);
     Ok(PyBytes::new(py, &out))
 }
