@@ -25,6 +25,7 @@ pub struct Allocator;
 // contract, choosing by size; a block is always freed or resized by the allocator that
 // made it, because the layout passed back for a block has the size it was made with.
 unsafe impl GlobalAlloc for Allocator {
+    // SAFETY: callers uphold `GlobalAlloc::alloc`'s contract; see the impl above.
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's layout, valid for `alloc` by this method's contract.
         unsafe {
@@ -36,6 +37,7 @@ unsafe impl GlobalAlloc for Allocator {
         }
     }
 
+    // SAFETY: callers uphold `GlobalAlloc::alloc_zeroed`'s contract; see the impl above.
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as in `alloc`.
         unsafe {
@@ -47,6 +49,7 @@ unsafe impl GlobalAlloc for Allocator {
         }
     }
 
+    // SAFETY: callers uphold `GlobalAlloc::dealloc`'s contract; see the impl above.
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` was allocated with `layout` by this allocator, so by the one of
         // the two that this size selects.
@@ -59,6 +62,7 @@ unsafe impl GlobalAlloc for Allocator {
         }
     }
 
+    // SAFETY: callers uphold `GlobalAlloc::realloc`'s contract; see the impl above.
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         match (layout.size() >= LARGE, new_size >= LARGE) {
             // SAFETY: the block belongs to the allocator both sizes select.

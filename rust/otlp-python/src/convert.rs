@@ -345,10 +345,10 @@ fn plain(d: &Bound<'_, PyDict>, limit: usize) -> Option<(Vec<KeyValue>, u32)> {
         let mut dropped = 0u32;
         let py = d.py();
         let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
-        // SAFETY: the GIL is held (`py`) and `d` is a dict. `PyDict_Next` lends its
-        // entries: they stay alive while the dict is not changed, and nothing below
-        // runs Python code (only exact `str`, `bool`, `int` and `float` objects are
-        // looked at, and the cache releases only exact `str` objects).
+        // `PyDict_Next` lends the dict's entries: they stay alive while the dict is not
+        // changed, and nothing below runs Python code (only exact `str`, `bool`, `int`
+        // and `float` objects are looked at, and the cache releases only exact `str`s).
+        // SAFETY: the GIL is held (`py`), `d` is a dict, and its entries stay lent.
         while unsafe { pyo3::ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut k, &mut v) } != 0 {
             // SAFETY: as above: borrowed, non-null references valid for this step.
             let (k, v) = unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) };
