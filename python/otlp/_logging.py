@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 from typing import Any, Union
@@ -14,15 +15,15 @@ __all__ = ["LoggingHandler"]
 _state = threading.local()
 
 
-class RecordHandler(logging.Handler):
+class RecordHandler(logging.Handler, abc.ABC):
     """What otlp's logging handlers share: each record is read by one native call of
     the logger :meth:`_logger_for` picks, never otlp's own diagnostics (the ``otlp``
     logger), and records logged while it works on one (by anything it calls) are not
     fed back into it."""
 
+    @abc.abstractmethod
     def _logger_for(self, record: logging.LogRecord) -> Any:
         """The native logger for ``record``, or None to drop it."""
-        raise NotImplementedError
 
     def handle(self, record: logging.LogRecord) -> bool:
         # The guard covers filters and formatters too: anything they log while this
