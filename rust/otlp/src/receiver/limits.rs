@@ -8,7 +8,7 @@
 //!   ([`ReceiverLimits::max_connection_buffered_bytes`]). HTTP/2 flow control is
 //!   credited back to the client only for bytes charged to it, so beyond the budget a
 //!   connection can pin at most its flow-control window ([`CONNECTION_WINDOW`]) of
-//!   bytes not yet read; an HTTP/1.1 body is read from the socket only as it is
+//!   bytes not yet read, and one frame being read ([`MAX_FRAME_SIZE`]); an HTTP/1.1 body is read from the socket only as it is
 //!   charged. A message being decoded (a contiguous copy of its body, then the
 //!   decompressed message, at most [`ReceiverLimits::max_decompressed_size`]) lives
 //!   only within one synchronous step, never across an `.await`: at most one exists per
@@ -32,6 +32,12 @@ pub const STREAM_WINDOW: u32 = 1 << 20;
 /// HTTP/2 flow-control window of a connection: the most a client can make the receiver
 /// hold in HTTP/2's buffers before the bytes are charged to the budget.
 pub const CONNECTION_WINDOW: u32 = 1 << 20;
+/// Largest HTTP/2 frame a client may send (`SETTINGS_MAX_FRAME_SIZE`). An export of a
+/// few hundred spans then arrives as one DATA frame rather than a frame, a write and a
+/// TCP segment per 16 KiB (the protocol's default), on both ends. h2 reads a whole frame
+/// before handling it, so a connection can hold one frame of this size beyond its
+/// flow-control window.
+pub const MAX_FRAME_SIZE: u32 = 256 << 10;
 /// Largest header list (HPACK-decoded size, as RFC 9113 §6.5.2 counts it) of one
 /// request. OTLP exporters send a few short headers; 16 KiB leaves room for tokens.
 pub const MAX_HEADER_LIST_SIZE: u32 = 16 << 10;

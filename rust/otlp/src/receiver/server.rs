@@ -21,8 +21,8 @@ use tokio::runtime::Handle;
 use tokio::sync::{watch, Notify};
 
 use super::limits::{
-    Budget, ReceiverLimits, ACCEPT_BACKOFF, ACCEPT_QUEUE, CONNECTION_WINDOW, MAX_HEADER_LIST_SIZE,
-    PREFIX, SEGMENT, STREAM_WINDOW,
+    Budget, ReceiverLimits, ACCEPT_BACKOFF, ACCEPT_QUEUE, CONNECTION_WINDOW, MAX_FRAME_SIZE,
+    MAX_HEADER_LIST_SIZE, PREFIX, SEGMENT, STREAM_WINDOW,
 };
 use super::request::{accept, http_body, Format, Kept, Received};
 use crate::error::{Error, Result};
@@ -327,6 +327,7 @@ async fn serve_connection(mut sock: TcpStream, slot: Slot, mut stopped: watch::R
     let handshake = h2::server::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_frame_size(MAX_FRAME_SIZE)
         .max_concurrent_streams(limits.max_concurrent_streams)
         .max_header_list_size(MAX_HEADER_LIST_SIZE)
         // A client may still be sending the bodies of requests refused early; h2 drops
@@ -1068,6 +1069,69 @@ mod tests {
             assert_eq!(answers.matches("HTTP/1.1 200 OK").count(), 3, "{answers}");
         });
         assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 3);
+    }
+
+    /// The receiver takes a whole export in one frame (an exporter then writes it in one
+    /// syscall and one TCP segment train, not one per 16 KiB), and a client announcing a
+    /// frame past that size is cut off at the frame's header, before its payload is read.
+    #[test]
+    fn frames_up_to_the_advertised_size_are_taken_and_larger_ones_refused_at_once() {
+        use tokio::io::AsyncWriteExt;
+        let rt = runtime();
+        let limits = ReceiverLimits {
+            max_message_size: 512 << 10,
+            max_connection_buffered_bytes: 1 << 20,
+            ..limits()
+        };
+        let rx = Receiver::start_on(rt.handle(), "127.0.0.1:0", None, limits, 10).unwrap();
+        rt.block_on(async {
+            // A client's SETTINGS: none changed.
+            let mut hello = PREFACE.to_vec();
+            hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+            let mut sock = TcpStream::connect(rx.local_addr()).await.unwrap();
+            sock.write_all(&hello).await.unwrap();
+            let mut head = [0u8; 9];
+            sock.read_exact(&mut head).await.unwrap();
+            assert_eq!(head[3], 4, "the server's first frame is its SETTINGS");
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut settings = vec![0u8; len];
+            sock.read_exact(&mut settings).await.unwrap();
+            let max_frame = settings
+                .chunks(6)
+                .find(|s| u16::from_be_bytes([s[0], s[1]]) == 5)
+                .map(|s| u32::from_be_bytes([s[2], s[3], s[4], s[5]]));
+            assert_eq!(max_frame, Some(MAX_FRAME_SIZE), "SETTINGS_MAX_FRAME_SIZE");
+
+            // A frame of the advertised size on a fresh stream is read whole; one byte
+            // more and the connection ends with FRAME_SIZE_ERROR without the payload.
+            let (mut send, _conn) = connect(rx.local_addr()).await;
+            let message = framed(&request(MAX_FRAME_SIZE as usize - 256));
+            assert!(message.len() > 16 << 10 && message.len() <= MAX_FRAME_SIZE as usize);
+            let (response, _) = call(&mut send, Paths::TRACES.grpc, message, true).await;
+            assert_eq!(status(response).await, "0");
+
+            let too_big = (MAX_FRAME_SIZE + 1).to_be_bytes();
+            // An unknown frame type (0x20) on stream 0: only its length matters.
+            sock.write_all(&[too_big[1], too_big[2], too_big[3], 0x20, 0, 0, 0, 0, 0])
+                .await
+                .unwrap();
+            let mut rest = Vec::new();
+            tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut rest))
+                .await
+                .expect("the connection is closed without waiting for the payload")
+                .unwrap();
+            let goaway = rest
+                .windows(9)
+                .position(|w| w[3] == 7)
+                .map(|at| &rest[at + 9..at + 17])
+                .expect("a GOAWAY");
+            assert_eq!(
+                u32::from_be_bytes([goaway[4], goaway[5], goaway[6], goaway[7]]),
+                6,
+                "FRAME_SIZE_ERROR"
+            );
+        });
+        assert_eq!(rx.counts().spans.load(Ordering::Relaxed), 1);
     }
 
     #[test]
