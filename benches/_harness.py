@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import resource
 import signal
 import statistics
 import struct
@@ -86,7 +87,23 @@ SLOT_READY = 3  # 1 once the receiver is serving
 SLOT_REQUESTS = 4  # export requests received
 SLOT_BUSY_NS = 5  # total time spent parsing and counting
 SLOT_FIRST_NS = 6  # time.monotonic_ns() when the first request arrived
-BASE_SLOTS: tuple[str, ...] = ("count", "last_ns", "port", "ready", "requests", "busy_ns", "first_ns")
+SLOT_CPU_NS = 7  # the receiver's process CPU (user + system) when ready, then at each request
+BASE_SLOTS: tuple[str, ...] = (
+    "count",
+    "last_ns",
+    "port",
+    "ready",
+    "requests",
+    "busy_ns",
+    "first_ns",
+    "cpu_ns",
+)
+
+
+def process_cpu_ns() -> int:
+    """This process's CPU time so far (user + system, all threads), in nanoseconds."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return int((r.ru_utime + r.ru_stime) * 1e9)
 
 
 class Counters:
@@ -169,6 +186,7 @@ class Tally:
             c.set(SLOT_BUSY_NS, v["busy_ns"])
             for name in adds:
                 c.set(c.slot(name), v[name])
+            c.set(SLOT_CPU_NS, process_cpu_ns())
             c.set(SLOT_COUNT, v["count"])
 
 
@@ -253,6 +271,7 @@ def serve_sink(
     every millisecond meanwhile (and once more at the end). Then stop the server,
     close the counters and return the exit code (0)."""
     counters.set(SLOT_PORT, port)
+    counters.set(SLOT_CPU_NS, process_cpu_ns())
     counters.set(SLOT_READY, 1)
 
     stop = threading.Event()
@@ -378,6 +397,8 @@ class ExportTiming(NamedTuple):
     complete: bool  # the wait's verdict
     flush_ok: bool
     snapshot: dict[str, int]  # the counter file when the wait returned
+    cpu_ns: int  # this (the worker's) process's CPU from t0 until the wait returned
+    sink_cpu0_ns: int  # the receiver's CPU as published at t0 (ready, or its last request)
 
     @property
     def create_s(self) -> float:
@@ -407,7 +428,15 @@ class ExportTiming(NamedTuple):
             "received_at_done": snap["count"],
             "sink_requests": snap["requests"],
             "sink_busy_s": snap["busy_ns"] / 1e9,
+            "cpu_s": self.cpu_ns / 1e9,
+            "sink_cpu_s": self.sink_cpu_s,
         }
+
+    @property
+    def sink_cpu_s(self) -> float | None:
+        """The receiver's process CPU from t0 to its last request, when it publishes it."""
+        end = self.snapshot.get("cpu_ns", 0)
+        return (end - self.sink_cpu0_ns) / 1e9 if end and self.sink_cpu0_ns else None
 
 
 def time_export(
@@ -419,8 +448,11 @@ def time_export(
 ) -> ExportTiming:
     """The timed part of a worker: ``run()``, ``flush()``, then ``wait(deadline)`` (a
     ``time.monotonic()`` deadline ``timeout`` seconds from the start), then a snapshot of
-    the counter file."""
+    the counter file; with the worker's CPU over that time and the receiver's as it
+    published it at the start."""
     deadline = time.monotonic() + timeout
+    sink_cpu0 = counters.snapshot().get("cpu_ns", 0)
+    cpu0 = process_cpu_ns()
     t0 = time.monotonic_ns()
     run()
     t_created = time.monotonic_ns()
@@ -428,8 +460,9 @@ def time_export(
     t_flushed = time.monotonic_ns()
     complete = wait(deadline)
     t_seen = time.monotonic_ns()
+    cpu = process_cpu_ns() - cpu0
     snap = counters.snapshot()
-    return ExportTiming(t0, t_created, t_flushed, t_seen, complete, bool(flushed), snap)
+    return ExportTiming(t0, t_created, t_flushed, t_seen, complete, bool(flushed), snap, cpu, sink_cpu0)
 
 
 RESULT_PREFIX = "RESULT "

@@ -235,8 +235,21 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         **harness.create_stats(ok, "spans"),
         sink_busy_s_median=statistics.median(r["sink_busy_s"] for r in ok),
         sink_requests=harness.best_run(ok, "spans")["sink_requests"],
+        cpu_us_per_span_median=statistics.median(r["cpu_s"] / r["spans"] * 1e6 for r in ok),
+        sink_cpu_us_per_span_median=harness.median_or_none(
+            None if r.get("sink_cpu_s") is None else r["sink_cpu_s"] / r["spans"] * 1e6 for r in ok
+        ),
     )
     return out
+
+
+def cpu_bound(s: dict[str, Any]) -> float | None:
+    """The end-to-end rate the machine's cores allow at the measured CPU per span of the
+    exporter's process and the sink's together, were they kept busy all the time."""
+    sink = s.get("sink_cpu_us_per_span_median")
+    if not s.get("ok_runs") or sink is None:
+        return None
+    return (os.cpu_count() or 1) * 1e6 / (s["cpu_us_per_span_median"] + sink)
 
 
 def check_counts(runs: list[dict[str, Any]]) -> list[str]:
@@ -296,7 +309,13 @@ def parent_main(args: argparse.Namespace) -> int:
                         f"  [{e} #{rep + 1}] {res['spans']:,} spans: e2e {res['e2e_s']:.3f}s "
                         f"({fmt_rate(res['spans'] / res['e2e_s'])}/s), create {res['create_s']:.3f}s "
                         f"({fmt_rate(res['spans'] / res['create_s'])}/s), sink got {res['received']:,} "
-                        f"in {res['sink_requests']} requests (sink busy {res['sink_busy_s']:.3f}s)",
+                        f"in {res['sink_requests']} requests (sink busy {res['sink_busy_s']:.3f}s); "
+                        f"CPU per span: exporter {res['cpu_s'] / res['spans'] * 1e6:.2f} µs, "
+                        + (
+                            f"sink {res['sink_cpu_s'] / res['spans'] * 1e6:.2f} µs"
+                            if res.get("sink_cpu_s") is not None
+                            else "sink n/a"
+                        ),
                         file=out,
                         flush=True,
                     )
@@ -358,6 +377,23 @@ def parent_main(args: argparse.Namespace) -> int:
                 f"{e:<12} {s['spans']:>9,} {s['best_e2e_s']:>8.3f} {fmt_rate(s['best_e2e_rate']):>13} "
                 f"{fmt_rate(s['median_e2e_rate']):>12} {fmt_rate(s['best_create_rate']):>14} "
                 f"{fmt_rate(s['median_create_rate']):>13} {s['sink_busy_s_median']:>8.2f}s"
+            )
+        print()
+        print("CPU per span (medians; the exporter's whole process, and the sink's process):")
+        for e in exporters:
+            s = summary[e]
+            if not s.get("ok_runs"):
+                continue
+            sink = s["sink_cpu_us_per_span_median"]
+            bound = cpu_bound(s)
+            print(
+                f"  {e:<12} exporter {s['cpu_us_per_span_median']:8.2f} µs   sink "
+                + (f"{sink:6.2f} µs" if sink is not None else "   n/a")
+                + (
+                    f"   {os.cpu_count()} cores allow at most {fmt_rate(bound)}/s end to end"
+                    if bound is not None
+                    else ""
+                )
             )
         if "e2e_best" in ratios:
             print()
