@@ -152,3 +152,12 @@ def test_bench_refuses_a_bad_span_count(capsys: pytest.CaptureFixture[str]) -> N
         cli.main(["bench", "--spans", "0"])
     assert exit_info.value.code == 2
     assert "--spans must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [(0.0, "0"), (200_000.0, "200k"), (800_000.0, "800k"), (1_000_000.0, "1M"), (1_400_000.0, "1.4M")],
+)
+def test_the_bench_chart_labels_rates_short_enough_not_to_run_together(value: float, label: str) -> None:
+    # Past a million spans/s, full numbers ("800,000" "1,000,000") ran into each other.
+    assert cli._short_rate(value) == label
