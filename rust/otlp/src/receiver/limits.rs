@@ -8,8 +8,8 @@
 //!   ([`ReceiverLimits::max_connection_buffered_bytes`]). HTTP/2 flow control is
 //!   credited back to the client only for bytes charged to it, so beyond the budget a
 //!   connection can pin at most its flow-control window ([`CONNECTION_WINDOW`]) of
-//!   bytes not yet read, and one frame being read ([`MAX_FRAME_SIZE`]); an HTTP/1.1 body is read from the socket only as it is
-//!   charged. A message being decoded (a contiguous copy of its body, then the
+//!   bytes not yet read, and one frame being read ([`MAX_FRAME_SIZE`]); an HTTP/1.1
+//!   body is read from the socket only as it is charged. A message being decoded (a contiguous copy of its body, then the
 //!   decompressed message, at most [`ReceiverLimits::max_decompressed_size`]) lives
 //!   only within one synchronous step, never across an `.await`: at most one exists per
 //!   runtime worker thread.
