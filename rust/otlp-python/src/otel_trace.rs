@@ -95,12 +95,18 @@ impl PyOtelTracer {
             None => context::current(py)?.context(py)?,
         };
         let tracer = &self.core;
-        let (mut span, late) =
-            tracer.start(convert::name(name)?, kind, parent.as_ref(), start_time);
-        let recording = !policy::late(py, late, "a span was started")? && span.is_recording();
-        if recording && attributes.is_some() {
-            span = span.with_attributes(tracer::attributes(attributes, tracer, true)?);
-        }
+        let mut recording = false;
+        let (span, late) = tracer.start_with(
+            convert::name(name)?,
+            kind,
+            parent.as_ref(),
+            start_time,
+            || {
+                recording = true;
+                tracer::attributes(attributes, tracer, true)
+            },
+        )?;
+        let recording = !policy::late(py, late, "a span was started")? && recording;
         if let Some(links) = links.filter(|l| recording && !l.is_none()) {
             for link in links.try_iter()? {
                 let link = link?;
@@ -112,7 +118,7 @@ impl PyOtelTracer {
                 span.add_link(&target, tracer::attributes(attrs.as_ref(), tracer, true)?);
             }
         }
-        Ok(PyOtelSpan::new(Arc::new(span), flags))
+        Ok(PyOtelSpan::new(span, flags))
     }
 
     fn start_from(&self, py: Python<'_>, s: &Start) -> PyResult<PyOtelSpan> {

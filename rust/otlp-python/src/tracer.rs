@@ -320,12 +320,18 @@ impl PyTracer {
             None => context::current(py)?.context(py)?,
         };
         let tracer = &self.core;
-        let (mut span, late) =
-            tracer.start(convert::name(name)?, kind, parent.as_ref(), start_time);
-        let recording = !policy::late(py, late, "a span was started")? && span.is_recording();
-        if recording && attributes.is_some() {
-            span = span.with_attributes(self::attributes(attributes, tracer, false)?);
-        }
+        let mut recording = false;
+        let (span, late) = tracer.start_with(
+            convert::name(name)?,
+            kind,
+            parent.as_ref(),
+            start_time,
+            || {
+                recording = true;
+                self::attributes(attributes, tracer, false)
+            },
+        )?;
+        let recording = !policy::late(py, late, "a span was started")? && recording;
         if let Some(links) = links.filter(|_| recording) {
             for item in links.try_iter()? {
                 let item = item?;
@@ -337,7 +343,7 @@ impl PyTracer {
                 span.add_link(&target, self::attributes(attrs.as_ref(), tracer, false)?);
             }
         }
-        Ok(PySpan::new(Arc::new(span)))
+        Ok(PySpan::new(span))
     }
 
     /// Same as `start_span`; reads well as `with tracer.span("name") as span:`.

@@ -2,6 +2,7 @@
 //! while it runs (within its tracer's limits), and how it ends (the OpenTelemetry trace
 //! SDK's rules).
 
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::exception::Exception;
@@ -137,7 +138,29 @@ impl Tracer {
         kind: SpanKind,
         parent: Option<&SpanContext>,
         start_time: Option<u64>,
-    ) -> (Span, Option<Verdict>) {
+    ) -> (Arc<Span>, Option<Verdict>) {
+        let started = self.start_with(name, kind, parent, start_time, || {
+            Ok::<_, Infallible>(Vec::new())
+        });
+        match started {
+            Ok(started) => started,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Self::start`], with the span's first attributes from `attributes`, which is
+    /// called only when the span records, and before the span is shared: they are set
+    /// (as [`Span::set_attributes`] sets them) without taking the span's lock. An error
+    /// from `attributes` is returned, and the span is dropped unexported.
+    pub fn start_with<E>(
+        self: &Arc<Self>,
+        name: impl Into<Text>,
+        kind: SpanKind,
+        parent: Option<&SpanContext>,
+        start_time: Option<u64>,
+        attributes: impl FnOnce() -> Result<Vec<KeyValue>, E>,
+    ) -> Result<(Arc<Span>, Option<Verdict>), E> {
+        let tracer = self.clone();
         let parent = parent.filter(|p| p.is_valid());
         let (trace_id, random, trace_state) = match parent {
             Some(p) => (
@@ -156,10 +179,10 @@ impl Tracer {
         };
         if let Some(verdict) = self.policy().late() {
             context.trace_flags = parent.map_or(random, |p| p.trace_flags);
-            return (self.span(context, kind, None), Some(verdict));
+            return Ok((Self::span(tracer, context, kind, None), Some(verdict)));
         }
         if !self.sampler.should_sample(parent, &trace_id) {
-            return (self.span(context, kind, None), None);
+            return Ok((Self::span(tracer, context, kind, None), None));
         }
         context.trace_flags |= SAMPLED;
         // Made in its box and filled in there: a span's data is a few hundred bytes,
@@ -176,21 +199,30 @@ impl Tracer {
         data.parent_span_id = parent.map(|p| p.span_id);
         data.flags = self.flags_of(context.trace_flags, parent.map(|p| p.is_remote));
         data.start_time_unix_nano = start_time.unwrap_or_else(now_unix_nano);
-        (self.span(context, kind, Some(data)), None)
+        let first = attributes()?;
+        if !first.is_empty() {
+            let d = &mut *data;
+            let limits = &self.limits.attributes;
+            limits.set_all(&mut d.attributes, &mut d.dropped_attributes_count, first);
+        }
+        // The span goes straight into its `Arc`: moving a finished `Span` into one
+        // (and through the callers) cost a copy of ~100 bytes per span, read back
+        // wider than it was written.
+        Ok((Self::span(tracer, context, kind, Some(data)), None))
     }
 
     fn span(
-        self: &Arc<Self>,
+        tracer: Arc<Self>,
         context: SpanContext,
         kind: SpanKind,
         data: Option<Box<SpanData>>,
-    ) -> Span {
-        Span {
+    ) -> Arc<Span> {
+        Arc::new(Span {
             context,
             kind,
-            tracer: self.clone(),
+            tracer,
             data: Mutex::new(data),
-        }
+        })
     }
 
     /// A link to `target` carrying `attributes` (within the link limits), or `None`
@@ -278,21 +310,6 @@ impl Span {
                 value,
             )
         });
-    }
-
-    /// The span with `attributes` set, as [`Self::set_attributes`] sets them; owning
-    /// the span (one just started) spares the lock.
-    pub fn with_attributes(mut self, attributes: Vec<KeyValue>) -> Self {
-        let limits = &self.tracer.limits.attributes;
-        let data = self.data.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(d) = data.as_deref_mut() {
-            limits.set_all(
-                &mut d.attributes,
-                &mut d.dropped_attributes_count,
-                attributes,
-            );
-        }
-        self
     }
 
     /// Set several attributes, in order (as [`Self::set_attribute`] each).
@@ -582,8 +599,11 @@ mod tests {
     #[test]
     fn attributes_events_and_links_are_limited() {
         let t = tracer(false);
-        let (span, _) = t.start("s", SpanKind::Internal, None, None);
-        let span = span.with_attributes(many(130));
+        let (span, _) = t
+            .start_with("s", SpanKind::Internal, None, None, || {
+                Ok::<_, ()>(many(130))
+            })
+            .unwrap();
         span.set_attribute("k0", AnyValue::Bool(true));
         span.set_attribute("k200", AnyValue::Bool(true));
         for _ in 0..130 {
@@ -622,8 +642,11 @@ mod tests {
                 links: 0,
             }
         });
-        let (span, _) = t.start("s", SpanKind::Internal, None, None);
-        let span = span.with_attributes(vec![KeyValue::new("a", "long".into())]);
+        let (span, _) = t
+            .start_with("s", SpanKind::Internal, None, None, || {
+                Ok::<_, ()>(vec![KeyValue::new("a", "long".into())])
+            })
+            .unwrap();
         span.set_attributes(many(3));
         span.set_attribute("a", AnyValue::Array(vec!["xyz".into()]));
         span.record_exception(
