@@ -10,6 +10,7 @@
 //! encoded is skipped.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use otlp::model::intern::{intern, Table};
 use otlp::model::{AnyValue, KeyValue, Text};
@@ -341,7 +342,7 @@ fn look(seen: &mut Seen, table: Table, s: &Bound<'_, PyString>) -> PyResult<Text
 fn plain(d: &Bound<'_, PyDict>, limit: usize) -> Option<(Vec<KeyValue>, u32)> {
     SEEN.try_with(|seen| {
         let mut seen = seen.try_borrow_mut().ok()?;
-        let mut out = Vec::with_capacity(d.len().min(limit));
+        let mut out: Vec<KeyValue> = Vec::with_capacity(d.len().min(limit));
         let mut dropped = 0u32;
         let py = d.py();
         let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
@@ -353,20 +354,37 @@ fn plain(d: &Bound<'_, PyDict>, limit: usize) -> Option<(Vec<KeyValue>, u32)> {
             // SAFETY: as above: borrowed, non-null references valid for this step.
             let (k, v) = unsafe { (Borrowed::from_ptr(py, k), Borrowed::from_ptr(py, v)) };
             let key = look(&mut seen, Table::Key, &*k.cast_exact::<PyString>().ok()?).ok()?;
-            let value = if let Ok(s) = v.cast_exact::<PyString>() {
-                AnyValue::String(look(&mut seen, Table::Value, &s).ok()?)
+            // The value is made in the vector's spare room (over the limit too, then
+            // dropped there): staged on the stack, it was copied back with loads wider
+            // than the stores that wrote it, which the CPU cannot forward.
+            out.reserve(1);
+            let at = out.spare_capacity_mut()[0].as_mut_ptr();
+            // SAFETY: `reserve` made room for one more element at `at`; this is its
+            // `value` field, uninitialised until written below.
+            let value = unsafe {
+                &mut *std::ptr::addr_of_mut!((*at).value).cast::<MaybeUninit<AnyValue>>()
+            };
+            if let Ok(s) = v.cast_exact::<PyString>() {
+                value.write(AnyValue::String(look(&mut seen, Table::Value, &s).ok()?));
             } else if let Ok(b) = v.cast_exact::<PyBool>() {
-                AnyValue::Bool(b.is_true())
+                value.write(AnyValue::Bool(b.is_true()));
             } else if v.is_exact_instance_of::<PyInt>() {
-                AnyValue::Int(v.extract::<i64>().ok()?)
+                value.write(AnyValue::Int(v.extract::<i64>().ok()?));
             } else if let Ok(f) = v.cast_exact::<PyFloat>() {
-                AnyValue::Double(f.value())
+                value.write(AnyValue::Double(f.value()));
             } else {
                 return None;
-            };
+            }
             if out.len() < limit {
-                push(&mut out, key, value);
+                // SAFETY: both fields of the element at `at` are written before the
+                // length counts it, and nothing between can panic.
+                unsafe {
+                    std::ptr::addr_of_mut!((*at).key).write(key);
+                    out.set_len(out.len() + 1);
+                }
             } else {
+                // SAFETY: written above, not counted by the vector: dropped here, once.
+                unsafe { value.assume_init_drop() };
                 dropped += 1;
             }
         }
@@ -374,23 +392,6 @@ fn plain(d: &Bound<'_, PyDict>, limit: usize) -> Option<(Vec<KeyValue>, u32)> {
     })
     .ok()
     .flatten()
-}
-
-/// `out.push(KeyValue { key, value })`, with the two fields written straight into the
-/// vector's memory: staged as a whole on the stack, the attribute was copied back with
-/// loads wider than the stores that wrote it, which the CPU cannot forward (the
-/// hottest instructions of a span's conversion).
-#[inline(always)]
-fn push(out: &mut Vec<KeyValue>, key: Text, value: AnyValue) {
-    out.reserve(1);
-    let at = out.spare_capacity_mut()[0].as_mut_ptr();
-    // SAFETY: `reserve` made room for one more element at `at`; both fields are written
-    // before the length counts it, and nothing between can panic.
-    unsafe {
-        std::ptr::addr_of_mut!((*at).key).write(key);
-        std::ptr::addr_of_mut!((*at).value).write(value);
-        out.set_len(out.len() + 1);
-    }
 }
 
 /// An attribute key given on its own (`set_attribute`), interned.
