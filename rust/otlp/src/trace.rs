@@ -567,6 +567,51 @@ mod tests {
     }
 
     #[test]
+    fn first_attributes_are_made_only_for_a_span_that_records() {
+        let calls = std::cell::Cell::new(0);
+        let first = || {
+            calls.set(calls.get() + 1);
+            Ok::<_, &str>(vec![
+                KeyValue::new("a", AnyValue::Int(1)),
+                KeyValue::new("a", AnyValue::Int(2)),
+                KeyValue::new("b", AnyValue::Int(3)),
+            ])
+        };
+        // Dropped by the sampler: never asked for.
+        let off = tracer_with(false, |t| {
+            t.sampler = Sampler::new("always_off", None).unwrap()
+        });
+        let (span, _) = off
+            .start_with("s", SpanKind::Internal, None, None, first)
+            .unwrap();
+        assert!(!span.is_recording());
+        assert_eq!(calls.get(), 0);
+        shut_down(&off);
+        // Recording: asked once, set within the limits as set_attributes sets them
+        // (a repeated key keeps its first place and takes the last value).
+        let t = tracer_with(false, |t| t.limits.attributes.count = 1);
+        let (span, late) = t
+            .start_with("s", SpanKind::Internal, None, None, first)
+            .unwrap();
+        assert_eq!((late, calls.get()), (None, 1));
+        let d = data(&span);
+        assert_eq!(d.attributes, vec![KeyValue::new("a", AnyValue::Int(2))]);
+        assert_eq!(d.dropped_attributes_count, 1);
+        // An error is the caller's, and the span is dropped unexported.
+        let failed = t.start_with("s", SpanKind::Internal, None, None, || Err("bad"));
+        assert_eq!(failed.err(), Some("bad"));
+        span.end(None);
+        assert_eq!(t.exporter.traces().stats().accepted, 1);
+        // Shut down: a late verdict, and never asked for.
+        shut_down(&t);
+        let (span, late) = t
+            .start_with("s", SpanKind::Internal, None, None, first)
+            .unwrap();
+        assert!(late.is_some() && !span.is_recording());
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[test]
     fn after_shutdown_spans_record_nothing_and_keep_the_parents_trace() {
         let t = tracer(false);
         shut_down(&t);
