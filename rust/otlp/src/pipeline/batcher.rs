@@ -11,6 +11,7 @@
 //! Every item handed to [`Pipeline::push`] is accounted exactly once in [`Stats`]:
 //! exported, rejected by the collector, dropped or failed (each with its reason).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -378,6 +379,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             runtime,
             permits: Arc::new(Semaphore::new(config.max_concurrent_exports)),
             cancelled,
+            item_bytes: Cell::new(0),
         };
         let guarded = shared.clone();
         let thread = std::thread::Builder::new()
@@ -747,6 +749,9 @@ struct Batcher<T> {
     runtime: Handle,
     permits: Arc<Semaphore>,
     cancelled: watch::Receiver<bool>,
+    /// Bytes per item of the last request written: the next request's buffer is
+    /// reserved from it, so that it is not grown (and copied) a few times while written.
+    item_bytes: Cell<usize>,
 }
 
 impl<T: Weighted + Send + 'static> Batcher<T> {
@@ -863,10 +868,16 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
 
     fn export(&self, batch: Vec<T>, ticket: Arc<Ticket>) {
         let settings = self.settings.clone();
-        // The message is written after 5 bytes of headroom for the gRPC prefix.
-        let mut buf = vec![0u8; 5];
+        // The message is written after 5 bytes of headroom for the gRPC prefix, in room
+        // for what the last request took per item and an eighth more (within the
+        // request limit).
+        let expected = self.item_bytes.get().saturating_mul(batch.len());
+        let room = expected.saturating_add(expected / 8);
+        let mut buf = Vec::with_capacity(5 + room.min(settings.max_request_size));
+        buf.extend_from_slice(&[0; 5]);
         (settings.encode)(&batch, &mut buf);
         let len = buf.len() - 5;
+        self.item_bytes.set(len.div_ceil(batch.len().max(1)));
         if len > settings.max_request_size {
             drop(buf);
             if batch.len() > 1 {
