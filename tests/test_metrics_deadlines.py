@@ -263,6 +263,12 @@ def test_ctrl_c_interrupts_force_flush_waiting_for_a_stuck_callback(unused_endpo
         os._exit(0)  # exit with a stuck callback is another test's subject
     """
     proc = subprocess.Popen(_script(script), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    # Read the child's stderr as it comes: a full pipe would block the child, and a
+    # failure shows what it wrote.
+    err = bytearray()
+    assert proc.stderr is not None
+    drain = threading.Thread(target=lambda: err.extend(proc.stderr.read()), daemon=True)
+    drain.start()
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == b"ready\n"
@@ -273,12 +279,15 @@ def test_ctrl_c_interrupts_force_flush_waiting_for_a_stuck_callback(unused_endpo
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            pytest.fail("Ctrl-C did not interrupt force_flush")
+            pytest.fail(
+                "Ctrl-C did not interrupt force_flush; the child's stderr: "
+                + bytes(err[-4000:]).decode(errors="replace")
+            )
         assert proc.stdout.read() == b"interrupted\n"
         assert time.monotonic() - start < SLACK
     finally:
         proc.kill()
         proc.wait()
-        assert proc.stderr is not None
+        drain.join(5)
         proc.stderr.close()
         proc.stdout.close()
