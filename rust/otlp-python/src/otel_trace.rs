@@ -17,7 +17,6 @@ use pyo3::types::PyString;
 
 use crate::context::{self, classify, context_of, enable_otel, Otel, Token};
 use crate::convert;
-use crate::policy;
 use crate::tracer::{self, kind_from_value, raised, span_repr, PySpan, PyTracer};
 
 fn otel(py: Python<'_>) -> PyResult<&'static Otel> {
@@ -95,18 +94,16 @@ impl PyOtelTracer {
             None => context::current(py)?.context(py)?,
         };
         let tracer = &self.core;
-        let mut recording = false;
-        let (span, late) = tracer.start_with(
-            convert::name(name)?,
+        let (span, recording) = tracer::start(
+            py,
+            tracer,
+            name,
             kind,
             parent.as_ref(),
             start_time,
-            || {
-                recording = true;
-                tracer::attributes(attributes, tracer, true)
-            },
+            attributes,
+            true,
         )?;
-        let recording = !policy::late(py, late, "a span was started")? && recording;
         if let Some(links) = links.filter(|l| recording && !l.is_none()) {
             for link in links.try_iter()? {
                 let link = link?;

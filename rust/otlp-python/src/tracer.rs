@@ -234,6 +234,29 @@ pub fn attributes(
     }
 }
 
+/// Start a span for either API: its first attributes converted only when it records,
+/// a late start reported (or raised) by the policy. Returns the span and whether it
+/// records.
+#[allow(clippy::too_many_arguments)]
+pub fn start(
+    py: Python<'_>,
+    tracer: &Arc<Tracer>,
+    name: &Bound<'_, PyString>,
+    kind: SpanKind,
+    parent: Option<&SpanContext>,
+    start_time: Option<u64>,
+    attributes: Option<&Bound<'_, PyAny>>,
+    api: bool,
+) -> PyResult<(Arc<Span>, bool)> {
+    let mut recording = false;
+    let (span, late) = tracer.start_with(convert::name(name)?, kind, parent, start_time, || {
+        recording = true;
+        self::attributes(attributes, tracer, api)
+    })?;
+    let recording = !policy::late(py, late, "a span was started")? && recording;
+    Ok((span, recording))
+}
+
 /// `span.set_attribute(key, value)`, for both APIs.
 pub fn set_attribute(
     py: Python<'_>,
@@ -320,18 +343,16 @@ impl PyTracer {
             None => context::current(py)?.context(py)?,
         };
         let tracer = &self.core;
-        let mut recording = false;
-        let (span, late) = tracer.start_with(
-            convert::name(name)?,
+        let (span, recording) = start(
+            py,
+            tracer,
+            name,
             kind,
             parent.as_ref(),
             start_time,
-            || {
-                recording = true;
-                self::attributes(attributes, tracer, false)
-            },
+            attributes,
+            false,
         )?;
-        let recording = !policy::late(py, late, "a span was started")? && recording;
         if let Some(links) = links.filter(|_| recording) {
             for item in links.try_iter()? {
                 let item = item?;
