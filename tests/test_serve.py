@@ -49,10 +49,21 @@ class Serve:
         return self.output.decode()
 
 
+# ``python -m otlp serve`` as a terminal starts it, with Python's Ctrl-C handler, even
+# when the suite runs as a background job (whose shell leaves SIGINT ignored).
+SERVE = [
+    sys.executable,
+    "-c",
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('otlp', run_name='__main__')",
+    "serve",
+]
+
+
 @contextmanager
 def serve(*args: str) -> Iterator[Serve]:
     with subprocess.Popen(
-        [sys.executable, "-m", "otlp", "serve", *args],
+        [*SERVE, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -269,6 +280,32 @@ def test_serve_jsonl_lines_decode_to_exactly_what_every_exporter_sent(tmp_path: 
         assert canonical_bytes(got) == want[signal], (signal, line[:300])
         seen[signal] += 1
     assert seen == dict.fromkeys(seen, senders)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_writes_everything_it_received_before_it_stops(tmp_path: Path, stop: signal.Signals) -> None:
+    """Stopped by Ctrl-C, or by ``kill``/a container's stop (SIGTERM), serve writes every
+    request it had acknowledged before it exits, and exits 0."""
+    out = tmp_path / "requests.jsonl"
+    port = free_port()
+    with serve(
+        "--grpc", f"127.0.0.1:{port}", "--http", "none", "--format", "jsonl", "--output", str(out)
+    ) as s:
+        s.read_until(b"\n")
+        for batch in range(3):
+            # force_flush returns once serve has acknowledged the request.
+            send_otlp(f"http://127.0.0.1:{port}", [f"batch-{batch}"] * 5)
+        s.proc.send_signal(stop)
+        assert s.proc.wait(15) == 0, s.read_until(b"")
+        names = [
+            span["name"]
+            for line in out.read_text().splitlines()
+            for rs in json.loads(line)["resourceSpans"]
+            for ss in rs["scopeSpans"]
+            for span in ss["spans"]
+        ]
+    assert sorted(names) == sorted(f"batch-{b}" for b in range(3) for _ in range(5))
 
 
 def test_serve_refuses_an_address_it_cannot_listen_on() -> None:

@@ -98,7 +98,7 @@ def test_a_small_trace_metrics_and_a_log_are_shown_as_a_tree_a_table_and_a_line(
         assert re.search(r"   └─ render internal [\d.]+ (µs|ms) ERROR: template missing", tree)
         assert re.search(r"orders\s+sum\s+3\s+region=eu", plain)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # stops serve as Ctrl-C does, from any parent
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -336,21 +337,42 @@ def _write_jsonl(
     """Write each request kept since the last call: one line of OTLP/JSON, or (with
     ``pretty``) as a person reads it, in colour when ``sink`` is a terminal."""
     color = pretty and sink.isatty() and not os.environ.get("NO_COLOR")
-    for signal, fmt, body in receiver.take():
+    for kind, fmt, body in receiver.take():
         try:
-            line = decode_json(signal, body, fmt)
+            line = decode_json(kind, body, fmt)
         except ValueError as e:
-            print(f"serve: a {signal} request could not be decoded: {e}", file=sys.stderr)
+            print(f"serve: a {kind} request could not be decoded: {e}", file=sys.stderr)
             continue
         if pretty:
             from otlp import _pretty
 
-            text = _pretty.render(signal, json.loads(line), color)
+            text = _pretty.render(kind, json.loads(line), color)
             if text:
                 sink.write(text + "\n")
         else:
             sink.write(line.decode() + "\n")
     sink.flush()
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: ``serve`` stops as it does on Ctrl-C."""
+
+
+def _raise_terminated(_signum: int, _frame: object) -> None:
+    raise _Terminated
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM stop ``serve`` cleanly (what was received is written first), as
+    Ctrl-C does: ``kill``, a container's stop and a background job (whose shell leaves
+    SIGINT ignored) all send it. Returns the handler to restore, or None when the
+    handler cannot be set here (not the main thread) or was set to something else."""
+    try:
+        if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+            return None
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        return None
 
 
 def serve(args: argparse.Namespace, out: TextIO) -> int:
@@ -387,6 +409,7 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
     )
     banner.flush()
     last: object = None
+    previous = _stop_on_sigterm()
     try:
         while True:
             counts = receiver.counts()
@@ -409,9 +432,11 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
                 sink.flush()
                 last = counts
             time.sleep(1.0)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         receiver.stop()
         if jsonl:
             _write_jsonl(receiver, jsonl, sink, pretty)
