@@ -166,7 +166,7 @@ class Serve:
             raise SystemExit(f"serve did not start: {banner}")
 
     def close(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
