@@ -152,11 +152,70 @@ def setup_sdk_exporter(args: argparse.Namespace, n: int) -> harness.ExportHooks:
     )
 
 
+def official_request(args: argparse.Namespace) -> bytes:
+    """One ``ExportTraceServiceRequest`` of ``--batch-size`` spans, as the official
+    exporter's encoder writes it for the benchmark's spans (resource, scope, shape)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    requests: list[bytes] = []
+
+    class Encode(SpanExporter):  # type: ignore[misc]
+        def export(self, spans: Any) -> SpanExportResult:
+            requests.append(encode_spans(spans).SerializeToString())
+            return SpanExportResult.SUCCESS
+
+    provider, _processor, tracer = harness.official_tracing(
+        Encode(), SERVICE_NAME, args.batch_size, args.batch_size
+    )
+    harness.span_loop(tracer, args.batch_size, args.shape, "start_as_current_span")()
+    provider.force_flush()
+    provider.shutdown()
+    return max(requests, key=len)
+
+
+def setup_replay(args: argparse.Namespace, n: int) -> harness.ExportHooks:
+    """The sink's own ceiling: the official encoder's request of ``--batch-size`` spans,
+    encoded once and sent over and over by a grpcio client, with as many in flight as
+    otlp keeps by default (2), for ``n`` spans in all (a whole number of requests)."""
+    import threading
+
+    import grpc
+
+    data = official_request(args)
+    channel = grpc.insecure_channel(args.endpoint.removeprefix("http://"))
+    export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+    in_flight = threading.BoundedSemaphore(REPLAY_IN_FLIGHT)
+    failed: list[BaseException] = []
+
+    def done(call: Any) -> None:
+        if call.exception() is not None:
+            failed.append(call.exception())
+        in_flight.release()
+
+    def run() -> None:
+        for _ in range(n // args.batch_size):
+            in_flight.acquire()
+            export.future(data, timeout=args.timeout).add_done_callback(done)
+
+    def flush() -> bool:
+        for _ in range(REPLAY_IN_FLIGHT):
+            in_flight.acquire()
+        return not failed
+
+    return harness.ExportHooks(run=run, flush=flush, shutdown=channel.close, stats=dict)
+
+
+#: Requests the replay keeps in flight: otlp's default ``max_concurrent_exports``.
+REPLAY_IN_FLIGHT = 2
+
+
 SETUPS = {
     "official": setup_official,
     "otlp": setup_otlp,
     "sdk": setup_sdk,
     "sdk-exporter": setup_sdk_exporter,
+    "replay": setup_replay,
 }
 
 
@@ -285,6 +344,10 @@ def parent_main(args: argparse.Namespace) -> int:
         "sdk": args.spans_official if args.spans_official else (args.spans or DEFAULT_SPANS_OFFICIAL),
     }
     n_for["sdk-exporter"] = n_for["sdk"]
+    # As many spans as otlp's runs, in whole requests.
+    n_for["replay"] = -(-n_for["otlp"] // args.batch_size) * args.batch_size
+    if "otlp" in exporters and "official" in exporters and not args.no_ceiling:
+        exporters.append("replay")
 
     if exporters != ["official"] and not harness.otlp_extension_ok():
         return 2
@@ -331,10 +394,10 @@ def parent_main(args: argparse.Namespace) -> int:
             "sdk": "import otlp.sdk",
             "sdk-exporter": "import otlp.sdk",
         }
-        imports = harness.measure_imports({e: stmts[e] for e in exporters}, args.import_runs)
+        imports = harness.measure_imports({e: stmts[e] for e in exporters if e in stmts}, args.import_runs)
 
     ratios: dict[str, Any] = harness.otlp_over_official(summary.get("otlp", {}), summary.get("official", {}))
-    for name in ("sdk", "sdk-exporter"):
+    for name in ("sdk", "sdk-exporter", "replay"):
         more = harness.otlp_over_official(summary.get(name, {}), summary.get("official", {}))
         ratios.update({f"{name.replace('-', '_')}_{k}": v for k, v in more.items()})
     ratios.update(harness.import_ratios(imports))
@@ -373,10 +436,14 @@ def parent_main(args: argparse.Namespace) -> int:
             if not s.get("ok_runs"):
                 print(f"{e:<12} {'(no successful run)':>9}")
                 continue
+            create = (
+                f"{fmt_rate(s['best_create_rate']):>14} {fmt_rate(s['median_create_rate']):>13}"
+                if e != "replay"  # no spans are made
+                else f"{'-':>14} {'-':>13}"
+            )
             print(
                 f"{e:<12} {s['spans']:>9,} {s['best_e2e_s']:>8.3f} {fmt_rate(s['best_e2e_rate']):>13} "
-                f"{fmt_rate(s['median_e2e_rate']):>12} {fmt_rate(s['best_create_rate']):>14} "
-                f"{fmt_rate(s['median_create_rate']):>13} {s['sink_busy_s_median']:>8.2f}s"
+                f"{fmt_rate(s['median_e2e_rate']):>12} {create} {s['sink_busy_s_median']:>8.2f}s"
             )
         print()
         print("CPU per span (medians; the exporter's whole process, and the sink's process):")
@@ -405,6 +472,14 @@ def parent_main(args: argparse.Namespace) -> int:
                 f"ratio otlp/official = {ratios['create_best']:.1f}{TIMES} "
                 "(create+end on the app thread, best; "
                 f"median {ratios['create_median']:.1f}{TIMES})"
+            )
+        if "replay_e2e_median" in ratios and "e2e_median" in ratios:
+            print()
+            print(
+                f"the sink's own limit: {fmt_rate(summary['replay']['median_e2e_rate'])}/s (median; one "
+                f"official request replayed, {REPLAY_IN_FLIGHT} in flight) = "
+                f"{ratios['replay_e2e_median']:.1f}{TIMES} the official; otlp reached "
+                f"{summary['otlp']['median_e2e_rate'] / summary['replay']['median_e2e_rate']:.0%} of it"
             )
         if "sdk_e2e_best" in ratios:
             print()
@@ -497,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
         help="subprocess runs per import-time measurement",
     )
     p.add_argument("--no-import-time", action="store_true", help="skip the import-time measurement")
+    p.add_argument(
+        "--no-ceiling",
+        action="store_true",
+        help="skip the sink's own limit: with both exporters, a grpcio client replays one request "
+        "of the official encoder's as fast as the sink takes it, for as many spans as otlp's runs",
+    )
     p.add_argument(
         "--json",
         action="store_true",
