@@ -185,6 +185,25 @@ struct State<T> {
     live: Vec<Arc<Ticket>>,
 }
 
+impl<T> State<T> {
+    fn new() -> Self {
+        Self {
+            // Grows as items arrive: a large `max_queue_size` costs nothing until used.
+            queue: VecDeque::new(),
+            sizes: VecDeque::new(),
+            queued_bytes: 0,
+            waiting: 0,
+            shutdown: false,
+            batcher_done: false,
+            flush_requested: 0,
+            flush_done: 0,
+            flush_barrier: 0,
+            next_ticket: 1,
+            live: Vec::new(),
+        }
+    }
+}
+
 struct Shared<T> {
     state: Mutex<State<T>>,
     /// Wakes the batcher.
@@ -343,20 +362,7 @@ impl<T: Weighted + Send + 'static> Pipeline<T> {
             None => (None, Vec::new()),
         };
         let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                // Grows as items arrive: a large `max_queue_size` costs nothing until used.
-                queue: VecDeque::new(),
-                sizes: VecDeque::new(),
-                queued_bytes: 0,
-                waiting: 0,
-                shutdown: false,
-                batcher_done: false,
-                flush_requested: 0,
-                flush_done: 0,
-                flush_barrier: 0,
-                next_ticket: 1,
-                live: Vec::new(),
-            }),
+            state: Mutex::new(State::new()),
             wake: Condvar::new(),
             progress: Condvar::new(),
             room: Condvar::new(),
@@ -754,6 +760,50 @@ struct Batcher<T> {
     item_bytes: Cell<usize>,
 }
 
+/// Where the batcher takes a batch to: two empty deques, with room for a batch.
+///
+/// Producers take the queue's lock for every item, so the batcher must hold it briefly.
+/// Moving a batch's items out of the queue under the lock reads every slot the producer
+/// has just written on another core (a few microseconds for 512 items, in which the
+/// producer gives up spinning and sleeps). When what stays behind the batch is no more
+/// than the batch, it is moved here instead, and the two deques are swapped: the queue
+/// keeps its room and the items behind, and the batch is here, to be read after the lock
+/// is released. The deques come back empty and are used again for the next batch.
+struct Spare<T> {
+    items: VecDeque<T>,
+    sizes: VecDeque<usize>,
+}
+
+impl<T> Spare<T> {
+    /// Room for a batch of `batch` items (up to 4,096 at first; the deques swapped in
+    /// later bring the queue's room with them).
+    fn new(batch: usize) -> Self {
+        let room = batch.min(4096);
+        Self {
+            items: VecDeque::with_capacity(room),
+            sizes: VecDeque::with_capacity(room),
+        }
+    }
+
+    /// Whether taking the first `n` queued items this way moves no more items than it
+    /// takes, and moves them without allocating under the lock.
+    fn fits(&self, st: &State<T>, n: usize) -> bool {
+        let behind = st.queue.len() - n;
+        behind <= n && behind <= self.items.capacity() && behind <= self.sizes.capacity()
+    }
+
+    /// Take the first `n` queued items (and their sizes) into these deques; see [`Self::fits`].
+    fn take(&mut self, st: &mut State<T>, n: usize) {
+        debug_assert!(self.items.is_empty() && self.sizes.is_empty());
+        self.items.extend(st.queue.drain(n..));
+        self.sizes.extend(st.sizes.drain(n..));
+        let behind: usize = self.sizes.iter().sum();
+        std::mem::swap(&mut st.queue, &mut self.items);
+        std::mem::swap(&mut st.sizes, &mut self.sizes);
+        st.queued_bytes = behind;
+    }
+}
+
 impl<T: Weighted + Send + 'static> Batcher<T> {
     fn run(mut self) {
         let cfg = self.shared.config;
@@ -769,6 +819,8 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
         self.replay();
         let mut next_export = crate::time::after(cfg.schedule_delay);
         let mut next_sync = crate::time::after(SYNC_INTERVAL);
+        // Where a batch is taken to (see `Spare`), kept from one batch to the next.
+        let mut spare = Spare::new(cfg.max_export_batch_size);
         loop {
             let mut st = self.shared.lock();
             loop {
@@ -797,11 +849,28 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             // Full batches always; a partial one on timer, flush and shutdown, and when
             // the queued items take more than half the byte bound.
             let mut batches = Vec::new();
+            let mut swapped = None;
             while st.queue.len() >= cfg.max_export_batch_size
                 || self.shared.pressed(&st)
                 || ((draining || timer) && !st.queue.is_empty())
             {
                 let n = st.queue.len().min(cfg.max_export_batch_size);
+                if !draining && spare.fits(&st, n) {
+                    // One batch, taken without touching its items; made a Vec below,
+                    // once the producers have the lock back.
+                    spare.take(&mut st, n);
+                    let ticket = Ticket::new(
+                        st.next_ticket,
+                        spare.items.iter().map(Weighted::weight).sum(),
+                    );
+                    st.next_ticket += 1;
+                    st.live.push(ticket.clone());
+                    swapped = Some(ticket);
+                    if st.waiting > 0 {
+                        self.shared.room.notify_all();
+                    }
+                    break;
+                }
                 let batch: Vec<T> = st.queue.drain(..n).collect();
                 let freed: usize = st.sizes.drain(..n).sum();
                 st.queued_bytes -= freed;
@@ -818,6 +887,10 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             }
             let barrier = st.next_ticket - 1;
             drop(st);
+            if let Some(ticket) = swapped {
+                batches.push((spare.items.drain(..).collect(), ticket));
+                spare.sizes.clear();
+            }
             if timer || batches.is_empty() {
                 next_export = crate::time::after(cfg.schedule_delay);
             }
@@ -1436,6 +1509,46 @@ mod tests {
     fn open(gate: &(Mutex<bool>, Condvar)) {
         *gate.0.lock().unwrap() = true;
         gate.1.notify_all();
+    }
+
+    #[test]
+    fn a_batch_taken_by_swapping_deques_leaves_what_is_behind_it_queued_in_order() {
+        let mut st = State::new();
+        let push = |st: &mut State<u64>, items: std::ops::Range<u64>| {
+            for i in items {
+                st.queue.push_back(i);
+                st.sizes.push_back(i as usize + 1);
+                st.queued_bytes += i as usize + 1;
+            }
+        };
+        let mut spare = Spare::new(512);
+        push(&mut st, 0..700);
+        assert!(spare.fits(&st, 512));
+        spare.take(&mut st, 512);
+        assert!(spare.items.iter().copied().eq(0..512));
+        assert!(spare.sizes.iter().copied().eq(1..513));
+        assert!(st.queue.iter().copied().eq(512..700));
+        assert!(st.sizes.iter().copied().eq(513..701));
+        assert_eq!(st.queued_bytes, (513..701).sum::<usize>());
+        // The deques come back empty and serve again; the queue keeps its order.
+        spare.items.clear();
+        spare.sizes.clear();
+        push(&mut st, 700..1100);
+        assert!(spare.fits(&st, 512));
+        spare.take(&mut st, 512);
+        assert!(spare.items.iter().copied().eq(512..1024));
+        assert!(st.queue.iter().copied().eq(1024..1100));
+        assert_eq!(st.queued_bytes, (1025..1101).sum::<usize>());
+        assert_eq!(st.queued_bytes, st.sizes.iter().sum::<usize>());
+        // More behind the batch than in it: the batch is moved out instead.
+        spare.items.clear();
+        spare.sizes.clear();
+        push(&mut st, 1100..2100);
+        assert!(!spare.fits(&st, 512));
+        // A smaller batch (a partial one) fits when as much is behind it.
+        let mut st = State::new();
+        push(&mut st, 0..10);
+        assert!(spare.fits(&st, 5) && !spare.fits(&st, 4));
     }
 
     fn pipeline(config: BatchConfig) -> Pipeline<Item> {
