@@ -792,6 +792,19 @@ impl<T> Spare<T> {
         behind <= n && behind <= self.items.capacity() && behind <= self.sizes.capacity()
     }
 
+    /// Give back the room a backlog left in these (now empty) deques: what swapped in
+    /// after one would otherwise be kept, beside the queue's own, for good.
+    fn trim(&mut self, batch: usize) {
+        // A batch and as much behind it: what a swap needs.
+        let room = 2 * batch.min(4096);
+        if self.items.capacity() > 4 * room {
+            self.items.shrink_to(room);
+        }
+        if self.sizes.capacity() > 4 * room {
+            self.sizes.shrink_to(room);
+        }
+    }
+
     /// Take the first `n` queued items (and their sizes) into these deques; see [`Self::fits`].
     fn take(&mut self, st: &mut State<T>, n: usize) {
         debug_assert!(self.items.is_empty() && self.sizes.is_empty());
@@ -890,6 +903,7 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
             if let Some(ticket) = swapped {
                 batches.push((spare.items.drain(..).collect(), ticket));
                 spare.sizes.clear();
+                spare.trim(cfg.max_export_batch_size);
             }
             if timer || batches.is_empty() {
                 next_export = crate::time::after(cfg.schedule_delay);
@@ -1549,6 +1563,13 @@ mod tests {
         let mut st = State::new();
         push(&mut st, 0..10);
         assert!(spare.fits(&st, 5) && !spare.fits(&st, 4));
+        // After a backlog, the deques give back what a batch and its followers do not need.
+        let mut spare = Spare::<u64>::new(512);
+        spare.items.reserve(100_000);
+        spare.sizes.reserve(100_000);
+        spare.trim(512);
+        assert!(spare.items.capacity() < 8 * 512 && spare.items.capacity() >= 1024);
+        assert!(spare.sizes.capacity() < 8 * 512 && spare.sizes.capacity() >= 1024);
     }
 
     fn pipeline(config: BatchConfig) -> Pipeline<Item> {
