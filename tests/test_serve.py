@@ -308,6 +308,66 @@ def test_serve_writes_everything_it_received_before_it_stops(tmp_path: Path, sto
     assert sorted(names) == sorted(f"batch-{b}" for b in range(3) for _ in range(5))
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(signal.getsignal(signal.SIGTERM) != signal.SIG_DFL, reason="SIGTERM is handled here")
+def test_a_stop_while_serve_writes_what_it_took_waits_until_all_of_it_is_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """serve, in this process, takes three requests from the receiver at once; SIGTERM
+    arrives as it writes the first: the other two are written too, then it stops."""
+    import io
+    import threading
+
+    from otlp import cli
+
+    real = cli._native.Receiver
+
+    class OneTake:
+        """The receiver, handing over its requests only once all three have arrived."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.receiver = real(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.receiver, name)
+
+        def take(self) -> Any:
+            return self.receiver.take() if self.receiver.counts()["requests"] >= 3 else []
+
+    class Out(io.StringIO):
+        """Sends this process SIGTERM after the first line (serve's handler is in place)."""
+
+        signalled = False
+
+        def write(self, text: str) -> int:
+            n = super().write(text)
+            if text.startswith("{") and not self.signalled:
+                self.signalled = True
+                assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL, "serve set no handler"
+                os.kill(os.getpid(), signal.SIGTERM)
+            return n
+
+    monkeypatch.setattr(cli._native, "Receiver", OneTake)
+    port = free_port()
+    sent = threading.Thread(
+        target=lambda: [send_otlp(f"http://127.0.0.1:{port}", [f"request-{i}"]) for i in range(3)],
+        daemon=True,
+    )
+    sent.start()
+    out = Out()
+    assert cli.main(["serve", "--grpc", f"127.0.0.1:{port}", "--http", "none", "--format", "jsonl"], out) == 0
+    sent.join(10)
+    names = [
+        span["name"]
+        for line in out.getvalue().splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    ]
+    assert out.signalled and sorted(names) == ["request-0", "request-1", "request-2"]
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "serve left its handler in place"
+
+
 def test_serve_refuses_an_address_it_cannot_listen_on() -> None:
     run = subprocess.run(
         [sys.executable, "-m", "otlp", "serve", "--grpc", "not-an-address", "--http", "none"],

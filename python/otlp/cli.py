@@ -354,25 +354,48 @@ def _write_jsonl(
     sink.flush()
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived: ``serve`` stops as it does on Ctrl-C."""
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM: ``serve`` stops."""
 
 
-def _raise_terminated(_signum: int, _frame: object) -> None:
-    raise _Terminated
+class _StopSignals:
+    """Ctrl-C and SIGTERM (``kill``, a container's stop; a background job, whose shell
+    leaves SIGINT ignored, gets only this one) stop ``serve`` cleanly, after writing what
+    it received. A signal that arrives while ``serve`` writes what it has taken from the
+    receiver waits until that is written: raised in the middle, it would lose the rest.
+    Only handlers still at their defaults are replaced (and put back by :meth:`restore`);
+    off the main thread, none can be."""
 
+    def __init__(self) -> None:
+        self.writing = False
+        self.pending = False
+        self.previous: dict[int, Any] = {}
+        for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            try:
+                if signal.getsignal(sig) == default:
+                    self.previous[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread
+                pass
 
-def _stop_on_sigterm() -> Any:
-    """Make SIGTERM stop ``serve`` cleanly (what was received is written first), as
-    Ctrl-C does: ``kill``, a container's stop and a background job (whose shell leaves
-    SIGINT ignored) all send it. Returns the handler to restore, or None when the
-    handler cannot be set here (not the main thread) or was set to something else."""
-    try:
-        if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-            return None
-        return signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread
-        return None
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        if self.writing:
+            self.pending = True
+        else:
+            raise _Stopped
+
+    def write(self, write: Callable[[], None]) -> None:
+        """Run ``write`` with any stop held until it returns."""
+        self.writing = True
+        try:
+            write()
+        finally:
+            self.writing = False
+        if self.pending:
+            raise _Stopped
+
+    def restore(self) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def serve(args: argparse.Namespace, out: TextIO) -> int:
@@ -409,12 +432,12 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
     )
     banner.flush()
     last: object = None
-    previous = _stop_on_sigterm()
+    stop = _StopSignals()
     try:
         while True:
             counts = receiver.counts()
             if jsonl:
-                _write_jsonl(receiver, jsonl, sink, pretty)
+                stop.write(partial(_write_jsonl, receiver, jsonl, sink, pretty))
                 if counts["dropped"] != (last or 0):
                     print(
                         f"serve: {counts['dropped']:,} requests dropped, arriving faster than written",
@@ -432,11 +455,10 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
                 sink.flush()
                 last = counts
             time.sleep(1.0)
-    except (KeyboardInterrupt, _Terminated):
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        stop.restore()
         receiver.stop()
         if jsonl:
             _write_jsonl(receiver, jsonl, sink, pretty)
