@@ -868,32 +868,28 @@ impl<T: Weighted + Send + 'static> Batcher<T> {
                 || ((draining || timer) && !st.queue.is_empty())
             {
                 let n = st.queue.len().min(cfg.max_export_batch_size);
-                if !draining && spare.fits(&st, n) {
-                    // One batch, taken without touching its items; made a Vec below,
-                    // once the producers have the lock back.
+                let (batch, weight) = if !draining && spare.fits(&st, n) {
+                    // Taken without touching its items; made a Vec below, once the
+                    // producers have the lock back.
                     spare.take(&mut st, n);
-                    let ticket = Ticket::new(
-                        st.next_ticket,
-                        spare.items.iter().map(Weighted::weight).sum(),
-                    );
-                    st.next_ticket += 1;
-                    st.live.push(ticket.clone());
-                    swapped = Some(ticket);
-                    if st.waiting > 0 {
-                        self.shared.room.notify_all();
-                    }
-                    break;
-                }
-                let batch: Vec<T> = st.queue.drain(..n).collect();
-                let freed: usize = st.sizes.drain(..n).sum();
-                st.queued_bytes -= freed;
+                    (None, spare.items.iter().map(Weighted::weight).sum())
+                } else {
+                    let batch: Vec<T> = st.queue.drain(..n).collect();
+                    let freed: usize = st.sizes.drain(..n).sum();
+                    st.queued_bytes -= freed;
+                    let weight = weight_of(&batch);
+                    (Some(batch), weight)
+                };
                 if st.waiting > 0 {
                     self.shared.room.notify_all();
                 }
-                let ticket = Ticket::new(st.next_ticket, weight_of(&batch));
+                let ticket = Ticket::new(st.next_ticket, weight);
                 st.next_ticket += 1;
                 st.live.push(ticket.clone());
-                batches.push((batch, ticket));
+                match batch {
+                    Some(batch) => batches.push((batch, ticket)),
+                    None => swapped = Some(ticket),
+                }
                 if !draining {
                     break;
                 }
