@@ -98,6 +98,17 @@ def official_http_spans(endpoint: str, names: list[str]) -> dict[str, tuple[str,
     return ids
 
 
+def span_names(jsonl: str) -> list[str]:
+    """The names of the spans in ``serve --format jsonl``'s output, in order."""
+    return [
+        span["name"]
+        for line in jsonl.splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    ]
+
+
 def send_otlp(endpoint: str, names: list[str], **kw: str) -> None:
     with otlp.Exporter(endpoint, **kw) as exp:  # type: ignore[arg-type]
         tracer = exp.tracer("serve")
@@ -298,13 +309,7 @@ def test_serve_writes_everything_it_received_before_it_stops(tmp_path: Path, sto
             send_otlp(f"http://127.0.0.1:{port}", [f"batch-{batch}"] * 5)
         s.proc.send_signal(stop)
         assert s.proc.wait(15) == 0, s.read_until(b"")
-        names = [
-            span["name"]
-            for line in out.read_text().splitlines()
-            for rs in json.loads(line)["resourceSpans"]
-            for ss in rs["scopeSpans"]
-            for span in ss["spans"]
-        ]
+        names = span_names(out.read_text())
     assert sorted(names) == sorted(f"batch-{b}" for b in range(3) for _ in range(5))
 
 
@@ -357,13 +362,7 @@ def test_a_stop_while_serve_writes_what_it_took_waits_until_all_of_it_is_written
     out = Out()
     assert cli.main(["serve", "--grpc", f"127.0.0.1:{port}", "--http", "none", "--format", "jsonl"], out) == 0
     sent.join(10)
-    names = [
-        span["name"]
-        for line in out.getvalue().splitlines()
-        for rs in json.loads(line)["resourceSpans"]
-        for ss in rs["scopeSpans"]
-        for span in ss["spans"]
-    ]
+    names = span_names(out.getvalue())
     assert out.signalled and sorted(names) == ["request-0", "request-1", "request-2"]
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, "serve left its handler in place"
 
